@@ -1,0 +1,130 @@
+"""Find transfers on the given sources and load their index, verified first.
+
+Several copies of the index may exist (one per drive, partial on early drives,
+final on the last).  Each copy is checked against the trusted keys over its
+exact bytes before it is parsed; a bad copy is reported, not fatal, as long as
+one good copy remains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import keys, layout, minisign
+from .errors import AirgapError, FormatError, KeyFileError, IncompleteError, TrustError, UsageError
+from .events import Reporter
+from .index import Index
+from .layout import TransferFolder
+from .serialization import read_bounded
+
+MAX_INDEX_BYTES = 64 * 2**20
+MAX_SIGNATURE_BYTES = 8192
+MAX_KEY_BYTES = 4096
+
+
+@dataclass
+class Transfer:
+    transfer_id: str
+    folders: list[TransferFolder]
+
+    def copies(self, file_name: str) -> list[tuple[Path, Path]]:
+        """Every (chunk path, drive root) for a chunk file name, in discovery order."""
+        return [(f.chunks[file_name], f.drive_root) for f in self.folders if file_name in f.chunks]
+
+
+@dataclass
+class LoadedIndex:
+    index: Index
+    signer: minisign.PublicKey
+    trusted: bool
+    folder: TransferFolder
+
+
+def find_transfer(sources: list[Path], transfer_id: str | None, report: Reporter) -> Transfer:
+    for source in sources:
+        if not source.is_dir():
+            raise UsageError(f"source {source} is not a folder", hint="give a drive's mount point or a folder of drives")
+    folders = layout.discover(sources)
+    for folder in folders:
+        for path, why in folder.ignored:
+            report.warning("file-ignored", f"ignored {path}: {why}", path=str(path), reason=why)
+    by_id: dict[str, list[TransferFolder]] = {}
+    for folder in folders:
+        by_id.setdefault(folder.transfer_id, []).append(folder)
+    if transfer_id is not None:
+        matches = [tid for tid in by_id if tid.startswith(transfer_id.lower())]
+        if len(matches) != 1:
+            raise UsageError(f"transfer {transfer_id} is {'ambiguous' if matches else 'not on these sources'}",
+                             hint=f"transfers found: {', '.join(sorted(by_id)) or 'none'}")
+        return Transfer(matches[0], by_id[matches[0]])
+    if not by_id:
+        raise IncompleteError(f"no airgap-transfer folder found on {', '.join(map(str, sources))}",
+                              hint="mount the drives and give their mount points or the folder holding them")
+    if len(by_id) > 1:
+        raise UsageError(f"these sources hold {len(by_id)} transfers: {', '.join(sorted(by_id))}",
+                         hint="choose one with --transfer ID")
+    tid, found = next(iter(by_id.items()))
+    return Transfer(tid, found)
+
+
+def _load_one(folder: TransferFolder, trusted: list[minisign.PublicKey],
+              allow_untrusted: bool) -> LoadedIndex:
+    where = str(folder.path)
+    data = read_bounded(folder.index_path, MAX_INDEX_BYTES, what="index")
+    try:
+        signature_text = read_bounded(folder.signature_path, MAX_SIGNATURE_BYTES, what="signature").decode()
+    except FormatError as exc:
+        raise TrustError(f"{where}: index signature missing or unreadable ({exc.detail})",
+                         hint="copy index.agt.minisig from another drive of this transfer") from None
+    except UnicodeDecodeError:
+        raise TrustError(f"{where}: index signature is not text") from None
+    candidates = list(trusted)
+    is_trusted = True
+    try:
+        signer = keys.verify_index(data, signature_text, candidates, where=where)
+    except TrustError:
+        if not allow_untrusted:
+            raise
+        try:
+            on_drive = minisign.PublicKey.from_text(
+                read_bounded(folder.path / layout.SIGNER_KEY_NAME, MAX_KEY_BYTES, what="signer key").decode())
+        except (FormatError, KeyFileError, UnicodeDecodeError):
+            raise TrustError(f"{where}: no usable {layout.SIGNER_KEY_NAME} to check the signature with",
+                             hint="get the sender's public key and pass it with --trust") from None
+        signer = keys.verify_index(data, signature_text, [on_drive], where=where)
+        is_trusted = False
+    index = Index.from_bytes(data)
+    if index.transfer_id != folder.transfer_id:
+        raise TrustError(f"{where}: index belongs to transfer {index.transfer_id}, not to this folder's",
+                         hint="chunks and index of different transfers were mixed; use the index of this transfer")
+    if index.signer != signer.key_id_hex:
+        raise TrustError(f"{where}: index names signer {index.signer} but was signed by {signer.key_id_hex}")
+    return LoadedIndex(index, signer, is_trusted, folder)
+
+
+def load_index(transfer: Transfer, trusted: list[minisign.PublicKey], allow_untrusted: bool,
+               report: Reporter) -> LoadedIndex:
+    """The final index if any drive has a good copy, else the newest partial one."""
+    good: list[LoadedIndex] = []
+    rejected: list[tuple[TransferFolder, AirgapError]] = []
+    for folder in transfer.folders:
+        if not folder.has_index:
+            continue
+        try:
+            good.append(_load_one(folder, trusted, allow_untrusted))
+        except (TrustError, FormatError) as exc:
+            rejected.append((folder, exc))
+    if not good:
+        if rejected:
+            raise rejected[0][1]
+        raise IncompleteError(f"no index found for transfer {transfer.transfer_id}",
+                              hint="the index is on the last drive written; insert it too")
+    for folder, exc in rejected:  # one good copy is enough; say which copies were bad
+        report.warning("index-rejected", f"index copy rejected: {exc.one_line()}", folder=str(folder.path))
+    finals = [g for g in good if g.index.final]
+    chosen = finals[0] if finals else max(good, key=lambda g: len(g.index.chunks))
+    if not chosen.trusted:
+        report.warning("untrusted-key", f"index signed by UNTRUSTED key {chosen.signer.key_id_hex}; "
+                       "compare this key id with the sender out of band", key_id=chosen.signer.key_id_hex)
+    return chosen

@@ -1,0 +1,97 @@
+"""Durable file operations: temp name, fsync, rename, fsync the folder; read-back.
+
+Removable media lie (fake capacity, write caches), so nothing is final until
+its bytes are on the medium and a re-read, with the page cache for that file
+dropped, gives the digest we computed while writing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import blake3
+
+from .errors import IntegrityError
+
+BUFFER_SIZE = 8 * 2**20
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some FUSE file systems refuse fsync on directories; rename is still ordered
+    finally:
+        os.close(fd)
+
+
+def temp_name(final: Path) -> Path:
+    """A hidden sibling name that no reader ever mistakes for a finished file."""
+    return final.with_name(f".{final.name}.tmp-{secrets.token_hex(4)}")
+
+
+def atomic_write_bytes(final: Path, data: bytes) -> None:
+    tmp = temp_name(final)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(final.parent)
+
+
+def drop_cache(fd: int) -> None:
+    """Ask the kernel to forget this file's pages so the next read hits the medium."""
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    except (OSError, AttributeError):
+        pass  # advisory only; FUSE file systems may not support it
+
+
+def free_space(path: Path) -> int:
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize
+
+
+def hash_file_bounded(path: Path, expected_length: int, buffer: bytearray) -> tuple[str, int]:
+    """BLAKE3 of a regular file, reading at most expected_length + 1 bytes.
+
+    Returns (hex digest, bytes seen); a file longer than expected reports
+    expected_length + 1 so the caller can name it overlong without reading it all.
+    """
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    view = memoryview(buffer)
+    seen = 0
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        drop_cache(fd)
+        while seen <= expected_length:
+            want = min(len(view), expected_length + 1 - seen)
+            got = os.readv(fd, [view[:want]])
+            if got == 0:
+                break
+            hasher.update(view[:got])
+            seen += got
+    finally:
+        os.close(fd)
+    return hasher.hexdigest(), seen
+
+
+def read_back(path: Path, length: int, digest: str, buffer: bytearray, *, what: str) -> None:
+    """Prove that the medium returns exactly the bytes we wrote."""
+    actual, seen = hash_file_bounded(path, length, buffer)
+    if seen != length:
+        raise IntegrityError(
+            f"read-back of {what} gave {seen} bytes, {length} were written",
+            hint="the drive may be fake-capacity or failing; use another drive")
+    if actual != digest:
+        raise IntegrityError(
+            f"read-back of {what} does not match what was written",
+            hint="the drive may be fake-capacity or failing; use another drive")

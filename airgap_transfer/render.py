@@ -1,0 +1,98 @@
+"""Turn engine events into what a person or a program reads.
+
+Human text goes to stdout on a terminal and to stderr when stdout is a pipe,
+so stdout stays clean for ``--json``.  Progress is drawn only on a TTY and at
+most ten times a second.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any, TextIO
+
+import humanize
+
+from .events import Event
+
+PROGRESS_INTERVAL = 0.1
+JSON_PROGRESS_INTERVAL = 1.0
+
+
+class Renderer:
+    def __init__(self, json_mode: bool = False, quiet: bool = False) -> None:
+        self.json_mode = json_mode
+        self.quiet = quiet
+        self.human: TextIO = sys.stdout if sys.stdout.isatty() and not json_mode else sys.stderr
+        self.tty = self.human.isatty()
+        self.started = time.monotonic()
+        self.last_draw = 0.0
+        self.progress_shown = False
+
+    def __call__(self, event: Event) -> None:
+        if event.level == "progress":
+            self._progress(event)
+            return
+        self._clear_progress()
+        if self.json_mode:
+            self.emit_json(event.to_dict())
+        if self.quiet and event.level != "warning":
+            return
+        prefix = "warning: " if event.level == "warning" else ""
+        if event.message and not (self.json_mode and event.level != "warning"):
+            print(f"{prefix}{event.message}", file=self.human, flush=True)
+
+    def emit_json(self, document: dict[str, Any]) -> None:
+        print(json.dumps(document, sort_keys=False, default=str), file=sys.stdout, flush=True)
+
+    def result(self, document: dict[str, Any], human_lines: list[str]) -> None:
+        self._clear_progress()
+        if self.json_mode:
+            self.emit_json({"event": "result", **document})
+        elif not self.quiet:
+            for line in human_lines:
+                print(line, file=self.human if not sys.stdout.isatty() else sys.stdout, flush=True)
+
+    def error(self, code: int, message: str) -> None:
+        self._clear_progress()
+        if self.json_mode:
+            self.emit_json({"event": "error", "exit_code": code, "message": message})
+        print(f"airgap-transfer: error: {message}", file=sys.stderr, flush=True)
+
+    def _progress(self, event: Event) -> None:
+        now = time.monotonic()
+        if self.json_mode and not self.tty:
+            if now - self.last_draw >= JSON_PROGRESS_INTERVAL:
+                self.last_draw = now
+                self.emit_json(event.to_dict())
+            return
+        if self.quiet or not self.tty or now - self.last_draw < PROGRESS_INTERVAL:
+            return
+        self.last_draw = now
+        self.human.write("\r\x1b[2K" + progress_line(event.data, now - self.started))
+        self.human.flush()
+        self.progress_shown = True
+
+    def _clear_progress(self) -> None:
+        if self.progress_shown:
+            self.human.write("\r\x1b[2K")
+            self.human.flush()
+            self.progress_shown = False
+
+
+def progress_line(data: dict[str, Any], elapsed: float) -> str:
+    done, total = data.get("done"), data.get("total")
+    where = f" chunk {data['chunk']}" if "chunk" in data else ""
+    if "drive" in data:
+        where += f" on {data['drive']}"
+    if done is None:
+        return f"chunk {data.get('chunk')} of {data.get('total_chunks')}"
+    rate = done / elapsed if elapsed > 0 else 0
+    text = f"{humanize.naturalsize(done, binary=True)}"
+    if total:
+        text += f" / {humanize.naturalsize(total, binary=True)} ({100 * done / total:.0f}%)"
+    text += f"  {humanize.naturalsize(rate, binary=True)}/s"
+    if total and rate > 0:
+        text += f"  ETA {humanize.naturaldelta((total - done) / rate)}"
+    return text + where

@@ -1,0 +1,61 @@
+"""What pack reads from: a regular file or stdin, as one raw byte stream."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from .errors import UsageError
+from .names import sanitize_bundle_name
+
+
+@dataclass
+class Source:
+    stream: BinaryIO
+    name: str
+    size: int | None       # None when unknown up front (stdin, a pipe)
+    seekable: bool
+    kind: str = "file"
+    at_eof: bool = False
+
+    def readinto(self, view: memoryview) -> int:
+        got = self.stream.readinto(view) or 0
+        if got == 0:
+            self.at_eof = True
+        return got
+
+    def tell(self) -> int:
+        return self.stream.tell() if self.seekable else -1
+
+    def seek(self, position: int) -> None:
+        self.stream.seek(position)
+        self.at_eof = False
+
+
+@contextmanager
+def open_source(spec: str, name: str | None = None) -> Iterator[Source]:
+    if spec == "-":
+        stream = os.fdopen(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
+        yield Source(stream, sanitize_bundle_name(name or "stdin.bin"), None, False, kind="stream")
+        return
+    path = Path(spec)
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise UsageError(f"cannot read source {spec}: {exc.strerror}", hint="check the path") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"{spec} is a folder; folder sources are packed as a tar stream",
+                         hint=f"run: tar -cf - -C {path.parent} {path.name} | airgap-transfer pack - DEST --name {path.name}.tar")
+    with open(path, "rb", buffering=0) as stream:
+        try:
+            os.posix_fadvise(stream.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        except OSError:
+            pass
+        regular = stat.S_ISREG(info.st_mode)
+        yield Source(stream, sanitize_bundle_name(name or path.name),
+                     info.st_size if regular else None, regular)
