@@ -12,13 +12,18 @@ from pathlib import Path
 
 import click
 
-from . import __version__, inspect_drives, keys, paths
-from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AirgapError
+import humanize
+
+from . import __version__, inspect_drives, keys, limits, paths
+from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AirgapError, UsageError
+from .events import Event
 from .names import printable
-from .pack import PackConfig, pack
+from .pack import DriveRequest, PackConfig, dry_run_plan, pack
 from .render import Renderer
-from .sizes import parse_size_or_auto
-from .unpack import UnpackConfig, unpack
+from .sizes import parse_size, parse_size_or_auto
+from .source import open_source
+from .unpack import SourceRequest, UnpackConfig, unpack
+from .waiting import DriveWaiter
 
 _renderer: Renderer | None = None
 
@@ -60,21 +65,55 @@ def cli(debug: bool) -> None:
     """Carry large bundles across an air gap on removable drives."""
 
 
+def _size_or_none(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except AirgapError as exc:
+        raise click.BadParameter(exc.one_line()) from None
+
+
+def _drive_prompt(render: Renderer, use_stdin: bool):
+    waiter = DriveWaiter(use_stdin=use_stdin)
+
+    def next_drive(request: DriveRequest) -> Path | None:
+        left = "the rest" if request.remaining is None else humanize.naturalsize(request.remaining, binary=True)
+        how = "type its mount path and Enter, or just mount it" if use_stdin else "mount it"
+        render(Event("waiting-for-drive", f"insert drive {request.ordinal} ({left} still to write): {how}",
+                     {"ordinal": request.ordinal, "remaining": request.remaining}, level="warning"))
+        return waiter.wait()
+    return next_drive
+
+
 @cli.command("pack")
 @click.argument("source")
 @click.argument("destinations", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--chunk-size", default="auto", show_default=True, callback=_size,
-              help="Chunk size: 16GB (10^9), 16GiB (2^30), bytes, or auto (as large as each drive allows).")
+              help="Chunk size: 16GB (10^9), 16GiB (2^30), bytes, or auto (as large as each drive and its "
+                   "file system allow).")
 @click.option("--key", "key_path", type=click.Path(path_type=Path), help="Secret key to sign with (default: the config folder's).")
 @click.option("--name", help="Bundle name recorded in the index (default: the source's file name).")
 @click.option("--no-readback", is_flag=True, help="Skip reading each chunk back from the medium (recorded in the index).")
-@click.option("--no-prompt", is_flag=True, help="Never wait for another drive; exit 3 instead.")
+@click.option("--no-prompt", is_flag=True, help="Never wait for another drive; exit 3 (or 6 up front) instead.")
+@click.option("--dry-run", is_flag=True, help="Only say how many chunks and drives the bundle needs; write nothing.")
+@click.option("--drive-size", callback=_size_or_none, metavar="SIZE",
+              help="With --dry-run: plan for drives of this size instead of the DESTs present.")
+@click.option("--fs-type", metavar="TYPE", help="With --drive-size: their file system (vfat, exfat, ntfs, ext4, ...).")
 @_common
-def pack_command(source, destinations, chunk_size, key_path, name, no_readback, no_prompt, json_mode, quiet, debug):
+def pack_command(source, destinations, chunk_size, key_path, name, no_readback, no_prompt, dry_run,
+                 drive_size, fs_type, json_mode, quiet, debug):
     """Pack SOURCE (a file, or - for stdin) onto one or more DEST drives."""
     render = _renderer_for(json_mode, quiet)
     config = PackConfig(source=source, destinations=list(destinations), chunk_size=chunk_size,
                         key_path=key_path, no_prompt=no_prompt, readback=not no_readback, name=name)
+    if dry_run:
+        _dry_run(config, render, drive_size, fs_type)
+        return
+    if drive_size is not None or fs_type is not None:
+        raise click.UsageError("--drive-size and --fs-type go with --dry-run")
+    if not no_prompt:
+        config.next_drive = _drive_prompt(render, use_stdin=source != "-")
     result = pack(config, render)
     render.result(result.to_dict(), [
         f"packed {printable(result.bundle_name)}: {result.bundle_size} bytes, {len(result.chunks)} chunks, "
@@ -83,11 +122,45 @@ def pack_command(source, destinations, chunk_size, key_path, name, no_readback, 
         f"blake3 {result.bundle_blake3}"])
 
 
+def _dry_run(config: PackConfig, render: Renderer, drive_size: int | None, fs_type: str | None) -> None:
+    if fs_type is not None and drive_size is None:
+        raise click.UsageError("--fs-type goes with --drive-size")
+    if fs_type is not None and fs_type.lower() not in limits.MAX_FILE_SIZE:
+        raise click.BadParameter(f"unknown file system {fs_type!r}; known: {', '.join(sorted(limits.MAX_FILE_SIZE))}",
+                                 param_hint="--fs-type")
+    with open_source(config.source, config.name) as source:
+        if source.size is None:
+            raise UsageError("--dry-run needs a source whose size is known (a file, not stdin)")
+        plan = dry_run_plan(source.size, config, drive_size, fs_type)
+    size = humanize.naturalsize
+    lines = [f"{source.name}: {size(plan.size, binary=True)} in {plan.chunk_count} chunks on "
+             f"{sum(1 for d in plan.drives if d.chunks)} drive(s)"]
+    for drive in plan.drives:
+        if drive.chunks:
+            lines.append(f"  {drive.name}: {len(drive.chunks)} chunks, {size(sum(drive.chunks), binary=True)} "
+                         f"(chunk limit {size(drive.chunk_limit, binary=True)}, {drive.fs_type or 'unknown fs'})")
+    if plan.unplaced:
+        lines.append(f"{size(plan.unplaced, binary=True)} do not fit on the drives given: more drives are needed")
+    render.result({"dry_run": True, "bundle": source.name, **plan.to_dict()}, lines)
+
+
+def _source_prompt(render: Renderer):
+    waiter = DriveWaiter()
+
+    def next_source(request: SourceRequest) -> Path | None:
+        render(Event("waiting-for-drive", f"still needed: {request.missing}; insert the drive and type its "
+                     "mount path and Enter, or just mount it",
+                     {"missing_chunks": request.missing_chunks, "need_final_index": request.need_final_index},
+                     level="warning"))
+        return waiter.wait(lambda path: path.is_dir())
+    return next_source
+
+
 @cli.command("unpack")
 @click.argument("paths_", metavar="SOURCE... OUTPUT_DIR", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "output_file", type=click.Path(path_type=Path), help="Explicit output file path.")
 @click.option("--force", is_flag=True, help="Replace an existing output.")
-@click.option("--no-prompt", is_flag=True, help="Never wait for another drive; exit 3 instead.")
+@click.option("--no-prompt", is_flag=True, help="Never wait for another drive; exit 3 naming what is missing.")
 @_trust_options
 @_common
 def unpack_command(paths_, output_file, force, no_prompt, trust, allow_untrusted, transfer_id, json_mode, quiet, debug):
@@ -98,6 +171,8 @@ def unpack_command(paths_, output_file, force, no_prompt, trust, allow_untrusted
     config = UnpackConfig(sources=list(paths_[:-1]), output_dir=paths_[-1], output_file=output_file,
                           force=force, trust=list(trust), allow_untrusted=allow_untrusted,
                           transfer_id=transfer_id, no_prompt=no_prompt)
+    if not no_prompt:
+        config.next_source = _source_prompt(render)
     result = unpack(config, render)
     render.result(result.to_dict(), [
         f"wrote {result.output} ({result.size} bytes), every chunk and the whole verified",
@@ -107,7 +182,12 @@ def unpack_command(paths_, output_file, force, no_prompt, trust, allow_untrusted
 def _survey_lines(survey: inspect_drives.Survey) -> list[str]:
     lines = [f"transfer {survey.transfer_id}: {printable(survey.bundle_name)}, {survey.bundle_size} bytes, "
              f"{len(survey.chunks)} chunks, key {survey.key_id}" + ("" if survey.trusted else " (untrusted)"),
-             f"drives: {', '.join(survey.drives)}"]
+             ]
+    for drive in survey.media:
+        lines.append(f"drive {drive['path']}: {drive['label'] or '(no label)'}, {drive['fs_type'] or 'unknown fs'}, "
+                     f"UUID {drive['fs_uuid'] or '-'}, serial {drive['serial'] or '-'}, "
+                     f"{humanize.naturalsize(drive['free'], binary=True)} free of "
+                     f"{humanize.naturalsize(drive['capacity'], binary=True)}")
     if not survey.final_index:
         lines.append("only a partial index was found: the final index is on the last drive written")
     for chunk in survey.chunks:

@@ -95,3 +95,33 @@ def read_back(path: Path, length: int, digest: str, buffer: bytearray, *, what: 
         raise IntegrityError(
             f"read-back of {what} does not match what was written",
             hint="the drive may be fake-capacity or failing; use another drive")
+
+
+def _libc_syncfs():
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+_SYNCFS = _libc_syncfs()
+
+
+def sync_filesystem(path: Path) -> None:
+    """Flush the file system holding ``path`` before a drive is declared removable.
+
+    Every file was already fsynced; this also flushes metadata the file system
+    keeps elsewhere.  syncfs touches only that file system, unlike sync(2).
+    """
+    if _SYNCFS is None:
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if _SYNCFS(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)

@@ -14,18 +14,25 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import blake3
 
-from . import __version__, fsio, keys, layout
-from .errors import AirgapError, Interrupted, NoSpaceError, UsageError
+from . import __version__, fsio, keys, layout, limits, media, planning
+from .errors import AirgapError, IncompleteError, IntegrityError, Interrupted, NoSpaceError, UsageError
 from .events import Callback, Reporter
 from .index import Chunk, Drive, Index
 from .source import Source, open_source
 
-MIN_CHUNK = 1 * 2**20
-RESERVE_BASE = 2 * 2**20      # index, signature, checksum files, custody log
-RESERVE_PER_CHUNK = 512       # index entry and checksum line per chunk
+
+@dataclass
+class DriveRequest:
+    """What pack asks for when every destination given is full."""
+
+    ordinal: int
+    written: int
+    remaining: int | None
+    used: list[Path]
 
 
 @dataclass
@@ -37,6 +44,12 @@ class PackConfig:
     no_prompt: bool = False
     readback: bool = True
     name: str | None = None
+    # Asked for another drive when the given ones are full; None (or returning
+    # None) means there is none and pack stops with exit 3.
+    next_drive: Callable[[DriveRequest], Path | None] | None = None
+    # Called with each chunk's final path before read-back; tests use it to
+    # simulate a medium that changes data after it was written.
+    after_chunk_written: Callable[[Path], None] | None = None
 
 
 @dataclass
@@ -62,11 +75,12 @@ class _DriveSlot:
     ordinal: int
     root: Path
     folder: Path
+    medium: media.Medium
+    chunk_limit: int
     files: list[tuple[str, str]] = field(default_factory=list)  # (name, blake3)
 
     def room(self, chunks_so_far: int) -> int:
-        reserve = RESERVE_BASE + RESERVE_PER_CHUNK * (chunks_so_far + 1)
-        return max(0, fsio.free_space(self.folder) - reserve)
+        return max(0, fsio.free_space(self.folder) - limits.reserve(chunks_so_far + 1))
 
 
 def _check_destinations(destinations: list[Path]) -> None:
@@ -79,15 +93,29 @@ def _check_destinations(destinations: list[Path]) -> None:
             raise UsageError(f"destination {dest} is not writable", hint="check the mount options and permissions")
 
 
-def _preflight_space(source: Source, destinations: list[Path]) -> None:
-    """Refuse up front, writing nothing, when the bundle cannot fit at all."""
-    if source.size is None:
+def _preflight_space(source: Source, config: PackConfig) -> None:
+    """Without a way to ask for more drives, refuse up front, writing nothing."""
+    if source.size is None or config.next_drive is not None:
         return
-    room = sum(max(0, fsio.free_space(d) - RESERVE_BASE) for d in destinations)
-    if room < source.size:
+    result = dry_run_plan(source.size, config)
+    if result.unplaced:
         raise NoSpaceError(
-            f"the bundle is {source.size} bytes but the destinations have {room} bytes usable",
+            f"the bundle is {source.size} bytes but the destinations hold only "
+            f"{source.size - result.unplaced} of them",
             hint="add another destination or free space, then run pack again")
+
+
+def dry_run_plan(size: int, config: PackConfig, drive_size: int | None = None,
+                 fs_type: str | None = None) -> planning.Plan:
+    """The chunks and drives a bundle of ``size`` bytes needs; writes nothing."""
+    if drive_size is not None:
+        return planning.plan(size, [(f"{drive_size}-byte {fs_type or 'drive'}", fs_type, drive_size)],
+                             config.chunk_size, repeat_last=True)
+    drives = []
+    for dest in config.destinations:
+        medium = media.describe(dest)
+        drives.append((str(dest), medium.fs_type, medium.free))
+    return planning.plan(size, drives, config.chunk_size)
 
 
 class _Packer:
@@ -108,7 +136,7 @@ class _Packer:
         key = keys.load_signing_key(config.key_path, self.report)
         self.key = key
         with open_source(config.source, config.name) as source:
-            _preflight_space(source, config.destinations)
+            _preflight_space(source, config)
             self.source = source
             self.report.info("pack-started", f"packing {source.name} as transfer {self.transfer_id}",
                              transfer_id=self.transfer_id, bundle=source.name, size=source.size,
@@ -120,6 +148,7 @@ class _Packer:
         index = self._build_index(final=True)
         for slot in self.slots:
             self._write_metadata(slot, index)
+            fsio.sync_filesystem(slot.root)
         self.report.info("pack-finished", f"packed {index.bundle_size} bytes in {len(self.chunks)} "
                          f"chunks onto {len(self.slots)} drive(s)", transfer_id=self.transfer_id,
                          blake3=index.bundle_blake3)
@@ -128,21 +157,57 @@ class _Packer:
                           self.chunks, [str(s.root) for s in self.slots])
 
     def _open_slot(self, dest: Path) -> _DriveSlot:
+        medium = media.describe(dest)
+        limit = planning.chunk_limit(self.config.chunk_size, medium.fs_type)
+        if limit.clamped:
+            self.report.warning("chunk-size-clamped",
+                                f"chunks on {dest} are limited to {limit.size} bytes by its "
+                                f"{medium.fs_type or 'unknown'} file system", drive=str(dest), limit=limit.size)
+        if self.config.chunk_size and self.config.chunk_size > medium.free - limits.reserve(1):
+            self.report.warning("chunk-size-clamped",
+                                f"--chunk-size {self.config.chunk_size} is more than {dest} can hold "
+                                f"({medium.free} bytes free); its chunks are cut to fit", drive=str(dest))
         folder = dest / layout.folder_name(self.transfer_id)
         folder.mkdir(exist_ok=True)
         fsio.fsync_dir(dest)
-        slot = _DriveSlot(ordinal=len(self.slots) + 1, root=dest, folder=folder)
+        slot = _DriveSlot(ordinal=len(self.slots) + 1, root=dest, folder=folder, medium=medium,
+                          chunk_limit=limit.size)
         self.slots.append(slot)
-        self.report.info("drive-opened", f"writing to {dest}", drive=str(dest), ordinal=slot.ordinal)
+        self.report.info("drive-opened", f"writing to {dest} ({medium.describe()}, {medium.free} bytes free)",
+                         drive=str(dest), ordinal=slot.ordinal, medium=medium.to_dict())
         return slot
 
     def _next_slot(self, destinations) -> _DriveSlot:
         dest = next(destinations, None)
-        if dest is None:
-            raise NoSpaceError(
-                f"all destinations are full with {self.offset} bytes of {self.source.name} written",
-                hint="run pack again with more or larger destinations")
+        while dest is None:
+            dest = self._ask_for_drive()
+            if dest is not None and not self._usable(dest):
+                dest = None
         return self._open_slot(dest)
+
+    def _ask_for_drive(self) -> Path | None:
+        remaining = None if self.source.size is None else self.source.size - self.offset
+        request = DriveRequest(len(self.slots) + 1, self.offset, remaining, [s.root for s in self.slots])
+        answer = self.config.next_drive(request) if self.config.next_drive else None
+        if answer is None:
+            left = "the rest" if remaining is None else f"{remaining} bytes"
+            raise IncompleteError(
+                f"drive {request.ordinal} needed: {left} of {self.source.name} still to write "
+                f"(transfer {self.transfer_id}, {len(self.chunks)} chunks on {len(self.slots)} drive(s) so far)",
+                hint="run pack again with enough drives given or inserted; the partial transfer folders can be deleted")
+        return answer
+
+    def _usable(self, dest: Path) -> bool:
+        if not dest.is_dir() or not os.access(dest, os.W_OK):
+            self.report.warning("drive-refused", f"{dest} is not a writable folder", drive=str(dest))
+            return False
+        device = dest.stat().st_dev
+        if any(s.root.exists() and s.root.stat().st_dev == device for s in self.slots):
+            self.report.warning("drive-refused", f"{dest} is on a drive already used for this transfer; "
+                                "insert another drive",
+                                drive=str(dest))
+            return False
+        return True
 
     def _stream(self, destinations) -> None:
         slot = self._next_slot(destinations)
@@ -150,24 +215,25 @@ class _Packer:
             remaining = None if self.source.size is None else self.source.size - self.offset
             if remaining == 0:
                 return
-            want = slot.room(len(self.chunks))
-            if self.config.chunk_size:
-                want = min(want, self.config.chunk_size)
-            if remaining is not None:
-                want = min(want, remaining)
-            if want < MIN_CHUNK and (remaining is None or remaining > want):
-                self._seal(slot)
-                slot = self._next_slot(destinations)
+            want = planning.next_chunk_length(slot.room(len(self.chunks)), slot.chunk_limit, remaining)
+            if want == 0:
+                slot = self._finish_drive(slot, destinations)
                 continue
             chunk = self._write_chunk(slot, want)
             if chunk is None:
                 if self.source.at_eof:
                     return
-                self._seal(slot)  # ENOSPC: the chunk goes to the next drive
-                slot = self._next_slot(destinations)
+                slot = self._finish_drive(slot, destinations)  # ENOSPC: the chunk goes to the next drive
                 continue
             if chunk.length < want and self.source.size is None:
                 return
+
+    def _finish_drive(self, slot: _DriveSlot, destinations) -> _DriveSlot:
+        self._seal(slot)
+        fsio.sync_filesystem(slot.root)  # before anyone is told the drive may be removed
+        self.report.info("drive-safe-to-remove", f"{slot.root} ({slot.medium.display_name}) is synced "
+                         "and can be removed", drive=str(slot.root), ordinal=slot.ordinal)
+        return self._next_slot(destinations)
 
     def _write_chunk(self, slot: _DriveSlot, want: int) -> Chunk | None:
         seq = len(self.chunks) + 1
@@ -199,8 +265,10 @@ class _Packer:
             return None
         os.replace(tmp, final)
         fsio.fsync_dir(slot.folder)
+        if self.config.after_chunk_written:
+            self.config.after_chunk_written(final)
         if self.config.readback:
-            fsio.read_back(final, length, digest, self.buffer, what=f"chunk {seq} on {slot.root}")
+            self._read_back(final, length, digest, seq, slot)
         chunk = Chunk(seq=seq, offset=self.offset, length=length, blake3=digest, file=name, drive=slot.ordinal)
         self.chunks.append(chunk)
         slot.files.append((name, digest))
@@ -210,6 +278,13 @@ class _Packer:
                          chunk=seq, length=length, blake3=digest, drive=str(slot.root), file=name,
                          readback=self.config.readback)
         return chunk
+
+    def _read_back(self, final: Path, length: int, digest: str, seq: int, slot: _DriveSlot) -> None:
+        try:
+            fsio.read_back(final, length, digest, self.buffer, what=f"chunk {seq} on {slot.root}")
+        except IntegrityError:
+            final.unlink(missing_ok=True)  # never leave a chunk known to be bad under its final name
+            raise
 
     def _copy_into(self, tmp: Path, want: int, slot: _DriveSlot, seq: int) -> tuple[int, str]:
         hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
@@ -241,7 +316,9 @@ class _Packer:
             tool=f"airgap-transfer {__version__}", signer=self.key.public_key().key_id_hex,
             final=final, kind=self.source.kind, readback=self.config.readback,
             chunks=list(self.chunks),
-            drives=[Drive(ordinal=s.ordinal, label=s.root.name or str(s.root)) for s in self.slots])
+            drives=[Drive(ordinal=s.ordinal, label=s.medium.label or s.root.name or str(s.root),
+                          fs_type=s.medium.fs_type, fs_uuid=s.medium.fs_uuid, serial=s.medium.serial)
+                    for s in self.slots])
 
     def _seal(self, slot: _DriveSlot) -> None:
         self._write_metadata(slot, self._build_index(final=False))

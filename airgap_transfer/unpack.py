@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import blake3
 
 from . import catalog, fsio, keys
-from .errors import IncompleteError, IntegrityError, Interrupted, NoSpaceError, UsageError
+from .errors import IncompleteError, IntegrityError, Interrupted, NoSpaceError, TrustError, UsageError
 from .events import Callback, Reporter
 from .index import Chunk, Index
 from .names import printable, sanitize_bundle_name
@@ -31,6 +32,9 @@ class UnpackConfig:
     allow_untrusted: bool = False
     transfer_id: str | None = None
     no_prompt: bool = False
+    # Asked for another drive when chunks or the final index are missing;
+    # None (or returning None) means stop with exit 3.
+    next_source: "Callable[[SourceRequest], Path | None] | None" = None
 
 
 @dataclass
@@ -70,10 +74,6 @@ def _check_output(final: Path, size: int, force: bool) -> None:
                            hint="free space or choose another output folder")
 
 
-def _missing_chunks(transfer: catalog.Transfer, index: Index) -> list[Chunk]:
-    return [chunk for chunk in index.chunks if not transfer.copies(chunk.file)]
-
-
 def _describe_missing(missing: list[Chunk], index: Index) -> str:
     labels = {d.ordinal: d.label for d in index.drives}
     by_drive: dict[int, list[int]] = {}
@@ -86,39 +86,80 @@ def _describe_missing(missing: list[Chunk], index: Index) -> str:
 
 
 class _Assembler:
-    """Copies verified chunks into the temporary output, hashing the whole in order."""
+    """Copies verified chunks into the temporary output as they become available.
 
-    def __init__(self, transfer: catalog.Transfer, index: Index, report: Reporter) -> None:
-        self.transfer, self.index, self.report = transfer, index, report
+    The whole-bundle hash must see the bytes in order.  A chunk that arrives
+    in order is hashed while it is copied; one that arrives early (its drive
+    inserted before an earlier one) is hashed later from the output file, when
+    the gap before it has been filled.
+    """
+
+    def __init__(self, report: Reporter, out_fd: int, total: int) -> None:
+        self.report, self.out_fd, self.total = report, out_fd, total
         self.buffer = bytearray(fsio.BUFFER_SIZE)
         self.view = memoryview(self.buffer)
         self.whole = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        self.placed: dict[int, Chunk] = {}
+        self.next_in_order = 1
         self.done = 0
 
-    def run(self, out_fd: int) -> str:
-        for chunk in self.index.chunks:
-            self._place(chunk, out_fd)
+    def place_available(self, transfer: catalog.Transfer, index: Index) -> None:
+        for chunk in index.chunks:
+            if chunk.seq in self.placed:
+                if self.placed[chunk.seq] != chunk:
+                    raise TrustError(f"chunk {chunk.seq} differs between two indexes signed for this transfer",
+                                     hint="the drives carry conflicting indexes; ask the sender")
+                continue
+            if transfer.copies(chunk.file):
+                self._place(transfer, chunk)
+
+    def finish(self, index: Index) -> str:
+        if self.next_in_order != len(index.chunks) + 1:
+            raise IntegrityError("internal: not every chunk was hashed into the whole")
         return self.whole.hexdigest()
 
-    def _place(self, chunk: Chunk, out_fd: int) -> None:
+    def _place(self, transfer: catalog.Transfer, chunk: Chunk) -> None:
         failures = []
-        for path, drive in self.transfer.copies(chunk.file):
-            before = self.whole.copy()
-            problem = self._copy(chunk, path, out_fd, drive)
+        in_order = chunk.seq == self.next_in_order
+        for path, drive in transfer.copies(chunk.file):
+            before = self.whole.copy() if in_order else None
+            problem = self._copy(chunk, path, self.out_fd, drive, in_order)
             if problem is None:
                 self.report.info("chunk-verified", f"chunk {chunk.seq} verified from {drive}",
                                  chunk=chunk.seq, drive=str(drive), blake3=chunk.blake3)
                 self.done += chunk.length
+                self.placed[chunk.seq] = chunk
+                if in_order:
+                    self.next_in_order += 1
+                    self._catch_up()
                 return
-            self.whole = before
+            if before is not None:
+                self.whole = before
             failures.append(f"{path}: {problem}")
             self.report.warning("chunk-bad-copy", f"chunk {chunk.seq} on {drive} is bad: {problem}",
                                 chunk=chunk.seq, drive=str(drive), path=str(path), problem=problem)
         raise IntegrityError(f"chunk {chunk.seq} has no good copy ({'; '.join(failures)})",
                              hint="re-copy that chunk from the sending side or another drive")
 
-    def _copy(self, chunk: Chunk, path: Path, out_fd: int, drive: Path) -> str | None:
-        """Copy one candidate file to its offset; return a problem, or None when it is proven."""
+    def _catch_up(self) -> None:
+        """Feed chunks placed early, now next in order, from the output file to the whole hash."""
+        while self.next_in_order in self.placed:
+            chunk = self.placed[self.next_in_order]
+            position, end = chunk.offset, chunk.offset + chunk.length
+            while position < end:
+                got = os.preadv(self.out_fd, [self.view[:min(len(self.view), end - position)]], position)
+                if got <= 0:
+                    raise IntegrityError(f"output file shrank while chunk {chunk.seq} was re-read")
+                self.whole.update(self.view[:got])
+                position += got
+            self.next_in_order += 1
+
+    def _copy(self, chunk: Chunk, path: Path, out_fd: int, drive: Path, in_order: bool) -> str | None:
+        """Copy one candidate file to its offset; return a problem, or None when it is proven.
+
+        ``in_order``: this chunk is next for the whole-bundle hash, so it is fed
+        to it while copying and need not be read again.
+        """
         hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
@@ -136,10 +177,11 @@ class _Assembler:
                     return f"longer than the {chunk.length} bytes the index declares"
                 piece = self.view[:got]
                 hasher.update(piece)
-                self.whole.update(piece)
+                if in_order:
+                    self.whole.update(piece)
                 os.pwrite(out_fd, piece, chunk.offset + seen)
                 seen += got
-                self.report.progress(done=self.done + seen, total=self.index.bundle_size,
+                self.report.progress(done=self.done + seen, total=self.total,
                                      drive=str(drive), chunk=chunk.seq)
         except OSError as exc:
             return f"read error ({exc.strerror})"
@@ -152,55 +194,110 @@ class _Assembler:
         return None
 
 
-def unpack(config: UnpackConfig, callback: Callback | None = None) -> UnpackResult:
-    report = Reporter(callback)
-    transfer = catalog.find_transfer(config.sources, config.transfer_id, report)
-    trusted = keys.trusted_keys(config.trust)
-    loaded = catalog.load_index(transfer, trusted, config.allow_untrusted, report)
-    index = loaded.index
-    if not index.final:
-        raise IncompleteError(
-            f"only a partial index of transfer {index.transfer_id} was found",
-            hint="the final index is on the last drive written; insert it and run unpack again")
-    missing = _missing_chunks(transfer, index)
-    if missing:
-        raise IncompleteError(f"{len(missing)} of {len(index.chunks)} chunks missing: "
-                              f"{_describe_missing(missing, index)}",
-                              hint="insert those drives and run unpack again")
-    final = output_path(config, index)
-    _check_output(final, index.bundle_size, config.force)
-    report.info("unpack-started", f"unpacking {printable(index.bundle_name)} "
-                f"({index.bundle_size} bytes, {len(index.chunks)} chunks) to {final}",
-                transfer_id=index.transfer_id, output=str(final), size=index.bundle_size,
-                key_id=loaded.signer.key_id_hex, trusted=loaded.trusted)
-    tmp = final.with_name(f".{final.name}.agt-partial-{index.transfer_id[:12]}")
-    tmp.unlink(missing_ok=True)
-    try:
-        digest = _assemble(transfer, index, tmp, report)
+@dataclass
+class SourceRequest:
+    """What unpack still needs when the drives given are not enough."""
+
+    missing: str          # human description: chunks and drive labels, or the final index
+    missing_chunks: list[int]
+    need_final_index: bool
+
+
+class _UnpackSession:
+    def __init__(self, config: UnpackConfig, report: Reporter) -> None:
+        self.config, self.report = config, report
+        self.sources = list(config.sources)
+        self.trusted = keys.trusted_keys(config.trust)
+        self.transfer_id = config.transfer_id
+        self.assembler: _Assembler | None = None
+        self.out_fd: int | None = None
+        self.final: Path | None = None
+        self.tmp: Path | None = None
+
+    def run(self) -> UnpackResult:
+        try:
+            return self._loop()
+        finally:
+            if self.out_fd is not None:
+                os.close(self.out_fd)
+
+    def _loop(self) -> UnpackResult:
+        while True:
+            transfer = catalog.find_transfer(self.sources, self.transfer_id, self.report)
+            self.transfer_id = transfer.transfer_id  # later drives must belong to the same transfer
+            loaded = catalog.load_index(transfer, self.trusted, self.config.allow_untrusted, self.report)
+            index = loaded.index
+            absent = [c for c in index.chunks if not transfer.copies(c.file)
+                      and (self.assembler is None or c.seq not in self.assembler.placed)]
+            if self.config.next_source is None and (absent or not index.final):
+                self._ask_for_more(index, absent)  # no way to get more: fail before copying anything
+            if self.assembler is None:
+                self._open_output(index, loaded)
+            self.assembler.place_available(transfer, index)
+            missing = [c for c in index.chunks if c.seq not in self.assembler.placed]
+            if index.final and not missing:
+                return self._finish(index, loaded)
+            self._ask_for_more(index, missing)
+
+    def _open_output(self, index: Index, loaded: catalog.LoadedIndex) -> None:
+        self.final = output_path(self.config, index)
+        _check_output(self.final, index.bundle_size, self.config.force)
+        self.report.info("unpack-started", f"unpacking {printable(index.bundle_name)} to {self.final}",
+                         transfer_id=index.transfer_id, output=str(self.final), size=index.bundle_size,
+                         final_index=index.final, key_id=loaded.signer.key_id_hex, trusted=loaded.trusted)
+        self.tmp = self.final.with_name(f".{self.final.name}.agt-partial-{index.transfer_id[:12]}")
+        self.tmp.unlink(missing_ok=True)
+        self.out_fd = os.open(self.tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        self.assembler = _Assembler(self.report, self.out_fd, index.bundle_size)
+
+    def _ask_for_more(self, index: Index, missing: list[Chunk]) -> None:
+        if index.final:
+            text = f"{len(missing)} of {len(index.chunks)} chunks missing: {_describe_missing(missing, index)}"
+        else:
+            last = max((d.ordinal for d in index.drives), default=0)
+            text = (f"the final index is missing: it is on the last drive written "
+                    f"(drive {last + 1} or later)")
+        request = SourceRequest(text, [c.seq for c in missing], not index.final)
+        answer = self.config.next_source(request) if self.config.next_source else None
+        if answer is None:
+            raise IncompleteError(text, hint="insert those drives and run unpack again")
+        self.sources.append(answer)
+
+    def _finish(self, index: Index, loaded: catalog.LoadedIndex) -> UnpackResult:
+        if fsio.free_space(self.final.parent) + os.fstat(self.out_fd).st_blocks * 512 < index.bundle_size:
+            raise NoSpaceError(f"{self.final.parent} has not enough space for {index.bundle_size} bytes",
+                               hint="free space or choose another output folder")
+        os.ftruncate(self.out_fd, index.bundle_size)
+        digest = self.assembler.finish(index)
         if digest != index.bundle_blake3:
             raise IntegrityError("the reassembled bundle does not match the signed whole-bundle digest",
                                  hint="re-run verify on each drive to find the bad chunk")
-        os.replace(tmp, final)
-        fsio.fsync_dir(final.parent)
+        os.fsync(self.out_fd)
+        if self.final.exists() and not self.config.force:
+            raise UsageError(f"output {self.final} appeared while unpacking; left untouched",
+                             hint="pass --force to replace it, or -o for another path")
+        os.replace(self.tmp, self.final)
+        fsio.fsync_dir(self.final.parent)
+        self.tmp = None
+        self.report.info("unpack-finished", f"{self.final} written and proven (blake3 {digest})",
+                         output=str(self.final), blake3=digest)
+        return UnpackResult(index.transfer_id, self.final, index.bundle_size, digest,
+                            loaded.signer.key_id_hex, loaded.trusted)
+
+    def discard(self) -> None:
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
+
+
+def unpack(config: UnpackConfig, callback: Callback | None = None) -> UnpackResult:
+    """Rebuild the bundle; see UnpackConfig.  Nothing appears under the final name unless proven."""
+    session = _UnpackSession(config, Reporter(callback))
+    try:
+        return session.run()
     except KeyboardInterrupt:
-        tmp.unlink(missing_ok=True)
+        session.discard()
         raise Interrupted("interrupted; nothing written under the final name",
                           hint="run the same unpack command again") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        session.discard()
         raise
-    report.info("unpack-finished", f"{final} written and proven (blake3 {digest})",
-                output=str(final), blake3=digest)
-    return UnpackResult(index.transfer_id, final, index.bundle_size, digest,
-                        loaded.signer.key_id_hex, loaded.trusted)
-
-
-def _assemble(transfer: catalog.Transfer, index: Index, tmp: Path, report: Reporter) -> str:
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        os.ftruncate(fd, index.bundle_size)
-        digest = _Assembler(transfer, index, report).run(fd)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return digest

@@ -1,0 +1,109 @@
+"""How large each chunk is, decided in one place for pack and for --dry-run.
+
+A chunk is as large as the request (or the whole drive with ``auto``), but
+never above the file system's single-file limit and never above the drive's
+free space less the metadata reserve.  A drive with less than MIN_CHUNK of
+room left is finished unless the rest of the bundle fits in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import limits
+
+MIN_CHUNK = 1 * 2**20
+
+
+@dataclass
+class ChunkLimit:
+    size: int
+    clamped: bool  # the requested size was above the file system's limit
+
+
+def chunk_limit(requested: int | None, fs_type: str | None) -> ChunkLimit:
+    ceiling = limits.max_file_size(fs_type)
+    if requested is None:
+        return ChunkLimit(ceiling, False)
+    return ChunkLimit(min(requested, ceiling), requested > ceiling)
+
+
+def next_chunk_length(room: int, limit: int, remaining: int | None) -> int:
+    """Bytes for the next chunk on this drive; 0 means: finish this drive."""
+    want = min(room, limit)
+    if remaining is not None:
+        if remaining <= want:
+            return remaining
+    if want < MIN_CHUNK:
+        return 0
+    return want
+
+
+@dataclass
+class DrivePlan:
+    name: str
+    fs_type: str | None
+    free: int
+    chunk_limit: int
+    chunks: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"drive": self.name, "fs_type": self.fs_type, "free": self.free,
+                "chunk_limit": self.chunk_limit, "chunks": len(self.chunks), "bytes": sum(self.chunks)}
+
+
+@dataclass
+class Plan:
+    size: int
+    drives: list[DrivePlan]
+    unplaced: int  # bytes that fit on none of the drives given
+
+    @property
+    def chunk_count(self) -> int:
+        return sum(len(d.chunks) for d in self.drives)
+
+    def to_dict(self) -> dict:
+        return {"size": self.size, "chunks": self.chunk_count,
+                "drives_needed": sum(1 for d in self.drives if d.chunks),
+                "fits": self.unplaced == 0, "unplaced": self.unplaced,
+                "drives": [d.to_dict() for d in self.drives if d.chunks or d.free]}
+
+
+def fill_drive(drive: DrivePlan, remaining: int, chunks_before: int) -> int:
+    """Place chunks on ``drive`` as pack would; returns the bytes still to place."""
+    used = 0
+    while remaining > 0:
+        count = chunks_before + len(drive.chunks) + 1
+        room = drive.free - used - limits.reserve(count)
+        length = next_chunk_length(max(room, 0), drive.chunk_limit, remaining)
+        if length <= 0:
+            break
+        drive.chunks.append(length)
+        used += length
+        remaining -= length
+    return remaining
+
+
+MAX_PLANNED_DRIVES = 10_000
+
+
+def plan(size: int, drives: list[tuple[str, str | None, int]], requested: int | None,
+         repeat_last: bool = False) -> Plan:
+    """Chunks per drive for a bundle of ``size`` bytes.
+
+    ``drives`` are (name, fs type, free bytes).  With ``repeat_last`` the last
+    drive stands for as many identical drives as needed (``--drive-size``).
+    """
+    plans: list[DrivePlan] = []
+    remaining = size
+    queue = list(drives)
+    while queue and remaining > 0 and len(plans) < MAX_PLANNED_DRIVES:
+        name, fs_type, free = queue.pop(0) if not repeat_last or len(queue) > 1 else queue[0]
+        drive = DrivePlan(f"{name} #{len(plans) + 1}" if repeat_last else name, fs_type, free,
+                          chunk_limit(requested, fs_type).size)
+        before = remaining
+        remaining = fill_drive(drive, remaining, sum(len(p.chunks) for p in plans))
+        plans.append(drive)
+        if repeat_last and remaining == before:
+            break  # the drive holds nothing: more of them would not help
+    return Plan(size, plans, remaining)

@@ -1,0 +1,209 @@
+"""Drives as they really are: real tmpfs and exFAT mounts, full drives, swaps, read-back."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from airgap_transfer import pack as pack_module
+from airgap_transfer.errors import IntegrityError
+from airgap_transfer.pack import PackConfig, pack
+from airgap_transfer.unpack import UnpackConfig, unpack
+from tests.conftest import _cli_command, default_public_key, transfer_folder
+
+MB = 10**6
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def chunk_files(drive: Path) -> list[Path]:
+    return sorted(transfer_folder(drive).glob("*.chunk"))
+
+
+def no_leftovers(drive: Path) -> bool:
+    return not [p for p in drive.rglob(".*") if p.is_file()]
+
+
+def test_auto_sizing_fills_three_small_drives(tmpfs, random_file, cli, tmp_path):
+    source = random_file(60 * MB)
+    drives = [tmpfs("24M") for _ in range(3)]
+    result = cli("pack", source, *drives, "--no-prompt")
+    assert result.code == 0, result.output
+    for drive in drives:
+        assert chunk_files(drive), f"{drive} got no chunk"
+        assert no_leftovers(drive)
+    # auto: one chunk per drive, as large as the drive allows
+    assert [len(chunk_files(d)) for d in drives[:2]] == [1, 1]
+    out = tmp_path / "out"
+    assert cli("unpack", *drives, out, "--trust", default_public_key()).code == 0
+    assert sha(out / source.name) == sha(source)
+
+
+def test_exfat_drive_round_trip_and_media_identity(exfat, random_file, cli, tmp_path):
+    source = random_file(20 * MB)
+    drive = exfat("64M", label="AGTSTICK")
+    result = cli("pack", source, drive, "--chunk-size", "8MB", "--no-prompt", "--json")
+    assert result.code == 0, result.output
+    opened = [json.loads(line) for line in result.stdout.splitlines() if '"drive-opened"' in line][0]
+    assert opened["medium"]["fs_type"] == "exfat"
+    assert opened["medium"]["label"] == "AGTSTICK"
+    assert opened["medium"]["fs_uuid"]
+    status = cli("status", drive, "--trust", default_public_key(), "--json")
+    assert status.code == 0, status.output
+    survey = json.loads(status.stdout.splitlines()[-1])
+    assert survey["media"][0]["fs_type"] == "exfat" and survey["media"][0]["label"] == "AGTSTICK"
+    out = tmp_path / "out"
+    assert cli("unpack", drive, out, "--trust", default_public_key()).code == 0
+    assert sha(out / source.name) == sha(source)
+
+
+def test_drive_filling_mid_chunk_moves_the_chunk_to_the_next_drive(tmpfs, random_file, monkeypatch, tmp_path):
+    """A real ENOSPC from tmpfs in the middle of chunk 2: it goes to drive 2, nothing partial stays."""
+    source = random_file(40 * MB)
+    first, second = tmpfs("48M"), tmpfs("48M")
+    real_write_all = pack_module._write_all
+    state = {"chunk_bytes": 0, "filled": False}
+
+    def filling_write_all(fd, data):
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        if "-000002.chunk" in name and str(first) in name and not state["filled"]:
+            state["chunk_bytes"] += len(data)
+            if state["chunk_bytes"] > 8 * 2**20:  # part of chunk 2 is on the drive: fill the rest
+                state["filled"] = True
+                _fill(first / "filler.bin")
+        real_write_all(fd, data)
+
+    monkeypatch.setattr(pack_module, "_write_all", filling_write_all)
+    events = []
+    result = pack(PackConfig(source=str(source), destinations=[first, second], chunk_size=20 * MB), events.append)
+    assert state["filled"]
+    assert any(e.kind == "drive-full" for e in events)
+    assert [c.drive for c in result.chunks] == [1, 2]
+    assert no_leftovers(first) and no_leftovers(second)
+    assert [p.name.split("-")[1] for p in chunk_files(first)] == ["000001.chunk"]
+    (first / "filler.bin").unlink()
+    out = unpack(UnpackConfig(sources=[second, first], output_dir=tmp_path / "out",
+                              trust=[str(default_public_key())]))
+    assert sha(out.output) == sha(source)
+
+
+def _fill(path: Path) -> None:
+    block = b"\0" * 2**20
+    with open(path, "wb") as handle:
+        try:
+            while True:
+                handle.write(block)
+                handle.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+
+
+def test_readback_catches_data_changed_on_the_medium(tmpfs, random_file, tmp_path):
+    source = random_file(6 * MB)
+    drive = tmpfs("32M")
+
+    def corrupt(path: Path) -> None:
+        if path.name.endswith("-000002.chunk"):
+            with open(path, "r+b") as handle:
+                handle.seek(1000)
+                handle.write(b"\xff\x00\xff")
+
+    with pytest.raises(IntegrityError) as info:
+        pack(PackConfig(source=str(source), destinations=[drive], chunk_size=2 * MB,
+                        after_chunk_written=corrupt))
+    assert info.value.exit_code == 4
+    assert "chunk 2" in info.value.one_line() and str(drive) in info.value.one_line()
+    assert not list(transfer_folder(drive).glob("*-000002.chunk")), "a chunk known bad kept its final name"
+
+
+def test_no_readback_is_recorded_in_the_index(tmpfs, random_file, cli):
+    source = random_file(3 * MB)
+    drive = tmpfs("16M")
+    assert cli("pack", source, drive, "--no-readback", "--no-prompt").code == 0
+    from airgap_transfer.index import Index
+    index = Index.from_bytes((transfer_folder(drive) / "index.agt").read_bytes())
+    assert index.readback is False
+
+
+def _start(args: list) -> tuple[subprocess.Popen, list[str]]:
+    proc = subprocess.Popen(_cli_command() + [str(a) for a in args], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True).start()
+    return proc, lines
+
+
+def _wait_for(lines: list[str], text: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(text in line for line in lines):
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise AssertionError(f"never saw {text!r}; stderr so far: {''.join(lines)}")
+
+
+def test_one_port_pack_and_unpack_driven_through_stdin(tmpfs, random_file, tmp_path):
+    source = random_file(30 * MB)
+    first, second = tmpfs("20M"), tmpfs("20M")
+    proc, lines = _start(["pack", source, first, "--chunk-size", "5MB"])
+    _wait_for(lines, "insert drive 2", proc)
+    assert any("can be removed" in line for line in lines), "drive 1 was not declared safe to remove"
+    proc.stdin.write(f"{second}\n")
+    proc.stdin.flush()
+    assert proc.wait(timeout=300) == 0, "".join(lines)
+    assert chunk_files(first) and chunk_files(second)
+
+    out = tmp_path / "out"
+    proc, lines = _start(["unpack", first, out, "--trust", default_public_key()])
+    _wait_for(lines, "still needed", proc)
+    proc.stdin.write(f"{second}\n")
+    proc.stdin.flush()
+    assert proc.wait(timeout=300) == 0, "".join(lines)
+    assert sha(out / source.name) == sha(source)
+
+
+def test_no_prompt_turns_waiting_into_exit_3(tmpfs, random_file, cli, tmp_path):
+    source = random_file(30 * MB)
+    drive = tmpfs("20M")
+    result = cli("pack", "-", drive, "--name", "s.bin", "--chunk-size", "5MB", "--no-prompt",
+                 input=source.read_bytes())
+    assert result.code == 3, result.output
+    assert "drive 2 needed" in result.stderr and "run pack again" in result.stderr
+    assert no_leftovers(drive)
+    unpacked = cli("unpack", drive, tmp_path / "out", "--trust", default_public_key(), "--no-prompt")
+    assert unpacked.code == 3 and "final index" in unpacked.stderr
+
+
+def test_prompt_with_stdin_closed_gives_exit_3(tmpfs, random_file, cli):
+    source = random_file(30 * MB)
+    drive = tmpfs("20M")
+    result = cli("pack", source, drive, "--chunk-size", "5MB", input=b"")
+    assert result.code == 3, result.output
+    assert "insert drive 2" in result.stderr
+
+
+def test_dry_run_writes_nothing_and_counts_drives(tmpfs, random_file, cli):
+    source = random_file(30 * MB)
+    drive = tmpfs("20M")
+    result = cli("pack", source, drive, "--dry-run", "--json")
+    assert result.code == 0, result.output
+    plan = json.loads(result.stdout.splitlines()[-1])
+    assert plan["fits"] is False and plan["drives_needed"] == 1
+    assert not list(drive.iterdir())
+    sized = cli("pack", source, drive, "--dry-run", "--drive-size", "16MB", "--fs-type", "vfat",
+                "--chunk-size", "5GB", "--json")
+    plan = json.loads(sized.stdout.splitlines()[-1])
+    assert plan["fits"] and plan["drives_needed"] == 3
+    assert cli("pack", source, drive, "--dry-run", "--drive-size", "1GB", "--fs-type", "zzz").code == 2
