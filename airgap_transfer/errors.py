@@ -84,3 +84,7 @@ class KeyFileError(AirgapError):
     """A key file is missing, malformed or unsafe (bad permissions)."""
 
     exit_code = EXIT_USAGE
+
+
+class DriveIOError(IncompleteError):
+    """A drive or the source failed mid-operation (EIO, pulled stick); resumable."""

@@ -18,8 +18,10 @@ from typing import Callable
 
 import blake3
 
-from . import __version__, fsio, keys, layout, limits, media, planning
-from .errors import AirgapError, IncompleteError, IntegrityError, Interrupted, NoSpaceError, UsageError
+from . import __version__, fsio, journal, keys, layout, limits, media, planning, resume
+from .errors import (AirgapError, DriveIOError, IncompleteError, IntegrityError, Interrupted, NoSpaceError,
+                     UsageError)
+from .journal import PackJournal, SourceIdentity
 from .events import Callback, Reporter
 from .index import Chunk, Drive, Index
 from .source import Source, open_source
@@ -44,6 +46,8 @@ class PackConfig:
     no_prompt: bool = False
     readback: bool = True
     name: str | None = None
+    resume: bool = False     # require an unfinished journal to continue
+    restart: bool = False    # ignore (and drop) any unfinished journal
     # Asked for another drive when the given ones are full; None (or returning
     # None) means there is none and pack stops with exit 3.
     next_drive: Callable[[DriveRequest], Path | None] | None = None
@@ -78,6 +82,7 @@ class _DriveSlot:
     medium: media.Medium
     chunk_limit: int
     files: list[tuple[str, str]] = field(default_factory=list)  # (name, blake3)
+    present: bool = True  # False: a drive of an earlier run that is not mounted now
 
     def room(self, chunks_so_far: int) -> int:
         return max(0, fsio.free_space(self.folder) - limits.reserve(chunks_so_far + 1))
@@ -129,6 +134,9 @@ class _Packer:
         self.chunks: list[Chunk] = []
         self.slots: list[_DriveSlot] = []
         self.offset = 0
+        self.resume_slot: _DriveSlot | None = None
+        self.journal_path: Path | None = None
+        self.source_identity: SourceIdentity | None = None
 
     def run(self) -> PackResult:
         config = self.config
@@ -136,25 +144,75 @@ class _Packer:
         key = keys.load_signing_key(config.key_path, self.report)
         self.key = key
         with open_source(config.source, config.name) as source:
-            _preflight_space(source, config)
             self.source = source
+            found = resume.find(config.source, key.public_key().key_id_hex,
+                                resume=config.resume, restart=config.restart)
+            if source.seekable:
+                self.journal_path = journal.pack_journal_path(Path(config.source))
+                self.source_identity = SourceIdentity.of(Path(config.source))
+            if found:
+                self._restore(found)
+            else:
+                _preflight_space(source, config)
             self.report.info("pack-started", f"packing {source.name} as transfer {self.transfer_id}",
                              transfer_id=self.transfer_id, bundle=source.name, size=source.size,
-                             key_id=key.public_key().key_id_hex)
-            self._stream(iter(config.destinations))
+                             key_id=key.public_key().key_id_hex, resumed=found is not None)
+            used = {str(s.root.resolve()) for s in self.slots if s.present}
+            self._stream(iter([d for d in config.destinations if str(d.resolve()) not in used]))
             if source.size is not None and self.offset != source.size:
                 raise UsageError(f"{source.name} changed size while it was read",
                                  hint="pack a source that is not being written to")
         index = self._build_index(final=True)
         for slot in self.slots:
-            self._write_metadata(slot, index)
-            fsio.sync_filesystem(slot.root)
+            if slot.present:
+                self._write_metadata(slot, index)
+                fsio.sync_filesystem(slot.root)
+        self._save_journal(complete=True)
         self.report.info("pack-finished", f"packed {index.bundle_size} bytes in {len(self.chunks)} "
                          f"chunks onto {len(self.slots)} drive(s)", transfer_id=self.transfer_id,
                          blake3=index.bundle_blake3)
         return PackResult(self.transfer_id, index.bundle_name, index.bundle_size,
                           index.bundle_blake3 or "", key.public_key().key_id_hex,
                           self.chunks, [str(s.root) for s in self.slots])
+
+    def _restore(self, found: PackJournal) -> None:
+        point = resume.prove(found, self.config.destinations, self.buffer, self.report)
+        self.transfer_id = found.transfer_id
+        self.chunks, self.offset = point.chunks, point.offset
+        self.whole = resume.rehash_prefix(self.source.stream, self.offset, self.buffer, self.report)
+        self.source.at_eof = False
+        resume.remove_leftovers(self.transfer_id, self.config.destinations,
+                                {c.file for c in self.chunks}, self.report)
+        present = resume.present_drives(found, self.config.destinations)
+        last_ordinal = max((c.drive for c in self.chunks), default=0)
+        for saved in found.drives:
+            if saved["ordinal"] > last_ordinal:
+                break
+            self.slots.append(self._saved_slot(saved, saved["ordinal"] in present))
+        if self.slots and self.slots[-1].present:
+            self.resume_slot = self.slots[-1]
+
+    def _saved_slot(self, saved: dict, present: bool) -> _DriveSlot:
+        root = Path(saved["root"])
+        medium = media.describe(root) if present else media.Medium(
+            path=saved["root"], mount_point=None, device=None, fs_type=saved["fs_type"], capacity=0, free=0,
+            label=saved["label"], fs_uuid=saved["fs_uuid"], serial=saved["serial"])
+        files = [(c.file, c.stored_blake3) for c in self.chunks if c.drive == saved["ordinal"]]
+        return _DriveSlot(saved["ordinal"], root, root / layout.folder_name(self.transfer_id), medium,
+                          planning.chunk_limit(self.config.chunk_size, medium.fs_type).size, files, present)
+
+    def _save_journal(self, complete: bool = False) -> None:
+        """Record what is proven on the drives, so a re-run continues after it."""
+        if self.journal_path is None:
+            return
+        roots = {s.ordinal: str(s.root.resolve()) for s in self.slots}
+        index = self._build_index(final=False)
+        journal.save(self.journal_path, PackJournal(
+            transfer_id=self.transfer_id, source=self.source_identity, bundle_name=self.source.name,
+            key_id=self.key.public_key().key_id_hex, readback=self.config.readback,
+            chunks=[{**c.to_dict(), "root": roots[c.drive]} for c in self.chunks],
+            drives=[{**d.to_dict(), "root": roots[d.ordinal]} for d in index.drives],
+            complete=complete))
 
     def _open_slot(self, dest: Path) -> _DriveSlot:
         medium = media.describe(dest)
@@ -191,10 +249,12 @@ class _Packer:
         answer = self.config.next_drive(request) if self.config.next_drive else None
         if answer is None:
             left = "the rest" if remaining is None else f"{remaining} bytes"
+            again = ("run the same pack command with the next drive to resume" if self.source.seekable
+                     else "run pack again with enough drives")
             raise IncompleteError(
                 f"drive {request.ordinal} needed: {left} of {self.source.name} still to write "
                 f"(transfer {self.transfer_id}, {len(self.chunks)} chunks on {len(self.slots)} drive(s) so far)",
-                hint="run pack again with enough drives given or inserted; the partial transfer folders can be deleted")
+                hint=again)
         return answer
 
     def _usable(self, dest: Path) -> bool:
@@ -202,7 +262,7 @@ class _Packer:
             self.report.warning("drive-refused", f"{dest} is not a writable folder", drive=str(dest))
             return False
         device = dest.stat().st_dev
-        if any(s.root.exists() and s.root.stat().st_dev == device for s in self.slots):
+        if any(s.present and s.root.exists() and s.root.stat().st_dev == device for s in self.slots):
             self.report.warning("drive-refused", f"{dest} is on a drive already used for this transfer; "
                                 "insert another drive",
                                 drive=str(dest))
@@ -210,7 +270,7 @@ class _Packer:
         return True
 
     def _stream(self, destinations) -> None:
-        slot = self._next_slot(destinations)
+        slot = self.resume_slot or self._next_slot(destinations)
         while True:
             remaining = None if self.source.size is None else self.source.size - self.offset
             if remaining == 0:
@@ -247,8 +307,8 @@ class _Packer:
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             if exc.errno != errno.ENOSPC:
-                raise AirgapError(f"writing {final} failed: {exc.strerror}",
-                                  hint="check the drive, then run pack again") from None
+                raise DriveIOError(f"chunk {seq} could not be written to {slot.root}: {exc.strerror}",
+                                   hint="check or replace the drive, then run the same pack command to resume") from None
             if not self.source.seekable:
                 raise NoSpaceError(f"{slot.root} filled up in the middle of chunk {seq}",
                                    hint="pack from a file rather than stdin, or give a larger drive") from None
@@ -273,6 +333,7 @@ class _Packer:
         self.chunks.append(chunk)
         slot.files.append((name, digest))
         self.offset += length
+        self._save_journal()
         self.report.info("chunk-written", f"chunk {seq} ({length} bytes) written to {slot.root}"
                          + (" and read back" if self.config.readback else ""),
                          chunk=seq, length=length, blake3=digest, drive=str(slot.root), file=name,
@@ -348,8 +409,14 @@ def _write_all(fd: int, data: memoryview) -> None:
 
 def pack(config: PackConfig, callback: Callback | None = None) -> PackResult:
     """Pack ``config.source`` onto ``config.destinations``; see PackConfig."""
+    resumable = config.source != "-"
+    again = "run the same pack command again to resume" if resumable else "run pack again"
     try:
         return _Packer(config, Reporter(callback)).run()
     except KeyboardInterrupt:
-        raise Interrupted("interrupted; chunks written so far are kept",
-                          hint="run the same pack command again") from None
+        raise Interrupted("interrupted; every chunk finished so far is kept", hint=again) from None
+    except OSError as exc:  # metadata writes, source reads, a drive that vanished
+        where = f"{exc.filename}: " if exc.filename else ""
+        if exc.errno == errno.ENOSPC:
+            raise NoSpaceError(f"{where}no space left", hint=f"free space, then {again}") from None
+        raise DriveIOError(f"{where}{exc.strerror}", hint=f"check the drive and source, then {again}") from None

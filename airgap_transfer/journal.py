@@ -1,0 +1,115 @@
+"""Journals in the local state folder, so a re-run continues where it stopped.
+
+A journal only ever claims what is durable: pack records a chunk after its
+file is fsynced, renamed and read back; unpack records a placed chunk after
+the partial output is fdatasynced.  Journals are written atomically (temp
+name, fsync, rename) and read bounded, like everything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import fsio, paths
+from .errors import UsageError
+
+MAX_JOURNAL_BYTES = 256 * 2**20
+JOURNAL_VERSION = 1
+
+
+@dataclass
+class SourceIdentity:
+    """What must not change between a pack and its resume."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+    device: int
+
+    @classmethod
+    def of(cls, path: Path) -> "SourceIdentity":
+        info = path.stat()
+        return cls(str(path.resolve()), info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
+
+    def differences(self, other: "SourceIdentity") -> list[str]:
+        return [name for name in ("size", "mtime_ns", "inode", "device")
+                if getattr(self, name) != getattr(other, name)]
+
+
+@dataclass
+class PackJournal:
+    transfer_id: str
+    source: SourceIdentity
+    bundle_name: str
+    key_id: str
+    readback: bool
+    chunks: list[dict] = field(default_factory=list)   # Chunk.to_dict() plus "root"
+    drives: list[dict] = field(default_factory=list)   # Drive.to_dict() plus "root"
+    complete: bool = False
+
+    def to_dict(self) -> dict:
+        return {"journal": "pack", "version": JOURNAL_VERSION, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PackJournal":
+        fields = {k: v for k, v in data.items() if k not in ("journal", "version")}
+        fields["source"] = SourceIdentity(**fields["source"])
+        return cls(**fields)
+
+
+@dataclass
+class UnpackJournal:
+    transfer_id: str
+    index_blake3: str          # which final index the placed chunks were checked against
+    output: str
+    partial: str
+    placed: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"journal": "unpack", "version": JOURNAL_VERSION, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "UnpackJournal":
+        return cls(**{k: v for k, v in data.items() if k not in ("journal", "version")})
+
+
+def pack_journal_path(source: Path) -> Path:
+    key = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:24]
+    return paths.state_dir() / "pack" / f"{key}.json"
+
+
+def unpack_journal_path(transfer_id: str, output: Path) -> Path:
+    key = hashlib.sha256(f"{transfer_id}:{output.resolve()}".encode()).hexdigest()[:24]
+    return paths.state_dir() / "unpack" / f"{key}.json"
+
+
+def save(path: Path, journal: PackJournal | UnpackJournal) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fsio.atomic_write_bytes(path, json.dumps(journal.to_dict(), indent=1).encode())
+
+
+def load(path: Path, kind: type[PackJournal] | type[UnpackJournal]):
+    """The journal at ``path``, or None; an unreadable one is an error, not silently ignored."""
+    if not path.exists():
+        return None
+    try:
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read(MAX_JOURNAL_BYTES + 1)[:MAX_JOURNAL_BYTES + 1])
+        if data.get("version") != JOURNAL_VERSION:
+            raise ValueError(f"journal version {data.get('version')}")
+        return kind.from_dict(data)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise UsageError(f"the journal {path} is unreadable ({exc})",
+                         hint="run again with --restart to start over, or delete that file") from None
+
+
+def remove(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

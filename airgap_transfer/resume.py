@@ -1,0 +1,134 @@
+"""Continuing a pack that stopped: what the journal claims, proven against the drives.
+
+A chunk recorded in the journal is kept only if its file on a drive that is
+mounted now still hashes to its digest (a drive that is not mounted was read
+back when written, so its chunks are taken from the journal).  From the first
+chunk that fails, everything after is redone, and our own leftovers on the
+drives (temp files, chunks past that point) are removed.  Files of other
+transfers are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import blake3
+
+from . import fsio, journal, layout, media
+from .errors import UsageError
+from .events import Reporter
+from .index import Chunk
+from .journal import PackJournal, SourceIdentity
+
+
+@dataclass
+class ResumePoint:
+    journal: PackJournal
+    chunks: list[Chunk]
+    offset: int
+
+
+def find(source_spec: str, key_id: str, *, resume: bool, restart: bool) -> PackJournal | None:
+    """The unfinished journal for this source, checked; None to start a new transfer."""
+    if source_spec == "-":
+        if resume:
+            raise UsageError("a pack from stdin cannot be resumed: its bytes cannot be read again",
+                             hint="pack from a file to be able to resume")
+        return None
+    source = Path(source_spec)
+    path = journal.pack_journal_path(source)
+    if restart:
+        journal.remove(path)
+        return None
+    found = journal.load(path, PackJournal)
+    if found is None or found.complete:
+        if resume:
+            raise UsageError(f"there is no unfinished pack of {source} to resume",
+                             hint="run pack without --resume to start a new transfer")
+        return None
+    changed = found.source.differences(SourceIdentity.of(source))
+    if changed:
+        raise UsageError(f"{source} changed since transfer {found.transfer_id} started "
+                         f"({', '.join(changed)} differ); resume refused",
+                         hint="run pack with --restart to pack it as a new transfer")
+    if found.key_id != key_id:
+        raise UsageError(f"transfer {found.transfer_id} was being signed with key {found.key_id}, not {key_id}",
+                         hint="give the same --key, or run with --restart")
+    return found
+
+
+def present_drives(found: PackJournal, destinations: list[Path]) -> set[int]:
+    """Ordinals of the journal's drives that are mounted now, at the same path with the same file system.
+
+    Automounters reuse paths (/media/usb) for different sticks, so the path
+    alone does not say it is the same drive; the file-system UUID does.
+    """
+    given = {str(d.resolve()) for d in destinations}
+    present = set()
+    for saved in found.drives:
+        if saved["root"] in given and media.describe(Path(saved["root"])).fs_uuid == saved["fs_uuid"]:
+            present.add(saved["ordinal"])
+    return present
+
+
+def prove(found: PackJournal, destinations: list[Path], buffer: bytearray, report: Reporter) -> ResumePoint:
+    present = present_drives(found, destinations)
+    kept: list[Chunk] = []
+    for entry in found.chunks:
+        chunk = Chunk.from_dict({k: v for k, v in entry.items() if k != "root"})
+        root = entry["root"]
+        if chunk.drive in present:
+            problem = _check(Path(root) / layout.folder_name(found.transfer_id) / chunk.file, chunk, buffer)
+            if problem:
+                report.warning("resume-chunk-redo", f"chunk {chunk.seq} on {root} {problem}; packing resumes from it",
+                               chunk=chunk.seq, drive=root)
+                break
+        kept.append(chunk)
+    offset = sum(c.length for c in kept)
+    report.info("resume", f"resuming transfer {found.transfer_id}: {len(kept)} chunks ({offset} bytes) "
+                "already on the drives and proven", transfer_id=found.transfer_id, chunks=len(kept), offset=offset)
+    return ResumePoint(found, kept, offset)
+
+
+def _check(path: Path, chunk: Chunk, buffer: bytearray) -> str | None:
+    try:
+        digest, seen = fsio.hash_file_bounded(path, chunk.stored_length, buffer)
+    except FileNotFoundError:
+        return "is missing"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if seen != chunk.stored_length or digest != chunk.stored_blake3:
+        return "does not match its digest"
+    return None
+
+
+def remove_leftovers(transfer_id: str, destinations: list[Path], keep: set[str], report: Reporter) -> None:
+    """Our temp files and chunks past the resume point; nothing of other transfers."""
+    for dest in destinations:
+        folder = dest / layout.folder_name(transfer_id)
+        if not folder.is_dir():
+            continue
+        for entry in os.scandir(folder):
+            ours_tmp = entry.name.startswith(".") and ".tmp-" in entry.name
+            stale_chunk = layout.CHUNK_RE.match(entry.name) and entry.name not in keep
+            if (ours_tmp or stale_chunk) and entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                report.info("stale-removed", f"removed leftover {entry.path}", path=entry.path)
+
+
+def rehash_prefix(stream, length: int, buffer: bytearray, report: Reporter):
+    """BLAKE3 of the source's first ``length`` bytes (hasher state cannot be saved in a journal)."""
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    view = memoryview(buffer)
+    stream.seek(0)
+    done = 0
+    while done < length:
+        got = stream.readinto(view[:min(len(view), length - done)])
+        if not got:
+            raise UsageError("the source is shorter than the part already packed", hint="run pack with --restart")
+        hasher.update(view[:got])
+        done += got
+        report.progress(done=done, total=length, phase="rehash")
+    return hasher
