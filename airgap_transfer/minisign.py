@@ -110,11 +110,14 @@ class PublicKey:
     def key_id_hex(self) -> str:
         return _key_id_hex(self.key_id)
 
+    @property
+    def key_id_hex_unpadded(self) -> str:
+        return self.key_id_hex.lstrip("0") or "0"
+
     def to_file_text(self) -> str:
         blob = _b64(ALG_LEGACY + self.key_id + self.raw)
-        # minisign prints the id with %PRIX64, without zero padding; match it byte for byte.
-        unpadded = self.key_id_hex.lstrip("0") or "0"
-        return f"{UNTRUSTED}minisign public key {unpadded}\n{blob}\n"
+        # minisign (-G and -R alike) prints the id with %PRIX64, without zero padding.
+        return f"{UNTRUSTED}minisign public key {self.key_id_hex_unpadded}\n{blob}\n"
 
     @classmethod
     def from_text(cls, text: str) -> "PublicKey":
