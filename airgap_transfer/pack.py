@@ -17,7 +17,7 @@ from pathlib import Path
 
 import blake3
 
-from . import __version__, fsio, keys, layout
+from . import __version__, fsio, keys, layout, restore_note
 from .errors import AirgapError, Interrupted, NoSpaceError, UsageError
 from .events import Callback, Reporter
 from .index import Chunk, Drive, Index
@@ -261,6 +261,8 @@ class _Packer:
             fsio.read_back(index_path, len(data), index_digest, self.buffer, what=f"index on {slot.root}")
         sums = layout.b3sums_text(slot.files + [(layout.INDEX_NAME, index_digest)])
         fsio.atomic_write_bytes(slot.folder / layout.B3SUMS_NAME, sums.encode())
+        if index.final:
+            fsio.atomic_write_bytes(slot.folder / restore_note.NOTE_NAME, restore_note.restore_text(index).encode())
 
 
 def _write_all(fd: int, data: memoryview) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import blake3
 
-from . import catalog, fsio, keys
+from . import catalog, dirrestore, fsio, keys
 from .errors import IncompleteError, IntegrityError, Interrupted, NoSpaceError, UsageError
 from .events import Callback, Reporter
 from .index import Chunk, Index
@@ -53,8 +53,10 @@ def output_path(config: UnpackConfig, index: Index) -> Path:
     return config.output_dir / sanitize_bundle_name(index.bundle_name)
 
 
-def _check_output(final: Path, size: int, force: bool) -> None:
-    if final.is_dir():
+def _check_output(final: Path, size: int, force: bool, kind: str = "file") -> None:
+    if kind == "directory":
+        size *= 2  # the verified tar and the folder extracted from it, side by side
+    elif final.is_dir():
         raise UsageError(f"output {final} is a folder", hint="remove it or choose another path with -o")
     if final.exists() and not force:
         raise UsageError(f"output {final} already exists; left untouched",
@@ -168,7 +170,7 @@ def unpack(config: UnpackConfig, callback: Callback | None = None) -> UnpackResu
                               f"{_describe_missing(missing, index)}",
                               hint="insert those drives and run unpack again")
     final = output_path(config, index)
-    _check_output(final, index.bundle_size, config.force)
+    _check_output(final, index.bundle_size, config.force, index.kind)
     report.info("unpack-started", f"unpacking {printable(index.bundle_name)} "
                 f"({index.bundle_size} bytes, {len(index.chunks)} chunks) to {final}",
                 transfer_id=index.transfer_id, output=str(final), size=index.bundle_size,
@@ -180,8 +182,12 @@ def unpack(config: UnpackConfig, callback: Callback | None = None) -> UnpackResu
         if digest != index.bundle_blake3:
             raise IntegrityError("the reassembled bundle does not match the signed whole-bundle digest",
                                  hint="re-run verify on each drive to find the bad chunk")
-        os.replace(tmp, final)
-        fsio.fsync_dir(final.parent)
+        if index.kind == "directory":
+            dirrestore.restore_directory(tmp, final, index.bundle_name, config.force, report)
+            tmp.unlink()
+        else:
+            os.replace(tmp, final)
+            fsio.fsync_dir(final.parent)
     except KeyboardInterrupt:
         tmp.unlink(missing_ok=True)
         raise Interrupted("interrupted; nothing written under the final name",
