@@ -71,7 +71,7 @@ def cli(debug: bool) -> None:
 @click.option("--no-prompt", is_flag=True, help="Never wait for another drive; exit 3 instead.")
 @_common
 def pack_command(source, destinations, chunk_size, key_path, name, no_readback, no_prompt, json_mode, quiet, debug):
-    """Pack SOURCE (a file, or - for stdin) onto one or more DEST drives."""
+    """Pack SOURCE (a file, a folder, or - for stdin) onto one or more DEST drives."""
     render = _renderer_for(json_mode, quiet)
     config = PackConfig(source=source, destinations=list(destinations), chunk_size=chunk_size,
                         key_path=key_path, no_prompt=no_prompt, readback=not no_readback, name=name)
