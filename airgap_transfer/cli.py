@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__, inspect_drives, keys, paths
+from . import __version__, bootstrap, inspect_drives, keys, paths
 from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AirgapError
 from .names import printable
 from .pack import PackConfig, pack
@@ -157,6 +157,23 @@ def keygen_command(secret_key, public_key, json_mode, quiet, debug):
     render.result({"key_id": key_id, "secret_key": str(secret_path), "public_key": str(public_path)}, [
         f"key id {key_id}", f"secret key: {secret_path} (keep it on the sending side)",
         f"public key: {public_path} (give it to receivers: unpack --trust {public_path})"])
+
+
+@cli.command("bootstrap")
+@click.argument("destination", type=click.Path(path_type=Path))
+@click.option("--platform", "platforms", multiple=True, metavar="TAG",
+              help="Wheels for this pip platform tag instead of this machine's "
+                   "(e.g. manylinux2014_x86_64); repeatable.")
+@click.option("--python-version", metavar="X.Y", help="Wheels for this Python version instead of the running one.")
+@_common
+def bootstrap_command(destination, platforms, python_version, json_mode, quiet, debug):
+    """Write the tool and its dependencies as wheels to DESTINATION for offline install."""
+    render = _renderer_for(json_mode, quiet)
+    result = bootstrap.bootstrap(bootstrap.BootstrapConfig(destination, list(platforms), python_version), render)
+    render.result(result.to_dict(), [
+        f"wrote {len(result.wheels)} wheels to {result.folder}",
+        f"on the air-gapped side: pip install --no-index --find-links {result.folder} airgap-transfer",
+        f"(see {result.folder / bootstrap.NOTE_NAME})"])
 
 
 def main(argv: list[str] | None = None) -> int:
