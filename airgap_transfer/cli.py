@@ -187,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except click.ClickException as exc:
         exc.show()
+        if "--json" in args:  # stdout stays JSON even when the command line itself is wrong
+            Renderer(json_mode=True).emit_json({"event": "error", "exit_code": exc.exit_code,
+                                                "message": exc.format_message()})
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
@@ -207,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report_error(code: int, message: str) -> None:
-    (_renderer or Renderer()).error(code, message)
+    (_renderer or Renderer(json_mode="--json" in sys.argv[1:])).error(code, message)
 
 
 def entry_point() -> None:
