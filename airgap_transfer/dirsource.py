@@ -133,11 +133,15 @@ class DirectoryStream:
         return done
 
     def _read_file(self, index: int, segment: _Segment, inside: int, view: memoryview) -> int:
-        if self._fd_segment != index:
-            self._close_file()
-            self._fd = os.open(segment.path, os.O_RDONLY | os.O_NOFOLLOW)
-            self._fd_segment = index
-        got = os.preadv(self._fd, [view], inside)
+        try:
+            if self._fd_segment != index:
+                self._close_file()
+                self._fd = os.open(segment.path, os.O_RDONLY | os.O_NOFOLLOW)
+                self._fd_segment = index
+            got = os.preadv(self._fd, [view], inside)
+        except OSError as exc:  # not ENOSPC on a drive: the source is at fault, say so
+            raise UsageError(f"cannot read {segment.path}: {exc.strerror}",
+                             hint="check the folder's permissions and that nothing changes it during pack") from None
         if got == 0:
             raise UsageError(f"{segment.path} shrank while it was read",
                              hint="pack a folder that is not being written to")

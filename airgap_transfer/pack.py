@@ -261,8 +261,7 @@ class _Packer:
             fsio.read_back(index_path, len(data), index_digest, self.buffer, what=f"index on {slot.root}")
         sums = layout.b3sums_text(slot.files + [(layout.INDEX_NAME, index_digest)])
         fsio.atomic_write_bytes(slot.folder / layout.B3SUMS_NAME, sums.encode())
-        if index.final:
-            fsio.atomic_write_bytes(slot.folder / restore_note.NOTE_NAME, restore_note.restore_text(index).encode())
+        fsio.atomic_write_bytes(slot.folder / restore_note.NOTE_NAME, restore_note.restore_text(index).encode())
 
 
 def _write_all(fd: int, data: memoryview) -> None:

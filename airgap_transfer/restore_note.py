@@ -19,7 +19,7 @@ COMMAND_PREFIX = "    $ "
 
 def _rebuild_command(index: Index, output: str) -> str:
     pattern = f"{index.transfer_id[:12]}-*.chunk*"
-    if any(chunk.encoding == "zstd" for chunk in index.chunks):
+    if _compressed(index):
         # Chunks may be mixed: plain slices and self-contained zstd frames.
         return (f"for f in {pattern}; do case \"$f\" in *.zst) zstd -d -c -- \"$f\" ;; "
                 f"*) cat -- \"$f\" ;; esac; done > {output}")
@@ -37,19 +37,28 @@ def restore_text(index: Index) -> str:
         "HOW TO RESTORE THIS BUNDLE WITHOUT airgap-transfer",
         "",
         f"Bundle:       {name}" + (" (a folder, carried as a tar archive)" if directory else ""),
-        f"Size:         {index.bundle_size} bytes",
-        f"BLAKE3:       {index.bundle_blake3}",
-        f"Chunks:       {len(index.chunks)} chunk files on {drives} drive(s)",
+    ]
+    if index.final:
+        lines += [
+            f"Size:         {index.bundle_size} bytes",
+            f"BLAKE3:       {index.bundle_blake3}",
+            f"Chunks:       {len(index.chunks)} chunk files on {drives} drive(s)",
+        ]
+    else:
+        lines += [
+            f"So far:       {index.bundle_size} bytes in {len(index.chunks)} chunk files on {drives} drive(s)",
+            "This drive was sealed before the end of the bundle. The RESTORE.txt on the",
+            "LAST drive written has the full size, the whole-bundle digest and the final steps.",
+        ]
+    lines += [
         f"Transfer id:  {index.transfer_id}",
         "",
         "If airgap-transfer is installed, use it instead: it also checks the signature.",
         "  airgap-transfer unpack DRIVE... OUTPUT_DIR",
         "",
-        "Otherwise you need a shell with cat, b3sum" + (", zstd" if _compressed(index) else "")
-        + (" and tar" if directory else "") + ". Type the lines that start with $.",
+        f"Otherwise you need a shell with {_tools(index)}. Type the lines that start with $.",
         "",
-        f"1. Pick a folder with at least {index.bundle_size * (2 if directory else 1)} bytes free for the "
-        "chunks and the result, and",
+        f"1. Pick a folder with at least {_room(index)} free for the chunks and the result, and",
         "   name it WORK (change the path in the first line if you like):",
         f"{COMMAND_PREFIX}export WORK=\"$HOME/airgap-restore-{index.transfer_id[:12]}\"",
         f"{COMMAND_PREFIX}mkdir -p \"$WORK\"",
@@ -67,6 +76,8 @@ def restore_text(index: Index) -> str:
         f"{COMMAND_PREFIX}echo {shlex.quote(f'{index.bundle_blake3}  {raw_output}')} | b3sum -c",
         "   It must print OK. Anything else: a chunk is missing or damaged; start again at step 2.",
     ]
+    if not index.final:
+        return "\n".join(_partial_tail(lines))
     if directory:
         lines += [
             "",
@@ -81,5 +92,24 @@ def restore_text(index: Index) -> str:
     return "\n".join(lines)
 
 
+def _partial_tail(lines: list[str]) -> list[str]:
+    """Steps 1 and 2 hold on a sealed drive too; step 3 needs the final figures."""
+    cut = next(i for i, line in enumerate(lines) if line.startswith("3. "))
+    return lines[:cut] + ["3. Then follow step 3 of the RESTORE.txt on the last drive written: it joins",
+                          "   the chunks and checks the whole bundle against its digest.", ""]
+
+
+def _tools(index: Index) -> str:
+    tools = ["cat", "b3sum"] + (["zstd"] if _compressed(index) else []) + (
+        ["tar"] if index.kind == "directory" else [])
+    return ", ".join(tools[:-1]) + " and " + tools[-1]
+
+
+def _room(index: Index) -> str:
+    if not index.final:
+        return "twice the bundle's full size" if index.kind == "directory" else "the bundle's full size"
+    return f"{index.bundle_size * (2 if index.kind == 'directory' else 1)} bytes"
+
+
 def _compressed(index: Index) -> bool:
-    return any(chunk.encoding == "zstd" for chunk in index.chunks)
+    return index.compression != "none" or any(chunk.encoding == "zstd" for chunk in index.chunks)

@@ -58,3 +58,13 @@ def test_mixed_plain_and_zstd_chunks_rebuild_with_the_printed_commands(tmp_path)
     assert run.returncode == 0, run.stderr
     assert re.search(r"bundle\.bin: OK", run.stdout)
     assert (tmp_path / "bundle.bin").read_bytes() == b"".join(pieces)
+
+
+def test_a_sealed_drive_gets_steps_one_and_two_and_points_to_the_last_drive():
+    index = make_index("x.bin", [b"a" * 3], ["none"])
+    index.final, index.bundle_blake3 = False, None
+    text = restore_text(index)
+    assert "LAST drive written" in text and "None" not in text
+    assert "b3sum -c B3SUMS" in commands(text)
+    assert not any(c.startswith(("cat", "echo")) for c in commands(text))
+    assert "a shell with cat and b3sum." in text
