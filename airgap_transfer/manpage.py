@@ -40,6 +40,20 @@ EXIT_CODES = [
                        "again to resume."),
 ]
 
+EXAMPLES = [
+    ("Once, on the sending side: make the signing key; give signing.pub to the receivers.",
+     "airgap-transfer keygen"),
+    ("Pack a bundle onto a drive (asks for the next drive when it is full):",
+     "airgap-transfer pack ollama-deploy.tar.gz /media/usb1"),
+    ("Pack a folder onto two drives, never waiting for another:",
+     "airgap-transfer pack ./deploy /media/usb1 /media/usb2 --no-prompt"),
+    ("On the receiving side: what is there, check it, rebuild it:",
+     "airgap-transfer status /media\nairgap-transfer verify /media --trust sender.pub\n"
+     "airgap-transfer unpack /media ~/deployment --trust sender.pub"),
+    ("Put the tool itself on the drive, for an offline install:",
+     "airgap-transfer bootstrap /media/usb1"),
+]
+
 FILES = [
     ("$XDG_CONFIG_HOME/airgap-transfer/signing.key",
      "The default secret signing key made by keygen (keep it on the sending side)."),
@@ -123,6 +137,9 @@ def render() -> str:
         for i, paragraph in enumerate(_paragraphs(command.help)):
             lines += ([".PP"] if i else []) + [roff(paragraph)]
         lines += _options(command, ctx)
+    lines.append(".SH EXAMPLES")
+    for comment, command in EXAMPLES:
+        lines += [".PP", roff(comment), ".PP", ".RS", ".nf", roff(command), ".fi", ".RE"]
     lines.append(".SH EXIT STATUS")
     for code, meaning in EXIT_CODES:
         lines += [".TP", f"\\fB{code}\\fR", roff(meaning)]

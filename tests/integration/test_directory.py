@@ -75,3 +75,26 @@ def test_same_tree_packs_to_identical_chunks(cli, tmp_path):
         sums = (transfer_folder(dest) / "B3SUMS").read_text().splitlines()
         digests.append([line.split()[0] for line in sums if ".chunk" in line])
     assert digests[0] == digests[1] and len(digests[0]) == 4
+
+
+def test_explicit_output_force_and_refused_special_files(cli, tmp_path):
+    source = make_tree(tmp_path / "deploy")
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    assert cli("keygen").code == 0
+    assert cli("pack", source, drive, "--json").code == 0
+    target = tmp_path / "restored" / "as-named"
+    trust = ("--trust", default_public_key())
+    assert cli("unpack", drive, tmp_path, "-o", target, *trust).code == 0
+    (target / "README").write_text("changed\n")
+    (target / "stray").write_text("not in the bundle\n")
+    assert cli("unpack", drive, tmp_path, "-o", target, *trust).code == 2
+    assert (target / "stray").exists()
+    forced = cli("unpack", drive, tmp_path, "-o", target, "--force", *trust)
+    assert forced.code == 0, forced.output
+    assert snapshot(target) == snapshot(source)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["as-named"]
+
+    os.mkfifo(source / "models" / "a-pipe")
+    refused = cli("pack", source, drive)
+    assert refused.code == 2 and "a-pipe" in refused.stderr
