@@ -21,6 +21,7 @@ from .sizes import parse_size_or_auto
 from .unpack import UnpackConfig, unpack
 
 _renderer: Renderer | None = None
+_json_requested = False  # errors before a command built its renderer still honour --json
 
 
 def _common(func):
@@ -177,7 +178,9 @@ def bootstrap_command(destination, platforms, python_version, json_mode, quiet, 
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _json_requested
     args = sys.argv[1:] if argv is None else argv
+    _json_requested = "--json" in args
     debug = "--debug" in args
     try:
         code = cli.main(args=args, prog_name="airgap-transfer", standalone_mode=False)
@@ -187,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except click.ClickException as exc:
         exc.show()
-        if "--json" in args:  # stdout stays JSON even when the command line itself is wrong
+        if _json_requested:  # stdout stays JSON even when the command line itself is wrong
             Renderer(json_mode=True).emit_json({"event": "error", "exit_code": exc.exit_code,
                                                 "message": exc.format_message()})
         return exc.exit_code
@@ -210,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report_error(code: int, message: str) -> None:
-    (_renderer or Renderer(json_mode="--json" in sys.argv[1:])).error(code, message)
+    (_renderer or Renderer(json_mode=_json_requested)).error(code, message)
 
 
 def entry_point() -> None:
