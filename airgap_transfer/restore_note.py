@@ -76,6 +76,9 @@ def restore_text(index: Index) -> str:
         f"{COMMAND_PREFIX}echo {shlex.quote(f'{index.bundle_blake3}  {raw_output}')} | b3sum -c",
         "   It must print OK. Anything else: a chunk is missing or damaged; start again at step 2.",
     ]
+    if index.bundle_sha256:  # packed with --sha256: a check for sites that only have coreutils
+        lines += ["   Without b3sum, check the whole with sha256sum instead (skip the b3sum lines):",
+                  "   echo " + shlex.quote(f"{index.bundle_sha256}  {raw_output}") + " | sha256sum -c"]
     if not index.final:
         return "\n".join(_partial_tail(lines))
     if directory:

@@ -68,3 +68,15 @@ def test_a_sealed_drive_gets_steps_one_and_two_and_points_to_the_last_drive():
     assert "b3sum -c B3SUMS" in commands(text)
     assert not any(c.startswith(("cat", "echo")) for c in commands(text))
     assert "a shell with cat and b3sum." in text
+
+
+def test_sha256_alternative_when_the_index_has_one(tmp_path):
+    import hashlib
+    data = b"q" * 1000
+    index = make_index("b.bin", [data], ["none"])
+    assert "sha256sum" not in restore_text(index)
+    index.bundle_sha256 = hashlib.sha256(data).hexdigest()
+    line = next(l for l in restore_text(index).splitlines() if "sha256sum -c" in l).strip()
+    (tmp_path / "b.bin").write_bytes(data)
+    run = subprocess.run(["bash", "-c", line], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0 and "b.bin: OK" in run.stdout
