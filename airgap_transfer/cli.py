@@ -14,7 +14,7 @@ import click
 
 import humanize
 
-from . import __version__, inspect_drives, keys, limits, paths
+from . import __version__, bootstrap, inspect_drives, keys, limits, paths
 from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AirgapError, UsageError
 from .events import Event
 from .names import printable
@@ -26,6 +26,7 @@ from .unpack import SourceRequest, UnpackConfig, unpack
 from .waiting import DriveWaiter
 
 _renderer: Renderer | None = None
+_json_requested = False  # errors before a command built its renderer still honour --json
 
 
 def _common(func):
@@ -103,7 +104,7 @@ def _drive_prompt(render: Renderer, use_stdin: bool):
 @_common
 def pack_command(source, destinations, chunk_size, key_path, name, no_readback, no_prompt, dry_run,
                  drive_size, fs_type, json_mode, quiet, debug):
-    """Pack SOURCE (a file, or - for stdin) onto one or more DEST drives."""
+    """Pack SOURCE (a file, a folder, or - for stdin) onto one or more DEST drives."""
     render = _renderer_for(json_mode, quiet)
     config = PackConfig(source=source, destinations=list(destinations), chunk_size=chunk_size,
                         key_path=key_path, no_prompt=no_prompt, readback=not no_readback, name=name)
@@ -239,8 +240,27 @@ def keygen_command(secret_key, public_key, json_mode, quiet, debug):
         f"public key: {public_path} (give it to receivers: unpack --trust {public_path})"])
 
 
+@cli.command("bootstrap")
+@click.argument("destination", type=click.Path(path_type=Path))
+@click.option("--platform", "platforms", multiple=True, metavar="TAG",
+              help="Wheels for this pip platform tag instead of this machine's "
+                   "(e.g. manylinux2014_x86_64); repeatable.")
+@click.option("--python-version", metavar="X.Y", help="Wheels for this Python version instead of the running one.")
+@_common
+def bootstrap_command(destination, platforms, python_version, json_mode, quiet, debug):
+    """Write the tool and its dependencies as wheels to DESTINATION for offline install."""
+    render = _renderer_for(json_mode, quiet)
+    result = bootstrap.bootstrap(bootstrap.BootstrapConfig(destination, list(platforms), python_version), render)
+    render.result(result.to_dict(), [
+        f"wrote {len(result.wheels)} wheels to {result.folder}",
+        f"on the air-gapped side: pip install --no-index --find-links {result.folder} airgap-transfer",
+        f"(see {result.folder / bootstrap.NOTE_NAME})"])
+
+
 def main(argv: list[str] | None = None) -> int:
+    global _json_requested
     args = sys.argv[1:] if argv is None else argv
+    _json_requested = "--json" in args
     debug = "--debug" in args
     try:
         code = cli.main(args=args, prog_name="airgap-transfer", standalone_mode=False)
@@ -250,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except click.ClickException as exc:
         exc.show()
+        if _json_requested:  # stdout stays JSON even when the command line itself is wrong
+            Renderer(json_mode=True).emit_json({"event": "error", "exit_code": exc.exit_code,
+                                                "message": exc.format_message()})
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
@@ -270,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report_error(code: int, message: str) -> None:
-    (_renderer or Renderer()).error(code, message)
+    (_renderer or Renderer(json_mode=_json_requested)).error(code, message)
 
 
 def entry_point() -> None:

@@ -83,6 +83,7 @@ def survey(config: InspectConfig, callback: Callback | None = None) -> Survey:
     index: Index = loaded.index
     buffer = bytearray(fsio.BUFFER_SIZE)
     states = []
+    checked = 0
     for chunk in index.chunks:
         state = ChunkState(chunk.seq, chunk.file, chunk.length, "missing")
         for path, drive in transfer.copies(chunk.file):
@@ -101,7 +102,9 @@ def survey(config: InspectConfig, callback: Callback | None = None) -> Survey:
         elif state.problems:
             state.state = "corrupt"
         states.append(state)
-        report.progress(chunk=chunk.seq, total_chunks=len(index.chunks))
+        checked += chunk.length
+        report.progress(done=checked, total=index.bundle_size, chunk=chunk.seq, total_chunks=len(index.chunks),
+                        drive=state.drives[0] if state.drives else None)
     drives = sorted({str(f.drive_root) for f in transfer.folders})
     return Survey(index.transfer_id, index.bundle_name, index.bundle_size, index.final,
                   loaded.signer.key_id_hex, loaded.trusted, drives, states,

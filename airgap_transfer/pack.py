@@ -18,7 +18,7 @@ from typing import Callable
 
 import blake3
 
-from . import __version__, fsio, journal, keys, layout, limits, media, planning, resume
+from . import __version__, fsio, journal, keys, layout, limits, media, planning, restore_note, resume
 from .errors import (AirgapError, DriveIOError, IncompleteError, IntegrityError, Interrupted, NoSpaceError,
                      UsageError)
 from .journal import PackJournal, SourceIdentity
@@ -179,7 +179,7 @@ class _Packer:
         point = resume.prove(found, self.config.destinations, self.buffer, self.report)
         self.transfer_id = found.transfer_id
         self.chunks, self.offset = point.chunks, point.offset
-        self.whole = resume.rehash_prefix(self.source.stream, self.offset, self.buffer, self.report)
+        self.whole = resume.rehash_prefix(self.source.stream, self.chunks, self.buffer, self.report)
         self.source.at_eof = False
         resume.remove_leftovers(self.transfer_id, self.config.destinations,
                                 {c.file for c in self.chunks}, self.report)
@@ -399,6 +399,7 @@ class _Packer:
             fsio.read_back(index_path, len(data), index_digest, self.buffer, what=f"index on {slot.root}")
         sums = layout.b3sums_text(slot.files + [(layout.INDEX_NAME, index_digest)])
         fsio.atomic_write_bytes(slot.folder / layout.B3SUMS_NAME, sums.encode())
+        fsio.atomic_write_bytes(slot.folder / restore_note.NOTE_NAME, restore_note.restore_text(index).encode())
 
 
 def _write_all(fd: int, data: memoryview) -> None:

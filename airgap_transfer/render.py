@@ -2,7 +2,8 @@
 
 Human text goes to stdout on a terminal and to stderr when stdout is a pipe,
 so stdout stays clean for ``--json``.  Progress is drawn only on a TTY and at
-most ten times a second.
+most ten times a second (see ``progress``); with ``--json`` it becomes JSON
+lines at most once a second instead.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-import humanize
-
+from . import progress
 from .events import Event
 
 PROGRESS_INTERVAL = 0.1
@@ -29,6 +29,8 @@ class Renderer:
         self.started = time.monotonic()
         self.last_draw = 0.0
         self.progress_shown = False
+        self.meter = progress.RateMeter()
+        self.rate = 0.0
 
     def __call__(self, event: Event) -> None:
         if event.level == "progress":
@@ -62,37 +64,24 @@ class Renderer:
 
     def _progress(self, event: Event) -> None:
         now = time.monotonic()
-        if self.json_mode and not self.tty:
+        if self.json_mode:  # JSON lines, never drawing: stdout may share the terminal
             if now - self.last_draw >= JSON_PROGRESS_INTERVAL:
                 self.last_draw = now
                 self.emit_json(event.to_dict())
             return
+        if "done" in event.data:
+            self.rate = self.meter.add(now, event.data["done"])
         if self.quiet or not self.tty or now - self.last_draw < PROGRESS_INTERVAL:
             return
         self.last_draw = now
-        self.human.write("\r\x1b[2K" + progress_line(event.data, now - self.started))
+        line = progress.fit(progress.progress_line(event.data, self.rate), progress.terminal_width(self.human))
+        self.human.write(progress.ERASE_LINE + line)
         self.human.flush()
         self.progress_shown = True
 
     def _clear_progress(self) -> None:
+        """Erase a drawn progress line before anything else is printed, so none is left half-drawn."""
         if self.progress_shown:
-            self.human.write("\r\x1b[2K")
+            self.human.write(progress.ERASE_LINE)
             self.human.flush()
             self.progress_shown = False
-
-
-def progress_line(data: dict[str, Any], elapsed: float) -> str:
-    done, total = data.get("done"), data.get("total")
-    where = f" chunk {data['chunk']}" if "chunk" in data else ""
-    if "drive" in data:
-        where += f" on {data['drive']}"
-    if done is None:
-        return f"chunk {data.get('chunk')} of {data.get('total_chunks')}"
-    rate = done / elapsed if elapsed > 0 else 0
-    text = f"{humanize.naturalsize(done, binary=True)}"
-    if total:
-        text += f" / {humanize.naturalsize(total, binary=True)} ({100 * done / total:.0f}%)"
-    text += f"  {humanize.naturalsize(rate, binary=True)}/s"
-    if total and rate > 0:
-        text += f"  ETA {humanize.naturaldelta((total - done) / rate)}"
-    return text + where

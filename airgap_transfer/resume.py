@@ -118,17 +118,33 @@ def remove_leftovers(transfer_id: str, destinations: list[Path], keep: set[str],
                 report.info("stale-removed", f"removed leftover {entry.path}", path=entry.path)
 
 
-def rehash_prefix(stream, length: int, buffer: bytearray, report: Reporter):
-    """BLAKE3 of the source's first ``length`` bytes (hasher state cannot be saved in a journal)."""
-    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+def rehash_prefix(stream, chunks: list[Chunk], buffer: bytearray, report: Reporter):
+    """BLAKE3 of the source up to the resume point, each chunk re-proven on the way.
+
+    Hasher state cannot be saved in a journal, so the whole digest is rebuilt
+    from the source; comparing every kept chunk's digest on the way catches a
+    source that changed in a way its size and times do not show (a file
+    edited in place, a folder whose contents changed).
+    """
+    whole = blake3.blake3(max_threads=blake3.blake3.AUTO)
     view = memoryview(buffer)
     stream.seek(0)
     done = 0
-    while done < length:
-        got = stream.readinto(view[:min(len(view), length - done)])
-        if not got:
-            raise UsageError("the source is shorter than the part already packed", hint="run pack with --restart")
-        hasher.update(view[:got])
-        done += got
-        report.progress(done=done, total=length, phase="rehash")
-    return hasher
+    total = sum(c.length for c in chunks)
+    for chunk in chunks:
+        piece_hash = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        left = chunk.length
+        while left:
+            got = stream.readinto(view[:min(len(view), left)])
+            if not got:
+                raise UsageError("the source is shorter than the part already packed; resume refused",
+                                 hint="run pack with --restart to pack it as a new transfer")
+            piece_hash.update(view[:got])
+            whole.update(view[:got])
+            left -= got
+            done += got
+            report.progress(done=done, total=total, phase="rehash")
+        if piece_hash.hexdigest() != chunk.blake3:
+            raise UsageError(f"the source changed since chunk {chunk.seq} was packed; resume refused",
+                             hint="run pack with --restart to pack it as a new transfer")
+    return whole

@@ -1,4 +1,4 @@
-"""What pack reads from: a regular file or stdin, as one raw byte stream."""
+"""What pack reads from: a regular file, a directory (as a tar stream) or stdin."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from .errors import UsageError
+from .dirsource import DirectoryStream
 from .names import sanitize_bundle_name
 
 
@@ -49,8 +50,10 @@ def open_source(spec: str, name: str | None = None) -> Iterator[Source]:
     except OSError as exc:
         raise UsageError(f"cannot read source {spec}: {exc.strerror}", hint="check the path") from None
     if stat.S_ISDIR(info.st_mode):
-        raise UsageError(f"{spec} is a folder; folder sources are packed as a tar stream",
-                         hint=f"run: tar -cf - -C {path.parent} {path.name} | airgap-transfer pack - DEST --name {path.name}.tar")
+        bundle_name = sanitize_bundle_name(name or path.resolve().name)
+        with DirectoryStream(path, bundle_name) as tree:
+            yield Source(tree, bundle_name, tree.size, True, kind="directory")
+        return
     with open(path, "rb", buffering=0) as stream:
         try:
             os.posix_fadvise(stream.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)

@@ -15,7 +15,7 @@ from typing import Callable
 
 import blake3
 
-from . import catalog, fsio, keys
+from . import catalog, dirrestore, fsio, keys
 from .errors import IncompleteError, IntegrityError, Interrupted, NoSpaceError, TrustError, UsageError
 from .events import Callback, Reporter
 from .index import Chunk, Index
@@ -57,8 +57,10 @@ def output_path(config: UnpackConfig, index: Index) -> Path:
     return config.output_dir / sanitize_bundle_name(index.bundle_name)
 
 
-def _check_output(final: Path, size: int, force: bool) -> None:
-    if final.is_dir():
+def _check_output(final: Path, size: int, force: bool, kind: str = "file") -> None:
+    if kind == "directory":
+        size *= 2  # the verified tar and the folder extracted from it, side by side
+    elif final.is_dir():
         raise UsageError(f"output {final} is a folder", hint="remove it or choose another path with -o")
     if final.exists() and not force:
         raise UsageError(f"output {final} already exists; left untouched",
@@ -241,7 +243,7 @@ class _UnpackSession:
 
     def _open_output(self, index: Index, loaded: catalog.LoadedIndex) -> None:
         self.final = output_path(self.config, index)
-        _check_output(self.final, index.bundle_size, self.config.force)
+        _check_output(self.final, index.bundle_size, self.config.force, index.kind)
         self.report.info("unpack-started", f"unpacking {printable(index.bundle_name)} to {self.final}",
                          transfer_id=index.transfer_id, output=str(self.final), size=index.bundle_size,
                          final_index=index.final, key_id=loaded.signer.key_id_hex, trusted=loaded.trusted)
@@ -273,11 +275,15 @@ class _UnpackSession:
             raise IntegrityError("the reassembled bundle does not match the signed whole-bundle digest",
                                  hint="re-run verify on each drive to find the bad chunk")
         os.fsync(self.out_fd)
-        if self.final.exists() and not self.config.force:
-            raise UsageError(f"output {self.final} appeared while unpacking; left untouched",
-                             hint="pass --force to replace it, or -o for another path")
-        os.replace(self.tmp, self.final)
-        fsio.fsync_dir(self.final.parent)
+        if index.kind == "directory":
+            dirrestore.restore_directory(self.tmp, self.final, index.bundle_name, self.config.force, self.report)
+            self.tmp.unlink()
+        else:
+            if self.final.exists() and not self.config.force:
+                raise UsageError(f"output {self.final} appeared while unpacking; left untouched",
+                                 hint="pass --force to replace it, or -o for another path")
+            os.replace(self.tmp, self.final)
+            fsio.fsync_dir(self.final.parent)
         self.tmp = None
         self.report.info("unpack-finished", f"{self.final} written and proven (blake3 {digest})",
                          output=str(self.final), blake3=digest)
