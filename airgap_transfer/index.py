@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from . import layout, serialization
@@ -25,6 +26,9 @@ MAX_BUNDLE_SIZE = 2**60
 
 TRANSFER_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 HEX256_RE = re.compile(r"^[0-9a-f]{64}$")
+# UTC to the second, as pack writes it; the replay rule compares these dates.
+CREATED_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+CREATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 ENCODINGS = ("none", "zstd")
 
 
@@ -176,7 +180,7 @@ class Index:
             kind=bundle.choice("kind", ("file", "directory", "stream")),
             bundle_blake3=bundle.optional_hex256("blake3"),
             bundle_sha256=bundle.optional_hex256("sha256"),
-            created=d.text("created", 64),
+            created=d.created("created"),
             tool=d.text("tool", MAX_TEXT_CHARS),
             signer=d.text("signer", 64),
             readback=d.bool("readback"),
@@ -257,6 +261,14 @@ class _Fields:
         value = self.text(key, 256)
         if not pattern.match(value):
             raise FormatError(f"{self.what} field {key!r} is malformed")
+        return value
+
+    def created(self, key: str) -> str:
+        value = self.match(key, CREATED_RE)
+        try:
+            datetime.strptime(value, CREATED_FORMAT)
+        except ValueError:
+            raise FormatError(f"{self.what} field {key!r} is not a real date") from None
         return value
 
     def hex256(self, key: str) -> str:

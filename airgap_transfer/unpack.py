@@ -14,7 +14,7 @@ from pathlib import Path
 
 import blake3
 
-from . import catalog, fsio, keys
+from . import catalog, fsio, keys, replay
 from .errors import IncompleteError, IntegrityError, Interrupted, NoSpaceError, UsageError
 from .events import Callback, Reporter
 from .index import Chunk, Index
@@ -162,6 +162,7 @@ def unpack(config: UnpackConfig, callback: Callback | None = None) -> UnpackResu
         raise IncompleteError(
             f"only a partial index of transfer {index.transfer_id} was found",
             hint="the final index is on the last drive written; insert it and run unpack again")
+    replay.check(index, loaded.signer.key_id_hex, config.force, report)  # rollback rule, before any write
     missing = _missing_chunks(transfer, index)
     if missing:
         raise IncompleteError(f"{len(missing)} of {len(index.chunks)} chunks missing: "
@@ -189,10 +190,21 @@ def unpack(config: UnpackConfig, callback: Callback | None = None) -> UnpackResu
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _remember(index, loaded.signer.key_id_hex, report)
     report.info("unpack-finished", f"{final} written and proven (blake3 {digest})",
                 output=str(final), blake3=digest)
     return UnpackResult(index.transfer_id, final, index.bundle_size, digest,
                         loaded.signer.key_id_hex, loaded.trusted)
+
+
+def _remember(index: Index, signer: str, report: Reporter) -> None:
+    """Record the accepted transfer; the output is already proven, so failing here only warns."""
+    try:
+        replay.record(index, signer)
+    except OSError as exc:
+        report.warning("replay-record-failed", f"could not record transfer {index.transfer_id} as "
+                       f"accepted ({exc.strerror}); rollback protection will not know it",
+                       path=str(replay.store_path()))
 
 
 def _assemble(transfer: catalog.Transfer, index: Index, tmp: Path, report: Reporter) -> str:
