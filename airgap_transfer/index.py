@@ -201,8 +201,8 @@ class Index:
             if chunk.seq != position:
                 raise FormatError(f"chunk {chunk.seq} is out of sequence (expected {position})")
             if chunk.offset != expected_offset:
-                kind = "gap" if chunk.offset > expected_offset else "overlap"
-                raise FormatError(f"chunk {chunk.seq} leaves a {kind} at byte {expected_offset}")
+                kind = "a gap" if chunk.offset > expected_offset else "an overlap"
+                raise FormatError(f"chunk {chunk.seq} leaves {kind} at byte {expected_offset}")
             if chunk.file != layout.chunk_file_name(self.transfer_id, chunk.seq, chunk.encoding):
                 raise FormatError(f"chunk {chunk.seq} has a malformed file name")
             if chunk.file in names:
