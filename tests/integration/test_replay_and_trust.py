@@ -216,3 +216,16 @@ def test_index_signed_by_stock_minisign_verifies(cli, drives: Drives, tmp_path) 
     run = cli("unpack", drives.drive, drives.out, "--trust", public, "-q")
     assert run.code == 0, run.output
     assert (drives.out / "bundle.bin").is_file()
+
+
+def test_hostile_folder_names_reach_the_terminal_escaped(cli, drives: Drives) -> None:
+    """A drive folder named with escape sequences shows up in messages only escaped."""
+    holder = drives.root / "drives" / "usb\x1b]0;pwned\x07\x1b[2J"
+    holder.mkdir(parents=True)
+    shutil.move(str(drives.drive), str(holder / "stick"))
+    folder = next((holder / "stick").glob("airgap-*"))
+    (folder / layout.SIGNATURE_NAME).unlink()
+    run = cli("unpack", drives.root / "drives", drives.out)
+    assert run.code == EXIT_TRUST, run.output
+    assert "\x1b" not in run.output and "\x07" not in run.output
+    assert "\\x1b" in run.stderr
