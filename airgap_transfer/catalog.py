@@ -14,11 +14,10 @@ from pathlib import Path
 from . import keys, layout, minisign
 from .errors import AirgapError, FormatError, KeyFileError, IncompleteError, TrustError, UsageError
 from .events import Reporter
-from .index import Index
+from .index import MAX_INDEX_BYTES, Index
 from .layout import TransferFolder
 from .serialization import read_bounded
 
-MAX_INDEX_BYTES = 64 * 2**20
 MAX_SIGNATURE_BYTES = 8192
 MAX_KEY_BYTES = 4096
 

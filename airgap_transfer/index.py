@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from . import layout, serialization
-from .errors import FormatError
+from .errors import FormatError, UsageError
 
 MAGIC = "airgap-transfer/index"
 FORMAT_MAJOR = 1
@@ -23,6 +23,9 @@ MAX_CHUNKS = 999_999  # six-digit sequence numbers in chunk names
 MAX_NAME_CHARS = 255
 MAX_TEXT_CHARS = 1024
 MAX_BUNDLE_SIZE = 2**60
+# About 264 bytes per chunk entry: room for ~250 000 chunks.  Pack and unpack
+# share this cap, so pack can never write an index that unpack refuses.
+MAX_INDEX_BYTES = 64 * 2**20
 
 TRANSFER_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 HEX256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -140,11 +143,16 @@ class Index:
         }
 
     def to_bytes(self) -> bytes:
-        return serialization.dumps(self.to_dict())
+        data = serialization.dumps(self.to_dict())
+        if len(data) > MAX_INDEX_BYTES:
+            raise UsageError(f"the index of {len(self.chunks)} chunks would be {len(data)} bytes, "
+                             f"over the {MAX_INDEX_BYTES}-byte limit receivers accept",
+                             hint="use a larger --chunk-size")
+        return data
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Index":
-        return cls.from_dict(serialization.loads(data, what="index"))
+        return cls.from_dict(serialization.loads(data, what="index", limit=MAX_INDEX_BYTES))
 
     @classmethod
     def from_dict(cls, data: Any) -> "Index":

@@ -148,3 +148,19 @@ def test_chunk_list_reordered_or_resized_is_refused(lengths: list[int], data) ->
 def test_loads_refuses_oversized_before_parsing() -> None:
     with pytest.raises(FormatError, match="over the"):
         serialization.loads(b"\x80" * 101, limit=100)
+
+
+def test_large_legitimate_index_parses() -> None:
+    """100 000 chunks (~26 MB of index) is within the shared cap, on both sides."""
+    index = valid_index([2**20] * 100_000)
+    data = index.to_bytes()
+    assert len(data) > serialization.MAX_DOCUMENT_BYTES
+    assert len(Index.from_bytes(data).chunks) == 100_000
+
+
+def test_pack_cannot_write_an_index_unpack_would_refuse(monkeypatch) -> None:
+    from airgap_transfer import index as index_module
+    from airgap_transfer.errors import UsageError
+    monkeypatch.setattr(index_module, "MAX_INDEX_BYTES", 10_000)
+    with pytest.raises(UsageError, match="over the 10000-byte limit"):
+        valid_index([2**20] * 100).to_bytes()
