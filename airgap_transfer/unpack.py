@@ -121,7 +121,7 @@ class _Assembler:
         """Copy one candidate file to its offset; return a problem, or None when it is proven."""
         hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = fsio.open_regular(path)  # never a symlink, FIFO or device swapped in after discovery
         except OSError as exc:
             return f"cannot open ({exc.strerror})"
         try:
