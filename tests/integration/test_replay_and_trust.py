@@ -15,7 +15,7 @@ from airgap_transfer import layout, minisign, paths, replay
 from airgap_transfer.errors import EXIT_TRUST, EXIT_USAGE
 from airgap_transfer.index import CREATED_FORMAT
 
-from .hostile import Drives, install, pack_template, tree
+from .hostile import BUNDLE_SIZE, Drives, install, pack_template, tree
 
 
 @pytest.fixture(scope="module")
@@ -229,3 +229,24 @@ def test_hostile_folder_names_reach_the_terminal_escaped(cli, drives: Drives) ->
     assert run.code == EXIT_TRUST, run.output
     assert "\x1b" not in run.output and "\x07" not in run.output
     assert "\\x1b" in run.stderr
+
+
+def test_final_index_wins_over_partial_and_bad_copies(cli, drives: Drives) -> None:
+    """Drive 1: partial index; drive 2: corrupt index copy; drive 3: the final index."""
+    folder = drives.a.name
+    holder = drives.root / "drives"
+    for name in ("1-partial", "2-corrupt", "3-final"):
+        (holder / name).mkdir(parents=True)
+    shutil.copytree(drives.a, holder / "1-partial" / folder)
+    shutil.copytree(drives.a, holder / "2-corrupt" / folder)
+    shutil.move(str(drives.a), str(holder / "3-final" / folder))
+    partial = Drives(drives.root, holder / "1-partial", drives.other, drives.out, drives.key)
+    partial.rewrite(lambda doc: doc.update(final=False, chunks=doc["chunks"][:1]))
+    index = holder / "2-corrupt" / folder / layout.INDEX_NAME
+    data = bytearray(index.read_bytes())
+    data[-5] ^= 0xFF
+    index.write_bytes(bytes(data))
+    run = cli("unpack", holder, drives.out)
+    assert run.code == 0, run.output
+    assert "index copy rejected" in run.stderr and "2-corrupt" in run.stderr
+    assert (drives.out / "bundle.bin").stat().st_size == BUNDLE_SIZE

@@ -86,3 +86,16 @@ def test_discovery_offers_only_safe_chunks(plan) -> None:
                     assert stat.S_ISREG(os.lstat(path).st_mode)
     finally:
         shutil.rmtree(base)
+
+
+def test_discovery_stops_at_its_entry_budget(tmp_path) -> None:
+    import pytest
+
+    from airgap_transfer.errors import UsageError
+    for i in range(30):
+        (tmp_path / f"d{i}").mkdir()
+        for j in range(10):
+            (tmp_path / f"d{i}" / f"f{j}").write_bytes(b"")
+    assert layout.discover([tmp_path], max_entries=1000) == []
+    with pytest.raises(UsageError, match="more than 100 entries"):
+        layout.discover([tmp_path], max_entries=100)
