@@ -112,7 +112,9 @@ class PublicKey:
 
     def to_file_text(self) -> str:
         blob = _b64(ALG_LEGACY + self.key_id + self.raw)
-        return f"{UNTRUSTED}minisign public key {self.key_id_hex}\n{blob}\n"
+        # minisign prints this id with %X, unpadded; copy it so the files are identical.
+        comment_id = "%X" % int.from_bytes(self.key_id, "little")
+        return f"{UNTRUSTED}minisign public key {comment_id}\n{blob}\n"
 
     @classmethod
     def from_text(cls, text: str) -> "PublicKey":
