@@ -112,9 +112,9 @@ class PublicKey:
 
     def to_file_text(self) -> str:
         blob = _b64(ALG_LEGACY + self.key_id + self.raw)
-        # minisign prints this id with %X, unpadded; copy it so the files are identical.
-        comment_id = "%X" % int.from_bytes(self.key_id, "little")
-        return f"{UNTRUSTED}minisign public key {comment_id}\n{blob}\n"
+        # minisign prints the id with %PRIX64, without zero padding; match it byte for byte.
+        unpadded = self.key_id_hex.lstrip("0") or "0"
+        return f"{UNTRUSTED}minisign public key {unpadded}\n{blob}\n"
 
     @classmethod
     def from_text(cls, text: str) -> "PublicKey":

@@ -154,3 +154,13 @@ def record(index: Index, signer: str) -> Accepted:
     finally:
         os.close(fd)
     return entry
+
+
+def remember(index: Index, signer: str, report: Reporter) -> None:
+    """``record`` after a successful unpack; the output is already proven, so failing only warns."""
+    try:
+        record(index, signer)
+    except OSError as exc:
+        report.warning("replay-record-failed", f"could not record transfer {index.transfer_id} as "
+                       f"accepted ({exc.strerror}); rollback protection will not know it",
+                       path=str(store_path()))

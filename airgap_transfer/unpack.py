@@ -14,11 +14,12 @@ from pathlib import Path
 
 import blake3
 
-from . import catalog, fsio, keys, replay
+from . import catalog, fsio, keys
 from .errors import IncompleteError, IntegrityError, Interrupted, NoSpaceError, UsageError
 from .events import Callback, Reporter
 from .index import Chunk, Index
 from .names import printable, sanitize_bundle_name
+from . import replay  # rollback rule (issue 4)
 
 
 @dataclass
@@ -190,21 +191,11 @@ def unpack(config: UnpackConfig, callback: Callback | None = None) -> UnpackResu
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _remember(index, loaded.signer.key_id_hex, report)
+    replay.remember(index, loaded.signer.key_id_hex, report)  # after the rename: the output is proven
     report.info("unpack-finished", f"{final} written and proven (blake3 {digest})",
                 output=str(final), blake3=digest)
     return UnpackResult(index.transfer_id, final, index.bundle_size, digest,
                         loaded.signer.key_id_hex, loaded.trusted)
-
-
-def _remember(index: Index, signer: str, report: Reporter) -> None:
-    """Record the accepted transfer; the output is already proven, so failing here only warns."""
-    try:
-        replay.record(index, signer)
-    except OSError as exc:
-        report.warning("replay-record-failed", f"could not record transfer {index.transfer_id} as "
-                       f"accepted ({exc.strerror}); rollback protection will not know it",
-                       path=str(replay.store_path()))
 
 
 def _assemble(transfer: catalog.Transfer, index: Index, tmp: Path, report: Reporter) -> str:
