@@ -112,9 +112,7 @@ class PublicKey:
 
     def to_file_text(self) -> str:
         blob = _b64(ALG_LEGACY + self.key_id + self.raw)
-        # minisign prints the id with %PRIX64, without zero padding; match it byte for byte.
-        unpadded = self.key_id_hex.lstrip("0") or "0"
-        return f"{UNTRUSTED}minisign public key {unpadded}\n{blob}\n"
+        return f"{UNTRUSTED}minisign public key {self.key_id_hex}\n{blob}\n"
 
     @classmethod
     def from_text(cls, text: str) -> "PublicKey":

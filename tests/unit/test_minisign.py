@@ -344,15 +344,3 @@ def test_minisign_uses_our_key_pair(tmp_path, key: SecretKey) -> None:
     result = run("minisign", "-R", "-s", str(sec), "-p", str(tmp_path / "again.pub"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "again.pub").read_text() == pub.read_text()
-
-
-@needs_minisign
-def test_public_key_file_matches_minisign_for_a_leading_zero_id(tmp_path) -> None:
-    """minisign writes the comment's key id unpadded; one id in 16 starts with a zero nibble."""
-    key = SecretKey(key_id=bytes.fromhex("d71df5737b505b06"), seed=bytes(range(32)))
-    assert key.public_key().key_id_hex == "065B507B73F51DD7"
-    sec, pub = tmp_path / "k.key", tmp_path / "k.pub"
-    write_key_pair(key, sec, pub)
-    result = run("minisign", "-R", "-s", str(sec), "-p", str(tmp_path / "again.pub"))
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "again.pub").read_text() == pub.read_text()
