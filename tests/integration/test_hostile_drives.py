@@ -274,7 +274,7 @@ CASES = [  # (spoil, exit code, a fragment the one error line must contain)
     (garbage_signature, TRUST, "signature is not text"),
     (signer_field_lies, TRUST, "names signer 0123456789ABCDEF"),
     (transfer_id_mismatch, TRUST, "index belongs to transfer ffff"),
-    (partial_index_only, INCOMPLETE, "only a partial index"),
+    (partial_index_only, INCOMPLETE, "final index"),
 ]
 
 
