@@ -11,14 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import blake3
+
 from . import keys, layout, minisign
 from .errors import AirgapError, FormatError, KeyFileError, IncompleteError, TrustError, UsageError
 from .events import Reporter
-from .index import Index
+from .index import MAX_INDEX_BYTES, Index
 from .layout import TransferFolder
 from .serialization import read_bounded
 
-MAX_INDEX_BYTES = 64 * 2**20
 MAX_SIGNATURE_BYTES = 8192
 MAX_KEY_BYTES = 4096
 
@@ -68,17 +69,22 @@ def find_transfer(sources: list[Path], transfer_id: str | None, report: Reporter
     return Transfer(tid, found)
 
 
-def _load_one(folder: TransferFolder, trusted: list[minisign.PublicKey],
-              allow_untrusted: bool) -> LoadedIndex:
-    where = str(folder.path)
+def _read_copy(folder: TransferFolder) -> tuple[bytes, str]:
+    """The index bytes and signature text of one folder, both bounded."""
     data = read_bounded(folder.index_path, MAX_INDEX_BYTES, what="index")
     try:
         signature_text = read_bounded(folder.signature_path, MAX_SIGNATURE_BYTES, what="signature").decode()
     except FormatError as exc:
-        raise TrustError(f"{where}: index signature missing or unreadable ({exc.detail})",
+        raise TrustError(f"{folder.path}: index signature missing or unreadable ({exc.detail})",
                          hint="copy index.agt.minisig from another drive of this transfer") from None
     except UnicodeDecodeError:
-        raise TrustError(f"{where}: index signature is not text") from None
+        raise TrustError(f"{folder.path}: index signature is not text") from None
+    return data, signature_text
+
+
+def _load_one(folder: TransferFolder, data: bytes, signature_text: str,
+              trusted: list[minisign.PublicKey], allow_untrusted: bool) -> LoadedIndex:
+    where = str(folder.path)
     candidates = list(trusted)
     is_trusted = True
     try:
@@ -103,27 +109,46 @@ def _load_one(folder: TransferFolder, trusted: list[minisign.PublicKey],
     return LoadedIndex(index, signer, is_trusted, folder)
 
 
+def _better(candidate: LoadedIndex, best: LoadedIndex) -> bool:
+    """A final index beats a partial one; among partial ones, the one with more chunks."""
+    if candidate.index.final != best.index.final:
+        return candidate.index.final
+    return not candidate.index.final and len(candidate.index.chunks) > len(best.index.chunks)
+
+
 def load_index(transfer: Transfer, trusted: list[minisign.PublicKey], allow_untrusted: bool,
                report: Reporter) -> LoadedIndex:
     """The final index if any drive has a good copy, else the newest partial one."""
-    good: list[LoadedIndex] = []
+    # Only the best copy so far stays parsed (an index can hold ~250 000 chunks),
+    # and a byte-identical copy (the final index is the same on every drive) is
+    # neither verified nor parsed twice.
+    best: LoadedIndex | None = None
+    seen: set[str] = set()
     rejected: list[tuple[TransferFolder, AirgapError]] = []
     for folder in transfer.folders:
         if not folder.has_index:
             continue
         try:
-            good.append(_load_one(folder, trusted, allow_untrusted))
+            data, signature_text = _read_copy(folder)
+            hasher = blake3.blake3(data)
+            hasher.update(signature_text.encode())
+            fingerprint = hasher.hexdigest()
+            if fingerprint in seen:
+                continue
+            loaded = _load_one(folder, data, signature_text, trusted, allow_untrusted)
+            seen.add(fingerprint)
+            if best is None or _better(loaded, best):
+                best = loaded
         except (TrustError, FormatError) as exc:
             rejected.append((folder, exc))
-    if not good:
+    if best is None:
         if rejected:
             raise rejected[0][1]
         raise IncompleteError(f"no index found for transfer {transfer.transfer_id}",
                               hint="the index is on the last drive written; insert it too")
     for folder, exc in rejected:  # one good copy is enough; say which copies were bad
         report.warning("index-rejected", f"index copy rejected: {exc.one_line()}", folder=str(folder.path))
-    finals = [g for g in good if g.index.final]
-    chosen = finals[0] if finals else max(good, key=lambda g: len(g.index.chunks))
+    chosen = best
     if not chosen.trusted:
         report.warning("untrusted-key", f"index signed by UNTRUSTED key {chosen.signer.key_id_hex}; "
                        "compare this key id with the sender out of band", key_id=chosen.signer.key_id_hex)

@@ -160,7 +160,7 @@ def _source_prompt(render: Renderer):
 @cli.command("unpack")
 @click.argument("paths_", metavar="SOURCE... OUTPUT_DIR", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "output_file", type=click.Path(path_type=Path), help="Explicit output file path.")
-@click.option("--force", is_flag=True, help="Replace an existing output.")
+@click.option("--force", is_flag=True, help="Replace an existing output; accept an index older than one already accepted (rollback).")
 @click.option("--no-prompt", is_flag=True, help="Never wait for another drive; exit 3 naming what is missing.")
 @_trust_options
 @_common
@@ -299,3 +299,9 @@ def _report_error(code: int, message: str) -> None:
 def entry_point() -> None:
     sys.exit(main())
 
+
+# `trust add|list|remove` live in their own module; registered here, last, so
+# that adding them touches no other line of this file.
+from . import cli_trust  # noqa: E402
+
+cli_trust.register(cli, _common, _renderer_for)

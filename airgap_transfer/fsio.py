@@ -7,8 +7,10 @@ dropped, gives the digest we computed while writing.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import stat
 from pathlib import Path
 
 import blake3
@@ -60,6 +62,24 @@ def free_space(path: Path) -> int:
     return stats.f_bavail * stats.f_frsize
 
 
+def open_regular(path: Path) -> int:
+    """Open a file from a drive for reading, only if it is (still) a regular file.
+
+    Discovery already skipped symlinks and special files, but a drive can
+    change underneath us: O_NOFOLLOW refuses a symlink, O_NONBLOCK keeps a FIFO
+    swapped in since from blocking the open, and the check is made on the
+    open descriptor itself.  Raises OSError.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def hash_file_bounded(path: Path, expected_length: int, buffer: bytearray) -> tuple[str, int]:
     """BLAKE3 of a regular file, reading at most expected_length + 1 bytes.
 
@@ -69,7 +89,7 @@ def hash_file_bounded(path: Path, expected_length: int, buffer: bytearray) -> tu
     hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
     view = memoryview(buffer)
     seen = 0
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    fd = open_regular(path)
     try:
         drop_cache(fd)
         while seen <= expected_length:

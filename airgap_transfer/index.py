@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from . import layout, serialization
-from .errors import FormatError
+from .errors import FormatError, UsageError
 
 MAGIC = "airgap-transfer/index"
 FORMAT_MAJOR = 1
@@ -22,9 +23,15 @@ MAX_CHUNKS = 999_999  # six-digit sequence numbers in chunk names
 MAX_NAME_CHARS = 255
 MAX_TEXT_CHARS = 1024
 MAX_BUNDLE_SIZE = 2**60
+# About 264 bytes per chunk entry: room for ~250 000 chunks.  Pack and unpack
+# share this cap, so pack can never write an index that unpack refuses.
+MAX_INDEX_BYTES = 64 * 2**20
 
 TRANSFER_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 HEX256_RE = re.compile(r"^[0-9a-f]{64}$")
+# UTC to the second, as pack writes it; the replay rule compares these dates.
+CREATED_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+CREATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 ENCODINGS = ("none", "zstd")
 
 
@@ -136,11 +143,16 @@ class Index:
         }
 
     def to_bytes(self) -> bytes:
-        return serialization.dumps(self.to_dict())
+        data = serialization.dumps(self.to_dict())
+        if len(data) > MAX_INDEX_BYTES:
+            raise UsageError(f"the index of {len(self.chunks)} chunks would be {len(data)} bytes, "
+                             f"over the {MAX_INDEX_BYTES}-byte limit receivers accept",
+                             hint="use a larger --chunk-size")
+        return data
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Index":
-        return cls.from_dict(serialization.loads(data, what="index"))
+        return cls.from_dict(serialization.loads(data, what="index", limit=MAX_INDEX_BYTES))
 
     @classmethod
     def from_dict(cls, data: Any) -> "Index":
@@ -176,7 +188,7 @@ class Index:
             kind=bundle.choice("kind", ("file", "directory", "stream")),
             bundle_blake3=bundle.optional_hex256("blake3"),
             bundle_sha256=bundle.optional_hex256("sha256"),
-            created=d.text("created", 64),
+            created=d.created("created"),
             tool=d.text("tool", MAX_TEXT_CHARS),
             signer=d.text("signer", 64),
             readback=d.bool("readback"),
@@ -197,8 +209,8 @@ class Index:
             if chunk.seq != position:
                 raise FormatError(f"chunk {chunk.seq} is out of sequence (expected {position})")
             if chunk.offset != expected_offset:
-                kind = "gap" if chunk.offset > expected_offset else "overlap"
-                raise FormatError(f"chunk {chunk.seq} leaves a {kind} at byte {expected_offset}")
+                kind = "a gap" if chunk.offset > expected_offset else "an overlap"
+                raise FormatError(f"chunk {chunk.seq} leaves {kind} at byte {expected_offset}")
             if chunk.file != layout.chunk_file_name(self.transfer_id, chunk.seq, chunk.encoding):
                 raise FormatError(f"chunk {chunk.seq} has a malformed file name")
             if chunk.file in names:
@@ -257,6 +269,14 @@ class _Fields:
         value = self.text(key, 256)
         if not pattern.match(value):
             raise FormatError(f"{self.what} field {key!r} is malformed")
+        return value
+
+    def created(self, key: str) -> str:
+        value = self.match(key, CREATED_RE)
+        try:
+            datetime.strptime(value, CREATED_FORMAT)
+        except ValueError:
+            raise FormatError(f"{self.what} field {key!r} is not a real date") from None
         return value
 
     def hex256(self, key: str) -> str:

@@ -21,6 +21,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import UsageError
+
 FOLDER_PREFIX = "airgap-"
 INDEX_NAME = "index.agt"
 SIGNATURE_NAME = "index.agt.minisig"
@@ -28,6 +30,7 @@ B3SUMS_NAME = "B3SUMS"
 SIGNER_KEY_NAME = "signer.pub"  # lets --allow-untrusted still detect corruption
 SEARCH_DEPTH = 3
 MAX_ENTRIES_PER_DIR = 100_000
+MAX_ENTRIES_TOTAL = 1_000_000  # a drive crafted with huge folder trees cannot stall discovery
 
 FOLDER_RE = re.compile(r"^airgap-([0-9a-f]{32})$")
 CHUNK_RE = re.compile(r"^([0-9a-f]{12})-(\d{6})\.chunk(\.zst)?$")
@@ -62,7 +65,20 @@ class TransferFolder:
         return self.path / SIGNATURE_NAME
 
 
-def _entries(path: Path) -> list[os.DirEntry]:
+class _Budget:
+    """How many directory entries one discovery may still look at."""
+
+    def __init__(self, total: int) -> None:
+        self.total = self.left = total
+
+    def spend(self, count: int, where: Path) -> None:
+        self.left -= count
+        if self.left < 0:
+            raise UsageError(f"more than {self.total} entries found (last in {where}); stopped looking",
+                             hint="give each drive's mount point (or its airgap-* folder) as SOURCE")
+
+
+def _entries(path: Path, budget: _Budget | None = None) -> list[os.DirEntry]:
     try:
         with os.scandir(path) as iterator:
             entries = []
@@ -70,14 +86,16 @@ def _entries(path: Path) -> list[os.DirEntry]:
                 entries.append(entry)
                 if len(entries) >= MAX_ENTRIES_PER_DIR:
                     break
-            return entries
     except OSError:
         return []
+    if budget is not None:
+        budget.spend(len(entries), path)
+    return entries
 
 
-def _read_folder(path: Path, transfer_id: str, drive_root: Path) -> TransferFolder:
+def _read_folder(path: Path, transfer_id: str, drive_root: Path, budget: _Budget) -> TransferFolder:
     found = TransferFolder(path=path, transfer_id=transfer_id, drive_root=drive_root)
-    for entry in _entries(path):
+    for entry in _entries(path, budget):
         try:
             mode = entry.stat(follow_symlinks=False).st_mode
         except OSError:
@@ -97,8 +115,9 @@ def _read_folder(path: Path, transfer_id: str, drive_root: Path) -> TransferFold
     return found
 
 
-def discover(sources: list[Path]) -> list[TransferFolder]:
+def discover(sources: list[Path], max_entries: int = MAX_ENTRIES_TOTAL) -> list[TransferFolder]:
     """Every transfer folder at most SEARCH_DEPTH levels below each source."""
+    budget = _Budget(max_entries)
     results: list[TransferFolder] = []
     seen: set[tuple[int, int]] = set()
     for source in sources:
@@ -114,11 +133,11 @@ def discover(sources: list[Path]) -> list[TransferFolder]:
             seen.add((info.st_dev, info.st_ino))
             match = FOLDER_RE.match(path.name)
             if match and depth > 0:
-                results.append(_read_folder(path, match.group(1), drive_root))
+                results.append(_read_folder(path, match.group(1), drive_root, budget))
                 continue
             if depth >= SEARCH_DEPTH:
                 continue
-            for entry in sorted(_entries(path), key=lambda e: e.name):
+            for entry in sorted(_entries(path, budget), key=lambda e: e.name):
                 if entry.is_dir(follow_symlinks=False):
                     # A folder directly below a parent SOURCE is a drive of its own.
                     root = Path(entry.path) if depth == 0 and not FOLDER_RE.match(entry.name) else drive_root

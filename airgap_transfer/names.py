@@ -36,3 +36,14 @@ def printable(text: str, limit: int = 200) -> str:
     if len(text) > limit:
         escaped += "…"
     return repr(escaped) if escaped != text else text
+
+
+def escape_controls(text: str) -> str:
+    """Every control character as a visible escape, nothing else changed (for whole lines).
+
+    The last line of defence: paths found on a drive can reach a message
+    unescaped, and a terminal must never receive their escape sequences.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if unicodedata.category(ch)[0] != "C" else repr(ch)[1:-1] for ch in text)

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from . import progress
 from .events import Event
+from .names import escape_controls
 
 PROGRESS_INTERVAL = 0.1
 JSON_PROGRESS_INTERVAL = 1.0
@@ -43,7 +44,7 @@ class Renderer:
             return
         prefix = "warning: " if event.level == "warning" else ""
         if event.message and not (self.json_mode and event.level != "warning"):
-            print(f"{prefix}{event.message}", file=self.human, flush=True)
+            print(escape_controls(f"{prefix}{event.message}"), file=self.human, flush=True)
 
     def emit_json(self, document: dict[str, Any]) -> None:
         print(json.dumps(document, sort_keys=False, default=str), file=sys.stdout, flush=True)
@@ -54,13 +55,13 @@ class Renderer:
             self.emit_json({"event": "result", **document})
         elif not self.quiet:
             for line in human_lines:
-                print(line, file=self.human if not sys.stdout.isatty() else sys.stdout, flush=True)
+                print(escape_controls(line), file=self.human if not sys.stdout.isatty() else sys.stdout, flush=True)
 
     def error(self, code: int, message: str) -> None:
         self._clear_progress()
         if self.json_mode:
             self.emit_json({"event": "error", "exit_code": code, "message": message})
-        print(f"airgap-transfer: error: {message}", file=sys.stderr, flush=True)
+        print(escape_controls(f"airgap-transfer: error: {message}"), file=sys.stderr, flush=True)
 
     def _progress(self, event: Event) -> None:
         now = time.monotonic()

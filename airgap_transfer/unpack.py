@@ -15,7 +15,7 @@ from typing import Callable
 
 import blake3
 
-from . import catalog, dirrestore, fsio, keys
+from . import catalog, dirrestore, fsio, keys, replay
 from .errors import IncompleteError, IntegrityError, Interrupted, NoSpaceError, TrustError, UsageError
 from .events import Callback, Reporter
 from .index import Chunk, Index
@@ -164,7 +164,7 @@ class _Assembler:
         """
         hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = fsio.open_regular(path)  # never a symlink, FIFO or device swapped in after discovery
         except OSError as exc:
             return f"cannot open ({exc.strerror})"
         try:
@@ -242,6 +242,7 @@ class _UnpackSession:
             self._ask_for_more(index, missing)
 
     def _open_output(self, index: Index, loaded: catalog.LoadedIndex) -> None:
+        replay.check(index, loaded.signer.key_id_hex, self.config.force, self.report)
         self.final = output_path(self.config, index)
         _check_output(self.final, index.bundle_size, self.config.force, index.kind)
         self.report.info("unpack-started", f"unpacking {printable(index.bundle_name)} to {self.final}",
@@ -285,6 +286,7 @@ class _UnpackSession:
             os.replace(self.tmp, self.final)
             fsio.fsync_dir(self.final.parent)
         self.tmp = None
+        replay.remember(index, loaded.signer.key_id_hex, self.report)
         self.report.info("unpack-finished", f"{self.final} written and proven (blake3 {digest})",
                          output=str(self.final), blake3=digest)
         return UnpackResult(index.transfer_id, self.final, index.bundle_size, digest,
