@@ -8,6 +8,7 @@ the temporary output get its final name.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,10 +42,11 @@ class UnpackResult:
     blake3: str
     key_id: str
     trusted: bool
+    sha256: str | None = None
 
     def to_dict(self) -> dict:
         return {"transfer_id": self.transfer_id, "output": str(self.output), "size": self.size,
-                "blake3": self.blake3, "key_id": self.key_id, "trusted": self.trusted}
+                "blake3": self.blake3, "sha256": self.sha256, "key_id": self.key_id, "trusted": self.trusted}
 
 
 def output_path(config: UnpackConfig, index: Index) -> Path:
@@ -93,6 +95,8 @@ class _Assembler:
         self.buffer = bytearray(fsio.BUFFER_SIZE)
         self.view = memoryview(self.buffer)
         self.whole = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        # SHA-256 of the whole for the custody report's in-toto subject, when pack did not sign one.
+        self.sha256 = hashlib.sha256() if index.bundle_sha256 is None else None
         self.done = 0
 
     def run(self, out_fd: int) -> str:
@@ -104,13 +108,14 @@ class _Assembler:
         failures = []
         for path, drive in self.transfer.copies(chunk.file):
             before = self.whole.copy()
+            sha256_before = self.sha256.copy() if self.sha256 else None
             problem = self._copy(chunk, path, out_fd, drive)
             if problem is None:
                 self.report.info("chunk-verified", f"chunk {chunk.seq} verified from {drive}",
                                  chunk=chunk.seq, drive=str(drive), blake3=chunk.blake3)
                 self.done += chunk.length
                 return
-            self.whole = before
+            self.whole, self.sha256 = before, sha256_before
             failures.append(f"{path}: {problem}")
             self.report.warning("chunk-bad-copy", f"chunk {chunk.seq} on {drive} is bad: {problem}",
                                 chunk=chunk.seq, drive=str(drive), path=str(path), problem=problem)
@@ -137,6 +142,8 @@ class _Assembler:
                 piece = self.view[:got]
                 hasher.update(piece)
                 self.whole.update(piece)
+                if self.sha256:
+                    self.sha256.update(piece)
                 os.pwrite(out_fd, piece, chunk.offset + seen)
                 seen += got
                 self.report.progress(done=self.done + seen, total=self.index.bundle_size,
@@ -176,7 +183,7 @@ def unpack(config: UnpackConfig, callback: Callback | None = None) -> UnpackResu
     tmp = final.with_name(f".{final.name}.agt-partial-{index.transfer_id[:12]}")
     tmp.unlink(missing_ok=True)
     try:
-        digest = _assemble(transfer, index, tmp, report)
+        digest, sha256 = _assemble(transfer, index, tmp, report)
         if digest != index.bundle_blake3:
             raise IntegrityError("the reassembled bundle does not match the signed whole-bundle digest",
                                  hint="re-run verify on each drive to find the bad chunk")
@@ -190,17 +197,19 @@ def unpack(config: UnpackConfig, callback: Callback | None = None) -> UnpackResu
         tmp.unlink(missing_ok=True)
         raise
     report.info("unpack-finished", f"{final} written and proven (blake3 {digest})",
-                output=str(final), blake3=digest)
+                output=str(final), blake3=digest, sha256=sha256)
     return UnpackResult(index.transfer_id, final, index.bundle_size, digest,
-                        loaded.signer.key_id_hex, loaded.trusted)
+                        loaded.signer.key_id_hex, loaded.trusted, sha256)
 
 
-def _assemble(transfer: catalog.Transfer, index: Index, tmp: Path, report: Reporter) -> str:
+def _assemble(transfer: catalog.Transfer, index: Index, tmp: Path, report: Reporter) -> tuple[str, str | None]:
+    """(BLAKE3, SHA-256) of the assembled whole; the SHA-256 is the signed one when the index has it."""
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         os.ftruncate(fd, index.bundle_size)
-        digest = _Assembler(transfer, index, report).run(fd)
+        assembler = _Assembler(transfer, index, report)
+        digest = assembler.run(fd)
         os.fsync(fd)
     finally:
         os.close(fd)
-    return digest
+    return digest, assembler.sha256.hexdigest() if assembler.sha256 else index.bundle_sha256

@@ -1,0 +1,322 @@
+"""Recording custody: events from pack/unpack/verify, handovers, media identity.
+
+The engine already tells its caller what it does through Events; ``Recorder``
+sits in that callback chain and turns the ones that matter for custody into
+chained log events.  Pack's logs go to every drive (with a signed head) and to
+the local state folder; verify and unpack write only to the local state folder,
+so a write-blocked source drive stays untouched.  A handover writes both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from . import __version__, custody, fsio, keys, layout, minisign, paths
+from .errors import AirgapError
+from .events import Callback, Event, Reporter, ignore
+
+MAX_FIELD_CHARS = 256
+
+
+@dataclass
+class Actor:
+    """Who acts: the login user, and optionally a named operator and their title."""
+
+    operator: str | None = None
+    title: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = str(os.getuid())
+        found = {"user": user, "operator": self.operator, "title": self.title}
+        return {k: v[:MAX_FIELD_CHARS] for k, v in found.items() if v}
+
+
+def local_log_path(transfer_id: str) -> Path:
+    return paths.state_dir() / "custody" / f"{transfer_id}.jsonl"
+
+
+def _now() -> tuple[str, str, str]:
+    now = datetime.now(timezone.utc)
+    local = now.astimezone()
+    return (now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), local.isoformat(timespec="seconds"),
+            local.tzname() or "")
+
+
+def new_event(kind: str, transfer_id: str, actor: Actor, result: str = "ok", **fields: Any) -> dict[str, Any]:
+    """An event with the fields every event carries; ``seq``/``prev`` come from custody.chain."""
+    utc, local, tzname = _now()
+    event = {"v": custody.FORMAT_VERSION, "type": kind, "time": utc, "local_time": local, "tz": tzname,
+             "actor": actor.to_dict(), "host": socket.gethostname()[:MAX_FIELD_CHARS],
+             "tool": f"airgap-transfer {__version__}", "transfer_id": transfer_id, "result": result}
+    event.update({k: v for k, v in fields.items() if v not in (None, {}, [])})
+    return event
+
+
+def _link_device(folder: str, device: str) -> str | None:
+    """The name in /dev/disk/<folder>/ whose link resolves to ``device``."""
+    try:
+        with os.scandir(f"/dev/disk/{folder}") as entries:
+            for entry in entries:
+                if os.path.realpath(entry.path) == device:
+                    return entry.name.replace("\\x20", " ")[:MAX_FIELD_CHARS]
+    except OSError:
+        return None
+    return None
+
+
+def media_identity(path: Path) -> dict[str, Any]:
+    """What the OS tells about the medium holding ``path``: mount, device, label, UUID, serial.
+
+    One function on purpose: once media.py (issue 3) lands, it answers here.
+    """
+    real = os.path.realpath(path)
+    identity: dict[str, Any] = {"path": os.path.abspath(path)[:MAX_FIELD_CHARS]}
+    best = None
+    try:
+        for part in psutil.disk_partitions(all=True):
+            mount = part.mountpoint
+            if (real == mount or real.startswith(mount.rstrip("/") + "/")) and (
+                    best is None or len(mount) > len(best.mountpoint)):
+                best = part
+    except OSError:
+        best = None
+    if best is not None:
+        identity.update(mount_point=best.mountpoint, device=best.device, fs_type=best.fstype)
+        device = os.path.realpath(best.device) if best.device.startswith("/dev/") else None
+        if device:
+            for key, folder in (("label", "by-label"), ("fs_uuid", "by-uuid"), ("serial", "by-id")):
+                value = _link_device(folder, device)
+                if value:
+                    identity[key] = value
+    try:
+        stats = os.statvfs(path)
+        identity["fsid"] = f"{stats.f_fsid:016x}"
+        identity["capacity"] = stats.f_blocks * stats.f_frsize
+    except OSError:
+        pass
+    return identity
+
+
+def load_drive_logs(folders: list[layout.TransferFolder], report: Reporter) -> list[list[dict[str, Any]]]:
+    """Every readable, unbroken log among ``folders``; a bad one is a warning here, not fatal."""
+    logs = []
+    for folder in folders:
+        try:
+            events = custody.read_log(folder.path / custody.LOG_NAME)
+            custody.check_chain(events, folder.transfer_id, str(folder.path / custody.LOG_NAME))
+        except (custody.FormatError, custody.IntegrityError) as exc:
+            report.warning("custody-log-ignored", f"custody log on {folder.drive_root} ignored: {exc.one_line()}",
+                           drive=str(folder.drive_root))
+            continue
+        logs.append(events)
+    return logs
+
+
+def load_local_log(transfer_id: str) -> list[dict[str, Any]]:
+    path = local_log_path(transfer_id)
+    events = custody.read_log(path)
+    custody.check_chain(events, transfer_id, str(path))
+    return events
+
+
+def write_local(events: list[dict[str, Any]]) -> None:
+    path = local_log_path(events[0]["transfer_id"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fsio.atomic_write_bytes(path, custody.render_log(events))
+
+
+@dataclass
+class Recorder:
+    """An Event callback that records custody events, then forwards every event."""
+
+    forward: Callback = ignore
+    actor: Actor = field(default_factory=Actor)
+    key_path: Path | None = None            # pack: the key that signs drive heads
+    sources: list[Path] = field(default_factory=list)   # unpack: drives whose logs to continue
+    events: list[dict[str, Any]] = field(default_factory=list)
+    transfer_id: str | None = None
+    drives: dict[str, Path] = field(default_factory=dict)  # drive root -> transfer folder
+    _media: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _key: minisign.SecretKey | None = None
+    operation: str = ""
+
+    @contextlib.contextmanager
+    def failures(self):
+        """Record a failed pack/unpack (its one-line reason) before the error goes on."""
+        try:
+            yield self
+        except (AirgapError, KeyboardInterrupt) as exc:
+            if self.transfer_id and self.events:
+                reason = exc.one_line() if isinstance(exc, AirgapError) else "interrupted"
+                try:
+                    self.record(f"{self.operation}-failed", result="failed", details={"problem": reason})
+                except (AirgapError, OSError):
+                    pass  # the original error matters more than its record
+            raise
+
+    def __call__(self, event: Event) -> None:
+        self.forward(event)
+        handler = getattr(self, "_on_" + event.kind.replace("-", "_"), None)
+        if handler is not None and (self.transfer_id or event.kind.endswith("-started")):
+            handler(event.data)
+
+    def record(self, kind: str, result: str = "ok", **fields: Any) -> dict[str, Any]:
+        event = custody.chain(self.events, new_event(kind, self.transfer_id, self.actor, result, **fields))
+        write_local(self.events)
+        return event
+
+    def media(self, drive: str) -> dict[str, Any]:
+        """Media identity of a drive, asked once per drive per run (psutil walks every mount)."""
+        if drive not in self._media:
+            self._media[drive] = media_identity(Path(drive))
+        return self._media[drive]
+
+    # pack ------------------------------------------------------------------------------
+    def _on_pack_started(self, data: dict[str, Any]) -> None:
+        self.transfer_id, self.operation = data["transfer_id"], "pack"
+        self.events = load_local_log(self.transfer_id)
+        self.record("pack-started", bundle=data.get("bundle"), size=data.get("size"), signer=data.get("key_id"))
+
+    def _on_drive_opened(self, data: dict[str, Any]) -> None:
+        root = data["drive"]
+        self.drives[root] = Path(root) / layout.folder_name(self.transfer_id)
+
+    def _on_chunk_written(self, data: dict[str, Any]) -> None:
+        self.record("chunk-written", chunks=[data["chunk"]], media=self.media(data["drive"]),
+                    digests=_digests(data), details={"file": data.get("file"), "length": data.get("length"),
+                                                     "read_back": data.get("readback")})
+
+    def _on_drive_sealed(self, data: dict[str, Any]) -> None:
+        self._drive_finished(data["drive"])
+        self._write_drive(data["drive"])
+
+    def _drive_finished(self, drive: str) -> None:
+        folder_chunks = [e["chunks"][0] for e in self.events
+                         if e["type"] == "chunk-written" and e.get("media", {}).get("path") == self.media(drive)["path"]]
+        self.record("drive-finished", chunks=folder_chunks, media=self.media(drive))
+
+    def _on_pack_finished(self, data: dict[str, Any]) -> None:
+        sealed = {e.get("media", {}).get("path") for e in self.events if e["type"] == "drive-finished"}
+        for drive in self.drives:
+            if self.media(drive)["path"] not in sealed:
+                self._drive_finished(drive)
+        chunks = [e["chunks"][0] for e in self.events if e["type"] == "chunk-written"]
+        self.record("packed", chunks=chunks, digests=_digests(data), details={"drives": list(self.drives)})
+        for drive in self.drives:
+            self._write_drive(drive)
+
+    def _write_drive(self, drive: str) -> None:
+        if self._key is None:
+            self._key = keys.load_signing_key(self.key_path, Reporter(None))
+        try:
+            custody.write_log(self.drives[drive], self.events, self._key)
+        except OSError as exc:
+            self.forward(Event("custody-write-failed", f"custody log not written to {drive}: {exc.strerror}",
+                               {"drive": drive}, level="warning"))
+
+    # unpack ----------------------------------------------------------------------------
+    def _on_unpack_started(self, data: dict[str, Any]) -> None:
+        self.transfer_id, self.operation = data["transfer_id"], "unpack"
+        self.events = continue_chain(self.transfer_id, self.sources, Reporter(self.forward))
+        drives = sorted({str(f.drive_root) for f in _folders(self.sources, self.transfer_id)})
+        self.record("received", details={"output": data.get("output"), "size": data.get("size"),
+                                         "index_signer": data.get("key_id"), "trusted": data.get("trusted")},
+                    signer=data.get("key_id"), drives=[self.media(d) for d in drives])
+
+    def _on_chunk_verified(self, data: dict[str, Any]) -> None:
+        self.record("chunk-verified", chunks=[data["chunk"]], digests=_digests(data), media=self.media(data["drive"]))
+
+    def _on_unpack_finished(self, data: dict[str, Any]) -> None:
+        self.record("bundle-proven", digests=_digests(data))
+        self.record("output-written", details={"output": data.get("output")}, digests=_digests(data))
+
+
+def _digests(data: dict[str, Any]) -> dict[str, str]:
+    return {alg: data[alg] for alg in ("blake3", "sha256") if data.get(alg)}
+
+
+def _folders(sources: list[Path], transfer_id: str) -> list[layout.TransferFolder]:
+    return [f for f in layout.discover(sources) if f.transfer_id == transfer_id]
+
+
+def continue_chain(transfer_id: str, sources: list[Path], report: Reporter) -> list[dict[str, Any]]:
+    """The longest chain among the local log and the drives' logs: what new events extend."""
+    logs = load_drive_logs(_folders(sources, transfer_id), report) if sources else []
+    return custody.tip(custody.merge([load_local_log(transfer_id)] + logs))
+
+
+# verify and handover ---------------------------------------------------------------------
+
+def record_verify(sources: list[Path], transfer_id: str, actor: Actor, report: Reporter,
+                  counts: dict[str, int], result: str, problem: str | None = None) -> None:
+    """A `verify` run, ok or failed, appended to the local log only."""
+    events = continue_chain(transfer_id, sources, report)
+    drives = sorted({str(f.drive_root) for f in _folders(sources, transfer_id)})
+    event = new_event("verified", transfer_id, actor, result, details={"counts": counts, "problem": problem},
+                      drives=[media_identity(Path(d)) for d in drives])
+    custody.chain(events, event)
+    write_local(events)
+
+
+def record_verify_failure(sources: list[Path], transfer_id: str | None, actor: Actor,
+                          error: AirgapError, callback: Callback) -> None:
+    """A failed `verify`, when the transfer can still be named; never masks the failure."""
+    from . import catalog
+    try:
+        transfer = catalog.find_transfer(sources, transfer_id, Reporter(None))
+        record_verify(sources, transfer.transfer_id, actor, Reporter(callback), {}, "failed", error.one_line())
+    except (AirgapError, OSError):
+        pass
+
+
+@dataclass
+class HandoverConfig:
+    sources: list[Path]
+    from_name: str
+    to_name: str
+    seal: str | None = None
+    purpose: str | None = None
+    location: str | None = None
+    transfer_id: str | None = None
+    key_path: Path | None = None
+    actor: Actor = field(default_factory=Actor)
+
+
+def handover(config: HandoverConfig, callback: Callback | None = None) -> dict[str, Any]:
+    """Append a handover to the drives' logs and the local log; re-sign each drive's head."""
+    from . import catalog  # catalog imports keys; keep custody_record light for the recorder
+    report = Reporter(callback)
+    transfer = catalog.find_transfer(config.sources, config.transfer_id, report)
+    for folder in transfer.folders:  # never extend a log that was tampered with
+        path = folder.path / custody.LOG_NAME
+        custody.check_chain(custody.read_log(path), transfer.transfer_id, str(path))
+    key = keys.load_signing_key(config.key_path, report)
+    events = continue_chain(transfer.transfer_id, config.sources, report)
+    drives = sorted({str(f.drive_root) for f in transfer.folders})
+    handed = {"from": config.from_name, "to": config.to_name, "seal": config.seal,
+              "purpose": config.purpose, "location": config.location}
+    event = new_event("handover", transfer.transfer_id, config.actor,
+                      handover={k: v[:MAX_FIELD_CHARS] for k, v in handed.items() if v},
+                      signer=key.public_key().key_id_hex,
+                      drives=[media_identity(Path(d)) for d in drives])
+    custody.chain(events, event)
+    for folder in transfer.folders:
+        custody.write_log(folder.path, events, key)
+    write_local(events)
+    report.info("custody-handover", f"handover {config.from_name} -> {config.to_name} recorded "
+                f"as event {event['seq']} on {len(transfer.folders)} drive(s)",
+                transfer_id=transfer.transfer_id, seq=event["seq"], hash=custody.event_hash(event))
+    return {"transfer_id": transfer.transfer_id, "seq": event["seq"], "hash": custody.event_hash(event),
+            "signer": key.public_key().key_id_hex, "drives": drives}
