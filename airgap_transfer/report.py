@@ -22,7 +22,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from . import __version__, catalog, custody, custody_record, keys, minisign, paths
+from . import __version__, catalog, custody, custody_record, fsio, keys, minisign, paths
 from .errors import AirgapError, FormatError, IntegrityError, TrustError, UsageError
 from .events import Callback, Reporter
 
@@ -300,9 +300,11 @@ def export(config: ReportConfig, fmt: str, output: Path, callback: Callback | No
     report = Reporter(callback)
     gathered = gather(config, report)
     document = build(gathered, config.actor)
+    if not document["verification"]["ok"]:
+        report.warning("custody-unverified", "the report records a FAILED verification: "
+                       f"{document['verification']['first_problem']}")
     text = render(document, fmt, config.key_path, report)
     output.parent.mkdir(parents=True, exist_ok=True)
-    from . import fsio
     fsio.atomic_write_bytes(output, text.encode("utf-8"))
     events = custody.tip(gathered.events)
     custody.chain(events, custody_record.new_event(

@@ -103,8 +103,8 @@ def _what(event: dict[str, Any]) -> str:
         h = event["handover"]
         parts.append(f"{h.get('from')} → {h.get('to')}" + (f", seal {h['seal']}" if h.get("seal") else ""))
     media = event.get("media") or {}
-    if media.get("path"):
-        parts.append(f"on {media['path']}")
+    if media.get("path"):  # the full identity is in the drives table
+        parts.append(f"on {media.get('label') or media['path'].rstrip('/').rsplit('/', 1)[-1]}")
     return "; ".join(parts)
 
 
@@ -115,8 +115,9 @@ def _timeline(doc: dict[str, Any]) -> str:
         who = actor.get("operator") or actor.get("user")
         if actor.get("title"):
             who = f"{who} ({actor['title']})"
+        local = (e.get("local_time") or "")[11:]
         rows.append(f"<tr><td>{_e(e['seq'])}</td><td>{_e(e['time'][:19].replace('T', ' '))}Z<br>"
-                    f"<span class=\"meta\">{_e(e.get('local_time'))} {_e(e.get('tz'))}</span></td>"
+                    f"<span class=\"meta\">local {_e(local)} {_e(e.get('tz'))}</span></td>"
                     f"<td>{_e(e['type'])}</td><td>{_e(who)}<br><span class=\"meta\">{_e(e.get('host'))}</span></td>"
                     f"<td>{_e(_what(e))}</td><td>{_e(e['result'])}</td>"
                     f"<td class=\"hash\">{_e(e['hash'][:16])}…</td></tr>")
