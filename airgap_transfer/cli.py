@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from . import __version__, custody_record, inspect_drives, keys, paths, report
-from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AirgapError, IntegrityError
+from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AirgapError
 from .names import printable
 from .pack import PackConfig, pack
 from .render import Renderer
@@ -146,7 +146,7 @@ def verify_command(sources, trust, allow_untrusted, transfer_id, operator, title
     actor = custody_record.Actor(operator, title)
     try:
         result = inspect_drives.verify(config, render)
-    except IntegrityError as exc:
+    except AirgapError as exc:
         custody_record.record_verify_failure(config.sources, transfer_id, actor, exc, render)
         raise
     custody_record.record_verify(config.sources, result.transfer_id, actor, custody_record.Reporter(render),

@@ -13,6 +13,7 @@ import contextlib
 import getpass
 import os
 import socket
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 import psutil
 
 from . import __version__, custody, fsio, keys, layout, minisign, paths
-from .errors import AirgapError
+from .errors import AirgapError, FormatError, IntegrityError
 from .events import Callback, Event, Reporter, ignore
 
 MAX_FIELD_CHARS = 256
@@ -116,7 +117,7 @@ def load_drive_logs(folders: list[layout.TransferFolder], report: Reporter) -> l
         try:
             events = custody.read_log(folder.path / custody.LOG_NAME)
             custody.check_chain(events, folder.transfer_id, str(folder.path / custody.LOG_NAME))
-        except (custody.FormatError, custody.IntegrityError) as exc:
+        except (FormatError, IntegrityError) as exc:
             report.warning("custody-log-ignored", f"custody log on {folder.drive_root} ignored: {exc.one_line()}",
                            drive=str(folder.drive_root))
             continue
@@ -132,9 +133,20 @@ def load_local_log(transfer_id: str) -> list[dict[str, Any]]:
 
 
 def write_local(events: list[dict[str, Any]]) -> None:
+    """Replace the local log with ``events`` (a chain that extends what it held)."""
     path = local_log_path(events[0]["transfer_id"])
     path.parent.mkdir(parents=True, exist_ok=True)
     fsio.atomic_write_bytes(path, custody.render_log(events))
+
+
+def append_local(event: dict[str, Any]) -> None:
+    """Add one event to the local log: one line, fsynced, no rewrite of what is there."""
+    fd = os.open(local_log_path(event["transfer_id"]), os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+    try:
+        os.write(fd, custody.canonical(event) + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -151,6 +163,8 @@ class Recorder:
     _media: dict[str, dict[str, Any]] = field(default_factory=dict)
     _key: minisign.SecretKey | None = None
     operation: str = ""
+    _local_in_step: bool = False   # the local file holds exactly self.events
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # drives may be written in parallel
 
     @contextlib.contextmanager
     def failures(self):
@@ -170,11 +184,16 @@ class Recorder:
         self.forward(event)
         handler = getattr(self, "_on_" + event.kind.replace("-", "_"), None)
         if handler is not None and (self.transfer_id or event.kind.endswith("-started")):
-            handler(event.data)
+            with self._lock:
+                handler(event.data)
 
     def record(self, kind: str, result: str = "ok", **fields: Any) -> dict[str, Any]:
         event = custody.chain(self.events, new_event(kind, self.transfer_id, self.actor, result, **fields))
-        write_local(self.events)
+        if self._local_in_step:
+            append_local(event)
+        else:  # the first write of a run: the chain may have grown from the drives' logs
+            write_local(self.events)
+            self._local_in_step = True
         return event
 
     def media(self, drive: str) -> dict[str, Any]:
@@ -254,7 +273,14 @@ def _folders(sources: list[Path], transfer_id: str) -> list[layout.TransferFolde
 def continue_chain(transfer_id: str, sources: list[Path], report: Reporter) -> list[dict[str, Any]]:
     """The longest chain among the local log and the drives' logs: what new events extend."""
     logs = load_drive_logs(_folders(sources, transfer_id), report) if sources else []
-    return custody.tip(custody.merge([load_local_log(transfer_id)] + logs))
+    local = load_local_log(transfer_id)
+    longest = custody.tip(custody.merge([local] + logs))
+    if local and custody.event_hash(local[-1]) not in {custody.event_hash(e) for e in longest}:
+        # The drives grew apart from this host's log (a fork): never drop local events.
+        report.warning("custody-fork", f"the drives' custody logs fork from this host's at event "
+                       f"{local[-1]['seq']}; continuing this host's log", transfer_id=transfer_id)
+        return local
+    return longest
 
 
 # verify and handover ---------------------------------------------------------------------

@@ -89,6 +89,10 @@ def _check_drive_copy(folder, head_keys: list[minisign.PublicKey]) -> tuple[Chec
     check = Check(where=str(path), events=0)
     events: list[dict[str, Any]] = []
     try:
+        if not path.exists() and custody.read_head_text(folder.path) is None:
+            # pack writes a log to every drive it uses: an absent one was removed
+            raise IntegrityError(f"{path}: the custody log and its signed head are missing from this drive",
+                                 hint="the drive was altered after pack; use another drive's copy")
         events = custody.read_log(path)
         check.events = len(events)
         custody.check_chain(events, folder.transfer_id, str(path))

@@ -285,3 +285,24 @@ def test_headless_chromium_renders_the_html_report(cli, packed_drive, tmp_path):
     assert pdf.read_bytes()[:5] == b"%PDF-" and b"/Type /Page" in pdf.read_bytes()
     if os.environ.get("AIRGAP_SAMPLE_REPORT_DIR"):
         shutil.copy(png, Path(os.environ["AIRGAP_SAMPLE_REPORT_DIR"]) / "sample-report.png")
+
+
+def test_a_drive_whose_log_was_removed_fails_verify(cli, packed_drive):
+    for name in (custody.LOG_NAME, custody.HEAD_NAME):
+        (transfer_folder(packed_drive) / name).unlink()
+    run = cli("report", packed_drive, "--verify")
+    assert run.code == 4 and "missing from this drive" in run.stderr, run.output
+
+
+def test_pack_sha256_signs_sha256_of_every_chunk_and_the_whole(cli, random_file, tmp_path):
+    from airgap_transfer.index import Index
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    bundle = random_file(3 * MB)
+    assert cli("pack", bundle, drive, "--chunk-size", "1MiB", "--sha256").code == 0
+    folder = transfer_folder(drive)
+    index = Index.from_bytes((folder / "index.agt").read_bytes())
+    assert index.bundle_sha256 == hashlib.sha256(bundle.read_bytes()).hexdigest()
+    assert len(index.chunks) == 3
+    for chunk in index.chunks:
+        assert chunk.sha256 == hashlib.sha256((folder / chunk.file).read_bytes()).hexdigest()
