@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
+import shutil
 import socket
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -77,6 +79,54 @@ def _link_device(folder: str, device: str) -> str | None:
     return None
 
 
+def _blkid(device: str) -> dict[str, str]:
+    """LABEL/UUID/TYPE from util-linux blkid, where udev's /dev/disk links are absent."""
+    tool = shutil.which("blkid")
+    if not tool:
+        return {}
+    try:
+        done = subprocess.run([tool, "-o", "export", "--", device], capture_output=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    found = {}
+    for line in done.stdout[:8192].decode("utf-8", "replace").splitlines():
+        key, _, value = line.partition("=")
+        if key in ("LABEL", "UUID", "TYPE") and value:
+            found[key] = value[:MAX_FIELD_CHARS]
+    return found
+
+
+def _sysfs(device: str) -> dict[str, str]:
+    """Serial of the disk (USB/SATA/NVMe report one) and a loop device's backing file."""
+    name = os.path.basename(device)
+    found = {}
+    for key, relative in (("serial", "device/serial"), ("serial", "device/wwid"), ("backing_file", "loop/backing_file")):
+        try:
+            with open(f"/sys/class/block/{name}/{relative}", "rb") as handle:
+                value = handle.read(MAX_FIELD_CHARS).decode("utf-8", "replace").strip()
+        except OSError:
+            continue
+        if value and key not in found:
+            found[key] = value
+    return found
+
+
+def _device_identity(device: str) -> dict[str, str]:
+    identity = {}
+    for key, folder in (("label", "by-label"), ("fs_uuid", "by-uuid"), ("serial", "by-id")):
+        value = _link_device(folder, device)
+        if value:
+            identity[key] = value
+    if "label" not in identity or "fs_uuid" not in identity:
+        probed = _blkid(device)
+        for key, probe in (("label", "LABEL"), ("fs_uuid", "UUID"), ("fs_format", "TYPE")):
+            if probe in probed:
+                identity.setdefault(key, probed[probe])
+    for key, value in _sysfs(device).items():
+        identity.setdefault(key, value)
+    return identity
+
+
 def media_identity(path: Path) -> dict[str, Any]:
     """What the OS tells about the medium holding ``path``: mount, device, label, UUID, serial.
 
@@ -95,12 +145,8 @@ def media_identity(path: Path) -> dict[str, Any]:
         best = None
     if best is not None:
         identity.update(mount_point=best.mountpoint, device=best.device, fs_type=best.fstype)
-        device = os.path.realpath(best.device) if best.device.startswith("/dev/") else None
-        if device:
-            for key, folder in (("label", "by-label"), ("fs_uuid", "by-uuid"), ("serial", "by-id")):
-                value = _link_device(folder, device)
-                if value:
-                    identity[key] = value
+        if best.device.startswith("/dev/"):
+            identity.update(_device_identity(os.path.realpath(best.device)))
     try:
         stats = os.statvfs(path)
         identity["fsid"] = f"{stats.f_fsid:016x}"

@@ -269,6 +269,9 @@ def test_report_by_transfer_id_reads_the_local_log(cli, packed_drive, tmp_path):
 
 # --- printing ------------------------------------------------------------------------------
 
+PAPER_POINTS = {"A4": (595, 842), "Letter": (612, 792)}
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium for headless rendering (apt-get install chromium)")
 def test_headless_chromium_renders_the_html_report(cli, packed_drive, tmp_path):
     page = tmp_path / "report.html"
@@ -276,15 +279,24 @@ def test_headless_chromium_renders_the_html_report(cli, packed_drive, tmp_path):
     common = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
               "--disable-component-update", "--disable-sync", "--no-first-run",
               f"--user-data-dir={tmp_path / 'chromium-profile'}"]
-    png, pdf = tmp_path / "report.png", tmp_path / "report.pdf"
-    for flag in (f"--screenshot={png}", f"--print-to-pdf={pdf}"):
-        done = subprocess.run(common + ["--window-size=900,1200", "--no-pdf-header-footer", flag, page.as_uri()],
-                              capture_output=True, text=True, timeout=180)
+
+    def chromium(*args: str) -> None:
+        done = subprocess.run(common + list(args), capture_output=True, text=True, timeout=180)
         assert done.returncode == 0, done.stderr[-2000:]
+
+    png = tmp_path / "report.png"
+    chromium("--window-size=900,1200", f"--screenshot={png}", page.as_uri())
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
-    assert pdf.read_bytes()[:5] == b"%PDF-" and b"/Type /Page" in pdf.read_bytes()
-    if os.environ.get("AIRGAP_SAMPLE_REPORT_DIR"):
-        shutil.copy(png, Path(os.environ["AIRGAP_SAMPLE_REPORT_DIR"]) / "sample-report.png")
+    # The report leaves the paper size to the printer; print it as a user choosing each size would.
+    for paper, (width, height) in PAPER_POINTS.items():
+        chosen = tmp_path / f"report-{paper}.html"
+        chosen.write_text(page.read_text().replace("</head>", f"<style>@page {{ size: {paper}; }}</style></head>"))
+        pdf = tmp_path / f"report-{paper}.pdf"
+        chromium("--no-pdf-header-footer", f"--print-to-pdf={pdf}", chosen.as_uri())
+        data = pdf.read_bytes()
+        assert data[:5] == b"%PDF-"
+        boxes = re.findall(rb"/MediaBox \[0 0 ([0-9.]+) ([0-9.]+)\]", data)
+        assert boxes and all(round(float(w)) == width and round(float(h)) == height for w, h in boxes), boxes
 
 
 def test_a_drive_whose_log_was_removed_fails_verify(cli, packed_drive):
@@ -306,3 +318,13 @@ def test_pack_sha256_signs_sha256_of_every_chunk_and_the_whole(cli, random_file,
     assert len(index.chunks) == 3
     for chunk in index.chunks:
         assert chunk.sha256 == hashlib.sha256((folder / chunk.file).read_bytes()).hexdigest()
+
+
+def test_media_identity_of_an_exfat_drive_is_recorded(cli, exfat, random_file):
+    drive = exfat("64M", label="CUSTODY1")
+    assert cli("pack", random_file(2 * MB), drive).code == 0
+    events = custody.read_log(transfer_folder(drive) / custody.LOG_NAME)
+    media = next(e for e in events if e["type"] == "chunk-written")["media"]
+    assert media["mount_point"] == str(drive) and media["device"].startswith("/dev/loop")
+    if shutil.which("blkid"):
+        assert media["label"] == "CUSTODY1" and media["fs_format"] == "exfat" and media["fs_uuid"]
