@@ -257,6 +257,8 @@ class Recorder:
     def _on_drive_opened(self, data: dict[str, Any]) -> None:
         root = data["drive"]
         self.drives[root] = Path(root) / layout.folder_name(self.transfer_id)
+        if isinstance(data.get("medium"), dict):  # pack already probed the drive (media.py): reuse it
+            self._media[root] = {**_json_scalars(data["medium"]), "path": os.path.abspath(root)}
 
     def _on_chunk_written(self, data: dict[str, Any]) -> None:
         self.record("chunk-written", chunks=[data["chunk"]], media=self.media(data["drive"]),
@@ -306,6 +308,12 @@ class Recorder:
     def _on_unpack_finished(self, data: dict[str, Any]) -> None:
         self.record("bundle-proven", digests=_digests(data))
         self.record("output-written", details={"output": data.get("output")}, digests=_digests(data))
+
+
+def _json_scalars(data: dict[str, Any]) -> dict[str, Any]:
+    """The str/int/bool fields of a dict, as a custody event may hold them (no floats, no None)."""
+    return {str(k)[:64]: (v[:MAX_FIELD_CHARS] if isinstance(v, str) else v) for k, v in data.items()
+            if isinstance(v, (str, int, bool)) and v != ""}
 
 
 def _digests(data: dict[str, Any]) -> dict[str, str]:

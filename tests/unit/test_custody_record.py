@@ -64,3 +64,13 @@ def test_recorder_appends_to_the_local_log_and_forwards_every_event(tmp_path):
     custody.check_chain(events, TID, "local")
     assert [e["type"] for e in events] == ["pack-started", "chunk-written"]
     assert events[1]["digests"] == {"blake3": "1" * 64} and events[1]["media"]["path"] == str(tmp_path)
+
+
+def test_recorder_reuses_the_medium_pack_reports_with_drive_opened(tmp_path):
+    recorder = custody_record.Recorder()
+    recorder(Event("pack-started", "", {"transfer_id": TID}))
+    medium = {"label": "USB1", "fs_type": "exfat", "capacity": 64, "serial": None, "ratio": 0.5}
+    recorder(Event("drive-opened", "", {"drive": str(tmp_path), "medium": medium}))
+    recorder(Event("chunk-written", "", {"chunk": 1, "drive": str(tmp_path), "blake3": "1" * 64}))
+    events = custody.read_log(custody_record.local_log_path(TID))
+    assert events[-1]["media"] == {"label": "USB1", "fs_type": "exfat", "capacity": 64, "path": str(tmp_path)}
