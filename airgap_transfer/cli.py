@@ -100,18 +100,20 @@ def pack_command(source, destinations, chunk_size, key_path, name, no_readback, 
 @click.option("-o", "--output", "output_file", type=click.Path(path_type=Path), help="Explicit output file path.")
 @click.option("--force", is_flag=True, help="Replace an existing output.")
 @click.option("--no-prompt", is_flag=True, help="Never wait for another drive; exit 3 instead.")
+@click.option("--no-sha256", is_flag=True,
+              help="Skip SHA-256 of the whole when pack did not record one (faster; no in-toto export then).")
 @_trust_options
 @_actor_options
 @_common
-def unpack_command(paths_, output_file, force, no_prompt, trust, allow_untrusted, transfer_id, operator, title,
-                   json_mode, quiet, debug):
+def unpack_command(paths_, output_file, force, no_prompt, no_sha256, trust, allow_untrusted, transfer_id,
+                   operator, title, json_mode, quiet, debug):
     """Rebuild the bundle from SOURCE drives (any order) into OUTPUT_DIR."""
     if len(paths_) < 2:
         raise click.UsageError("give at least one SOURCE and the OUTPUT_DIR")
     render = _renderer_for(json_mode, quiet)
     config = UnpackConfig(sources=list(paths_[:-1]), output_dir=paths_[-1], output_file=output_file,
                           force=force, trust=list(trust), allow_untrusted=allow_untrusted,
-                          transfer_id=transfer_id, no_prompt=no_prompt)
+                          transfer_id=transfer_id, no_prompt=no_prompt, sha256=not no_sha256)
     recorder = custody_record.Recorder(render, custody_record.Actor(operator, title), sources=config.sources)
     with recorder.failures():
         result = unpack(config, recorder)

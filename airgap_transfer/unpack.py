@@ -32,6 +32,7 @@ class UnpackConfig:
     allow_untrusted: bool = False
     transfer_id: str | None = None
     no_prompt: bool = False
+    sha256: bool = True      # hash the whole with SHA-256 too when the index has none (custody report)
 
 
 @dataclass
@@ -90,13 +91,13 @@ def _describe_missing(missing: list[Chunk], index: Index) -> str:
 class _Assembler:
     """Copies verified chunks into the temporary output, hashing the whole in order."""
 
-    def __init__(self, transfer: catalog.Transfer, index: Index, report: Reporter) -> None:
+    def __init__(self, transfer: catalog.Transfer, index: Index, report: Reporter, sha256: bool = True) -> None:
         self.transfer, self.index, self.report = transfer, index, report
         self.buffer = bytearray(fsio.BUFFER_SIZE)
         self.view = memoryview(self.buffer)
         self.whole = blake3.blake3(max_threads=blake3.blake3.AUTO)
         # SHA-256 of the whole for the custody report's in-toto subject, when pack did not sign one.
-        self.sha256 = hashlib.sha256() if index.bundle_sha256 is None else None
+        self.sha256 = hashlib.sha256() if sha256 and index.bundle_sha256 is None else None
         self.done = 0
 
     def run(self, out_fd: int) -> str:
@@ -183,7 +184,7 @@ def unpack(config: UnpackConfig, callback: Callback | None = None) -> UnpackResu
     tmp = final.with_name(f".{final.name}.agt-partial-{index.transfer_id[:12]}")
     tmp.unlink(missing_ok=True)
     try:
-        digest, sha256 = _assemble(transfer, index, tmp, report)
+        digest, sha256 = _assemble(transfer, index, tmp, report, config.sha256)
         if digest != index.bundle_blake3:
             raise IntegrityError("the reassembled bundle does not match the signed whole-bundle digest",
                                  hint="re-run verify on each drive to find the bad chunk")
@@ -202,12 +203,13 @@ def unpack(config: UnpackConfig, callback: Callback | None = None) -> UnpackResu
                         loaded.signer.key_id_hex, loaded.trusted, sha256)
 
 
-def _assemble(transfer: catalog.Transfer, index: Index, tmp: Path, report: Reporter) -> tuple[str, str | None]:
+def _assemble(transfer: catalog.Transfer, index: Index, tmp: Path, report: Reporter,
+              sha256: bool = True) -> tuple[str, str | None]:
     """(BLAKE3, SHA-256) of the assembled whole; the SHA-256 is the signed one when the index has it."""
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         os.ftruncate(fd, index.bundle_size)
-        assembler = _Assembler(transfer, index, report)
+        assembler = _Assembler(transfer, index, report, sha256)
         digest = assembler.run(fd)
         os.fsync(fd)
     finally:

@@ -328,3 +328,30 @@ def test_media_identity_of_an_exfat_drive_is_recorded(cli, exfat, random_file):
     assert media["mount_point"] == str(drive) and media["device"].startswith("/dev/loop")
     if shutil.which("blkid"):
         assert media["label"] == "CUSTODY1" and media["fs_format"] == "exfat" and media["fs_uuid"]
+
+
+@pytest.mark.skipif(shutil.which("minisign") is None, reason="needs the stock minisign tool")
+def test_stock_minisign_verifies_the_signed_head(cli, random_file, tmp_path):
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    assert cli("pack", random_file(2 * MB), drive).code == 0
+    folder = transfer_folder(drive)
+    last = custody.read_log(folder / custody.LOG_NAME)[-1]
+    head = tmp_path / "head.txt"
+    head.write_bytes(custody.head_message(last["transfer_id"], last["seq"], custody.event_hash(last)))
+    done = subprocess.run(["minisign", "-V", "-p", str(folder / "signer.pub"), "-m", str(head),
+                           "-x", str(folder / custody.HEAD_NAME)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"seq:{last['seq']}" in done.stdout
+
+
+def test_unpack_no_sha256_skips_it_and_says_so_in_the_log(cli, random_file, tmp_path):
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    assert cli("pack", random_file(2 * MB), drive).code == 0
+    run = cli("unpack", drive, tmp_path / "out", "--trust", default_public_key(), "--no-sha256", "--json")
+    assert run.code == 0, run.output
+    result = json.loads(run.stdout.splitlines()[-1])
+    assert result["sha256"] is None
+    events = custody.read_log(next((Path(os.environ["XDG_STATE_HOME"]) / "airgap-transfer" / "custody").glob("*.jsonl")))
+    assert events[-1]["type"] == "output-written" and set(events[-1]["digests"]) == {"blake3"}
