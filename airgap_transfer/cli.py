@@ -145,14 +145,7 @@ def verify_command(sources, trust, allow_untrusted, transfer_id, operator, title
     """Check every chunk on the SOURCE drives against the signed index."""
     render = _renderer_for(json_mode, quiet)
     config = inspect_drives.InspectConfig(list(sources), list(trust), allow_untrusted, transfer_id)
-    actor = custody_record.Actor(operator, title)
-    try:
-        result = inspect_drives.verify(config, render)
-    except AirgapError as exc:
-        custody_record.record_verify_failure(config.sources, transfer_id, actor, exc, render)
-        raise
-    custody_record.record_verify(config.sources, result.transfer_id, actor, custody_record.Reporter(render),
-                                 result.to_dict()["counts"], "ok")
+    result = custody_record.verify_recorded(config, custody_record.Actor(operator, title), render)
     render.result(result.to_dict(), _survey_lines(result))
 
 

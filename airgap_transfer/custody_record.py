@@ -84,6 +84,16 @@ def load_local_log(transfer_id: str) -> list[dict[str, Any]]:
     return events
 
 
+def _set_aside(transfer_id: str, error: AirgapError, report: Reporter) -> list[dict[str, Any]]:
+    """Keep a damaged local log as evidence under another name, and start from the drives."""
+    path = local_log_path(transfer_id)
+    kept = path.with_name(f"{path.name}.damaged-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}")
+    os.replace(path, kept)
+    report.warning("custody-local-damaged", f"this host's custody log was damaged ({error.detail}); "
+                   f"kept as {kept}, continuing from the drives' logs", kept=str(kept))
+    return []
+
+
 def write_local(events: list[dict[str, Any]]) -> None:
     """Replace the local log with ``events`` (a chain that extends what it held)."""
     path = local_log_path(events[0]["transfer_id"])
@@ -233,7 +243,10 @@ def _folders(sources: list[Path], transfer_id: str) -> list[layout.TransferFolde
 def continue_chain(transfer_id: str, sources: list[Path], report: Reporter) -> list[dict[str, Any]]:
     """The longest chain among the local log and the drives' logs: what new events extend."""
     logs = load_drive_logs(_folders(sources, transfer_id), report) if sources else []
-    local = load_local_log(transfer_id)
+    try:
+        local = load_local_log(transfer_id)
+    except (FormatError, IntegrityError) as exc:
+        local = _set_aside(transfer_id, exc, report)
     longest = custody.tip(custody.merge([local] + logs))
     if local and custody.event_hash(local[-1]) not in {custody.event_hash(e) for e in longest}:
         # The drives grew apart from this host's log (a fork): never drop local events.
@@ -254,6 +267,18 @@ def record_verify(sources: list[Path], transfer_id: str, actor: Actor, report: R
                       drives=[media_identity(Path(d)) for d in drives])
     custody.chain(events, event)
     write_local(events)
+
+
+def verify_recorded(config, actor: Actor, callback: Callback):
+    """inspect_drives.verify, with its outcome (good or failed) appended to the local log."""
+    from . import inspect_drives
+    try:
+        result = inspect_drives.verify(config, callback)
+    except AirgapError as exc:
+        record_verify_failure(config.sources, config.transfer_id, actor, exc, callback)
+        raise
+    record_verify(config.sources, result.transfer_id, actor, Reporter(callback), result.to_dict()["counts"], "ok")
+    return result
 
 
 def record_verify_failure(sources: list[Path], transfer_id: str | None, actor: Actor,

@@ -74,3 +74,19 @@ def test_recorder_reuses_the_medium_pack_reports_with_drive_opened(tmp_path):
     recorder(Event("chunk-written", "", {"chunk": 1, "drive": str(tmp_path), "blake3": "1" * 64}))
     events = custody.read_log(custody_record.local_log_path(TID))
     assert events[-1]["media"] == {"label": "USB1", "fs_type": "exfat", "capacity": 64, "path": str(tmp_path)}
+
+
+def test_a_damaged_local_log_is_kept_aside_not_overwritten(tmp_path):
+    actor = custody_record.Actor()
+    events: list[dict] = []
+    for kind in ("pack-started", "packed"):
+        custody.chain(events, custody_record.new_event(kind, TID, actor))
+    _drive_with_log(tmp_path / "d1", events)
+    path = custody_record.local_log_path(TID)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not json\n")
+    warnings: list[Event] = []
+    assert custody_record.continue_chain(TID, [tmp_path], Reporter(warnings.append)) == events
+    assert [w.kind for w in warnings] == ["custody-local-damaged"]
+    kept = list(path.parent.glob(f"{path.name}.damaged-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == b"not json\n" and not path.exists()
