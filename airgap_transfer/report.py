@@ -223,6 +223,16 @@ CSV_COLUMNS = ["seq", "time", "local_time", "tz", "type", "result", "user", "ope
                "tool", "transfer_id", "chunks", "digests", "media", "handover", "details", "prev", "hash"]
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """Text from a drive must not become a spreadsheet formula (CSV injection): quote it."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def to_csv(document: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -230,7 +240,7 @@ def to_csv(document: dict[str, Any]) -> str:
     for e in document["events"]:
         actor = e.get("actor", {})
         media = e.get("media") or (e.get("drives") or [None])[0] or {}
-        writer.writerow([
+        writer.writerow(_cell(value) for value in [
             e["seq"], e["time"], e.get("local_time", ""), e.get("tz", ""), e["type"], e["result"],
             actor.get("user", ""), actor.get("operator", ""), actor.get("title", ""), e.get("host", ""),
             e.get("tool", ""), e["transfer_id"], " ".join(map(str, e.get("chunks", []))),

@@ -64,3 +64,10 @@ def test_csv_has_one_row_per_event_and_survives_commas_and_quotes():
 def test_html_escapes_everything_from_the_log():
     page = report_html.to_html(document())
     assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_csv_cells_never_start_a_spreadsheet_formula():
+    doc = document()
+    doc["events"][0]["actor"]["operator"] = "=HYPERLINK(\"http://x\")"
+    rows = list(csv.DictReader(io.StringIO(report.to_csv(doc))))
+    assert rows[0]["operator"] == "'=HYPERLINK(\"http://x\")"
