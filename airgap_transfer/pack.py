@@ -9,7 +9,6 @@ early, final at the end) is signed over its exact bytes.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from pathlib import Path
 import blake3
 
 from . import __version__, fsio, keys, layout
+from .digests import Digests
 from .errors import AirgapError, Interrupted, NoSpaceError, UsageError
 from .events import Callback, Reporter
 from .index import Chunk, Drive, Index
@@ -98,8 +98,8 @@ class _Packer:
         self.report = report
         self.buffer = bytearray(fsio.BUFFER_SIZE)
         self.view = memoryview(self.buffer)
-        self.whole = blake3.blake3(max_threads=blake3.blake3.AUTO)
-        self.whole_sha256 = hashlib.sha256() if config.sha256 else None
+        self.whole = Digests(sha256=config.sha256)
+        self.chunk_sha256: str | None = None   # of the chunk _copy_into wrote last
         self.transfer_id = secrets.token_hex(16)
         self.chunks: list[Chunk] = []
         self.slots: list[_DriveSlot] = []
@@ -178,10 +178,9 @@ class _Packer:
         final = slot.folder / name
         tmp = fsio.temp_name(final)
         whole_before = self.whole.copy()
-        sha256_before = self.whole_sha256.copy() if self.whole_sha256 else None
         start = self.source.tell()
         try:
-            length, digest, sha256 = self._copy_into(tmp, want, slot, seq)
+            length, digest = self._copy_into(tmp, want, slot, seq)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             if exc.errno != errno.ENOSPC:
@@ -191,7 +190,7 @@ class _Packer:
                 raise NoSpaceError(f"{slot.root} filled up in the middle of chunk {seq}",
                                    hint="pack from a file rather than stdin, or give a larger drive") from None
             self.source.seek(start)
-            self.whole, self.whole_sha256 = whole_before, sha256_before
+            self.whole = whole_before
             self.report.warning("drive-full", f"{slot.root} filled up during chunk {seq}; moving it to the next drive",
                                 drive=str(slot.root), chunk=seq)
             return None
@@ -206,19 +205,18 @@ class _Packer:
         if self.config.readback:
             fsio.read_back(final, length, digest, self.buffer, what=f"chunk {seq} on {slot.root}")
         chunk = Chunk(seq=seq, offset=self.offset, length=length, blake3=digest, file=name, drive=slot.ordinal,
-                      sha256=sha256)
+                      sha256=self.chunk_sha256)
         self.chunks.append(chunk)
         slot.files.append((name, digest))
         self.offset += length
         self.report.info("chunk-written", f"chunk {seq} ({length} bytes) written to {slot.root}"
                          + (" and read back" if self.config.readback else ""),
-                         chunk=seq, length=length, blake3=digest, sha256=sha256, drive=str(slot.root), file=name,
+                         chunk=seq, length=length, blake3=digest, sha256=self.chunk_sha256, drive=str(slot.root), file=name,
                          readback=self.config.readback)
         return chunk
 
-    def _copy_into(self, tmp: Path, want: int, slot: _DriveSlot, seq: int) -> tuple[int, str, str | None]:
-        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
-        sha256 = hashlib.sha256() if self.whole_sha256 else None
+    def _copy_into(self, tmp: Path, want: int, slot: _DriveSlot, seq: int) -> tuple[int, str]:
+        hasher = Digests(sha256=self.config.sha256)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         done = 0
         try:
@@ -229,9 +227,6 @@ class _Packer:
                 piece = self.view[:got]
                 hasher.update(piece)
                 self.whole.update(piece)
-                if sha256:  # hashlib releases the GIL on large buffers
-                    sha256.update(piece)
-                    self.whole_sha256.update(piece)
                 _write_all(fd, piece)
                 done += got
                 self.report.progress(done=self.offset + done, total=self.source.size,
@@ -240,13 +235,14 @@ class _Packer:
             fsio.drop_cache(fd)
         finally:
             os.close(fd)
-        return done, hasher.hexdigest(), sha256.hexdigest() if sha256 else None
+        self.chunk_sha256 = hasher.sha256_hexdigest()
+        return done, hasher.hexdigest()
 
     def _build_index(self, final: bool) -> Index:
         return Index(
             transfer_id=self.transfer_id, bundle_name=self.source.name,
             bundle_size=self.offset, bundle_blake3=self.whole.hexdigest() if final else None,
-            bundle_sha256=self.whole_sha256.hexdigest() if final and self.whole_sha256 else None,
+            bundle_sha256=self.whole.sha256_hexdigest() if final else None,
             created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             tool=f"airgap-transfer {__version__}", signer=self.key.public_key().key_id_hex,
             final=final, kind=self.source.kind, readback=self.config.readback,

@@ -8,7 +8,6 @@ the temporary output get its final name.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import blake3
 
 from . import catalog, fsio, keys
+from .digests import Digests
 from .errors import IncompleteError, IntegrityError, Interrupted, NoSpaceError, UsageError
 from .events import Callback, Reporter
 from .index import Chunk, Index
@@ -95,9 +95,8 @@ class _Assembler:
         self.transfer, self.index, self.report = transfer, index, report
         self.buffer = bytearray(fsio.BUFFER_SIZE)
         self.view = memoryview(self.buffer)
-        self.whole = blake3.blake3(max_threads=blake3.blake3.AUTO)
-        # SHA-256 of the whole for the custody report's in-toto subject, when pack did not sign one.
-        self.sha256 = hashlib.sha256() if sha256 and index.bundle_sha256 is None else None
+        # SHA-256 too, for the custody report's in-toto subject, when pack did not sign one.
+        self.whole = Digests(sha256=sha256 and index.bundle_sha256 is None)
         self.done = 0
 
     def run(self, out_fd: int) -> str:
@@ -105,18 +104,20 @@ class _Assembler:
             self._place(chunk, out_fd)
         return self.whole.hexdigest()
 
+    def sha256(self) -> str | None:
+        return self.whole.sha256_hexdigest() or self.index.bundle_sha256
+
     def _place(self, chunk: Chunk, out_fd: int) -> None:
         failures = []
         for path, drive in self.transfer.copies(chunk.file):
             before = self.whole.copy()
-            sha256_before = self.sha256.copy() if self.sha256 else None
             problem = self._copy(chunk, path, out_fd, drive)
             if problem is None:
                 self.report.info("chunk-verified", f"chunk {chunk.seq} verified from {drive}",
                                  chunk=chunk.seq, drive=str(drive), blake3=chunk.blake3)
                 self.done += chunk.length
                 return
-            self.whole, self.sha256 = before, sha256_before
+            self.whole = before
             failures.append(f"{path}: {problem}")
             self.report.warning("chunk-bad-copy", f"chunk {chunk.seq} on {drive} is bad: {problem}",
                                 chunk=chunk.seq, drive=str(drive), path=str(path), problem=problem)
@@ -143,8 +144,6 @@ class _Assembler:
                 piece = self.view[:got]
                 hasher.update(piece)
                 self.whole.update(piece)
-                if self.sha256:
-                    self.sha256.update(piece)
                 os.pwrite(out_fd, piece, chunk.offset + seen)
                 seen += got
                 self.report.progress(done=self.done + seen, total=self.index.bundle_size,
@@ -205,7 +204,6 @@ def unpack(config: UnpackConfig, callback: Callback | None = None) -> UnpackResu
 
 def _assemble(transfer: catalog.Transfer, index: Index, tmp: Path, report: Reporter,
               sha256: bool = True) -> tuple[str, str | None]:
-    """(BLAKE3, SHA-256) of the assembled whole; the SHA-256 is the signed one when the index has it."""
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         os.ftruncate(fd, index.bundle_size)
@@ -214,4 +212,4 @@ def _assemble(transfer: catalog.Transfer, index: Index, tmp: Path, report: Repor
         os.fsync(fd)
     finally:
         os.close(fd)
-    return digest, assembler.sha256.hexdigest() if assembler.sha256 else index.bundle_sha256
+    return digest, assembler.sha256()
