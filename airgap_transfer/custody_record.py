@@ -168,7 +168,8 @@ class Recorder:
     def _on_pack_started(self, data: dict[str, Any]) -> None:
         self.transfer_id, self.operation = data["transfer_id"], "pack"
         self.events = load_local_log(self.transfer_id)
-        self.record("pack-started", bundle=data.get("bundle"), size=data.get("size"), signer=data.get("key_id"))
+        self.record("pack-started", bundle=data.get("bundle"), size=data.get("size"), signer=data.get("key_id"),
+                    details={"resumed": True} if data.get("resumed") else None)
 
     def _on_drive_opened(self, data: dict[str, Any]) -> None:
         root = data["drive"]
@@ -199,6 +200,18 @@ class Recorder:
         self.record("packed", chunks=chunks, digests=_digests(data), details={"drives": list(self.drives)})
         for drive in self.drives:
             self._write_drive(drive)
+        self._write_earlier_drives()
+
+    def _write_earlier_drives(self) -> None:
+        """A resumed pack also brings the log up to date on drives an earlier run filled."""
+        written = {self.media(d)["path"] for d in self.drives}
+        for event in self.events:
+            path = event.get("media", {}).get("path") if event["type"] == "drive-finished" else None
+            folder = Path(path) / layout.folder_name(self.transfer_id) if path else None
+            if folder is not None and path not in written and folder.is_dir() and not folder.is_symlink():
+                written.add(path)
+                self.drives[path] = folder
+                self._write_drive(path)
 
     def _write_drive(self, drive: str) -> None:
         if self._key is None:

@@ -90,3 +90,23 @@ def test_a_damaged_local_log_is_kept_aside_not_overwritten(tmp_path):
     assert [w.kind for w in warnings] == ["custody-local-damaged"]
     kept = list(path.parent.glob(f"{path.name}.damaged-*"))
     assert len(kept) == 1 and kept[0].read_bytes() == b"not json\n" and not path.exists()
+
+
+def test_a_resumed_pack_updates_the_log_on_drives_an_earlier_run_filled(tmp_path):
+    first, second = tmp_path / "d1", tmp_path / "d2"
+    for drive in (first, second):
+        (drive / layout.folder_name(TID)).mkdir(parents=True)
+    earlier = custody_record.Recorder()
+    earlier(Event("pack-started", "", {"transfer_id": TID}))
+    earlier(Event("drive-opened", "", {"drive": str(first)}))
+    earlier(Event("drive-sealed", "", {"drive": str(first)}))
+    resumed = custody_record.Recorder()
+    resumed(Event("pack-started", "", {"transfer_id": TID, "resumed": True}))
+    resumed(Event("drive-opened", "", {"drive": str(second)}))
+    resumed(Event("pack-finished", "", {"transfer_id": TID, "blake3": "1" * 64}))
+    for drive in (first, second):
+        events = custody.read_log(drive / layout.folder_name(TID) / custody.LOG_NAME)
+        custody.check_chain(events, TID, str(drive))
+        assert [e["type"] for e in events] == ["pack-started", "drive-finished", "pack-started",
+                                               "drive-finished", "packed"]
+    assert events[2]["details"] == {"resumed": True}
