@@ -194,7 +194,7 @@ def handover_command(sources, from_name, to_name, seal, purpose, location, key_p
 @click.argument("source", metavar="SOURCE|TRANSFER_ID")
 @click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="json", show_default=True,
               help="json (complete), csv (one row per event), html (printable), intoto (DSSE-signed Statement).")
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the report to FILE.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), metavar="FILE", help="Write the report to FILE.")
 @click.option("--verify", "verify_only", is_flag=True,
               help="Check the hash chain and signed heads; exit 4 (broken chain) or 5 (bad signature).")
 @click.option("--key", "key_path", type=click.Path(path_type=Path), help="Secret key that signs the in-toto envelope.")
