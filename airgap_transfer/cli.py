@@ -14,7 +14,7 @@ import click
 
 import humanize
 
-from . import __version__, bootstrap, inspect_drives, keys, limits, paths
+from . import __version__, bootstrap, custody_record, inspect_drives, keys, limits, paths, report
 from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AirgapError, UsageError
 from .events import Event
 from .names import printable
@@ -49,6 +49,12 @@ def _trust_options(func):
                         help="Accept an index signed by an untrusted key; prints its key id.")(func)
     func = click.option("--transfer", "transfer_id", metavar="ID",
                         help="Which transfer, when the sources hold several (a prefix is enough).")(func)
+    return func
+
+
+def _actor_options(func):
+    func = click.option("--title", metavar="TITLE", help="The operator's title or role, for the custody log.")(func)
+    func = click.option("--operator", metavar="NAME", help="Who operates, for the custody log (default: the login user).")(func)
     return func
 
 
@@ -101,13 +107,16 @@ def _drive_prompt(render: Renderer, use_stdin: bool):
 @click.option("--drive-size", callback=_size_or_none, metavar="SIZE",
               help="With --dry-run: plan for drives of this size instead of the DESTs present.")
 @click.option("--fs-type", metavar="TYPE", help="With --drive-size: their file system (vfat, exfat, ntfs, ext4, ...).")
+@click.option("--sha256", is_flag=True, help="Also record SHA-256 of every chunk and the whole (FIPS-approved).")
+@_actor_options
 @_common
 def pack_command(source, destinations, chunk_size, key_path, name, no_readback, no_prompt, dry_run,
-                 drive_size, fs_type, json_mode, quiet, debug):
+                 drive_size, fs_type, sha256, operator, title, json_mode, quiet, debug):
     """Pack SOURCE (a file, a folder, or - for stdin) onto one or more DEST drives."""
     render = _renderer_for(json_mode, quiet)
     config = PackConfig(source=source, destinations=list(destinations), chunk_size=chunk_size,
-                        key_path=key_path, no_prompt=no_prompt, readback=not no_readback, name=name)
+                        key_path=key_path, no_prompt=no_prompt, readback=not no_readback, name=name,
+                        sha256=sha256)
     if dry_run:
         _dry_run(config, render, drive_size, fs_type)
         return
@@ -115,7 +124,9 @@ def pack_command(source, destinations, chunk_size, key_path, name, no_readback, 
         raise click.UsageError("--drive-size and --fs-type go with --dry-run")
     if not no_prompt:
         config.next_drive = _drive_prompt(render, use_stdin=source != "-")
-    result = pack(config, render)
+    recorder = custody_record.Recorder(render, custody_record.Actor(operator, title), key_path=key_path)
+    with recorder.failures():
+        result = pack(config, recorder)
     render.result(result.to_dict(), [
         f"packed {printable(result.bundle_name)}: {result.bundle_size} bytes, {len(result.chunks)} chunks, "
         f"{len(result.drives)} drive(s)",
@@ -162,19 +173,25 @@ def _source_prompt(render: Renderer):
 @click.option("-o", "--output", "output_file", type=click.Path(path_type=Path), help="Explicit output file path.")
 @click.option("--force", is_flag=True, help="Replace an existing output; accept an index older than one already accepted (rollback).")
 @click.option("--no-prompt", is_flag=True, help="Never wait for another drive; exit 3 naming what is missing.")
+@click.option("--no-sha256", is_flag=True,
+              help="Skip SHA-256 of the whole when pack did not record one (faster; no in-toto export then).")
 @_trust_options
+@_actor_options
 @_common
-def unpack_command(paths_, output_file, force, no_prompt, trust, allow_untrusted, transfer_id, json_mode, quiet, debug):
+def unpack_command(paths_, output_file, force, no_prompt, no_sha256, trust, allow_untrusted, transfer_id,
+                   operator, title, json_mode, quiet, debug):
     """Rebuild the bundle from SOURCE drives (any order) into OUTPUT_DIR."""
     if len(paths_) < 2:
         raise click.UsageError("give at least one SOURCE and the OUTPUT_DIR")
     render = _renderer_for(json_mode, quiet)
     config = UnpackConfig(sources=list(paths_[:-1]), output_dir=paths_[-1], output_file=output_file,
                           force=force, trust=list(trust), allow_untrusted=allow_untrusted,
-                          transfer_id=transfer_id, no_prompt=no_prompt)
+                          transfer_id=transfer_id, no_prompt=no_prompt, sha256=not no_sha256)
     if not no_prompt:
         config.next_source = _source_prompt(render)
-    result = unpack(config, render)
+    recorder = custody_record.Recorder(render, custody_record.Actor(operator, title), sources=config.sources)
+    with recorder.failures():
+        result = unpack(config, recorder)
     render.result(result.to_dict(), [
         f"wrote {result.output} ({result.size} bytes), every chunk and the whole verified",
         f"signed by key {result.key_id}" + ("" if result.trusted else " (NOT trusted: --allow-untrusted)")])
@@ -202,12 +219,13 @@ def _survey_lines(survey: inspect_drives.Survey) -> list[str]:
 @cli.command("verify")
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_trust_options
+@_actor_options
 @_common
-def verify_command(sources, trust, allow_untrusted, transfer_id, json_mode, quiet, debug):
+def verify_command(sources, trust, allow_untrusted, transfer_id, operator, title, json_mode, quiet, debug):
     """Check every chunk on the SOURCE drives against the signed index."""
     render = _renderer_for(json_mode, quiet)
     config = inspect_drives.InspectConfig(list(sources), list(trust), allow_untrusted, transfer_id)
-    result = inspect_drives.verify(config, render)
+    result = custody_record.verify_recorded(config, custody_record.Actor(operator, title), render)
     render.result(result.to_dict(), _survey_lines(result))
 
 
@@ -222,6 +240,67 @@ def status_command(sources, trust, allow_untrusted, transfer_id, json_mode, quie
                                           hash_chunks=False)
     result = inspect_drives.survey(config, render)
     render.result(result.to_dict(), _survey_lines(result))
+
+
+@cli.group("custody")
+def custody_group() -> None:
+    """Record the physical steps of the chain of custody."""
+
+
+@custody_group.command("handover")
+@click.argument("sources", metavar="SOURCE...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--from", "from_name", required=True, metavar="NAME", help="Who hands the drives over.")
+@click.option("--to", "to_name", required=True, metavar="NAME", help="Who receives them.")
+@click.option("--seal", metavar="NUMBER", help="Tamper-evident seal or bag number.")
+@click.option("--purpose", metavar="TEXT", help="Why the drives change hands.")
+@click.option("--location", metavar="TEXT", help="Where the handover takes place.")
+@click.option("--key", "key_path", type=click.Path(path_type=Path),
+              help="Secret key to sign the log's head with (default: this host's key).")
+@click.option("--transfer", "transfer_id", metavar="ID", help="Which transfer, when the drives hold several.")
+@_actor_options
+@_common
+def handover_command(sources, from_name, to_name, seal, purpose, location, key_path, transfer_id,
+                     operator, title, json_mode, quiet, debug):
+    """Record that the drives at SOURCE changed hands (on the drives and locally)."""
+    render = _renderer_for(json_mode, quiet)
+    config = custody_record.HandoverConfig(list(sources), from_name, to_name, seal, purpose, location,
+                                           transfer_id, key_path, custody_record.Actor(operator, title))
+    result = custody_record.handover(config, render)
+    render.result(result, [f"handover recorded as event {result['seq']} of transfer {result['transfer_id']}, "
+                           f"head signed by key {result['signer']}"])
+
+
+@cli.command("report")
+@click.argument("source", metavar="SOURCE|TRANSFER_ID")
+@click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="json", show_default=True,
+              help="json (complete), csv (one row per event), html (printable), intoto (DSSE-signed Statement).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), metavar="FILE", help="Write the report to FILE.")
+@click.option("--verify", "verify_only", is_flag=True,
+              help="Check the hash chain and signed heads; exit 4 (broken chain) or 5 (bad signature).")
+@click.option("--key", "key_path", type=click.Path(path_type=Path), help="Secret key that signs the in-toto envelope.")
+@click.option("--trust", multiple=True, metavar="PUBKEY", help="Also accept heads signed by this key; repeatable.")
+@click.option("--transfer", "transfer_id", metavar="ID", help="Which transfer, when SOURCE holds several.")
+@_actor_options
+@_common
+def report_command(source, fmt, output, verify_only, key_path, trust, transfer_id, operator, title,
+                   json_mode, quiet, debug):
+    """Export or verify the chain-of-custody report of a transfer."""
+    render = _renderer_for(json_mode, quiet)
+    if output is None and not verify_only:
+        raise click.UsageError("give -o FILE for the report, or --verify")
+    config = report.ReportConfig(source, list(trust), transfer_id, key_path, custody_record.Actor(operator, title))
+    lines = []
+    if output is not None:
+        document = report.export(config, fmt, output, render)
+        lines.append(f"{fmt} report of transfer {document['transfer']['transfer_id']} "
+                     f"({len(document['events'])} events) written to {output}")
+    if verify_only:
+        document = report.verify(config, render)
+        lines.append(f"custody chain verified: {len(document['events'])} events, head {document['head']}")
+    summary = {"transfer_id": document["transfer"]["transfer_id"], "events": len(document["events"]),
+               "head": document["head"], "verified": document["verification"]["ok"],
+               "output": str(output) if output else None}
+    render.result(summary, lines)
 
 
 @cli.command("keygen")

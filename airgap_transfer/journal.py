@@ -51,6 +51,7 @@ class PackJournal:
     chunks: list[dict] = field(default_factory=list)   # Chunk.to_dict() plus "root"
     drives: list[dict] = field(default_factory=list)   # Drive.to_dict() plus "root"
     complete: bool = False
+    sha256: bool = False       # every chunk of a transfer carries SHA-256, or none does
 
     def to_dict(self) -> dict:
         return {"journal": "pack", "version": JOURNAL_VERSION, **asdict(self)}

@@ -76,6 +76,18 @@ def _mount_of(path: Path) -> psutil._common.sdiskpart | None:
     return best
 
 
+def _udev_link(folder: str, device: str) -> str | None:
+    """The name in /dev/disk/<folder>/ that links to ``device`` (present where udev runs)."""
+    try:
+        with os.scandir(f"/dev/disk/{folder}") as entries:
+            for entry in entries:
+                if os.path.realpath(entry.path) == device:
+                    return entry.name.replace("\\x20", " ")[:256]
+    except OSError:
+        return None
+    return None
+
+
 def _blkid(device: str) -> dict[str, str]:
     fields = {}
     for line in _run(["blkid", "-o", "export", device]).splitlines():
@@ -122,13 +134,14 @@ def describe(path: Path) -> Medium:
                     device=part.device if part else None, fs_type=part.fstype if part else None,
                     capacity=usage.total, free=usage.free)
     if medium.device and medium.device.startswith("/dev/"):
-        probed = _blkid(medium.device)
-        medium.label = probed.get("LABEL")
-        medium.fs_uuid = probed.get("UUID")
+        device = os.path.realpath(medium.device)
+        probed = _blkid(device)
+        medium.label = _udev_link("by-label", device) or probed.get("LABEL")
+        medium.fs_uuid = _udev_link("by-uuid", device) or probed.get("UUID")
         if medium.fs_type in FUSE_TYPES or not medium.fs_type:
             medium.fs_type = probed.get("TYPE", medium.fs_type)
         info = _sys_block(medium.device)
-        medium.serial = info.get("serial") or _lsblk_serial(medium.device)
+        medium.serial = info.get("serial") or _lsblk_serial(medium.device) or _udev_link("by-id", device)
         medium.model = info.get("model")
         medium.removable = info.get("removable")
     return medium

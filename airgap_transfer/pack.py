@@ -21,6 +21,7 @@ import blake3
 from . import __version__, fsio, journal, keys, layout, limits, media, planning, restore_note, resume
 from .errors import (AirgapError, DriveIOError, IncompleteError, IntegrityError, Interrupted, NoSpaceError,
                      UsageError)
+from .digests import Digests
 from .journal import PackJournal, SourceIdentity
 from .events import Callback, Reporter
 from .index import Chunk, Drive, Index
@@ -46,6 +47,7 @@ class PackConfig:
     no_prompt: bool = False
     readback: bool = True
     name: str | None = None
+    sha256: bool = False     # also SHA-256 per chunk and whole, for auditors
     resume: bool = False     # require an unfinished journal to continue
     restart: bool = False    # ignore (and drop) any unfinished journal
     # Asked for another drive when the given ones are full; None (or returning
@@ -129,7 +131,8 @@ class _Packer:
         self.report = report
         self.buffer = bytearray(fsio.BUFFER_SIZE)
         self.view = memoryview(self.buffer)
-        self.whole = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        self.whole = Digests(sha256=config.sha256)
+        self.chunk_sha256: str | None = None   # of the chunk _copy_into wrote last
         self.transfer_id = secrets.token_hex(16)
         self.chunks: list[Chunk] = []
         self.slots: list[_DriveSlot] = []
@@ -146,7 +149,7 @@ class _Packer:
         with open_source(config.source, config.name) as source:
             self.source = source
             found = resume.find(config.source, key.public_key().key_id_hex,
-                                resume=config.resume, restart=config.restart)
+                                resume=config.resume, restart=config.restart, sha256=config.sha256)
             if source.seekable:
                 self.journal_path = journal.pack_journal_path(Path(config.source))
                 self.source_identity = SourceIdentity.of(Path(config.source))
@@ -170,7 +173,7 @@ class _Packer:
         self._save_journal(complete=True)
         self.report.info("pack-finished", f"packed {index.bundle_size} bytes in {len(self.chunks)} "
                          f"chunks onto {len(self.slots)} drive(s)", transfer_id=self.transfer_id,
-                         blake3=index.bundle_blake3)
+                         blake3=index.bundle_blake3, sha256=index.bundle_sha256)
         return PackResult(self.transfer_id, index.bundle_name, index.bundle_size,
                           index.bundle_blake3 or "", key.public_key().key_id_hex,
                           self.chunks, [str(s.root) for s in self.slots])
@@ -179,7 +182,8 @@ class _Packer:
         point = resume.prove(found, self.config.destinations, self.buffer, self.report)
         self.transfer_id = found.transfer_id
         self.chunks, self.offset = point.chunks, point.offset
-        self.whole = resume.rehash_prefix(self.source.stream, self.chunks, self.buffer, self.report)
+        self.whole = resume.rehash_prefix(self.source.stream, self.chunks, self.buffer, self.report,
+                                          Digests(sha256=self.config.sha256))
         self.source.at_eof = False
         resume.remove_leftovers(self.transfer_id, self.config.destinations,
                                 {c.file for c in self.chunks}, self.report)
@@ -212,7 +216,7 @@ class _Packer:
             key_id=self.key.public_key().key_id_hex, readback=self.config.readback,
             chunks=[{**c.to_dict(), "root": roots[c.drive]} for c in self.chunks],
             drives=[{**d.to_dict(), "root": roots[d.ordinal]} for d in index.drives],
-            complete=complete))
+            complete=complete, sha256=self.config.sha256))
 
     def _open_slot(self, dest: Path) -> _DriveSlot:
         medium = media.describe(dest)
@@ -329,14 +333,15 @@ class _Packer:
             self.config.after_chunk_written(final)
         if self.config.readback:
             self._read_back(final, length, digest, seq, slot)
-        chunk = Chunk(seq=seq, offset=self.offset, length=length, blake3=digest, file=name, drive=slot.ordinal)
+        chunk = Chunk(seq=seq, offset=self.offset, length=length, blake3=digest, file=name, drive=slot.ordinal,
+                      sha256=self.chunk_sha256)
         self.chunks.append(chunk)
         slot.files.append((name, digest))
         self.offset += length
         self._save_journal()
         self.report.info("chunk-written", f"chunk {seq} ({length} bytes) written to {slot.root}"
                          + (" and read back" if self.config.readback else ""),
-                         chunk=seq, length=length, blake3=digest, drive=str(slot.root), file=name,
+                         chunk=seq, length=length, blake3=digest, sha256=self.chunk_sha256, drive=str(slot.root), file=name,
                          readback=self.config.readback)
         return chunk
 
@@ -348,7 +353,7 @@ class _Packer:
             raise
 
     def _copy_into(self, tmp: Path, want: int, slot: _DriveSlot, seq: int) -> tuple[int, str]:
-        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        hasher = Digests(sha256=self.config.sha256)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         done = 0
         try:
@@ -367,12 +372,14 @@ class _Packer:
             fsio.drop_cache(fd)
         finally:
             os.close(fd)
+        self.chunk_sha256 = hasher.sha256_hexdigest()
         return done, hasher.hexdigest()
 
     def _build_index(self, final: bool) -> Index:
         return Index(
             transfer_id=self.transfer_id, bundle_name=self.source.name,
             bundle_size=self.offset, bundle_blake3=self.whole.hexdigest() if final else None,
+            bundle_sha256=self.whole.sha256_hexdigest() if final else None,
             created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             tool=f"airgap-transfer {__version__}", signer=self.key.public_key().key_id_hex,
             final=final, kind=self.source.kind, readback=self.config.readback,

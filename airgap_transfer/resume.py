@@ -30,7 +30,7 @@ class ResumePoint:
     offset: int
 
 
-def find(source_spec: str, key_id: str, *, resume: bool, restart: bool) -> PackJournal | None:
+def find(source_spec: str, key_id: str, *, resume: bool, restart: bool, sha256: bool = False) -> PackJournal | None:
     """The unfinished journal for this source, checked; None to start a new transfer."""
     if source_spec == "-":
         if resume:
@@ -53,6 +53,9 @@ def find(source_spec: str, key_id: str, *, resume: bool, restart: bool) -> PackJ
         raise UsageError(f"{source} changed since transfer {found.transfer_id} started "
                          f"({', '.join(changed)} differ); resume refused",
                          hint="run pack with --restart to pack it as a new transfer")
+    if found.sha256 != sha256:
+        raise UsageError(f"transfer {found.transfer_id} was started {'with' if found.sha256 else 'without'} --sha256",
+                         hint="run the same pack command as before, or --restart")
     if found.key_id != key_id:
         raise UsageError(f"transfer {found.transfer_id} was being signed with key {found.key_id}, not {key_id}",
                          hint="give the same --key, or run with --restart")
@@ -118,7 +121,7 @@ def remove_leftovers(transfer_id: str, destinations: list[Path], keep: set[str],
                 report.info("stale-removed", f"removed leftover {entry.path}", path=entry.path)
 
 
-def rehash_prefix(stream, chunks: list[Chunk], buffer: bytearray, report: Reporter):
+def rehash_prefix(stream, chunks: list[Chunk], buffer: bytearray, report: Reporter, whole=None):
     """BLAKE3 of the source up to the resume point, each chunk re-proven on the way.
 
     Hasher state cannot be saved in a journal, so the whole digest is rebuilt
@@ -126,7 +129,7 @@ def rehash_prefix(stream, chunks: list[Chunk], buffer: bytearray, report: Report
     source that changed in a way its size and times do not show (a file
     edited in place, a folder whose contents changed).
     """
-    whole = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    whole = whole or blake3.blake3(max_threads=blake3.blake3.AUTO)
     view = memoryview(buffer)
     stream.seek(0)
     done = 0

@@ -16,6 +16,7 @@ from typing import Callable
 import blake3
 
 from . import catalog, dirrestore, fsio, keys, replay
+from .digests import Digests
 from .errors import IncompleteError, IntegrityError, Interrupted, NoSpaceError, TrustError, UsageError
 from .events import Callback, Reporter
 from .index import Chunk, Index
@@ -35,6 +36,7 @@ class UnpackConfig:
     # Asked for another drive when chunks or the final index are missing;
     # None (or returning None) means stop with exit 3.
     next_source: "Callable[[SourceRequest], Path | None] | None" = None
+    sha256: bool = True      # hash the whole with SHA-256 too when the index has none (custody report)
 
 
 @dataclass
@@ -45,10 +47,11 @@ class UnpackResult:
     blake3: str
     key_id: str
     trusted: bool
+    sha256: str | None = None
 
     def to_dict(self) -> dict:
         return {"transfer_id": self.transfer_id, "output": str(self.output), "size": self.size,
-                "blake3": self.blake3, "key_id": self.key_id, "trusted": self.trusted}
+                "blake3": self.blake3, "sha256": self.sha256, "key_id": self.key_id, "trusted": self.trusted}
 
 
 def output_path(config: UnpackConfig, index: Index) -> Path:
@@ -96,11 +99,11 @@ class _Assembler:
     the gap before it has been filled.
     """
 
-    def __init__(self, report: Reporter, out_fd: int, total: int) -> None:
+    def __init__(self, report: Reporter, out_fd: int, total: int, sha256: bool = False) -> None:
         self.report, self.out_fd, self.total = report, out_fd, total
         self.buffer = bytearray(fsio.BUFFER_SIZE)
         self.view = memoryview(self.buffer)
-        self.whole = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        self.whole = Digests(sha256=sha256)  # SHA-256 too for the custody report's in-toto subject
         self.placed: dict[int, Chunk] = {}
         self.next_in_order = 1
         self.done = 0
@@ -251,7 +254,8 @@ class _UnpackSession:
         self.tmp = self.final.with_name(f".{self.final.name}.agt-partial-{index.transfer_id[:12]}")
         self.tmp.unlink(missing_ok=True)
         self.out_fd = os.open(self.tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-        self.assembler = _Assembler(self.report, self.out_fd, index.bundle_size)
+        self.assembler = _Assembler(self.report, self.out_fd, index.bundle_size,
+                                    sha256=self.config.sha256 and index.bundle_sha256 is None)
 
     def _ask_for_more(self, index: Index, missing: list[Chunk]) -> None:
         if index.final:
@@ -287,10 +291,11 @@ class _UnpackSession:
             fsio.fsync_dir(self.final.parent)
         self.tmp = None
         replay.remember(index, loaded.signer.key_id_hex, self.report)
+        sha256 = self.assembler.whole.sha256_hexdigest() or index.bundle_sha256
         self.report.info("unpack-finished", f"{self.final} written and proven (blake3 {digest})",
-                         output=str(self.final), blake3=digest)
+                         output=str(self.final), blake3=digest, sha256=sha256)
         return UnpackResult(index.transfer_id, self.final, index.bundle_size, digest,
-                            loaded.signer.key_id_hex, loaded.trusted)
+                            loaded.signer.key_id_hex, loaded.trusted, sha256)
 
     def discard(self) -> None:
         if self.tmp is not None:

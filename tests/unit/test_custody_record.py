@@ -1,0 +1,112 @@
+"""Recording: media identity, event fields, and never dropping this host's events."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from airgap_transfer import custody, custody_media, custody_record, layout
+from airgap_transfer.events import Event, Reporter
+
+TID = "cd" * 16
+
+
+def test_media_identity_names_the_mount_and_file_system(tmp_path):
+    identity = custody_media.media_identity(tmp_path)
+    assert identity["path"] == os.path.abspath(tmp_path)
+    assert identity["mount_point"] and identity["fs_type"] and identity["capacity"] > 0
+    assert str(tmp_path).startswith(identity["mount_point"])
+
+
+def test_events_carry_actor_host_tool_and_times():
+    event = custody_record.new_event("handover", TID, custody_record.Actor("Dana", "Custodian"),
+                                     chunks=[], details=None, digests={"blake3": "0" * 64})
+    assert event["actor"]["operator"] == "Dana" and event["actor"]["title"] == "Custodian" and event["actor"]["user"]
+    assert event["time"].endswith("Z") and event["local_time"] and event["host"]
+    assert event["tool"].startswith("airgap-transfer ") and "chunks" not in event and "details" not in event
+
+
+def _drive_with_log(root: Path, events: list[dict]) -> None:
+    folder = root / layout.folder_name(TID)
+    folder.mkdir(parents=True)
+    custody.write_log(folder, events, None)
+
+
+def test_continue_chain_takes_the_longest_log_but_never_drops_local_events(tmp_path):
+    actor = custody_record.Actor()
+    base: list[dict] = []
+    for kind in ("pack-started", "packed"):
+        custody.chain(base, custody_record.new_event(kind, TID, actor))
+    longer = list(base)
+    custody.chain(longer, custody_record.new_event("handover", TID, actor))
+    _drive_with_log(tmp_path / "d1", longer)
+    custody_record.write_local(base)
+    assert custody_record.continue_chain(TID, [tmp_path], Reporter(None)) == longer
+    custody.chain(longer, custody_record.new_event("handover", TID, actor))
+    (tmp_path / "d1" / layout.folder_name(TID) / custody.LOG_NAME).write_bytes(custody.render_log(longer))
+    forked = list(base)
+    custody.chain(forked, custody_record.new_event("verified", TID, actor))
+    custody_record.write_local(forked)
+    warnings: list[Event] = []
+    assert custody_record.continue_chain(TID, [tmp_path], Reporter(warnings.append)) == forked
+    assert [w.kind for w in warnings] == ["custody-fork"]
+
+
+def test_recorder_appends_to_the_local_log_and_forwards_every_event(tmp_path):
+    seen: list[Event] = []
+    recorder = custody_record.Recorder(seen.append)
+    recorder(Event("pack-started", "", {"transfer_id": TID, "bundle": "b", "size": 1, "key_id": "K"}))
+    recorder(Event("progress", "", {}, level="progress"))
+    recorder(Event("drive-opened", "", {"drive": str(tmp_path)}))
+    recorder(Event("chunk-written", "", {"chunk": 1, "drive": str(tmp_path), "blake3": "1" * 64, "length": 1}))
+    assert len(seen) == 4
+    events = custody.read_log(custody_record.local_log_path(TID))
+    custody.check_chain(events, TID, "local")
+    assert [e["type"] for e in events] == ["pack-started", "chunk-written"]
+    assert events[1]["digests"] == {"blake3": "1" * 64} and events[1]["media"]["path"] == str(tmp_path)
+
+
+def test_recorder_reuses_the_medium_pack_reports_with_drive_opened(tmp_path):
+    recorder = custody_record.Recorder()
+    recorder(Event("pack-started", "", {"transfer_id": TID}))
+    medium = {"label": "USB1", "fs_type": "exfat", "capacity": 64, "serial": None, "ratio": 0.5}
+    recorder(Event("drive-opened", "", {"drive": str(tmp_path), "medium": medium}))
+    recorder(Event("chunk-written", "", {"chunk": 1, "drive": str(tmp_path), "blake3": "1" * 64}))
+    events = custody.read_log(custody_record.local_log_path(TID))
+    assert events[-1]["media"] == {"label": "USB1", "fs_type": "exfat", "capacity": 64, "path": str(tmp_path)}
+
+
+def test_a_damaged_local_log_is_kept_aside_not_overwritten(tmp_path):
+    actor = custody_record.Actor()
+    events: list[dict] = []
+    for kind in ("pack-started", "packed"):
+        custody.chain(events, custody_record.new_event(kind, TID, actor))
+    _drive_with_log(tmp_path / "d1", events)
+    path = custody_record.local_log_path(TID)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not json\n")
+    warnings: list[Event] = []
+    assert custody_record.continue_chain(TID, [tmp_path], Reporter(warnings.append)) == events
+    assert [w.kind for w in warnings] == ["custody-local-damaged"]
+    kept = list(path.parent.glob(f"{path.name}.damaged-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == b"not json\n" and not path.exists()
+
+
+def test_a_resumed_pack_updates_the_log_on_drives_an_earlier_run_filled(tmp_path):
+    first, second = tmp_path / "d1", tmp_path / "d2"
+    for drive in (first, second):
+        (drive / layout.folder_name(TID)).mkdir(parents=True)
+    earlier = custody_record.Recorder()
+    earlier(Event("pack-started", "", {"transfer_id": TID}))
+    earlier(Event("drive-opened", "", {"drive": str(first)}))
+    earlier(Event("drive-sealed", "", {"drive": str(first)}))
+    resumed = custody_record.Recorder()
+    resumed(Event("pack-started", "", {"transfer_id": TID, "resumed": True}))
+    resumed(Event("drive-opened", "", {"drive": str(second)}))
+    resumed(Event("pack-finished", "", {"transfer_id": TID, "blake3": "1" * 64}))
+    for drive in (first, second):
+        events = custody.read_log(drive / layout.folder_name(TID) / custody.LOG_NAME)
+        custody.check_chain(events, TID, str(drive))
+        assert [e["type"] for e in events] == ["pack-started", "drive-finished", "pack-started",
+                                               "drive-finished", "packed"]
+    assert events[2]["details"] == {"resumed": True}
