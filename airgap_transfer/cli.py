@@ -6,6 +6,7 @@ is the one place that turns it into one line and the exit code from the brief.
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -108,15 +109,20 @@ def _drive_prompt(render: Renderer, use_stdin: bool):
               help="With --dry-run: plan for drives of this size instead of the DESTs present.")
 @click.option("--fs-type", metavar="TYPE", help="With --drive-size: their file system (vfat, exfat, ntfs, ext4, ...).")
 @click.option("--sha256", is_flag=True, help="Also record SHA-256 of every chunk and the whole (FIPS-approved).")
+@click.option("--resume", is_flag=True,
+              help="Continue the unfinished pack of SOURCE (also done without this flag); fail if there is none.")
+@click.option("--restart", is_flag=True, help="Forget an unfinished pack of SOURCE and start a new transfer.")
 @_actor_options
 @_common
 def pack_command(source, destinations, chunk_size, key_path, name, no_readback, no_prompt, dry_run,
-                 drive_size, fs_type, sha256, operator, title, json_mode, quiet, debug):
+                 drive_size, fs_type, sha256, resume, restart, operator, title, json_mode, quiet, debug):
     """Pack SOURCE (a file, a folder, or - for stdin) onto one or more DEST drives."""
     render = _renderer_for(json_mode, quiet)
     config = PackConfig(source=source, destinations=list(destinations), chunk_size=chunk_size,
                         key_path=key_path, no_prompt=no_prompt, readback=not no_readback, name=name,
-                        sha256=sha256)
+                        sha256=sha256, resume=resume, restart=restart)
+    if resume and restart:
+        raise click.UsageError("--resume and --restart exclude each other")
     if dry_run:
         _dry_run(config, render, drive_size, fs_type)
         return
@@ -175,10 +181,12 @@ def _source_prompt(render: Renderer):
 @click.option("--no-prompt", is_flag=True, help="Never wait for another drive; exit 3 naming what is missing.")
 @click.option("--no-sha256", is_flag=True,
               help="Skip SHA-256 of the whole when pack did not record one (faster; no in-toto export then).")
+@click.option("--restart", is_flag=True,
+              help="Drop the partial output of an earlier interrupted unpack instead of continuing it.")
 @_trust_options
 @_actor_options
 @_common
-def unpack_command(paths_, output_file, force, no_prompt, no_sha256, trust, allow_untrusted, transfer_id,
+def unpack_command(paths_, output_file, force, no_prompt, no_sha256, restart, trust, allow_untrusted, transfer_id,
                    operator, title, json_mode, quiet, debug):
     """Rebuild the bundle from SOURCE drives (any order) into OUTPUT_DIR."""
     if len(paths_) < 2:
@@ -186,7 +194,7 @@ def unpack_command(paths_, output_file, force, no_prompt, no_sha256, trust, allo
     render = _renderer_for(json_mode, quiet)
     config = UnpackConfig(sources=list(paths_[:-1]), output_dir=paths_[-1], output_file=output_file,
                           force=force, trust=list(trust), allow_untrusted=allow_untrusted,
-                          transfer_id=transfer_id, no_prompt=no_prompt, sha256=not no_sha256)
+                          transfer_id=transfer_id, no_prompt=no_prompt, sha256=not no_sha256, restart=restart)
     if not no_prompt:
         config.next_source = _source_prompt(render)
     recorder = custody_record.Recorder(render, custody_record.Actor(operator, title), sources=config.sources)
@@ -336,8 +344,15 @@ def bootstrap_command(destination, platforms, python_version, json_mode, quiet, 
         f"(see {result.folder / bootstrap.NOTE_NAME})"])
 
 
+def _terminate_like_ctrl_c(_signum, _frame) -> None:
+    # SIGTERM (a shutdown, `kill`) takes the same path as Ctrl-C: finish or
+    # discard the chunk in flight, keep the journal, exit 130 with a hint.
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     global _json_requested
+    signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
     args = sys.argv[1:] if argv is None else argv
     _json_requested = "--json" in args
     debug = "--debug" in args

@@ -145,3 +145,13 @@ def sync_filesystem(path: Path) -> None:
             os.sync()
     finally:
         os.close(fd)
+
+
+def pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    """pwrite until every byte is written: a filling disk may return a short count, not an error."""
+    while data:
+        written = os.pwrite(fd, data, offset)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        data = data[written:]
+        offset += written

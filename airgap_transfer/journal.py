@@ -66,10 +66,11 @@ class PackJournal:
 @dataclass
 class UnpackJournal:
     transfer_id: str
-    index_blake3: str          # which final index the placed chunks were checked against
     output: str
     partial: str
-    placed: list[int] = field(default_factory=list)
+    # seq, offset, length, blake3 of each chunk proven and synced in the partial
+    # output; reused only where the signed index says exactly the same
+    placed: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"journal": "unpack", "version": JOURNAL_VERSION, **asdict(self)}

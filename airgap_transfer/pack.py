@@ -154,12 +154,16 @@ class _Packer:
                 self.journal_path = journal.pack_journal_path(Path(config.source))
                 self.source_identity = SourceIdentity.of(Path(config.source))
             if found:
-                self._restore(found)
+                self.transfer_id = found.transfer_id
             else:
                 _preflight_space(source, config)
             self.report.info("pack-started", f"packing {source.name} as transfer {self.transfer_id}",
                              transfer_id=self.transfer_id, bundle=source.name, size=source.size,
                              key_id=key.public_key().key_id_hex, resumed=found is not None)
+            if found:
+                self._restore(found)
+            else:
+                self._save_journal()  # from the start, so even a run killed in chunk 1 is resumed and cleaned
             used = {str(s.root.resolve()) for s in self.slots if s.present}
             self._stream(iter([d for d in config.destinations if str(d.resolve()) not in used]))
             if source.size is not None and self.offset != source.size:
@@ -192,7 +196,12 @@ class _Packer:
         for saved in found.drives:
             if saved["ordinal"] > last_ordinal:
                 break
-            self.slots.append(self._saved_slot(saved, saved["ordinal"] in present))
+            slot = self._saved_slot(saved, saved["ordinal"] in present)
+            self.slots.append(slot)
+            if slot.present:
+                self.report.info("drive-opened", f"continuing on {slot.root} ({slot.medium.describe()})",
+                                 drive=str(slot.root), ordinal=slot.ordinal, medium=slot.medium.to_dict(),
+                                 resumed=True)
         if self.slots and self.slots[-1].present:
             self.resume_slot = self.slots[-1]
 
@@ -412,6 +421,8 @@ class _Packer:
 def _write_all(fd: int, data: memoryview) -> None:
     while data:
         written = os.write(fd, data)
+        if written <= 0:  # a full medium may report no progress rather than ENOSPC
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         data = data[written:]
 
 

@@ -3,7 +3,8 @@
 A chunk is as large as the request (or the whole drive with ``auto``), but
 never above the file system's single-file limit and never above the drive's
 free space less the metadata reserve.  A drive with less than MIN_CHUNK of
-room left is finished unless the rest of the bundle fits in it.
+room left (or less than one requested chunk, if that is smaller) is finished
+unless the rest of the bundle fits in it.
 """
 
 from __future__ import annotations
@@ -31,11 +32,10 @@ def chunk_limit(requested: int | None, fs_type: str | None) -> ChunkLimit:
 def next_chunk_length(room: int, limit: int, remaining: int | None) -> int:
     """Bytes for the next chunk on this drive; 0 means: finish this drive."""
     want = min(room, limit)
-    if remaining is not None:
-        if remaining <= want:
-            return remaining
-    if want < MIN_CHUNK:
-        return 0
+    if remaining is not None and remaining <= want:
+        return remaining
+    if room < min(limit, MIN_CHUNK):
+        return 0  # the drive is nearly full: a sliver of a chunk is not worth a file
     return want
 
 

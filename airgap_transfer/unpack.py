@@ -8,6 +8,7 @@ the temporary output get its final name.
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,9 +16,10 @@ from typing import Callable
 
 import blake3
 
-from . import catalog, dirrestore, fsio, keys, replay
+from . import catalog, dirrestore, fsio, journal, keys, replay
 from .digests import Digests
-from .errors import IncompleteError, IntegrityError, Interrupted, NoSpaceError, TrustError, UsageError
+from .errors import (DriveIOError, IncompleteError, IntegrityError, Interrupted, NoSpaceError, TrustError,
+                     UsageError)
 from .events import Callback, Reporter
 from .index import Chunk, Index
 from .names import printable, sanitize_bundle_name
@@ -37,6 +39,7 @@ class UnpackConfig:
     # None (or returning None) means stop with exit 3.
     next_source: "Callable[[SourceRequest], Path | None] | None" = None
     sha256: bool = True      # hash the whole with SHA-256 too when the index has none (custody report)
+    restart: bool = False    # drop the partial output of an earlier run instead of continuing it
 
 
 @dataclass
@@ -90,6 +93,10 @@ def _describe_missing(missing: list[Chunk], index: Index) -> str:
     return "; ".join(parts)
 
 
+# Problems that say the drive could not be read, not that its data is wrong.
+_IO_PROBLEMS = ("read error", "cannot open")
+
+
 class _Assembler:
     """Copies verified chunks into the temporary output as they become available.
 
@@ -99,8 +106,11 @@ class _Assembler:
     the gap before it has been filled.
     """
 
-    def __init__(self, report: Reporter, out_fd: int, total: int, sha256: bool = False) -> None:
+    def __init__(self, report: Reporter, out_fd: int, total: int, sha256: bool = False,
+                 on_placed: Callable[[Chunk], None] | None = None) -> None:
         self.report, self.out_fd, self.total = report, out_fd, total
+        self.on_placed = on_placed
+        self.earlier: list[dict] = []  # journal records of an earlier run not yet matched to an index
         self.buffer = bytearray(fsio.BUFFER_SIZE)
         self.view = memoryview(self.buffer)
         self.whole = Digests(sha256=sha256)  # SHA-256 too for the custody report's in-toto subject
@@ -108,7 +118,27 @@ class _Assembler:
         self.next_in_order = 1
         self.done = 0
 
+    def adopt_earlier(self, index: Index) -> None:
+        """Take chunks an earlier run proved into the partial output, where the index agrees exactly."""
+        by_seq = {c.seq: c for c in index.chunks}
+        unmatched = []
+        for record in self.earlier:
+            chunk = by_seq.get(record.get("seq"))
+            if chunk is not None and [chunk.offset, chunk.length, chunk.blake3] == \
+                    [record.get("offset"), record.get("length"), record.get("blake3")]:
+                if chunk.seq not in self.placed:
+                    self.placed[chunk.seq] = chunk
+                    self.done += chunk.length
+            else:
+                unmatched.append(record)
+        if len(unmatched) < len(self.earlier):
+            self.report.info("resume", f"{len(self.placed)} chunks already in the partial output from an "
+                             "earlier run; not read from the drives again", chunks=sorted(self.placed))
+        self.earlier = unmatched
+        self._catch_up()
+
     def place_available(self, transfer: catalog.Transfer, index: Index) -> None:
+        self.adopt_earlier(index)
         for chunk in index.chunks:
             if chunk.seq in self.placed:
                 if self.placed[chunk.seq] != chunk:
@@ -124,7 +154,7 @@ class _Assembler:
         return self.whole.hexdigest()
 
     def _place(self, transfer: catalog.Transfer, chunk: Chunk) -> None:
-        failures = []
+        failures, problems = [], []
         in_order = chunk.seq == self.next_in_order
         for path, drive in transfer.copies(chunk.file):
             before = self.whole.copy() if in_order else None
@@ -134,6 +164,8 @@ class _Assembler:
                                  chunk=chunk.seq, drive=str(drive), blake3=chunk.blake3)
                 self.done += chunk.length
                 self.placed[chunk.seq] = chunk
+                if self.on_placed:
+                    self.on_placed(chunk)
                 if in_order:
                     self.next_in_order += 1
                     self._catch_up()
@@ -141,8 +173,12 @@ class _Assembler:
             if before is not None:
                 self.whole = before
             failures.append(f"{path}: {problem}")
+            problems.append(problem)
             self.report.warning("chunk-bad-copy", f"chunk {chunk.seq} on {drive} is bad: {problem}",
                                 chunk=chunk.seq, drive=str(drive), path=str(path), problem=problem)
+        if problems and all(p.startswith(_IO_PROBLEMS) for p in problems):
+            raise DriveIOError(f"chunk {chunk.seq} could not be read ({'; '.join(failures)})",
+                               hint="check or reinsert the drive, then run the same unpack command to resume")
         raise IntegrityError(f"chunk {chunk.seq} has no good copy ({'; '.join(failures)})",
                              hint="re-copy that chunk from the sending side or another drive")
 
@@ -175,7 +211,10 @@ class _Assembler:
             seen = 0
             while seen <= chunk.length:
                 want = min(len(self.view), chunk.length + 1 - seen)
-                got = os.readv(fd, [self.view[:want]])
+                try:
+                    got = os.readv(fd, [self.view[:want]])
+                except OSError as exc:  # the drive's fault; an error writing the output is not
+                    return f"read error ({exc.strerror})"
                 if got == 0:
                     break
                 if seen + got > chunk.length:
@@ -184,12 +223,10 @@ class _Assembler:
                 hasher.update(piece)
                 if in_order:
                     self.whole.update(piece)
-                os.pwrite(out_fd, piece, chunk.offset + seen)
+                fsio.pwrite_all(out_fd, piece, chunk.offset + seen)
                 seen += got
                 self.report.progress(done=self.done + seen, total=self.total,
                                      drive=str(drive), chunk=chunk.seq)
-        except OSError as exc:
-            return f"read error ({exc.strerror})"
         finally:
             os.close(fd)
         if seen < chunk.length:
@@ -218,6 +255,7 @@ class _UnpackSession:
         self.out_fd: int | None = None
         self.final: Path | None = None
         self.tmp: Path | None = None
+        self.journal_path: Path | None = None
 
     def run(self) -> UnpackResult:
         try:
@@ -252,10 +290,35 @@ class _UnpackSession:
                          transfer_id=index.transfer_id, output=str(self.final), size=index.bundle_size,
                          final_index=index.final, key_id=loaded.signer.key_id_hex, trusted=loaded.trusted)
         self.tmp = self.final.with_name(f".{self.final.name}.agt-partial-{index.transfer_id[:12]}")
-        self.tmp.unlink(missing_ok=True)
-        self.out_fd = os.open(self.tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        self.journal_path = journal.unpack_journal_path(index.transfer_id, self.final)
+        earlier = self._earlier_run()
+        if earlier is None:
+            self.tmp.unlink(missing_ok=True)
+            self.out_fd = os.open(self.tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        else:
+            self.out_fd = os.open(self.tmp, os.O_RDWR | os.O_NOFOLLOW)
         self.assembler = _Assembler(self.report, self.out_fd, index.bundle_size,
-                                    sha256=self.config.sha256 and index.bundle_sha256 is None)
+                                    sha256=self.config.sha256 and index.bundle_sha256 is None,
+                                    on_placed=self._record)
+        self.assembler.earlier = earlier.placed if earlier else []
+
+    def _earlier_run(self) -> journal.UnpackJournal | None:
+        if self.config.restart:
+            journal.remove(self.journal_path)
+            self.tmp.unlink(missing_ok=True)
+            return None
+        saved = journal.load(self.journal_path, journal.UnpackJournal)
+        if saved is None or saved.partial != str(self.tmp) or not self.tmp.is_file():
+            return None
+        return saved
+
+    def _record(self, _chunk: Chunk) -> None:
+        """The placed chunk is durable in the partial output before the journal says so."""
+        os.fdatasync(self.out_fd)
+        placed = [{"seq": c.seq, "offset": c.offset, "length": c.length, "blake3": c.blake3}
+                  for c in sorted(self.assembler.placed.values(), key=lambda c: c.seq)]
+        journal.save(self.journal_path, journal.UnpackJournal(
+            self.transfer_id, str(self.final), str(self.tmp), placed + self.assembler.earlier))
 
     def _ask_for_more(self, index: Index, missing: list[Chunk]) -> None:
         if index.final:
@@ -277,6 +340,7 @@ class _UnpackSession:
         os.ftruncate(self.out_fd, index.bundle_size)
         digest = self.assembler.finish(index)
         if digest != index.bundle_blake3:
+            self.discard()  # every chunk was proven, yet the whole is not: keep nothing of it
             raise IntegrityError("the reassembled bundle does not match the signed whole-bundle digest",
                                  hint="re-run verify on each drive to find the bad chunk")
         os.fsync(self.out_fd)
@@ -290,6 +354,7 @@ class _UnpackSession:
             os.replace(self.tmp, self.final)
             fsio.fsync_dir(self.final.parent)
         self.tmp = None
+        journal.remove(self.journal_path)
         replay.remember(index, loaded.signer.key_id_hex, self.report)
         sha256 = self.assembler.whole.sha256_hexdigest() or index.bundle_sha256
         self.report.info("unpack-finished", f"{self.final} written and proven (blake3 {digest})",
@@ -300,17 +365,35 @@ class _UnpackSession:
     def discard(self) -> None:
         if self.tmp is not None:
             self.tmp.unlink(missing_ok=True)
+        if self.journal_path is not None:
+            journal.remove(self.journal_path)
+
+    def keep_or_discard(self) -> None:
+        """After a failure: keep proven work for the next run, or nothing if there is none."""
+        if self.assembler is None or not self.assembler.placed:
+            self.discard()
 
 
 def unpack(config: UnpackConfig, callback: Callback | None = None) -> UnpackResult:
-    """Rebuild the bundle; see UnpackConfig.  Nothing appears under the final name unless proven."""
+    """Rebuild the bundle; see UnpackConfig.  Nothing appears under the final name unless proven.
+
+    On failure the partial output and its journal stay (hidden, beside the
+    final name) so that running the same command again continues; --restart
+    drops them.
+    """
     session = _UnpackSession(config, Reporter(callback))
+    again = "run the same unpack command again to resume"
     try:
         return session.run()
     except KeyboardInterrupt:
-        session.discard()
-        raise Interrupted("interrupted; nothing written under the final name",
-                          hint="run the same unpack command again") from None
+        session.keep_or_discard()
+        raise Interrupted("interrupted; nothing written under the final name", hint=again) from None
+    except OSError as exc:  # writing the output: the drives' read errors are handled per copy
+        session.keep_or_discard()
+        where = f"{exc.filename or session.tmp}: "
+        if exc.errno == errno.ENOSPC:
+            raise NoSpaceError(f"{where}no space left", hint=f"free space, then {again}") from None
+        raise DriveIOError(f"{where}{exc.strerror}", hint=f"check the output disk, then {again}") from None
     except BaseException:
-        session.discard()
+        session.keep_or_discard()
         raise

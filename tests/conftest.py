@@ -136,3 +136,8 @@ def transfer_folder(drive: Path) -> Path:
 
 def default_public_key() -> Path:
     return Path(os.environ["XDG_CONFIG_HOME"]) / "airgap-transfer" / "signing.pub"
+
+
+def only_resumable_partials(folder) -> bool:
+    """After a failed unpack, OUTPUT_DIR may hold only the hidden partial output kept for resume."""
+    return not folder.exists() or all(p.name.startswith(".") and ".agt-partial-" in p.name for p in folder.iterdir())

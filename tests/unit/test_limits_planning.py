@@ -31,6 +31,8 @@ def test_explicit_size_above_the_limit_is_clamped():
     (2**19, 10 * 2**20, None, 0),             # under MIN_CHUNK: finish the drive
     (2**19, 10 * 2**20, 1000, 1000),          # but the tail of the bundle still fits
     (100 * 2**20, 10 * 2**20, 3 * 2**20, 3 * 2**20),
+    (3 * 10**6, 10**6, None, 10**6),          # an explicit size below MIN_CHUNK is honoured
+    (10**6 - 1, 10**6, None, 0),              # and a drive with less room than that is full
 ])
 def test_next_chunk_length(room, limit, remaining, expected):
     assert planning.next_chunk_length(room, limit, remaining) == expected

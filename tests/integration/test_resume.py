@@ -1,0 +1,204 @@
+"""Stop anywhere, resume anywhere: real signals at chosen points, then the same command again.
+
+Each interrupted run is a child Python process that wraps one engine call
+(a chunk write, a read-back, a journal save, a metadata write, an output
+write) so that it signals itself at an exact byte or call, then runs the real
+CLI.  The re-run is the installed command, unpatched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import _cli_command, default_public_key, transfer_folder
+
+MB = 10**6
+MiB = 2**20
+
+CHILD = r'''
+import os, signal, sys
+from airgap_transfer import cli, fsio, journal, pack
+phase, target, signame = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+count = {"n": 0}
+
+def tripwire(amount=1):
+    count["n"] += amount
+    if count["n"] >= target:
+        os.kill(os.getpid(), getattr(signal, signame))
+
+def wrap(module, name, before=True, bytes_arg=None):
+    real = getattr(module, name)
+    def wrapped(*args, **kwargs):
+        amount = len(args[bytes_arg]) if bytes_arg is not None else 1
+        if before:
+            tripwire(amount)
+            return real(*args, **kwargs)
+        result = real(*args, **kwargs)
+        tripwire(amount)
+        return result
+    setattr(module, name, wrapped)
+
+if phase == "pack-write":
+    wrap(pack, "_write_all", bytes_arg=1)
+elif phase == "pack-readback":
+    wrap(fsio, "read_back")
+elif phase == "pack-journal":
+    wrap(journal, "save", before=False)
+elif phase == "metadata":
+    wrap(fsio, "atomic_write_bytes")
+elif phase == "unpack-write":
+    wrap(os, "pwrite", bytes_arg=1)
+elif phase == "unpack-journal":
+    wrap(journal, "save", before=False)
+sys.exit(cli.main(sys.argv[4:]))
+'''
+
+
+def interrupted(phase: str, target: int, signame: str, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", CHILD, phase, str(target), signame, *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def drives(tmpfs):
+    # 5M holds three 1 MB chunks beside the 2 MiB reserve; the rest goes to the second drive.
+    return [tmpfs("5M", "small"), tmpfs("16M", "large")]
+
+
+def pack_args(source, drives):
+    return ["pack", source, *drives, "--chunk-size", "1MB", "--no-prompt"]
+
+
+def assert_round_trip(cli, source, drives, out):
+    result = cli("unpack", *drives, out, "--trust", default_public_key(), "--no-prompt")
+    assert result.code == 0, result.output
+    assert sha(out / source.name) == sha(source)
+
+
+def no_temp_files(drives) -> bool:
+    return not [p for d in drives for p in d.rglob(".*tmp-*")]
+
+
+PACK_POINTS = [
+    ("pack-write", 1), ("pack-write", 512 * 1024), ("pack-write", MB + 1), ("pack-write", 2 * MB + 4096),
+    ("pack-write", 3 * MB + 1), ("pack-write", int(4.5 * MB)),
+    ("pack-readback", 1), ("pack-readback", 3), ("pack-readback", 5),
+    ("pack-journal", 1), ("pack-journal", 3), ("pack-journal", 4),
+    ("metadata", 1), ("metadata", 3), ("metadata", 7),
+]
+
+
+@pytest.mark.parametrize("phase, target", PACK_POINTS)
+def test_pack_killed_anywhere_then_resumed_gives_identical_bytes(phase, target, drives, random_file, cli, tmp_path):
+    source = random_file(6 * MB)
+    killed = interrupted(phase, target, "SIGKILL", *pack_args(source, drives))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    again = cli(*pack_args(source, drives))
+    assert again.code == 0, again.output
+    assert no_temp_files(drives)
+    assert all(len(list(d.glob("airgap-*"))) <= 1 for d in drives), "resume started a second transfer"
+    assert_round_trip(cli, source, drives, tmp_path / "out")
+
+
+def test_resume_reuses_proven_chunks_instead_of_rewriting(drives, random_file, cli):
+    source = random_file(6 * MB)
+    # journal saves: one when the transfer starts, then one per proven chunk
+    assert interrupted("pack-journal", 5, "SIGKILL", *pack_args(source, drives)).returncode == -signal.SIGKILL
+    before = {p.name: p.stat().st_mtime_ns for d in drives for p in d.rglob("*.chunk")}
+    again = cli(*pack_args(source, drives))
+    assert again.code == 0, again.output
+    assert "resuming transfer" in again.stderr and "4 chunks" in again.stderr
+    after = {p.name: p.stat().st_mtime_ns for d in drives for p in d.rglob("*.chunk")}
+    kept = sorted(before)[:4]
+    assert all(before[name] == after[name] for name in kept), "proven chunks were rewritten"
+
+
+UNPACK_POINTS = [("unpack-write", 1), ("unpack-write", int(1.5 * MiB)), ("unpack-write", 4 * MiB),
+                 ("unpack-journal", 1), ("unpack-journal", 4)]
+
+
+@pytest.mark.parametrize("phase, target", UNPACK_POINTS)
+def test_unpack_killed_anywhere_then_resumed_gives_identical_bytes(phase, target, drives, random_file, cli, tmp_path):
+    source = random_file(6 * MB)
+    assert cli(*pack_args(source, drives)).code == 0
+    out = tmp_path / "out"
+    args = ["unpack", *drives, out, "--trust", default_public_key(), "--no-prompt"]
+    killed = interrupted(phase, target, "SIGKILL", *args)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not (out / source.name).exists()
+    again = cli(*args)
+    assert again.code == 0, again.output
+    if phase == "unpack-journal":
+        assert "already in the partial output" in again.stderr
+    assert sha(out / source.name) == sha(source)
+    assert [p.name for p in out.iterdir()] == [source.name], "partial output left behind"
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_signal_gives_exit_130_and_resume_completes(signame, drives, random_file, cli, tmp_path):
+    source = random_file(6 * MB)
+    stopped = interrupted("pack-write", int(2.5 * MB), signame, *pack_args(source, drives))
+    assert stopped.returncode == 130, stopped.stderr
+    assert "interrupted" in stopped.stderr and "resume" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    assert no_temp_files(drives), "the chunk in flight was left behind"
+    resumed = cli(*pack_args(source, drives), "--resume")
+    assert resumed.code == 0, resumed.output
+    assert_round_trip(cli, source, drives, tmp_path / "out")
+
+
+def test_unpack_interrupted_keeps_partial_and_restart_drops_it(drives, random_file, cli, tmp_path):
+    source = random_file(6 * MB)
+    assert cli(*pack_args(source, drives)).code == 0
+    out = tmp_path / "out"
+    args = ["unpack", *drives, out, "--trust", default_public_key(), "--no-prompt"]
+    stopped = interrupted("unpack-journal", 2, "SIGINT", *args)
+    assert stopped.returncode == 130, stopped.stderr
+    partial = [p for p in out.iterdir() if p.name.startswith(".")]
+    assert len(partial) == 1 and not (out / source.name).exists()
+    restarted = cli(*args, "--restart")
+    assert restarted.code == 0, restarted.output
+    assert "already in the partial output" not in restarted.stderr
+    assert sha(out / source.name) == sha(source)
+
+
+def test_changed_source_refuses_resume(drives, random_file, cli, tmp_path):
+    source = random_file(6 * MB)
+    assert interrupted("pack-journal", 2, "SIGKILL", *pack_args(source, drives)).returncode == -signal.SIGKILL
+    stat = source.stat()
+    with open(source, "r+b") as handle:  # same size, same times: only the content betrays it
+        handle.seek(100)
+        handle.write(b"changed!")
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    refused = cli(*pack_args(source, drives))
+    assert refused.code == 2, refused.output
+    assert "changed" in refused.stderr and "--restart" in refused.stderr
+    with open(source, "ab") as handle:
+        handle.write(b"grown")
+    refused = cli(*pack_args(source, drives))
+    assert refused.code == 2 and "size" in refused.stderr
+    restarted = cli(*pack_args(source, drives), "--restart")
+    assert restarted.code == 0, restarted.output
+    out = tmp_path / "out"
+    new_id = restarted.stderr.split("transfer ")[1].split()[0][:32]
+    result = cli("unpack", *drives, out, "--trust", default_public_key(), "--transfer", new_id, "--no-prompt")
+    assert result.code == 0, result.output
+    assert sha(out / source.name) == sha(source)
+
+
+def test_resume_without_journal_is_a_usage_error(drives, random_file, cli):
+    source = random_file(MB)
+    result = cli(*pack_args(source, drives), "--resume")
+    assert result.code == 2, result.output
+    assert "no unfinished pack" in result.stderr
