@@ -216,6 +216,14 @@ def _survey_lines(survey: inspect_drives.Survey) -> list[str]:
                      f"{humanize.naturalsize(drive['capacity'], binary=True)}")
     if not survey.final_index:
         lines.append("only a partial index was found: the final index is on the last drive written")
+    packing, unpacking = survey.local.get("pack"), survey.local.get("unpack")
+    if packing:
+        state = "finished" if packing["complete"] else "unfinished (run the same pack command to resume)"
+        lines.append(f"pack on this machine: {packing['chunks']} chunks, {packing['bytes']} of "
+                     f"{packing['size']} bytes of {packing['source']} proven on drives; {state}")
+    if unpacking:
+        lines.append(f"unpack on this machine: {unpacking['chunks']} of {len(survey.chunks)} chunks "
+                     f"({unpacking['bytes']} bytes) already in {unpacking['partial']}")
     for chunk in survey.chunks:
         where = ", ".join(chunk.drives) if chunk.drives else "; ".join(chunk.problems) or "-"
         lines.append(f"  chunk {chunk.seq:>6}  {chunk.state:<8} {where}")

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import catalog, fsio, keys, media
+from . import catalog, fsio, journal, keys, media
 from .errors import IntegrityError
 from .events import Callback, Reporter
 from .index import Index
@@ -50,6 +50,7 @@ class Survey:
     drives: list[str]
     chunks: list[ChunkState]
     media: list[dict] = field(default_factory=list)
+    local: dict = field(default_factory=dict)  # this machine's pack/unpack journals for the transfer
 
     def count(self, state: str) -> int:
         return sum(1 for c in self.chunks if c.state == state)
@@ -61,7 +62,7 @@ class Survey:
     def to_dict(self) -> dict:
         return {"transfer_id": self.transfer_id, "bundle": self.bundle_name, "size": self.bundle_size,
                 "final_index": self.final_index, "key_id": self.key_id, "trusted": self.trusted,
-                "drives": self.drives, "media": self.media, "complete": self.complete,
+                "drives": self.drives, "media": self.media, "local": self.local, "complete": self.complete,
                 "counts": {s: self.count(s) for s in ("good", "present", "missing", "corrupt")},
                 "chunks": [c.to_dict() for c in self.chunks]}
 
@@ -108,7 +109,7 @@ def survey(config: InspectConfig, callback: Callback | None = None) -> Survey:
     drives = sorted({str(f.drive_root) for f in transfer.folders})
     return Survey(index.transfer_id, index.bundle_name, index.bundle_size, index.final,
                   loaded.signer.key_id_hex, loaded.trusted, drives, states,
-                  [media.describe(Path(d)).to_dict() for d in drives])
+                  [media.describe(Path(d)).to_dict() for d in drives], journal.local_progress(index.transfer_id))
 
 
 def verify(config: InspectConfig, callback: Callback | None = None) -> Survey:

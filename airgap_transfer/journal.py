@@ -115,3 +115,30 @@ def remove(path: Path) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+MAX_JOURNALS_SCANNED = 1000
+
+
+def local_progress(transfer_id: str) -> dict:
+    """What this machine's journals say about a transfer: pack and unpack progress."""
+    found: dict = {}
+    for kind, cls in (("pack", PackJournal), ("unpack", UnpackJournal)):
+        folder = paths.state_dir() / kind
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.json"))[:MAX_JOURNALS_SCANNED]:
+            try:
+                saved = load(path, cls)
+            except UsageError:
+                continue  # an unreadable journal says nothing reliable about progress
+            if saved is None or saved.transfer_id != transfer_id:
+                continue
+            if kind == "pack":
+                found["pack"] = {"source": saved.source.path, "size": saved.source.size,
+                                 "chunks": len(saved.chunks), "bytes": sum(c["length"] for c in saved.chunks),
+                                 "complete": saved.complete}
+            else:
+                found["unpack"] = {"output": saved.output, "partial": saved.partial,
+                                   "chunks": len(saved.placed), "bytes": sum(c["length"] for c in saved.placed)}
+    return found

@@ -202,3 +202,15 @@ def test_resume_without_journal_is_a_usage_error(drives, random_file, cli):
     result = cli(*pack_args(source, drives), "--resume")
     assert result.code == 2, result.output
     assert "no unfinished pack" in result.stderr
+
+
+def test_status_reports_local_journals(drives, random_file, cli, tmp_path):
+    source = random_file(6 * MB)
+    assert interrupted("pack-journal", 5, "SIGKILL", *pack_args(source, drives)).returncode == -signal.SIGKILL
+    status = cli("status", *drives, "--trust", default_public_key(), "--json")
+    assert status.code == 0, status.output
+    import json
+    local = json.loads(status.stdout.splitlines()[-1])["local"]
+    assert local["pack"]["chunks"] == 4 and local["pack"]["bytes"] == 4 * MB and not local["pack"]["complete"]
+    human = cli("status", *drives, "--trust", default_public_key())
+    assert "4 chunks, 4000000 of 6000000 bytes" in human.output and "resume" in human.output
