@@ -17,7 +17,7 @@ import tarfile
 from pathlib import Path
 
 from . import fsio
-from .errors import IntegrityError, UsageError
+from .errors import FormatError, IntegrityError, UsageError
 from .events import Reporter
 from .names import printable
 
@@ -39,6 +39,8 @@ def _member_filter(top: str, report: Reporter):
 
 def restore_directory(tar_path: Path, final: Path, top: str, force: bool, report: Reporter) -> int:
     """Extract ``tar_path`` (members under ``top/``) as the folder ``final``; returns member count."""
+    if top != os.path.basename(top) or top in ("", ".", "..") or "\0" in top:
+        raise FormatError(f"folder bundle name {top!r} is not a single plain name")  # never a path elsewhere
     tag = f"{os.getpid()}"
     staging = final.with_name(f".{final.name}.agt-extract-{tag}")
     shutil.rmtree(staging, ignore_errors=True)

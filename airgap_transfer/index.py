@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from . import layout, serialization
+from .names import sanitize_bundle_name
 from .errors import FormatError, UsageError
 
 MAGIC = "airgap-transfer/index"
@@ -198,8 +199,22 @@ class Index:
         )
         bundle.done()
         d.done()
+        index._check_name()
         index._check_tiling()
         return index
+
+    def _check_name(self) -> None:
+        """The name becomes a path on the receiver: it must already be one safe component.
+
+        Pack only ever writes sanitised names, so anything else was crafted.
+        """
+        try:
+            safe = sanitize_bundle_name(self.bundle_name)
+        except UsageError:
+            safe = None
+        if safe != self.bundle_name:
+            raise FormatError("the bundle name in the index is not a safe file name (separators, '..', "
+                              "control characters or a leading dot)")
 
     def _check_tiling(self) -> None:
         """Chunks must cover [0, size) in order, without gap, overlap or repeat."""

@@ -29,7 +29,7 @@ SIGNATURE_NAME = "index.agt.minisig"
 B3SUMS_NAME = "B3SUMS"
 SIGNER_KEY_NAME = "signer.pub"  # lets --allow-untrusted still detect corruption
 SEARCH_DEPTH = 3
-MAX_ENTRIES_PER_DIR = 100_000
+MAX_ENTRIES_PER_DIR = 250_000  # above the most chunks a transfer may have (limits.MAX_TRANSFER_CHUNKS)
 MAX_ENTRIES_TOTAL = 1_000_000  # a drive crafted with huge folder trees cannot stall discovery
 
 FOLDER_RE = re.compile(r"^airgap-([0-9a-f]{32})$")
@@ -132,8 +132,9 @@ def discover(sources: list[Path], max_entries: int = MAX_ENTRIES_TOTAL) -> list[
                 continue
             seen.add((info.st_dev, info.st_ino))
             match = FOLDER_RE.match(path.name)
-            if match and depth > 0:
-                results.append(_read_folder(path, match.group(1), drive_root, budget))
+            if match:  # a transfer folder, possibly given itself as SOURCE: its drive is the parent
+                root = drive_root if depth > 0 else path.parent
+                results.append(_read_folder(path, match.group(1), root, budget))
                 continue
             if depth >= SEARCH_DEPTH:
                 continue

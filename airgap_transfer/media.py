@@ -147,6 +147,10 @@ def describe(path: Path) -> Medium:
     return medium
 
 
-def mount_points() -> set[str]:
-    """Current mount points, for noticing a newly inserted drive."""
-    return {part.mountpoint for part in psutil.disk_partitions(all=True)}
+def drive_mount_points() -> set[str]:
+    """Mount points of block devices, for noticing a newly inserted drive.
+
+    A tmpfs, overlay or network mount appearing while pack waits is not a
+    drive someone inserted; those can still be given by typing their path.
+    """
+    return {part.mountpoint for part in psutil.disk_partitions(all=True) if part.device.startswith("/dev/")}

@@ -100,6 +100,17 @@ def _check_destinations(destinations: list[Path]) -> None:
             raise UsageError(f"destination {dest} is not writable", hint="check the mount options and permissions")
 
 
+def _check_chunk_count(source: Source, config: PackConfig) -> None:
+    """Refuse before writing anything a transfer whose index receivers could not accept."""
+    if source.size is None or not config.chunk_size:
+        return
+    count = -(-source.size // config.chunk_size)
+    if count > limits.MAX_TRANSFER_CHUNKS:
+        raise UsageError(f"--chunk-size {config.chunk_size} would cut {source.name} into {count} chunks, "
+                         f"more than the {limits.MAX_TRANSFER_CHUNKS} one transfer may have",
+                         hint=f"use --chunk-size {-(-source.size // limits.MAX_TRANSFER_CHUNKS)} or larger, or auto")
+
+
 def _preflight_space(source: Source, config: PackConfig) -> None:
     """Without a way to ask for more drives, refuse up front, writing nothing."""
     if source.size is None or config.next_drive is not None:
@@ -149,13 +160,15 @@ class _Packer:
         with open_source(config.source, config.name) as source:
             self.source = source
             found = resume.find(config.source, key.public_key().key_id_hex,
-                                resume=config.resume, restart=config.restart, sha256=config.sha256)
+                                resume=config.resume, restart=config.restart, sha256=config.sha256,
+                                readback=config.readback)
             if source.seekable:
                 self.journal_path = journal.pack_journal_path(Path(config.source))
                 self.source_identity = SourceIdentity.of(Path(config.source))
             if found:
                 self.transfer_id = found.transfer_id
             else:
+                _check_chunk_count(source, config)
                 _preflight_space(source, config)
             self.report.info("pack-started", f"packing {source.name} as transfer {self.transfer_id}",
                              transfer_id=self.transfer_id, bundle=source.name, size=source.size,
@@ -170,10 +183,7 @@ class _Packer:
                 raise UsageError(f"{source.name} changed size while it was read",
                                  hint="pack a source that is not being written to")
         index = self._build_index(final=True)
-        for slot in self.slots:
-            if slot.present:
-                self._write_metadata(slot, index)
-                fsio.sync_filesystem(slot.root)
+        self._write_final_index(index)
         self._save_journal(complete=True)
         self.report.info("pack-finished", f"packed {index.bundle_size} bytes in {len(self.chunks)} "
                          f"chunks onto {len(self.slots)} drive(s)", transfer_id=self.transfer_id,
@@ -181,6 +191,20 @@ class _Packer:
         return PackResult(self.transfer_id, index.bundle_name, index.bundle_size,
                           index.bundle_blake3 or "", key.public_key().key_id_hex,
                           self.chunks, [str(s.root) for s in self.slots])
+
+    def _write_final_index(self, index: Index) -> None:
+        """The last drive must get the final index; earlier ones still mounted get it if they can."""
+        present = [slot for slot in self.slots if slot.present]
+        for position, slot in enumerate(reversed(present)):
+            try:
+                self._write_metadata(slot, index)
+                fsio.sync_filesystem(slot.root)
+            except OSError as exc:
+                if position == 0:
+                    raise
+                self.report.warning("final-index-skipped", f"{slot.root} keeps its partial index "
+                                    f"({exc.strerror}); the final index is on {present[-1].root}",
+                                    drive=str(slot.root))
 
     def _restore(self, found: PackJournal) -> None:
         point = resume.prove(found, self.config.destinations, self.buffer, self.report)
@@ -303,7 +327,11 @@ class _Packer:
 
     def _finish_drive(self, slot: _DriveSlot, destinations) -> _DriveSlot:
         self._seal(slot)
+        given = next(destinations, None)
+        if given is not None:  # several drives mounted at once: this one stays for the final index
+            return self._open_slot(given)
         fsio.sync_filesystem(slot.root)  # before anyone is told the drive may be removed
+        slot.present = False  # and once told, it is never written again
         self.report.info("drive-safe-to-remove", f"{slot.root} ({slot.medium.display_name}) is synced "
                          "and can be removed", drive=str(slot.root), ordinal=slot.ordinal)
         return self._next_slot(destinations)

@@ -30,7 +30,8 @@ class ResumePoint:
     offset: int
 
 
-def find(source_spec: str, key_id: str, *, resume: bool, restart: bool, sha256: bool = False) -> PackJournal | None:
+def find(source_spec: str, key_id: str, *, resume: bool, restart: bool, sha256: bool = False,
+         readback: bool = True) -> PackJournal | None:
     """The unfinished journal for this source, checked; None to start a new transfer."""
     if source_spec == "-":
         if resume:
@@ -53,6 +54,9 @@ def find(source_spec: str, key_id: str, *, resume: bool, restart: bool, sha256: 
         raise UsageError(f"{source} changed since transfer {found.transfer_id} started "
                          f"({', '.join(changed)} differ); resume refused",
                          hint="run pack with --restart to pack it as a new transfer")
+    if found.readback != readback:  # the index says for every chunk whether it was read back
+        raise UsageError(f"transfer {found.transfer_id} was started {'without' if not found.readback else 'with'} "
+                         "read-back", hint="run the same pack command as before (--no-readback or not), or --restart")
     if found.sha256 != sha256:
         raise UsageError(f"transfer {found.transfer_id} was started {'with' if found.sha256 else 'without'} --sha256",
                          hint="run the same pack command as before, or --restart")
@@ -113,12 +117,14 @@ def remove_leftovers(transfer_id: str, destinations: list[Path], keep: set[str],
         folder = dest / layout.folder_name(transfer_id)
         if not folder.is_dir():
             continue
-        for entry in os.scandir(folder):
-            ours_tmp = entry.name.startswith(".") and ".tmp-" in entry.name
-            stale_chunk = layout.CHUNK_RE.match(entry.name) and entry.name not in keep
-            if (ours_tmp or stale_chunk) and entry.is_file(follow_symlinks=False):
-                os.unlink(entry.path)
-                report.info("stale-removed", f"removed leftover {entry.path}", path=entry.path)
+        with os.scandir(folder) as entries:
+            names = [(e.name, e.path, e.is_file(follow_symlinks=False)) for e in entries]
+        for name, path, regular in names:
+            ours_tmp = name.startswith(".") and ".tmp-" in name
+            stale_chunk = layout.CHUNK_RE.match(name) and name not in keep
+            if (ours_tmp or stale_chunk) and regular:
+                os.unlink(path)
+                report.info("stale-removed", f"removed leftover {path}", path=path)
 
 
 def rehash_prefix(stream, chunks: list[Chunk], buffer: bytearray, report: Reporter, whole=None):

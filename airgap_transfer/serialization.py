@@ -97,6 +97,8 @@ def read_bounded(path, limit: int = MAX_DOCUMENT_BYTES, *, what: str = "file") -
             raise FormatError(f"{what} {path} is not a regular file")
         with os.fdopen(fd, "rb", closefd=False) as handle:
             data = handle.read(limit + 1)
+    except OSError as exc:  # a failing drive: this copy is unusable, another may not be
+        raise FormatError(f"cannot read {what} {path}: {exc.strerror}") from None
     finally:
         os.close(fd)
     if len(data) > limit:

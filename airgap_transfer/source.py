@@ -41,6 +41,9 @@ class Source:
 @contextmanager
 def open_source(spec: str, name: str | None = None) -> Iterator[Source]:
     if spec == "-":
+        # An inherited O_NONBLOCK would make a pause in the producer look like end
+        # of input, and pack would sign a truncated bundle as complete.
+        os.set_blocking(sys.stdin.fileno(), True)
         stream = os.fdopen(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
         yield Source(stream, sanitize_bundle_name(name or "stdin.bin"), None, False, kind="stream")
         return

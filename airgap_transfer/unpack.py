@@ -265,11 +265,16 @@ class _UnpackSession:
                 os.close(self.out_fd)
 
     def _loop(self) -> UnpackResult:
+        last_index: Index | None = None
         while True:
+            self._forget_removed_drives()
+            if not self.sources and last_index is not None:  # every drive swapped out: ask for the next
+                self._ask_for_more(last_index, [c for c in last_index.chunks if c.seq not in self.assembler.placed])
+                continue
             transfer = catalog.find_transfer(self.sources, self.transfer_id, self.report)
             self.transfer_id = transfer.transfer_id  # later drives must belong to the same transfer
             loaded = catalog.load_index(transfer, self.trusted, self.config.allow_untrusted, self.report)
-            index = loaded.index
+            index = last_index = loaded.index
             absent = [c for c in index.chunks if not transfer.copies(c.file)
                       and (self.assembler is None or c.seq not in self.assembler.placed)]
             if self.config.next_source is None and (absent or not index.final):
@@ -282,23 +287,32 @@ class _UnpackSession:
                 return self._finish(index, loaded)
             self._ask_for_more(index, missing)
 
+    def _forget_removed_drives(self) -> None:
+        """Once unpacking has begun, a drive swapped out (its mount folder gone) is just gone."""
+        started = self.assembler is not None
+        for source in [s for s in self.sources if (started or s not in self.config.sources) and not s.is_dir()]:
+            self.sources.remove(source)
+            self.report.info("drive-removed", f"{source} is no longer mounted", drive=str(source))
+
     def _open_output(self, index: Index, loaded: catalog.LoadedIndex) -> None:
         replay.check(index, loaded.signer.key_id_hex, self.config.force, self.report)
         self.final = output_path(self.config, index)
-        _check_output(self.final, index.bundle_size, self.config.force, index.kind)
-        self.report.info("unpack-started", f"unpacking {printable(index.bundle_name)} to {self.final}",
-                         transfer_id=index.transfer_id, output=str(self.final), size=index.bundle_size,
-                         final_index=index.final, key_id=loaded.signer.key_id_hex, trusted=loaded.trusted)
         self.tmp = self.final.with_name(f".{self.final.name}.agt-partial-{index.transfer_id[:12]}")
         self.journal_path = journal.unpack_journal_path(index.transfer_id, self.final)
         earlier = self._earlier_run()
+        allocated = os.stat(self.tmp).st_blocks * 512 if earlier else 0  # a resumed run needs only the rest
+        _check_output(self.final, max(0, index.bundle_size - allocated), self.config.force, index.kind)
+        self.report.info("unpack-started", f"unpacking {printable(index.bundle_name)} to {self.final}",
+                         transfer_id=index.transfer_id, output=str(self.final), size=index.bundle_size,
+                         final_index=index.final, key_id=loaded.signer.key_id_hex, trusted=loaded.trusted)
         if earlier is None:
             self.tmp.unlink(missing_ok=True)
             self.out_fd = os.open(self.tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         else:
             self.out_fd = os.open(self.tmp, os.O_RDWR | os.O_NOFOLLOW)
+        # SHA-256 of the whole: checked when the index signs one, else computed for the custody report.
         self.assembler = _Assembler(self.report, self.out_fd, index.bundle_size,
-                                    sha256=self.config.sha256 and index.bundle_sha256 is None,
+                                    sha256=self.config.sha256 or index.bundle_sha256 is not None,
                                     on_placed=self._record)
         self.assembler.earlier = earlier.placed if earlier else []
 
@@ -309,7 +323,12 @@ class _UnpackSession:
             return None
         saved = journal.load(self.journal_path, journal.UnpackJournal)
         if saved is None or saved.partial != str(self.tmp) or not self.tmp.is_file():
+            journal.remove(self.journal_path)  # claims about a partial output that is gone: drop them
             return None
+        size = self.tmp.stat().st_size
+        saved.placed = [r for r in saved.placed
+                        if isinstance(r.get("offset"), int) and isinstance(r.get("length"), int)
+                        and r["offset"] + r["length"] <= size]
         return saved
 
     def _record(self, _chunk: Chunk) -> None:
@@ -343,6 +362,10 @@ class _UnpackSession:
             self.discard()  # every chunk was proven, yet the whole is not: keep nothing of it
             raise IntegrityError("the reassembled bundle does not match the signed whole-bundle digest",
                                  hint="re-run verify on each drive to find the bad chunk")
+        if index.bundle_sha256 and self.assembler.whole.sha256_hexdigest() != index.bundle_sha256:
+            self.discard()
+            raise IntegrityError("the reassembled bundle does not match the signed SHA-256 digest",
+                                 hint="the index's BLAKE3 and SHA-256 disagree; ask the sender to pack again")
         os.fsync(self.out_fd)
         if index.kind == "directory":
             dirrestore.restore_directory(self.tmp, self.final, index.bundle_name, self.config.force, self.report)
@@ -356,7 +379,7 @@ class _UnpackSession:
         self.tmp = None
         journal.remove(self.journal_path)
         replay.remember(index, loaded.signer.key_id_hex, self.report)
-        sha256 = self.assembler.whole.sha256_hexdigest() or index.bundle_sha256
+        sha256 = self.assembler.whole.sha256_hexdigest()
         self.report.info("unpack-finished", f"{self.final} written and proven (blake3 {digest})",
                          output=str(self.final), blake3=digest, sha256=sha256)
         return UnpackResult(index.transfer_id, self.final, index.bundle_size, digest,

@@ -1,8 +1,8 @@
 """Waiting for the operator to insert the next drive (the one-port workflow).
 
-A new drive is noticed two ways: a mount point that appears while we wait
-(polling psutil, as desktop automounters create them), or a path the operator
-types on stdin.  End of input means nobody will insert anything: give up.
+A new drive is noticed two ways: a block device's mount point that appears
+while we wait (polling psutil, as desktop automounters create them), or a path
+the operator types on stdin.  End of input means nobody will insert anything: give up.
 This module reads stdin and polls; it never prints (the CLI renders events).
 """
 
@@ -30,14 +30,14 @@ class DriveWaiter:
 
     def wait(self, accept: Callable[[Path], bool] = lambda _p: True) -> Path | None:
         """Block until a new mount or a typed path is accepted; None on end of input."""
-        known = media.mount_points()
+        known = media.drive_mount_points()
         while True:
             typed = self._typed_path()
             if typed is EOF:
                 return None
             if typed is not None and accept(typed):
                 return typed
-            current = media.mount_points()
+            current = media.drive_mount_points()
             for point in sorted(current - known):
                 if accept(Path(point)):
                     return Path(point)
