@@ -69,12 +69,16 @@ def cli(debug: bool) -> None:
 @click.option("--name", help="Bundle name recorded in the index (default: the source's file name).")
 @click.option("--no-readback", is_flag=True, help="Skip reading each chunk back from the medium (recorded in the index).")
 @click.option("--no-prompt", is_flag=True, help="Never wait for another drive; exit 3 instead.")
+@click.option("--compress", type=click.Choice(["auto", "zstd", "none"]), default="auto", show_default=True,
+              help="Store chunks as zstd frames; auto samples the source and skips data that does not shrink.")
 @_common
-def pack_command(source, destinations, chunk_size, key_path, name, no_readback, no_prompt, json_mode, quiet, debug):
+def pack_command(source, destinations, chunk_size, key_path, name, no_readback, no_prompt, compress,
+                 json_mode, quiet, debug):
     """Pack SOURCE (a file, or - for stdin) onto one or more DEST drives."""
     render = _renderer_for(json_mode, quiet)
     config = PackConfig(source=source, destinations=list(destinations), chunk_size=chunk_size,
-                        key_path=key_path, no_prompt=no_prompt, readback=not no_readback, name=name)
+                        key_path=key_path, no_prompt=no_prompt, readback=not no_readback, name=name,
+                        compress=compress)
     result = pack(config, render)
     render.result(result.to_dict(), [
         f"packed {printable(result.bundle_name)}: {result.bundle_size} bytes, {len(result.chunks)} chunks, "

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import blake3
 
-from . import __version__, fsio, keys, layout
+from . import __version__, chunk_io, compression, fsio, keys, layout, pipeline
 from .errors import AirgapError, Interrupted, NoSpaceError, UsageError
 from .events import Callback, Reporter
 from .index import Chunk, Drive, Index
@@ -37,6 +37,7 @@ class PackConfig:
     no_prompt: bool = False
     readback: bool = True
     name: str | None = None
+    compress: str = "auto"          # auto | zstd | none (see compression.decide)
 
 
 @dataclass
@@ -95,7 +96,7 @@ class _Packer:
         self.config = config
         self.report = report
         self.buffer = bytearray(fsio.BUFFER_SIZE)
-        self.view = memoryview(self.buffer)
+        self.ring = pipeline.Ring()
         self.whole = blake3.blake3(max_threads=blake3.blake3.AUTO)
         self.transfer_id = secrets.token_hex(16)
         self.chunks: list[Chunk] = []
@@ -110,9 +111,11 @@ class _Packer:
         with open_source(config.source, config.name) as source:
             _preflight_space(source, config.destinations)
             self.source = source
+            self.compression = compression.decide(
+                config.compress, source.name, source.stream.fileno() if source.seekable else None)
             self.report.info("pack-started", f"packing {source.name} as transfer {self.transfer_id}",
                              transfer_id=self.transfer_id, bundle=source.name, size=source.size,
-                             key_id=key.public_key().key_id_hex)
+                             key_id=key.public_key().key_id_hex, compression=self.compression.recorded)
             self._stream(iter(config.destinations))
             if source.size is not None and self.offset != source.size:
                 raise UsageError(f"{source.name} changed size while it was read",
@@ -166,18 +169,19 @@ class _Packer:
                 self._seal(slot)  # ENOSPC: the chunk goes to the next drive
                 slot = self._next_slot(destinations)
                 continue
-            if chunk.length < want and self.source.size is None:
-                return
+            if self.source.size is None and self.source.at_eof:
+                return  # a compressed chunk may hold less than want: only EOF ends a stream
 
     def _write_chunk(self, slot: _DriveSlot, want: int) -> Chunk | None:
         seq = len(self.chunks) + 1
-        name = layout.chunk_file_name(self.transfer_id, seq)
+        encoding, limit, stored_cap = self._chunk_plan(slot, want)
+        name = layout.chunk_file_name(self.transfer_id, seq, encoding)
         final = slot.folder / name
         tmp = fsio.temp_name(final)
         whole_before = self.whole.copy()
         start = self.source.tell()
         try:
-            length, digest = self._copy_into(tmp, want, slot, seq)
+            stored = self._copy_into(tmp, limit, slot, seq, encoding, stored_cap)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             if exc.errno != errno.ENOSPC:
@@ -194,16 +198,20 @@ class _Packer:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        length, digest = stored.length, stored.blake3
         if length == 0:
             tmp.unlink(missing_ok=True)
             return None
         os.replace(tmp, final)
         fsio.fsync_dir(slot.folder)
         if self.config.readback:
-            fsio.read_back(final, length, digest, self.buffer, what=f"chunk {seq} on {slot.root}")
-        chunk = Chunk(seq=seq, offset=self.offset, length=length, blake3=digest, file=name, drive=slot.ordinal)
+            fsio.read_back(final, stored.stored_length, stored.stored_blake3, self.buffer,
+                           what=f"chunk {seq} on {slot.root}")
+        chunk = Chunk(seq=seq, offset=self.offset, length=length, blake3=digest, file=name, drive=slot.ordinal,
+                      encoding=stored.encoding, stored_length=stored.stored_length,
+                      stored_blake3=stored.stored_blake3)
         self.chunks.append(chunk)
-        slot.files.append((name, digest))
+        slot.files.append((name, stored.stored_blake3))
         self.offset += length
         self.report.info("chunk-written", f"chunk {seq} ({length} bytes) written to {slot.root}"
                          + (" and read back" if self.config.readback else ""),
@@ -211,27 +219,38 @@ class _Packer:
                          readback=self.config.readback)
         return chunk
 
-    def _copy_into(self, tmp: Path, want: int, slot: _DriveSlot, seq: int) -> tuple[int, str]:
-        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    def _chunk_plan(self, slot: _DriveSlot, want: int) -> tuple[str, int, int]:
+        """(encoding, plain bytes to take, most bytes the file may hold) for the next chunk.
+
+        A zstd frame of incompressible data is slightly larger than its input,
+        so a compressed chunk takes only as much plain data as its worst-case
+        frame lets fit in the room (or --chunk-size).  Where that leaves too
+        little, the chunk is stored plain: it then never exceeds ``want``.
+        """
+        if self.compression.encoding != "zstd":
+            return "none", want, want
+        cap = slot.room(len(self.chunks))
+        if self.config.chunk_size:
+            cap = min(cap, self.config.chunk_size)
+        limit = min(want, compression.plain_limit(cap))
+        if limit < min(want, MIN_CHUNK):
+            return "none", want, want
+        return "zstd", limit, cap
+
+    def _copy_into(self, tmp: Path, limit: int, slot: _DriveSlot, seq: int,
+                   encoding: str = "none", stored_cap: int = 0) -> chunk_io.Stored:
+        """Stream up to ``limit`` plain bytes into ``tmp``: read, hash and write overlap."""
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        done = 0
         try:
-            while done < want:
-                got = self.source.readinto(self.view[:min(len(self.view), want - done)])
-                if not got:
-                    break
-                piece = self.view[:got]
-                hasher.update(piece)
-                self.whole.update(piece)
-                _write_all(fd, piece)
-                done += got
-                self.report.progress(done=self.offset + done, total=self.source.size,
-                                     drive=str(slot.root), chunk=seq)
+            stored = chunk_io.write_chunk(
+                self.source.readinto, fd, limit, self.whole, self.ring, encoding, stored_cap or limit,
+                lambda done: self.report.progress(done=self.offset + done, total=self.source.size,
+                                                  drive=str(slot.root), chunk=seq))
             os.fsync(fd)
             fsio.drop_cache(fd)
         finally:
             os.close(fd)
-        return done, hasher.hexdigest()
+        return stored
 
     def _build_index(self, final: bool) -> Index:
         return Index(
@@ -240,6 +259,7 @@ class _Packer:
             created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             tool=f"airgap-transfer {__version__}", signer=self.key.public_key().key_id_hex,
             final=final, kind=self.source.kind, readback=self.config.readback,
+            compression=self.compression.recorded,
             chunks=list(self.chunks),
             drives=[Drive(ordinal=s.ordinal, label=s.root.name or str(s.root)) for s in self.slots])
 
@@ -261,12 +281,6 @@ class _Packer:
             fsio.read_back(index_path, len(data), index_digest, self.buffer, what=f"index on {slot.root}")
         sums = layout.b3sums_text(slot.files + [(layout.INDEX_NAME, index_digest)])
         fsio.atomic_write_bytes(slot.folder / layout.B3SUMS_NAME, sums.encode())
-
-
-def _write_all(fd: int, data: memoryview) -> None:
-    while data:
-        written = os.write(fd, data)
-        data = data[written:]
 
 
 def pack(config: PackConfig, callback: Callback | None = None) -> PackResult:

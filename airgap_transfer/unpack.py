@@ -14,7 +14,7 @@ from pathlib import Path
 
 import blake3
 
-from . import catalog, fsio, keys
+from . import catalog, chunk_io, fsio, keys, pipeline
 from .errors import IncompleteError, IntegrityError, Interrupted, NoSpaceError, UsageError
 from .events import Callback, Reporter
 from .index import Chunk, Index
@@ -90,8 +90,7 @@ class _Assembler:
 
     def __init__(self, transfer: catalog.Transfer, index: Index, report: Reporter) -> None:
         self.transfer, self.index, self.report = transfer, index, report
-        self.buffer = bytearray(fsio.BUFFER_SIZE)
-        self.view = memoryview(self.buffer)
+        self.ring = pipeline.Ring()
         self.whole = blake3.blake3(max_threads=blake3.blake3.AUTO)
         self.done = 0
 
@@ -119,37 +118,19 @@ class _Assembler:
 
     def _copy(self, chunk: Chunk, path: Path, out_fd: int, drive: Path) -> str | None:
         """Copy one candidate file to its offset; return a problem, or None when it is proven."""
-        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError as exc:
             return f"cannot open ({exc.strerror})"
         try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-            seen = 0
-            while seen <= chunk.length:
-                want = min(len(self.view), chunk.length + 1 - seen)
-                got = os.readv(fd, [self.view[:want]])
-                if got == 0:
-                    break
-                if seen + got > chunk.length:
-                    return f"longer than the {chunk.length} bytes the index declares"
-                piece = self.view[:got]
-                hasher.update(piece)
-                self.whole.update(piece)
-                os.pwrite(out_fd, piece, chunk.offset + seen)
-                seen += got
-                self.report.progress(done=self.done + seen, total=self.index.bundle_size,
-                                     drive=str(drive), chunk=chunk.seq)
+            return chunk_io.read_chunk(
+                fd, chunk, self.whole, out_fd, self.ring,
+                lambda seen: self.report.progress(done=self.done + seen, total=self.index.bundle_size,
+                                                  drive=str(drive), chunk=chunk.seq))
         except OSError as exc:
             return f"read error ({exc.strerror})"
         finally:
             os.close(fd)
-        if seen < chunk.length:
-            return f"truncated: {seen} of {chunk.length} bytes"
-        if hasher.hexdigest() != chunk.blake3:
-            return "digest does not match the signed index"
-        return None
 
 
 def unpack(config: UnpackConfig, callback: Callback | None = None) -> UnpackResult:

@@ -1,0 +1,127 @@
+"""Writing one chunk file from the source, and reading one back into the output.
+
+Both run on ``pipeline.pump`` so reading, hashing and writing overlap.  These
+are the inner loops of pack (``_Packer._copy_into``) and unpack
+(``_Assembler._copy``); the callers keep the durability and retry logic.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import blake3
+import zstandard
+
+from . import compression, pipeline
+
+DROP_BEHIND = 4 * pipeline.RING_BUFFER_SIZE   # written pages older than this are let go
+
+
+@dataclass
+class Stored:
+    """What a chunk file holds: the plain slice, and the file's own bytes."""
+
+    length: int
+    blake3: str
+    encoding: str
+    stored_length: int
+    stored_blake3: str
+
+
+def write_chunk(fill: pipeline.Fill, fd: int, limit: int, whole, ring: pipeline.Ring,
+                encoding: str, stored_cap: int, progress: Callable[[int], None]) -> Stored:
+    """Copy up to ``limit`` plain bytes from ``fill`` into ``fd`` (plain, or one zstd frame).
+
+    Hashes the plain bytes into a fresh per-chunk hasher and into ``whole``.
+    Does not fsync; the caller does, then renames.
+    """
+    plain = blake3.blake3(max_threads=blake3.blake3.AUTO)
+
+    def tap(view: memoryview) -> None:
+        plain.update(view)
+        whole.update(view)
+
+    if encoding == "zstd":
+        frame = compression.FrameWriter(fd, stored_cap)
+        length = pipeline.pump(fill, frame.write, tap, limit, ring, progress)
+        if length:
+            frame.finish()
+        digest = plain.hexdigest()
+        return Stored(length, digest, "zstd", frame.stored_length, frame.stored.hexdigest())
+    writer = _PlainWriter(fd)
+    length = pipeline.pump(fill, writer.write, tap, limit, ring, progress)
+    digest = plain.hexdigest()
+    return Stored(length, digest, "none", length, digest)
+
+
+class _PlainWriter:
+    def __init__(self, fd: int) -> None:
+        self.fd, self.written, self.dropped = fd, 0, 0
+
+    def write(self, view: memoryview) -> None:
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+            self.written += n
+        # Clean pages far behind the write head are useless to us; dirty ones stay until written back.
+        if self.written - self.dropped > 2 * DROP_BEHIND:
+            _advise(self.fd, self.dropped, self.written - DROP_BEHIND - self.dropped)
+            self.dropped = self.written - DROP_BEHIND
+
+
+def read_chunk(fd: int, chunk, whole, out_fd: int, ring: pipeline.Ring,
+               progress: Callable[[int], None]) -> str | None:
+    """Copy one candidate chunk file (already open) to its offset; a problem, or None if proven.
+
+    Reads at most ``length + 1`` plain bytes (and ``stored_length + 1`` stored
+    bytes), so a file or frame longer than the signed index declares is named,
+    not followed.
+    """
+    _advise_sequential(fd)
+    plain = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    reader = compression.FrameReader(fd, chunk.stored_length) if chunk.encoding == "zstd" else None
+    fill = reader.fill if reader else (lambda view: os.readv(fd, [view]))
+    position = chunk.offset
+
+    def tap(view: memoryview) -> None:
+        plain.update(view)
+        whole.update(view)
+
+    def sink(view: memoryview) -> None:
+        nonlocal position
+        while view:
+            n = os.pwrite(out_fd, view, position)
+            view = view[n:]
+            position += n
+
+    try:
+        seen = pipeline.pump(fill, sink, tap, chunk.length + 1, ring, progress)
+    except zstandard.ZstdError as exc:
+        return f"not a valid zstd frame ({exc})"
+    if seen > chunk.length:
+        return f"longer than the {chunk.length} bytes the index declares"
+    if seen < chunk.length:
+        return f"truncated: {seen} of {chunk.length} bytes"
+    if reader is not None:
+        stored_digest, stored_seen = reader.stored_digest()
+        if stored_seen != chunk.stored_length or stored_digest != chunk.stored_blake3:
+            return "stored bytes do not match the signed index"
+    if plain.hexdigest() != chunk.blake3:
+        return "digest does not match the signed index"
+    return None
+
+
+def _advise(fd: int, offset: int, length: int) -> None:
+    try:
+        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+    except OSError:
+        pass  # advisory only; FUSE file systems may refuse
+
+
+def _advise_sequential(fd: int) -> None:
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+    except OSError:
+        pass
