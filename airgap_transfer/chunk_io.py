@@ -16,7 +16,7 @@ import zstandard
 
 from . import compression, pipeline
 
-DROP_BEHIND = 4 * pipeline.RING_BUFFER_SIZE   # written pages older than this are let go
+DROP_BEHIND = 16 * 2**20   # written pages older than this are let go
 
 
 @dataclass

@@ -95,8 +95,8 @@ class _Packer:
     def __init__(self, config: PackConfig, report: Reporter) -> None:
         self.config = config
         self.report = report
-        self.buffer = bytearray(fsio.BUFFER_SIZE)
         self.ring = pipeline.Ring()
+        self.buffer = self.ring.buffers[0]  # read-back runs only while the ring is idle
         self.whole = blake3.blake3(max_threads=blake3.blake3.AUTO)
         self.transfer_id = secrets.token_hex(16)
         self.chunks: list[Chunk] = []

@@ -24,7 +24,7 @@ import threading
 from typing import Callable
 
 RING_BUFFERS = 4
-RING_BUFFER_SIZE = 4 * 2**20
+RING_BUFFER_SIZE = 2 * 2**20
 
 Fill = Callable[[memoryview], int]      # read into the view, return bytes read (0 at the end)
 Sink = Callable[[memoryview], None]     # consume the whole view before returning
@@ -36,8 +36,11 @@ _STOP = None
 class Ring:
     """Reusable buffers; one Ring serves many pumps (one at a time)."""
 
-    def __init__(self, count: int = RING_BUFFERS, size: int = RING_BUFFER_SIZE) -> None:
-        self.views = [memoryview(bytearray(size)) for _ in range(count)]
+    def __init__(self, count: int | None = None, size: int | None = None) -> None:
+        count, size = count or RING_BUFFERS, size or RING_BUFFER_SIZE
+        # Between pumps the buffers are idle: callers may borrow one (read-back, metadata).
+        self.buffers = [bytearray(size) for _ in range(count)]
+        self.views = [memoryview(buffer) for buffer in self.buffers]
 
 
 class _Failure:
