@@ -1,0 +1,109 @@
+"""The pipelined engine, called as a library, against a simple sequential reference.
+
+The reference is what pack must mean: consecutive plain slices of the source,
+each chunk file either the slice itself or one zstd frame of it, digests of
+the slice and of the file, and unpack giving the source back byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import blake3
+import pytest
+import zstandard
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from airgap_transfer import catalog, compression, keys, layout, pipeline
+from airgap_transfer.pack import MIN_CHUNK, PackConfig, pack
+from airgap_transfer.unpack import UnpackConfig, unpack
+from tests.conftest import default_public_key, transfer_folder
+
+TEXT = b"".join(b"line %d of a log that compresses well, host=h%d\n" % (n, n % 5) for n in range(200_000))
+
+
+def _source_bytes(kind: str, size: int, seed: int) -> bytes:
+    if kind == "random":
+        return os.urandom(size)
+    start = seed % max(1, len(TEXT) - size) if size < len(TEXT) else 0
+    return (TEXT * (1 + size // len(TEXT)))[start:start + size]
+
+
+def _reference_lengths(size: int, chunk_size: int, encoding: str) -> list[int]:
+    step = compression.plain_limit(chunk_size) if encoding == "zstd" else chunk_size
+    lengths = []
+    while size > 0:
+        lengths.append(min(step, size))
+        size -= lengths[-1]
+    return lengths
+
+
+def _decode(path: Path, encoding: str) -> bytes:
+    data = path.read_bytes()
+    if encoding == "zstd":
+        return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    return data
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(size=st.integers(min_value=1, max_value=5 * 2**20),
+       chunk_size=st.integers(min_value=MIN_CHUNK + 70_000, max_value=3 * 2**20),
+       ring_buffer=st.integers(min_value=4096, max_value=3 * 2**20),
+       kind=st.sampled_from(["random", "text"]),
+       mode=st.sampled_from(["none", "zstd", "auto"]),
+       seed=st.integers(min_value=0, max_value=2**20))
+def test_pack_and_unpack_match_the_sequential_reference(tmp_path_factory, monkeypatch, size, chunk_size,
+                                                        ring_buffer, kind, mode, seed):
+    monkeypatch.setattr(pipeline, "RING_BUFFER_SIZE", ring_buffer)  # odd buffer/chunk alignments
+    work = tmp_path_factory.mktemp("engine")
+    data = _source_bytes(kind, size, seed)
+    source = work / "bundle.bin"
+    source.write_bytes(data)
+    drive = work / "drive"
+    drive.mkdir()
+
+    result = pack(PackConfig(source=str(source), destinations=[drive], chunk_size=chunk_size, compress=mode))
+
+    with open(source, "rb") as handle:
+        decision = compression.decide(mode, "bundle.bin", handle.fileno())
+    lengths = _reference_lengths(size, chunk_size, decision.encoding)
+    assert [c.length for c in result.chunks] == lengths
+    assert result.bundle_blake3 == blake3.blake3(data).hexdigest()
+    folder = transfer_folder(drive)
+    offset = 0
+    for chunk, length in zip(result.chunks, lengths):
+        plain = data[offset:offset + length]
+        path = folder / chunk.file
+        assert chunk.offset == offset and chunk.encoding == decision.encoding
+        assert chunk.file == layout.chunk_file_name(result.transfer_id, chunk.seq, decision.encoding)
+        assert chunk.blake3 == blake3.blake3(plain).hexdigest()
+        assert chunk.stored_length == path.stat().st_size <= chunk_size
+        assert chunk.stored_blake3 == blake3.blake3(path.read_bytes()).hexdigest()
+        assert _decode(path, chunk.encoding) == plain
+        offset += length
+
+    index = catalog.load_index(catalog.find_transfer([drive], None, _quiet()),
+                               keys.trusted_keys([str(default_public_key())]), False, _quiet()).index
+    assert index.compression == decision.recorded
+    assert [c.to_dict() for c in index.chunks] == [c.to_dict() for c in result.chunks]
+
+    out = work / "out"
+    unpacked = unpack(UnpackConfig(sources=[drive], output_dir=out, trust=[str(default_public_key())]))
+    assert unpacked.output.read_bytes() == data
+
+
+def _quiet():
+    from airgap_transfer.events import Reporter
+    return Reporter(None)
+
+
+def test_compressible_data_is_stored_smaller(tmp_path):
+    source = tmp_path / "logs.txt"
+    source.write_bytes(TEXT)
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    result = pack(PackConfig(source=str(source), destinations=[drive], chunk_size=4 * 2**20))
+    assert all(c.encoding == "zstd" for c in result.chunks)
+    assert sum(c.stored_length for c in result.chunks) < len(TEXT) / 3
