@@ -14,7 +14,8 @@ from typing import Callable
 import blake3
 import zstandard
 
-from . import compression, pipeline
+from . import compression, fsio, pipeline
+from .errors import IntegrityError
 
 DROP_BEHIND = 16 * 2**20   # written pages older than this are let go
 
@@ -83,18 +84,21 @@ def read_chunk(fd: int, chunk, whole, out_fd: int, ring: pipeline.Ring,
     plain = blake3.blake3(max_threads=blake3.blake3.AUTO)
     reader = compression.FrameReader(fd, chunk.stored_length) if chunk.encoding == "zstd" else None
     fill = reader.fill if reader else (lambda view: os.readv(fd, [view]))
-    position = chunk.offset
+    position = dropped = chunk.offset
 
     def tap(view: memoryview) -> None:
         plain.update(view)
         whole.update(view)
 
     def sink(view: memoryview) -> None:
-        nonlocal position
+        nonlocal position, dropped
         while view:
             n = os.pwrite(out_fd, view, position)
             view = view[n:]
             position += n
+        if position - dropped > 2 * DROP_BEHIND:  # start write-back early, as for pack's chunks
+            _advise(out_fd, dropped, position - DROP_BEHIND - dropped)
+            dropped = position - DROP_BEHIND
 
     try:
         seen = pipeline.pump(fill, sink, tap, chunk.length + 1, ring, progress)
@@ -111,6 +115,30 @@ def read_chunk(fd: int, chunk, whole, out_fd: int, ring: pipeline.Ring,
     if plain.hexdigest() != chunk.blake3:
         return "digest does not match the signed index"
     return None
+
+
+def read_back(path, length: int, digest: str, ring: pipeline.Ring, *, what: str) -> None:
+    """fsio.read_back, pipelined: the medium's reads overlap the hashing.
+
+    The page cache for the file is dropped first so the bytes come from the
+    medium; at most ``length + 1`` bytes are read.
+    """
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        fsio.drop_cache(fd)
+        _advise_sequential(fd)
+        seen = pipeline.pump(lambda view: os.readv(fd, [view]), lambda view: None, hasher.update,
+                             length + 1, ring)
+    finally:
+        os.close(fd)
+    if seen != length:
+        raise IntegrityError(f"read-back of {what} gave {seen if seen <= length else 'more than ' + str(length)} "
+                             f"bytes, {length} were written",
+                             hint="the drive may be fake-capacity or failing; use another drive")
+    if hasher.hexdigest() != digest:
+        raise IntegrityError(f"read-back of {what} does not match what was written",
+                             hint="the drive may be fake-capacity or failing; use another drive")
 
 
 def _advise(fd: int, offset: int, length: int) -> None:

@@ -205,8 +205,8 @@ class _Packer:
         os.replace(tmp, final)
         fsio.fsync_dir(slot.folder)
         if self.config.readback:
-            fsio.read_back(final, stored.stored_length, stored.stored_blake3, self.buffer,
-                           what=f"chunk {seq} on {slot.root}")
+            chunk_io.read_back(final, stored.stored_length, stored.stored_blake3, self.ring,
+                               what=f"chunk {seq} on {slot.root}")
         chunk = Chunk(seq=seq, offset=self.offset, length=length, blake3=digest, file=name, drive=slot.ordinal,
                       encoding=stored.encoding, stored_length=stored.stored_length,
                       stored_blake3=stored.stored_blake3)

@@ -107,3 +107,21 @@ def test_compressible_data_is_stored_smaller(tmp_path):
     result = pack(PackConfig(source=str(source), destinations=[drive], chunk_size=4 * 2**20))
     assert all(c.encoding == "zstd" for c in result.chunks)
     assert sum(c.stored_length for c in result.chunks) < len(TEXT) / 3
+
+
+def test_read_back_catches_a_medium_that_returns_other_bytes(tmp_path):
+    from airgap_transfer import chunk_io
+    from airgap_transfer.errors import IntegrityError
+    path = tmp_path / "chunk"
+    data = os.urandom(300_000)
+    path.write_bytes(data)
+    ring = pipeline.Ring(2, 65536)
+    chunk_io.read_back(path, len(data), blake3.blake3(data).hexdigest(), ring, what="chunk 1")
+    with pytest.raises(IntegrityError, match="does not match"):
+        chunk_io.read_back(path, len(data), blake3.blake3(b"other").hexdigest(), ring, what="chunk 1")
+    path.write_bytes(data + b"x")   # a fake-capacity drive may hand back more, or less
+    with pytest.raises(IntegrityError, match="more than"):
+        chunk_io.read_back(path, len(data), blake3.blake3(data).hexdigest(), ring, what="chunk 1")
+    path.write_bytes(data[:-1])
+    with pytest.raises(IntegrityError, match="gave 299999 bytes"):
+        chunk_io.read_back(path, len(data), blake3.blake3(data).hexdigest(), ring, what="chunk 1")
