@@ -125,3 +125,43 @@ def test_read_back_catches_a_medium_that_returns_other_bytes(tmp_path):
     path.write_bytes(data[:-1])
     with pytest.raises(IntegrityError, match="gave 299999 bytes"):
         chunk_io.read_back(path, len(data), blake3.blake3(data).hexdigest(), ring, what="chunk 1")
+
+
+@pytest.mark.parametrize("mode", ["none", "zstd"])
+def test_enospc_mid_chunk_rewinds_the_source_and_moves_the_chunk_on(tmp_path, monkeypatch, mode):
+    """The reader runs ahead of the writer; a full drive must still rewind to the chunk's start."""
+    from airgap_transfer import chunk_io
+    monkeypatch.setattr(pipeline, "RING_BUFFER_SIZE", 64 * 1024)
+    data = _source_bytes("text", 3 * 2**20 + 12345, 99)
+    source = tmp_path / "bundle.bin"
+    source.write_bytes(data)
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    real_write = os.write
+    calls = {"n": 0}
+    fail_at = 5 if mode == "none" else 1  # multi-threaded zstd emits a chunk's frame in few writes
+
+    def write_that_fills_the_first_drive(fd, view):
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        if target.startswith(str(first)) and ".chunk" in target:
+            calls["n"] += 1
+            if calls["n"] >= fail_at:
+                raise OSError(28, "No space left on device")
+        return real_write(fd, view)
+
+    events = []
+    os.write = write_that_fills_the_first_drive
+    try:
+        result = pack(PackConfig(source=str(source), destinations=[first, second], chunk_size=2 * 2**20,
+                                 compress=mode), events.append)
+    finally:
+        os.write = real_write
+    assert any(e.kind == "drive-full" for e in events), [(e.kind, e.message) for e in events if e.level != "progress"]
+    assert calls["n"] >= fail_at
+    assert result.bundle_blake3 == blake3.blake3(data).hexdigest()
+    assert {c.drive for c in result.chunks} == {2}  # chunk 1 was moved, not cut short
+    assert not list(transfer_folder(first).glob("*.chunk*")) + list(transfer_folder(first).glob(".*tmp*"))
+    out = unpack(UnpackConfig(sources=[first, second], output_dir=tmp_path / "out",
+                              trust=[str(default_public_key())]))
+    assert out.output.read_bytes() == data
