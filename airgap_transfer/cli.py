@@ -83,6 +83,7 @@ def pack_command(source, destinations, chunk_size, key_path, name, no_readback, 
     render.result(result.to_dict(), [
         f"packed {printable(result.bundle_name)}: {result.bundle_size} bytes, {len(result.chunks)} chunks, "
         f"{len(result.drives)} drive(s)",
+        f"compression {result.compression}: {result.stored_size} bytes stored",
         f"transfer {result.transfer_id}, signed by key {result.key_id}",
         f"blake3 {result.bundle_blake3}"])
 

@@ -49,11 +49,17 @@ class PackResult:
     key_id: str
     chunks: list[Chunk]
     drives: list[str]
+    compression: str = "none"
+
+    @property
+    def stored_size(self) -> int:
+        return sum(chunk.stored_length for chunk in self.chunks)
 
     def to_dict(self) -> dict:
         return {"transfer_id": self.transfer_id, "bundle": self.bundle_name,
                 "size": self.bundle_size, "blake3": self.bundle_blake3, "key_id": self.key_id,
-                "chunks": len(self.chunks), "drives": self.drives}
+                "chunks": len(self.chunks), "drives": self.drives,
+                "compression": self.compression, "stored_size": self.stored_size}
 
 
 @dataclass
@@ -128,7 +134,7 @@ class _Packer:
                          blake3=index.bundle_blake3)
         return PackResult(self.transfer_id, index.bundle_name, index.bundle_size,
                           index.bundle_blake3 or "", key.public_key().key_id_hex,
-                          self.chunks, [str(s.root) for s in self.slots])
+                          self.chunks, [str(s.root) for s in self.slots], self.compression.recorded)
 
     def _open_slot(self, dest: Path) -> _DriveSlot:
         folder = dest / layout.folder_name(self.transfer_id)

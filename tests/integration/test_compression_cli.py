@@ -96,3 +96,15 @@ def test_incompressible_data_with_zstd_never_overflows_a_small_drive(cli, tmpfs,
     run = cli("unpack", first, second, out, "--trust", default_public_key())
     assert run.code == 0, run.output
     assert blake3.blake3((out / "noise.bin").read_bytes()).digest() == blake3.blake3(source.read_bytes()).digest()
+
+
+def test_pack_json_reports_the_decision_and_the_stored_size(cli, tmp_path, text_file):
+    import json
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    run = cli("pack", text_file, drive, "--json")
+    assert run.code == 0, run.output
+    result = [json.loads(line) for line in run.stdout.splitlines() if line.strip()][-1]
+    assert result["compression"] == "auto:zstd"
+    stored = sum(p.stat().st_size for p in transfer_folder(drive).glob("*.chunk.zst"))
+    assert result["stored_size"] == stored < result["size"] / 3
