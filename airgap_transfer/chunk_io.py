@@ -32,7 +32,8 @@ class Stored:
 
 
 def write_chunk(fill: pipeline.Fill, fd: int, limit: int, whole, ring: pipeline.Ring,
-                encoding: str, stored_cap: int, progress: Callable[[int], None]) -> Stored:
+                encoding: str, stored_cap: int, progress: Callable[[int], None],
+                compressor: zstandard.ZstdCompressor | None = None) -> Stored:
     """Copy up to ``limit`` plain bytes from ``fill`` into ``fd`` (plain, or one zstd frame).
 
     Hashes the plain bytes into a fresh per-chunk hasher and into ``whole``.
@@ -45,7 +46,7 @@ def write_chunk(fill: pipeline.Fill, fd: int, limit: int, whole, ring: pipeline.
         whole.update(view)
 
     if encoding == "zstd":
-        frame = compression.FrameWriter(fd, stored_cap)
+        frame = compression.FrameWriter(fd, stored_cap, compressor)
         length = pipeline.pump(fill, frame.write, tap, limit, ring, progress)
         if length:
             frame.finish()

@@ -24,7 +24,7 @@ LEVEL = 3
 MAX_WINDOW = 2**24             # our frames use ≤ 2 MiB windows at LEVEL; refuse greedier ones
 SAMPLE_SIZE = 4 * 2**20
 MIN_SAVING = 0.05              # auto: compress only if the sample shrinks by at least 5 %
-JOB_SIZE = 4 * 2**20           # per-thread job: default (8× window) costs ~40 MiB RSS, this ~18
+JOB_SIZE = 2 * 2**20           # per-thread job: the default (8× window) costs ~40 MiB RSS, this ~8
 FRAME_SLACK = 4096              # frame header, checksum, per-job block headers, and then some
 
 # Data that zstd cannot shrink: skip the sampling cost and store it plain.
@@ -81,15 +81,20 @@ def threads() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+def new_compressor() -> zstandard.ZstdCompressor:
+    """One per pack, reused for every chunk: a fresh multi-threaded context per
+    chunk lets the allocator's footprint creep up chunk after chunk."""
+    params = zstandard.ZstdCompressionParameters.from_level(
+        LEVEL, threads=threads(), job_size=JOB_SIZE, write_checksum=True)
+    return zstandard.ZstdCompressor(compression_params=params)
+
+
 class FrameWriter:
     """Compresses one chunk into one frame, writing and hashing the stored bytes."""
 
-    def __init__(self, fd: int, stored_cap: int) -> None:
+    def __init__(self, fd: int, stored_cap: int, compressor: zstandard.ZstdCompressor | None = None) -> None:
         self.fd, self.stored_cap = fd, stored_cap
-        params = zstandard.ZstdCompressionParameters.from_level(
-            LEVEL, threads=threads(), job_size=JOB_SIZE, write_checksum=True)
-        compressor = zstandard.ZstdCompressor(compression_params=params)
-        self.frame = compressor.compressobj()
+        self.frame = (compressor or new_compressor()).compressobj()
         self.stored = blake3.blake3(max_threads=blake3.blake3.AUTO)
         self.stored_length = 0
 

@@ -119,6 +119,7 @@ class _Packer:
             self.source = source
             self.compression = compression.decide(
                 config.compress, source.name, source.stream.fileno() if source.seekable else None)
+            self.compressor = compression.new_compressor() if self.compression.encoding == "zstd" else None
             self.report.info("pack-started", f"packing {source.name} as transfer {self.transfer_id}",
                              transfer_id=self.transfer_id, bundle=source.name, size=source.size,
                              key_id=key.public_key().key_id_hex, compression=self.compression.recorded)
@@ -251,7 +252,8 @@ class _Packer:
             stored = chunk_io.write_chunk(
                 self.source.readinto, fd, limit, self.whole, self.ring, encoding, stored_cap or limit,
                 lambda done: self.report.progress(done=self.offset + done, total=self.source.size,
-                                                  drive=str(slot.root), chunk=seq))
+                                                  drive=str(slot.root), chunk=seq),
+                self.compressor)
             os.fsync(fd)
             fsio.drop_cache(fd)
         finally:
