@@ -208,9 +208,12 @@ def growth(bench: Bench, sizes: list[int]) -> list[dict]:
         pack = bench.measure("pack (read-back)", lambda: bench.pack_dest(src),
                              f"{bench.tool} pack {{src}} {{dest}} -q --no-prompt --chunk-size {bench.chunk}")
         dest = bench.work / "dest"
+        cat = bench.measure("cat chunks > out + sync",
+                            lambda: {"dest": dest, "out": bench.fresh("out"), "evict": dest},
+                            f"cat {dest}/airgap-*/*.chunk > {{out}}/bundle && sync {{out}}/bundle")
         unpack = bench.measure("unpack", lambda: {"dest": dest, "out": bench.fresh("out"), "evict": dest},
                                f"{bench.tool} unpack {{dest}} {{out}} -q --no-prompt --trust {bench.pub}")
-        rows.append({"size": size, "cp_s": cp["median_s"], "pack_s": pack["median_s"],
+        rows.append({"size": size, "cp_s": cp["median_s"], "cat_s": cat["median_s"], "pack_s": pack["median_s"],
                      "pack_rss_mib": pack["peak_rss_mib"], "unpack_s": unpack["median_s"],
                      "unpack_rss_mib": unpack["peak_rss_mib"]})
         src.unlink()
@@ -255,10 +258,11 @@ def main() -> int:
         growth_sizes = [parse_size(s) for s in filter(None, args.growth.split(","))]
         if growth_sizes:
             results["growth"] = growth(bench, growth_sizes)
-            print("\n  size GB   cp s   pack s  pack RSS MiB  unpack s  unpack RSS MiB")
+            print("\n  size GB   cp s   pack s  pack/cp  pack RSS MiB   cat s  unpack s  unpack/cat  unpack RSS MiB")
             for row in results["growth"]:
-                print(f"  {row['size'] / 1e9:7g} {row['cp_s']:6.2f} {row['pack_s']:8.2f} {row['pack_rss_mib']:13.1f}"
-                      f" {row['unpack_s']:9.2f} {row['unpack_rss_mib']:15.1f}")
+                print(f"  {row['size'] / 1e9:7g} {row['cp_s']:6.2f} {row['pack_s']:8.2f} {row['pack_s'] / row['cp_s']:7.2f}x"
+                      f" {row['pack_rss_mib']:13.1f} {row['cat_s']:7.2f} {row['unpack_s']:9.2f}"
+                      f" {row['unpack_s'] / row['cat_s']:10.2f}x {row['unpack_rss_mib']:15.1f}")
         results["load_after"] = os.getloadavg()
         print(f"\nload average before {results['load_before']}, after {results['load_after']}")
         if args.json:
