@@ -8,6 +8,7 @@ are the inner loops of pack (``_Packer._copy_into``) and unpack
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from typing import Callable
 
@@ -140,6 +141,41 @@ def read_back(path, length: int, digest: str, ring: pipeline.Ring, *, what: str)
     if hasher.hexdigest() != digest:
         raise IntegrityError(f"read-back of {what} does not match what was written",
                              hint="the drive may be fake-capacity or failing; use another drive")
+
+
+class ReadBackQueue:
+    """Read chunk N back from the medium while chunk N+1 is being written.
+
+    One read-back runs at a time, on its own small ring.  Its failure is an
+    IntegrityError raised by the next ``submit`` or by ``wait``; pack calls
+    ``wait`` before it writes any index, so an index never names a chunk that
+    has not been read back.
+    """
+
+    def __init__(self) -> None:
+        self.ring = pipeline.Ring(2)
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def submit(self, path, length: int, digest: str, *, what: str) -> None:
+        self.wait()
+
+        def run() -> None:
+            try:
+                read_back(path, length, digest, self.ring, what=what)
+            except BaseException as exc:  # re-raised in pack's thread by wait()
+                self.error = exc
+
+        self.thread = threading.Thread(target=run, name="agt-readback", daemon=True)
+        self.thread.start()
+
+    def wait(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
 
 
 def _advise(fd: int, offset: int, length: int) -> None:

@@ -102,7 +102,8 @@ class _Packer:
         self.config = config
         self.report = report
         self.ring = pipeline.Ring()
-        self.buffer = self.ring.buffers[0]  # read-back runs only while the ring is idle
+        self.buffer = self.ring.buffers[0]  # metadata read-back runs only while the ring is idle
+        self.readbacks = chunk_io.ReadBackQueue() if config.readback else None
         self.whole = blake3.blake3(max_threads=blake3.blake3.AUTO)
         self.transfer_id = secrets.token_hex(16)
         self.chunks: list[Chunk] = []
@@ -124,6 +125,7 @@ class _Packer:
                              transfer_id=self.transfer_id, bundle=source.name, size=source.size,
                              key_id=key.public_key().key_id_hex, compression=self.compression.recorded)
             self._stream(iter(config.destinations))
+            self._wait_readbacks()
             if source.size is not None and self.offset != source.size:
                 raise UsageError(f"{source.name} changed size while it was read",
                                  hint="pack a source that is not being written to")
@@ -211,9 +213,9 @@ class _Packer:
             return None
         os.replace(tmp, final)
         fsio.fsync_dir(slot.folder)
-        if self.config.readback:
-            chunk_io.read_back(final, stored.stored_length, stored.stored_blake3, self.ring,
-                               what=f"chunk {seq} on {slot.root}")
+        if self.readbacks is not None:  # proven while the next chunk is written; awaited before any index
+            self.readbacks.submit(final, stored.stored_length, stored.stored_blake3,
+                                  what=f"chunk {seq} on {slot.root}")
         chunk = Chunk(seq=seq, offset=self.offset, length=length, blake3=digest, file=name, drive=slot.ordinal,
                       encoding=stored.encoding, stored_length=stored.stored_length,
                       stored_blake3=stored.stored_blake3)
@@ -221,7 +223,7 @@ class _Packer:
         slot.files.append((name, stored.stored_blake3))
         self.offset += length
         self.report.info("chunk-written", f"chunk {seq} ({length} bytes) written to {slot.root}"
-                         + (" and read back" if self.config.readback else ""),
+                         + (", being read back" if self.config.readback else ""),
                          chunk=seq, length=length, blake3=digest, drive=str(slot.root), file=name,
                          readback=self.config.readback)
         return chunk
@@ -276,7 +278,12 @@ class _Packer:
         self.report.info("drive-sealed", f"{slot.root} is complete ({len(slot.files)} chunks)",
                          drive=str(slot.root), chunks=[n for n, _ in slot.files])
 
+    def _wait_readbacks(self) -> None:
+        if self.readbacks is not None:
+            self.readbacks.wait()
+
     def _write_metadata(self, slot: _DriveSlot, index: Index) -> None:
+        self._wait_readbacks()
         data = index.to_bytes()
         signature = keys.sign_index(data, self.key, self.transfer_id, index.final)
         index_path = slot.folder / layout.INDEX_NAME

@@ -165,3 +165,24 @@ def test_enospc_mid_chunk_rewinds_the_source_and_moves_the_chunk_on(tmp_path, mo
     out = unpack(UnpackConfig(sources=[first, second], output_dir=tmp_path / "out",
                               trust=[str(default_public_key())]))
     assert out.output.read_bytes() == data
+
+
+def test_a_failed_read_back_stops_pack_before_any_index_is_written(tmp_path, monkeypatch):
+    """Read-back runs beside the next chunk's copy, but an index never names an unproven chunk."""
+    from airgap_transfer import chunk_io
+    from airgap_transfer.errors import IntegrityError
+    source = tmp_path / "bundle.bin"
+    source.write_bytes(os.urandom(3 * 2**20))
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    real = chunk_io.read_back
+
+    def lying_medium(path, length, digest, ring, *, what):
+        if path.name.endswith("000002.chunk"):
+            raise IntegrityError(f"read-back of {what} does not match what was written")
+        return real(path, length, digest, ring, what=what)
+
+    monkeypatch.setattr(chunk_io, "read_back", lying_medium)
+    with pytest.raises(IntegrityError, match="chunk 2"):
+        pack(PackConfig(source=str(source), destinations=[drive], chunk_size=MIN_CHUNK, compress="none"))
+    assert not list(transfer_folder(drive).glob("index.agt*"))
