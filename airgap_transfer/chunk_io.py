@@ -74,9 +74,11 @@ class _PlainWriter:
             self.dropped = self.written - DROP_BEHIND
 
 
-def read_chunk(fd: int, chunk, whole, out_fd: int, ring: pipeline.Ring,
+def read_chunk(fd: int, chunk, whole, out_fd: int | None, ring: pipeline.Ring,
                progress: Callable[[int], None]) -> str | None:
     """Copy one candidate chunk file (already open) to its offset; a problem, or None if proven.
+
+    With ``out_fd`` None (verify) it only decodes and checks; ``whole`` may be None too.
 
     Reads at most ``length + 1`` plain bytes (and ``stored_length + 1`` stored
     bytes), so a file or frame longer than the signed index declares is named,
@@ -90,10 +92,13 @@ def read_chunk(fd: int, chunk, whole, out_fd: int, ring: pipeline.Ring,
 
     def tap(view: memoryview) -> None:
         plain.update(view)
-        whole.update(view)
+        if whole is not None:
+            whole.update(view)
 
     def sink(view: memoryview) -> None:
         nonlocal position, dropped
+        if out_fd is None:
+            return
         while view:
             n = os.pwrite(out_fd, view, position)
             view = view[n:]

@@ -108,3 +108,16 @@ def test_pack_json_reports_the_decision_and_the_stored_size(cli, tmp_path, text_
     assert result["compression"] == "auto:zstd"
     stored = sum(p.stat().st_size for p in transfer_folder(drive).glob("*.chunk.zst"))
     assert result["stored_size"] == stored < result["size"] / 3
+
+
+def test_verify_decodes_compressed_chunks(cli, tmp_path, text_file):
+    """verify proves a compressed chunk by decoding it, and names a bomb for what it is."""
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    assert cli("pack", text_file, drive, "--chunk-size", "3MB", "--compress", "zstd").code == 0
+    good = cli("verify", drive, "--trust", default_public_key(), "--json")
+    assert good.code == 0, good.output
+    _swap_first_chunk(drive, zstandard.ZstdCompressor(level=19).compress(bytes(64 * 2**20)))
+    bad = cli("verify", drive, "--trust", default_public_key())
+    assert bad.code == 4
+    assert "longer than" in bad.output
