@@ -109,18 +109,20 @@ def _drive_prompt(render: Renderer, use_stdin: bool):
               help="With --dry-run: plan for drives of this size instead of the DESTs present.")
 @click.option("--fs-type", metavar="TYPE", help="With --drive-size: their file system (vfat, exfat, ntfs, ext4, ...).")
 @click.option("--sha256", is_flag=True, help="Also record SHA-256 of every chunk and the whole (FIPS-approved).")
+@click.option("--compress", type=click.Choice(["auto", "zstd", "none"]), default="auto", show_default=True,
+              help="Store chunks as zstd frames; auto samples the source and skips data that does not shrink.")
 @click.option("--resume", is_flag=True,
               help="Continue the unfinished pack of SOURCE (also done without this flag); fail if there is none.")
 @click.option("--restart", is_flag=True, help="Forget an unfinished pack of SOURCE and start a new transfer.")
 @_actor_options
 @_common
 def pack_command(source, destinations, chunk_size, key_path, name, no_readback, no_prompt, dry_run,
-                 drive_size, fs_type, sha256, resume, restart, operator, title, json_mode, quiet, debug):
+                 drive_size, fs_type, sha256, compress, resume, restart, operator, title, json_mode, quiet, debug):
     """Pack SOURCE (a file, a folder, or - for stdin) onto one or more DEST drives."""
     render = _renderer_for(json_mode, quiet)
     config = PackConfig(source=source, destinations=list(destinations), chunk_size=chunk_size,
                         key_path=key_path, no_prompt=no_prompt, readback=not no_readback, name=name,
-                        sha256=sha256, resume=resume, restart=restart)
+                        sha256=sha256, compress=compress, resume=resume, restart=restart)
     if resume and restart:
         raise click.UsageError("--resume and --restart exclude each other")
     if dry_run:
@@ -136,6 +138,7 @@ def pack_command(source, destinations, chunk_size, key_path, name, no_readback, 
     render.result(result.to_dict(), [
         f"packed {printable(result.bundle_name)}: {result.bundle_size} bytes, {len(result.chunks)} chunks, "
         f"{len(result.drives)} drive(s)",
+        f"compression {result.compression}: {result.stored_size} bytes stored",
         f"transfer {result.transfer_id}, signed by key {result.key_id}",
         f"blake3 {result.bundle_blake3}"])
 

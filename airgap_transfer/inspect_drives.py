@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import catalog, fsio, journal, keys, media
+from . import catalog, chunk_io, fsio, journal, keys, media, pipeline
 from .errors import IntegrityError
 from .events import Callback, Reporter
 from .index import Index
@@ -67,6 +67,15 @@ class Survey:
                 "chunks": [c.to_dict() for c in self.chunks]}
 
 
+def _judge_zstd_copy(path: Path, chunk, ring: pipeline.Ring) -> str | None:
+    """A compressed chunk is proven by decoding it: stored and plain digests both."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        return chunk_io.read_chunk(fd, chunk, None, None, ring, lambda n: None)
+    finally:
+        os.close(fd)
+
+
 def _judge_copy(path: Path, length: int, digest: str, buffer: bytearray, hash_chunks: bool) -> str | None:
     if not hash_chunks:
         size = os.lstat(path).st_size
@@ -83,13 +92,18 @@ def survey(config: InspectConfig, callback: Callback | None = None) -> Survey:
     loaded = catalog.load_index(transfer, keys.trusted_keys(config.trust), config.allow_untrusted, report)
     index: Index = loaded.index
     buffer = bytearray(fsio.BUFFER_SIZE)
+    ring = pipeline.Ring(2)
     states = []
     checked = 0
     for chunk in index.chunks:
         state = ChunkState(chunk.seq, chunk.file, chunk.length, "missing")
         for path, drive in transfer.copies(chunk.file):
             try:
-                problem = _judge_copy(path, chunk.stored_length, chunk.stored_blake3, buffer, config.hash_chunks)
+                if chunk.encoding == "zstd" and config.hash_chunks:
+                    problem = _judge_zstd_copy(path, chunk, ring)
+                else:
+                    problem = _judge_copy(path, chunk.stored_length, chunk.stored_blake3, buffer,
+                                          config.hash_chunks)
             except OSError as exc:
                 problem = f"read error ({exc.strerror})"
             if problem:

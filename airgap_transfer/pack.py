@@ -1,8 +1,9 @@
 """Pack: stream a bundle once into verified chunk files across destinations.
 
-One pass over the source with one reused buffer.  Each chunk is written under
-a temporary name, fsynced, renamed, its folder fsynced, then read back from the
-medium with the page cache dropped.  The index (partial when a drive is sealed
+One pass over the source through a small ring of reused buffers, reading,
+hashing and writing overlapping (chunk_io, pipeline).  Each chunk is written
+under a temporary name, fsynced, renamed, its folder fsynced, then read back
+from the medium with the page cache dropped, while the next chunk is written.  The index (partial when a drive is sealed
 early, final at the end) is signed over its exact bytes.
 """
 
@@ -18,7 +19,8 @@ from typing import Callable
 
 import blake3
 
-from . import __version__, fsio, journal, keys, layout, limits, media, planning, restore_note, resume
+from . import (__version__, chunk_io, compression, fsio, journal, keys, layout, limits, media, pipeline,
+               planning, restore_note, resume)
 from .errors import (AirgapError, DriveIOError, IncompleteError, IntegrityError, Interrupted, NoSpaceError,
                      UsageError)
 from .digests import Digests
@@ -48,6 +50,7 @@ class PackConfig:
     readback: bool = True
     name: str | None = None
     sha256: bool = False     # also SHA-256 per chunk and whole, for auditors
+    compress: str = "auto"   # auto | zstd | none (see compression.decide)
     resume: bool = False     # require an unfinished journal to continue
     restart: bool = False    # ignore (and drop) any unfinished journal
     # Asked for another drive when the given ones are full; None (or returning
@@ -67,11 +70,17 @@ class PackResult:
     key_id: str
     chunks: list[Chunk]
     drives: list[str]
+    compression: str = "none"
+
+    @property
+    def stored_size(self) -> int:
+        return sum(chunk.stored_length for chunk in self.chunks)
 
     def to_dict(self) -> dict:
         return {"transfer_id": self.transfer_id, "bundle": self.bundle_name,
                 "size": self.bundle_size, "blake3": self.bundle_blake3, "key_id": self.key_id,
-                "chunks": len(self.chunks), "drives": self.drives}
+                "chunks": len(self.chunks), "drives": self.drives,
+                "compression": self.compression, "stored_size": self.stored_size}
 
 
 @dataclass
@@ -140,10 +149,11 @@ class _Packer:
     def __init__(self, config: PackConfig, report: Reporter) -> None:
         self.config = config
         self.report = report
-        self.buffer = bytearray(fsio.BUFFER_SIZE)
-        self.view = memoryview(self.buffer)
+        self.ring = pipeline.Ring()
+        self.buffer = self.ring.buffers[0]  # resume and metadata read-back run only while the ring is idle
+        self.readbacks = chunk_io.ReadBackQueue() if config.readback else None
+        self.proven = 0  # chunks whose read-back has finished: the only ones a journal may claim
         self.whole = Digests(sha256=config.sha256)
-        self.chunk_sha256: str | None = None   # of the chunk _copy_into wrote last
         self.transfer_id = secrets.token_hex(16)
         self.chunks: list[Chunk] = []
         self.slots: list[_DriveSlot] = []
@@ -170,15 +180,20 @@ class _Packer:
             else:
                 _check_chunk_count(source, config)
                 _preflight_space(source, config)
+            self.compression = compression.decide(config.compress, source.name,
+                                                  source.sample(compression.SAMPLE_SIZE))
+            self.compressor = compression.new_compressor() if self.compression.encoding == "zstd" else None
             self.report.info("pack-started", f"packing {source.name} as transfer {self.transfer_id}",
                              transfer_id=self.transfer_id, bundle=source.name, size=source.size,
-                             key_id=key.public_key().key_id_hex, resumed=found is not None)
+                             key_id=key.public_key().key_id_hex, resumed=found is not None,
+                             compression=self.compression.recorded)
             if found:
                 self._restore(found)
             else:
                 self._save_journal()  # from the start, so even a run killed in chunk 1 is resumed and cleaned
             used = {str(s.root.resolve()) for s in self.slots if s.present}
             self._stream(iter([d for d in config.destinations if str(d.resolve()) not in used]))
+            self._wait_readbacks()
             if source.size is not None and self.offset != source.size:
                 raise UsageError(f"{source.name} changed size while it was read",
                                  hint="pack a source that is not being written to")
@@ -190,7 +205,7 @@ class _Packer:
                          blake3=index.bundle_blake3, sha256=index.bundle_sha256)
         return PackResult(self.transfer_id, index.bundle_name, index.bundle_size,
                           index.bundle_blake3 or "", key.public_key().key_id_hex,
-                          self.chunks, [str(s.root) for s in self.slots])
+                          self.chunks, [str(s.root) for s in self.slots], self.compression.recorded)
 
     def _write_final_index(self, index: Index) -> None:
         """The last drive must get the final index; earlier ones still mounted get it if they can."""
@@ -210,6 +225,7 @@ class _Packer:
         point = resume.prove(found, self.config.destinations, self.buffer, self.report)
         self.transfer_id = found.transfer_id
         self.chunks, self.offset = point.chunks, point.offset
+        self.proven = len(self.chunks)
         self.whole = resume.rehash_prefix(self.source.stream, self.chunks, self.buffer, self.report,
                                           Digests(sha256=self.config.sha256))
         self.source.at_eof = False
@@ -247,7 +263,7 @@ class _Packer:
         journal.save(self.journal_path, PackJournal(
             transfer_id=self.transfer_id, source=self.source_identity, bundle_name=self.source.name,
             key_id=self.key.public_key().key_id_hex, readback=self.config.readback,
-            chunks=[{**c.to_dict(), "root": roots[c.drive]} for c in self.chunks],
+            chunks=[{**c.to_dict(), "root": roots[c.drive]} for c in self.chunks[:self.proven]],
             drives=[{**d.to_dict(), "root": roots[d.ordinal]} for d in index.drives],
             complete=complete, sha256=self.config.sha256))
 
@@ -322,8 +338,8 @@ class _Packer:
                     return
                 slot = self._finish_drive(slot, destinations)  # ENOSPC: the chunk goes to the next drive
                 continue
-            if chunk.length < want and self.source.size is None:
-                return
+            if self.source.size is None and self.source.at_eof:
+                return  # a compressed chunk may hold less than want: only EOF ends a stream
 
     def _finish_drive(self, slot: _DriveSlot, destinations) -> _DriveSlot:
         self._seal(slot)
@@ -338,13 +354,14 @@ class _Packer:
 
     def _write_chunk(self, slot: _DriveSlot, want: int) -> Chunk | None:
         seq = len(self.chunks) + 1
-        name = layout.chunk_file_name(self.transfer_id, seq)
+        encoding, limit, stored_cap = self._chunk_plan(slot, want)
+        name = layout.chunk_file_name(self.transfer_id, seq, encoding)
         final = slot.folder / name
         tmp = fsio.temp_name(final)
         whole_before = self.whole.copy()
         start = self.source.tell()
         try:
-            length, digest = self._copy_into(tmp, want, slot, seq)
+            stored = self._copy_into(tmp, limit, slot, seq, encoding, stored_cap)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             if exc.errno != errno.ENOSPC:
@@ -361,6 +378,7 @@ class _Packer:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        length, digest = stored.length, stored.blake3
         if length == 0:
             tmp.unlink(missing_ok=True)
             return None
@@ -368,49 +386,55 @@ class _Packer:
         fsio.fsync_dir(slot.folder)
         if self.config.after_chunk_written:
             self.config.after_chunk_written(final)
-        if self.config.readback:
-            self._read_back(final, length, digest, seq, slot)
+        proven_before = len(self.chunks)
+        if self.readbacks is not None:  # proven while the next chunk is written; awaited before any index
+            self.readbacks.submit(final, stored.stored_length, stored.stored_blake3,
+                                  what=f"chunk {seq} on {slot.root}")  # first waits for the previous one
         chunk = Chunk(seq=seq, offset=self.offset, length=length, blake3=digest, file=name, drive=slot.ordinal,
-                      sha256=self.chunk_sha256)
+                      encoding=stored.encoding, stored_length=stored.stored_length,
+                      stored_blake3=stored.stored_blake3, sha256=stored.sha256)
         self.chunks.append(chunk)
-        slot.files.append((name, digest))
+        slot.files.append((name, stored.stored_blake3))
         self.offset += length
+        self.proven = proven_before if self.readbacks is not None else len(self.chunks)
         self._save_journal()
         self.report.info("chunk-written", f"chunk {seq} ({length} bytes) written to {slot.root}"
-                         + (" and read back" if self.config.readback else ""),
-                         chunk=seq, length=length, blake3=digest, sha256=self.chunk_sha256, drive=str(slot.root), file=name,
-                         readback=self.config.readback)
+                         + (", being read back" if self.config.readback else ""),
+                         chunk=seq, length=length, blake3=digest, sha256=stored.sha256, drive=str(slot.root),
+                         file=name, readback=self.config.readback, stored_length=stored.stored_length)
         return chunk
 
-    def _read_back(self, final: Path, length: int, digest: str, seq: int, slot: _DriveSlot) -> None:
-        try:
-            fsio.read_back(final, length, digest, self.buffer, what=f"chunk {seq} on {slot.root}")
-        except IntegrityError:
-            final.unlink(missing_ok=True)  # never leave a chunk known to be bad under its final name
-            raise
+    def _chunk_plan(self, slot: _DriveSlot, want: int) -> tuple[str, int, int]:
+        """(encoding, plain bytes to take, most bytes the file may hold) for the next chunk.
 
-    def _copy_into(self, tmp: Path, want: int, slot: _DriveSlot, seq: int) -> tuple[int, str]:
-        hasher = Digests(sha256=self.config.sha256)
+        A zstd frame of incompressible data is slightly larger than its input,
+        so a compressed chunk takes only as much plain data as its worst-case
+        frame lets fit in the room (or --chunk-size).  Where that leaves too
+        little, the chunk is stored plain: it then never exceeds ``want``.
+        """
+        if self.compression.encoding != "zstd":
+            return "none", want, want
+        cap = min(slot.room(len(self.chunks)), slot.chunk_limit)
+        limit = min(want, compression.plain_limit(cap))
+        if limit < min(want, planning.MIN_CHUNK):
+            return "none", want, want
+        return "zstd", limit, cap
+
+    def _copy_into(self, tmp: Path, limit: int, slot: _DriveSlot, seq: int,
+                   encoding: str = "none", stored_cap: int = 0) -> chunk_io.Stored:
+        """Stream up to ``limit`` plain bytes into ``tmp``: read, hash and write overlap."""
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        done = 0
         try:
-            while done < want:
-                got = self.source.readinto(self.view[:min(len(self.view), want - done)])
-                if not got:
-                    break
-                piece = self.view[:got]
-                hasher.update(piece)
-                self.whole.update(piece)
-                _write_all(fd, piece)
-                done += got
-                self.report.progress(done=self.offset + done, total=self.source.size,
-                                     drive=str(slot.root), chunk=seq)
+            stored = chunk_io.write_chunk(
+                self.source.readinto, fd, limit, self.whole, self.ring, encoding, stored_cap or limit,
+                lambda done: self.report.progress(done=self.offset + done, total=self.source.size,
+                                                  drive=str(slot.root), chunk=seq),
+                self.compressor, sha256=self.config.sha256)
             os.fsync(fd)
             fsio.drop_cache(fd)
         finally:
             os.close(fd)
-        self.chunk_sha256 = hasher.sha256_hexdigest()
-        return done, hasher.hexdigest()
+        return stored
 
     def _build_index(self, final: bool) -> Index:
         return Index(
@@ -420,6 +444,7 @@ class _Packer:
             created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             tool=f"airgap-transfer {__version__}", signer=self.key.public_key().key_id_hex,
             final=final, kind=self.source.kind, readback=self.config.readback,
+            compression=self.compression.recorded,
             chunks=list(self.chunks),
             drives=[Drive(ordinal=s.ordinal, label=s.medium.label or s.root.name or str(s.root),
                           fs_type=s.medium.fs_type, fs_uuid=s.medium.fs_uuid, serial=s.medium.serial)
@@ -427,10 +452,17 @@ class _Packer:
 
     def _seal(self, slot: _DriveSlot) -> None:
         self._write_metadata(slot, self._build_index(final=False))
+        self._save_journal()  # every read-back was awaited for the index: all chunks are proven now
         self.report.info("drive-sealed", f"{slot.root} is complete ({len(slot.files)} chunks)",
                          drive=str(slot.root), chunks=[n for n, _ in slot.files])
 
+    def _wait_readbacks(self) -> None:
+        if self.readbacks is not None:
+            self.readbacks.wait()
+        self.proven = len(self.chunks)
+
     def _write_metadata(self, slot: _DriveSlot, index: Index) -> None:
+        self._wait_readbacks()
         data = index.to_bytes()
         signature = keys.sign_index(data, self.key, self.transfer_id, index.final)
         index_path = slot.folder / layout.INDEX_NAME
@@ -444,14 +476,6 @@ class _Packer:
         sums = layout.b3sums_text(slot.files + [(layout.INDEX_NAME, index_digest)])
         fsio.atomic_write_bytes(slot.folder / layout.B3SUMS_NAME, sums.encode())
         fsio.atomic_write_bytes(slot.folder / restore_note.NOTE_NAME, restore_note.restore_text(index).encode())
-
-
-def _write_all(fd: int, data: memoryview) -> None:
-    while data:
-        written = os.write(fd, data)
-        if written <= 0:  # a full medium may report no progress rather than ENOSPC
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        data = data[written:]
 
 
 def pack(config: PackConfig, callback: Callback | None = None) -> PackResult:

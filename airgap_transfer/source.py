@@ -33,6 +33,22 @@ class Source:
     def tell(self) -> int:
         return self.stream.tell() if self.seekable else -1
 
+    def sample(self, size: int) -> bytes | None:
+        """The first ``size`` bytes, read without moving on; None for a stream that cannot be re-read."""
+        if not self.seekable:
+            return None
+        position = self.stream.tell()
+        self.stream.seek(0)
+        buffer = bytearray(size)
+        view, got = memoryview(buffer), 0
+        while got < size:
+            n = self.stream.readinto(view[got:]) or 0
+            if n == 0:
+                break
+            got += n
+        self.stream.seek(position)
+        return bytes(buffer[:got])
+
     def seek(self, position: int) -> None:
         self.stream.seek(position)
         self.at_eof = False

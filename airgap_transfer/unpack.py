@@ -14,9 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import blake3
-
-from . import catalog, dirrestore, fsio, journal, keys, replay
+from . import catalog, chunk_io, dirrestore, fsio, journal, keys, pipeline, replay
 from .digests import Digests
 from .errors import (DriveIOError, IncompleteError, IntegrityError, Interrupted, NoSpaceError, TrustError,
                      UsageError)
@@ -111,8 +109,8 @@ class _Assembler:
         self.report, self.out_fd, self.total = report, out_fd, total
         self.on_placed = on_placed
         self.earlier: list[dict] = []  # journal records of an earlier run not yet matched to an index
-        self.buffer = bytearray(fsio.BUFFER_SIZE)
-        self.view = memoryview(self.buffer)
+        self.ring = pipeline.Ring()
+        self.view = memoryview(self.ring.buffers[0])  # for _catch_up, which runs while the ring is idle
         self.whole = Digests(sha256=sha256)  # SHA-256 too for the custody report's in-toto subject
         self.placed: dict[int, Chunk] = {}
         self.next_in_order = 1
@@ -199,41 +197,20 @@ class _Assembler:
         """Copy one candidate file to its offset; return a problem, or None when it is proven.
 
         ``in_order``: this chunk is next for the whole-bundle hash, so it is fed
-        to it while copying and need not be read again.
+        to it while copying and need not be read again.  Errors writing the
+        output propagate; problems with the copy on the drive are returned.
         """
-        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
         try:
             fd = fsio.open_regular(path)  # never a symlink, FIFO or device swapped in after discovery
         except OSError as exc:
             return f"cannot open ({exc.strerror})"
         try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-            seen = 0
-            while seen <= chunk.length:
-                want = min(len(self.view), chunk.length + 1 - seen)
-                try:
-                    got = os.readv(fd, [self.view[:want]])
-                except OSError as exc:  # the drive's fault; an error writing the output is not
-                    return f"read error ({exc.strerror})"
-                if got == 0:
-                    break
-                if seen + got > chunk.length:
-                    return f"longer than the {chunk.length} bytes the index declares"
-                piece = self.view[:got]
-                hasher.update(piece)
-                if in_order:
-                    self.whole.update(piece)
-                fsio.pwrite_all(out_fd, piece, chunk.offset + seen)
-                seen += got
-                self.report.progress(done=self.done + seen, total=self.total,
-                                     drive=str(drive), chunk=chunk.seq)
+            return chunk_io.read_chunk(
+                fd, chunk, self.whole if in_order else None, out_fd, self.ring,
+                lambda seen: self.report.progress(done=self.done + seen, total=self.total,
+                                                  drive=str(drive), chunk=chunk.seq))
         finally:
             os.close(fd)
-        if seen < chunk.length:
-            return f"truncated: {seen} of {chunk.length} bytes"
-        if hasher.hexdigest() != chunk.blake3:
-            return "digest does not match the signed index"
-        return None
 
 
 @dataclass

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from airgap_transfer import pack as pack_module
 from airgap_transfer.errors import IntegrityError
 from airgap_transfer.pack import PackConfig, pack
 from airgap_transfer.unpack import UnpackConfig, unpack
@@ -70,19 +69,19 @@ def test_drive_filling_mid_chunk_moves_the_chunk_to_the_next_drive(tmpfs, random
     """A real ENOSPC from tmpfs in the middle of chunk 2: it goes to drive 2, nothing partial stays."""
     source = random_file(40 * MB)
     first, second = tmpfs("48M"), tmpfs("48M")
-    real_write_all = pack_module._write_all
+    real_write = os.write
     state = {"chunk_bytes": 0, "filled": False}
 
-    def filling_write_all(fd, data):
+    def filling_write(fd, data):
         name = os.readlink(f"/proc/self/fd/{fd}")
         if "-000002.chunk" in name and str(first) in name and not state["filled"]:
             state["chunk_bytes"] += len(data)
             if state["chunk_bytes"] > 8 * 2**20:  # part of chunk 2 is on the drive: fill the rest
                 state["filled"] = True
                 _fill(first / "filler.bin")
-        real_write_all(fd, data)
+        return real_write(fd, data)
 
-    monkeypatch.setattr(pack_module, "_write_all", filling_write_all)
+    monkeypatch.setattr(os, "write", filling_write)
     events = []
     result = pack(PackConfig(source=str(source), destinations=[first, second], chunk_size=20 * MB), events.append)
     assert state["filled"]

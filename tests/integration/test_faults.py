@@ -1,5 +1,8 @@
 """I/O faults at chosen offsets: a fault-injecting wrapper around the engine's file I/O.
 
+The wrappers replace os.write / os.readv / os.pwrite for the test, firing only
+for file descriptors whose path matches, in whichever thread does the I/O.
+
 Each fault must give a clear error naming the drive, the documented exit code,
 nothing partial under a final name, and a run of the same command afterwards
 must finish with identical bytes.
@@ -15,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from airgap_transfer import pack as pack_module
 from airgap_transfer.errors import DriveIOError, NoSpaceError
 from airgap_transfer.pack import PackConfig, pack
 from airgap_transfer.unpack import UnpackConfig, unpack
@@ -60,15 +62,15 @@ def raise_errno(code):
 def test_eio_while_packing_is_exit_3_naming_the_drive_and_resumes(at_byte, tmpfs, random_file, monkeypatch, tmp_path):
     source = random_file(6 * MB)
     drive = tmpfs("32M")
-    fault = FaultAt(pack_module._write_all, at_byte, str(drive), raise_errno(errno.EIO))
-    monkeypatch.setattr(pack_module, "_write_all", fault)
+    fault = FaultAt(os.write, at_byte, str(drive), raise_errno(errno.EIO))
+    monkeypatch.setattr(os, "write", fault)
     config = PackConfig(source=str(source), destinations=[drive], chunk_size=MB)
     with pytest.raises(DriveIOError) as info:
         pack(config)
     assert info.value.exit_code == 3 and str(drive) in info.value.one_line()
     assert "resume" in info.value.one_line()
     assert not [p for p in drive.rglob(".*tmp-*")], "partial chunk left behind"
-    monkeypatch.setattr(pack_module, "_write_all", fault.real)
+    monkeypatch.setattr(os, "write", fault.real)
     result = pack(config)
     out = unpack(UnpackConfig([drive], tmp_path / "out", trust=[str(default_public_key())]))
     assert sha(out.output) == sha(source) and result.bundle_size == 6 * MB
@@ -82,13 +84,13 @@ def test_drive_pulled_mid_chunk_then_resumed_on_a_fresh_drive(tmpfs, random_file
     def pull():
         subprocess.run(["umount", "-l", str(drive)], check=True)
 
-    fault = FaultAt(pack_module._write_all, 2 * MB + 10, str(drive), pull)
-    monkeypatch.setattr(pack_module, "_write_all", fault)
+    fault = FaultAt(os.write, 2 * MB + 10, str(drive), pull)
+    monkeypatch.setattr(os, "write", fault)
     config = PackConfig(source=str(source), destinations=[drive], chunk_size=MB)
     with pytest.raises(DriveIOError) as info:
         pack(config)
     assert info.value.exit_code == 3 and str(drive) in info.value.one_line()
-    monkeypatch.setattr(pack_module, "_write_all", fault.real)
+    monkeypatch.setattr(os, "write", fault.real)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32M", "tmpfs", str(drive)], check=True)
     events = []
     pack(config, events.append)
