@@ -19,7 +19,8 @@ from . import __version__, bootstrap, custody_record, inspect_drives, keys, limi
 from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AirgapError, UsageError
 from .events import Event
 from .names import printable
-from .pack import DriveRequest, PackConfig, dry_run_plan, pack
+from .pack import DriveRequest, PackConfig, pack
+from .preflight import dry_run_plan
 from .render import Renderer
 from .sizes import parse_size, parse_size_or_auto
 from .source import open_source

@@ -20,14 +20,13 @@ from typing import Callable
 import blake3
 
 from . import (__version__, chunk_io, compression, fsio, journal, keys, layout, limits, media, pipeline,
-               planning, restore_note, resume)
-from .errors import (AirgapError, DriveIOError, IncompleteError, IntegrityError, Interrupted, NoSpaceError,
-                     UsageError)
+               planning, preflight, restore_note, resume)
+from .errors import DriveIOError, IncompleteError, Interrupted, NoSpaceError, UsageError
 from .digests import Digests
 from .journal import PackJournal, SourceIdentity
 from .events import Callback, Reporter
 from .index import Chunk, Drive, Index
-from .source import Source, open_source
+from .source import open_source
 
 
 @dataclass
@@ -99,52 +98,6 @@ class _DriveSlot:
         return max(0, fsio.free_space(self.folder) - limits.reserve(chunks_so_far + 1))
 
 
-def _check_destinations(destinations: list[Path]) -> None:
-    if not destinations:
-        raise UsageError("no destination given", hint="name at least one mounted drive or folder")
-    for dest in destinations:
-        if not dest.is_dir():
-            raise UsageError(f"destination {dest} is not a folder", hint="mount the drive or create the folder")
-        if not os.access(dest, os.W_OK):
-            raise UsageError(f"destination {dest} is not writable", hint="check the mount options and permissions")
-
-
-def _check_chunk_count(source: Source, config: PackConfig) -> None:
-    """Refuse before writing anything a transfer whose index receivers could not accept."""
-    if source.size is None or not config.chunk_size:
-        return
-    count = -(-source.size // config.chunk_size)
-    if count > limits.MAX_TRANSFER_CHUNKS:
-        raise UsageError(f"--chunk-size {config.chunk_size} would cut {source.name} into {count} chunks, "
-                         f"more than the {limits.MAX_TRANSFER_CHUNKS} one transfer may have",
-                         hint=f"use --chunk-size {-(-source.size // limits.MAX_TRANSFER_CHUNKS)} or larger, or auto")
-
-
-def _preflight_space(source: Source, config: PackConfig) -> None:
-    """Without a way to ask for more drives, refuse up front, writing nothing."""
-    if source.size is None or config.next_drive is not None:
-        return
-    result = dry_run_plan(source.size, config)
-    if result.unplaced:
-        raise NoSpaceError(
-            f"the bundle is {source.size} bytes but the destinations hold only "
-            f"{source.size - result.unplaced} of them",
-            hint="add another destination or free space, then run pack again")
-
-
-def dry_run_plan(size: int, config: PackConfig, drive_size: int | None = None,
-                 fs_type: str | None = None) -> planning.Plan:
-    """The chunks and drives a bundle of ``size`` bytes needs; writes nothing."""
-    if drive_size is not None:
-        return planning.plan(size, [(f"{drive_size}-byte {fs_type or 'drive'}", fs_type, drive_size)],
-                             config.chunk_size, repeat_last=True)
-    drives = []
-    for dest in config.destinations:
-        medium = media.describe(dest)
-        drives.append((str(dest), medium.fs_type, medium.free))
-    return planning.plan(size, drives, config.chunk_size)
-
-
 class _Packer:
     def __init__(self, config: PackConfig, report: Reporter) -> None:
         self.config = config
@@ -164,7 +117,7 @@ class _Packer:
 
     def run(self) -> PackResult:
         config = self.config
-        _check_destinations(config.destinations)
+        preflight.check_destinations(config.destinations)
         key = keys.load_signing_key(config.key_path, self.report)
         self.key = key
         with open_source(config.source, config.name) as source:
@@ -178,8 +131,8 @@ class _Packer:
             if found:
                 self.transfer_id = found.transfer_id
             else:
-                _check_chunk_count(source, config)
-                _preflight_space(source, config)
+                preflight.check_chunk_count(source, config)
+                preflight.check_space(source, config)
             self.compression = compression.decide(config.compress, source.name,
                                                   source.sample(compression.SAMPLE_SIZE))
             self.compressor = compression.new_compressor() if self.compression.encoding == "zstd" else None

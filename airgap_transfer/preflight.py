@@ -1,0 +1,61 @@
+"""Checks pack makes before writing anything, and the plan --dry-run shows.
+
+Each refuses with the brief's exit code and writes nothing: a destination that
+is not a writable folder (2), more chunks than a receiver's index limit (2), a
+bundle that cannot fit when pack may not ask for more drives (6).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from . import limits, media, planning
+from .errors import NoSpaceError, UsageError
+from .source import Source
+
+
+def check_destinations(destinations: list[Path]) -> None:
+    if not destinations:
+        raise UsageError("no destination given", hint="name at least one mounted drive or folder")
+    for dest in destinations:
+        if not dest.is_dir():
+            raise UsageError(f"destination {dest} is not a folder", hint="mount the drive or create the folder")
+        if not os.access(dest, os.W_OK):
+            raise UsageError(f"destination {dest} is not writable", hint="check the mount options and permissions")
+
+
+def check_chunk_count(source: Source, config) -> None:
+    """Refuse before writing anything a transfer whose index receivers could not accept."""
+    if source.size is None or not config.chunk_size:
+        return
+    count = -(-source.size // config.chunk_size)
+    if count > limits.MAX_TRANSFER_CHUNKS:
+        raise UsageError(f"--chunk-size {config.chunk_size} would cut {source.name} into {count} chunks, "
+                         f"more than the {limits.MAX_TRANSFER_CHUNKS} one transfer may have",
+                         hint=f"use --chunk-size {-(-source.size // limits.MAX_TRANSFER_CHUNKS)} or larger, or auto")
+
+
+def check_space(source: Source, config) -> None:
+    """Without a way to ask for more drives, refuse up front, writing nothing."""
+    if source.size is None or config.next_drive is not None:
+        return
+    result = dry_run_plan(source.size, config)
+    if result.unplaced:
+        raise NoSpaceError(
+            f"the bundle is {source.size} bytes but the destinations hold only "
+            f"{source.size - result.unplaced} of them",
+            hint="add another destination or free space, then run pack again")
+
+
+def dry_run_plan(size: int, config, drive_size: int | None = None,
+                 fs_type: str | None = None) -> planning.Plan:
+    """The chunks and drives a bundle of ``size`` bytes needs; writes nothing."""
+    if drive_size is not None:
+        return planning.plan(size, [(f"{drive_size}-byte {fs_type or 'drive'}", fs_type, drive_size)],
+                             config.chunk_size, repeat_last=True)
+    drives = []
+    for dest in config.destinations:
+        medium = media.describe(dest)
+        drives.append((str(dest), medium.fs_type, medium.free))
+    return planning.plan(size, drives, config.chunk_size)
