@@ -2,8 +2,13 @@
 
 A journal only ever claims what is durable: pack records a chunk after its
 file is fsynced, renamed and read back; unpack records a placed chunk after
-the partial output is fdatasynced.  Journals are written atomically (temp
-name, fsync, rename) and read bounded, like everything else.
+the partial output is fdatasynced.
+
+The file is JSON lines: a header line written atomically (temp name, fsync,
+rename), then one appended and fsynced line per drive or chunk, so recording a
+chunk costs one short write however many came before.  A crash in the middle
+of an append leaves a torn last line, which loading ignores: that chunk is
+simply redone.
 """
 
 from __future__ import annotations
@@ -11,14 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from . import fsio, paths
 from .errors import UsageError
 
 MAX_JOURNAL_BYTES = 256 * 2**20
-JOURNAL_VERSION = 1
+JOURNAL_VERSION = 2
 
 
 @dataclass
@@ -90,9 +95,60 @@ def unpack_journal_path(transfer_id: str, output: Path) -> Path:
     return paths.state_dir() / "unpack" / f"{key}.json"
 
 
+_LISTS = {"chunk": "chunks", "drive": "drives", "placed": "placed"}
+
+
 def save(path: Path, journal: PackJournal | UnpackJournal) -> None:
+    """Write the whole journal afresh: the header, then a line per record."""
+    document = journal.to_dict()
+    lines = [{k: v for k, v in document.items() if k not in _LISTS.values()}]
+    for kind, key in _LISTS.items():
+        lines.extend({kind: record} for record in document.get(key, ()))
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fsio.atomic_write_bytes(path, json.dumps(journal.to_dict(), indent=1).encode())
+    fsio.atomic_write_bytes(path, "".join(json.dumps(line) + "\n" for line in lines).encode())
+
+
+def append(path: Path, records: list[dict]) -> None:
+    """Add lines such as {"chunk": {...}} or {"complete": true}; durable when this returns."""
+    if not records:
+        return
+    data = "".join(json.dumps(record) + "\n" for record in records).encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fold(lines: list[bytes]) -> dict:
+    """Header plus records into one dict; a torn last line (crash mid-append) is dropped."""
+    parsed = []
+    for number, line in enumerate(lines):
+        try:
+            parsed.append(json.loads(line))
+        except ValueError:
+            if number == len(lines) - 1:
+                break
+            raise
+    if not parsed or not isinstance(parsed[0], dict):
+        raise ValueError("no header line")
+    document = dict(parsed[0])
+    keyed: dict[str, dict] = {key: {} for key in _LISTS.values()}
+    for record in parsed[1:]:
+        if not isinstance(record, dict):
+            raise ValueError("a record is not an object")
+        if record.get("complete") is True:
+            document["complete"] = True
+        for kind, key in _LISTS.items():
+            if isinstance(record.get(kind), dict):
+                item = record[kind]
+                keyed[key][item.get("ordinal", item.get("seq"))] = item  # a later line replaces an earlier
+    for key, items in keyed.items():
+        document[key] = [items[k] for k in sorted(items, key=lambda k: (k is None, k))]
+    return document
 
 
 def load(path: Path, kind: type[PackJournal] | type[UnpackJournal]):
@@ -101,10 +157,14 @@ def load(path: Path, kind: type[PackJournal] | type[UnpackJournal]):
         return None
     try:
         with open(path, "rb") as handle:
-            data = json.loads(handle.read(MAX_JOURNAL_BYTES + 1)[:MAX_JOURNAL_BYTES + 1])
-        if data.get("version") != JOURNAL_VERSION:
-            raise ValueError(f"journal version {data.get('version')}")
-        return kind.from_dict(data)
+            data = handle.read(MAX_JOURNAL_BYTES + 1)
+        if len(data) > MAX_JOURNAL_BYTES:
+            raise ValueError("over the size limit")
+        document = _fold(data.splitlines())
+        if document.get("version") != JOURNAL_VERSION:
+            raise ValueError(f"journal version {document.get('version')}")
+        known = {f.name for f in fields(kind)} | {"journal", "version"}
+        return kind.from_dict({k: v for k, v in document.items() if k in known})
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise UsageError(f"the journal {path} is unreadable ({exc})",
                          hint="run again with --restart to start over, or delete that file") from None

@@ -113,6 +113,8 @@ class _Packer:
         self.offset = 0
         self.resume_slot: _DriveSlot | None = None
         self.journal_path: Path | None = None
+        self.journaled_chunks: int | None = None  # None: nothing written by this run yet
+        self.journaled_drives: set[int] = set()
         self.source_identity: SourceIdentity | None = None
 
     def run(self) -> PackResult:
@@ -142,8 +144,7 @@ class _Packer:
                              compression=self.compression.recorded)
             if found:
                 self._restore(found)
-            else:
-                self._save_journal()  # from the start, so even a run killed in chunk 1 is resumed and cleaned
+            self._save_journal()  # from the start, so even a run killed in chunk 1 is resumed and cleaned
             used = {str(s.root.resolve()) for s in self.slots if s.present}
             self._stream(iter([d for d in config.destinations if str(d.resolve()) not in used]))
             self._wait_readbacks()
@@ -208,17 +209,30 @@ class _Packer:
                           planning.chunk_limit(self.config.chunk_size, medium.fs_type).size, files, present)
 
     def _save_journal(self, complete: bool = False) -> None:
-        """Record what is proven on the drives, so a re-run continues after it."""
+        """Record what is proven on the drives, so a re-run continues after it.
+
+        The first save of a run writes the whole state (on resume that drops
+        claims past the chunks kept); later saves append only what is new.
+        """
         if self.journal_path is None:
             return
         roots = {s.ordinal: str(s.root.resolve()) for s in self.slots}
-        index = self._build_index(final=False)
-        journal.save(self.journal_path, PackJournal(
-            transfer_id=self.transfer_id, source=self.source_identity, bundle_name=self.source.name,
-            key_id=self.key.public_key().key_id_hex, readback=self.config.readback,
-            chunks=[{**c.to_dict(), "root": roots[c.drive]} for c in self.chunks[:self.proven]],
-            drives=[{**d.to_dict(), "root": roots[d.ordinal]} for d in index.drives],
-            complete=complete, sha256=self.config.sha256))
+        drives = {d.ordinal: {**d.to_dict(), "root": roots[d.ordinal]} for d in self._drives()}
+        new = self.chunks[self.journaled_chunks or 0:self.proven]
+        if self.journaled_chunks is None:
+            journal.save(self.journal_path, PackJournal(
+                transfer_id=self.transfer_id, source=self.source_identity, bundle_name=self.source.name,
+                key_id=self.key.public_key().key_id_hex, readback=self.config.readback,
+                chunks=[{**c.to_dict(), "root": roots[c.drive]} for c in new],
+                drives=list(drives.values()), complete=complete, sha256=self.config.sha256))
+            self.journaled_drives = set(drives)
+        else:
+            fresh_drives = sorted({c.drive for c in new} - self.journaled_drives)
+            journal.append(self.journal_path, [{"drive": drives[o]} for o in fresh_drives]
+                           + [{"chunk": {**c.to_dict(), "root": roots[c.drive]}} for c in new]
+                           + ([{"complete": True}] if complete else []))
+            self.journaled_drives.update(fresh_drives)
+        self.journaled_chunks = self.proven
 
     def _open_slot(self, dest: Path) -> _DriveSlot:
         medium = media.describe(dest)
@@ -399,9 +413,12 @@ class _Packer:
             final=final, kind=self.source.kind, readback=self.config.readback,
             compression=self.compression.recorded,
             chunks=list(self.chunks),
-            drives=[Drive(ordinal=s.ordinal, label=s.medium.label or s.root.name or str(s.root),
-                          fs_type=s.medium.fs_type, fs_uuid=s.medium.fs_uuid, serial=s.medium.serial)
-                    for s in self.slots])
+            drives=self._drives())
+
+    def _drives(self) -> list[Drive]:
+        return [Drive(ordinal=s.ordinal, label=s.medium.label or s.root.name or str(s.root),
+                      fs_type=s.medium.fs_type, fs_uuid=s.medium.fs_uuid, serial=s.medium.serial)
+                for s in self.slots]
 
     def _seal(self, slot: _DriveSlot) -> None:
         self._write_metadata(slot, self._build_index(final=False))

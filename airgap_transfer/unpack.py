@@ -168,6 +168,9 @@ class _UnpackSession:
                                     sha256=self.config.sha256 or index.bundle_sha256 is not None,
                                     on_placed=self._record)
         self.assembler.earlier = earlier.placed if earlier else []
+        # The journal starts afresh from what is reusable; chunks placed from now on are appended.
+        journal.save(self.journal_path, journal.UnpackJournal(
+            index.transfer_id, str(self.final), str(self.tmp), list(self.assembler.earlier)))
 
     def _earlier_run(self) -> journal.UnpackJournal | None:
         if self.config.restart:
@@ -184,13 +187,11 @@ class _UnpackSession:
                         and r["offset"] + r["length"] <= size]
         return saved
 
-    def _record(self, _chunk: Chunk) -> None:
+    def _record(self, chunk: Chunk) -> None:
         """The placed chunk is durable in the partial output before the journal says so."""
         os.fdatasync(self.out_fd)
-        placed = [{"seq": c.seq, "offset": c.offset, "length": c.length, "blake3": c.blake3}
-                  for c in sorted(self.assembler.placed.values(), key=lambda c: c.seq)]
-        journal.save(self.journal_path, journal.UnpackJournal(
-            self.transfer_id, str(self.final), str(self.tmp), placed + self.assembler.earlier))
+        journal.append(self.journal_path, [{"placed": {"seq": chunk.seq, "offset": chunk.offset,
+                                                       "length": chunk.length, "blake3": chunk.blake3}}])
 
     def _ask_for_more(self, index: Index, missing: list[Chunk]) -> None:
         if index.final:

@@ -52,14 +52,13 @@ if phase == "pack-write":
 elif phase == "pack-readback":
     from airgap_transfer import chunk_io
     wrap(chunk_io, "read_back")
-elif phase == "pack-journal":
+elif phase in ("pack-journal", "unpack-journal"):  # every journal write counts: the first save, then appends
     wrap(journal, "save", before=False)
+    wrap(journal, "append", before=False)
 elif phase == "metadata":
     wrap(fsio, "atomic_write_bytes")
 elif phase == "unpack-write":
     wrap(os, "pwrite", bytes_arg=1)
-elif phase == "unpack-journal":
-    wrap(journal, "save", before=False)
 sys.exit(cli.main(sys.argv[4:]))
 '''
 
@@ -128,8 +127,9 @@ def test_resume_reuses_proven_chunks_instead_of_rewriting(drives, random_file, c
     assert all(before[name] == after[name] for name in kept), "proven chunks were rewritten"
 
 
+# journal writes in unpack: the header when the output is opened, then one per placed chunk
 UNPACK_POINTS = [("unpack-write", 1), ("unpack-write", int(1.5 * MiB)), ("unpack-write", 4 * MiB),
-                 ("unpack-journal", 1), ("unpack-journal", 4)]
+                 ("unpack-journal", 2), ("unpack-journal", 5)]
 
 
 @pytest.mark.parametrize("phase, target", UNPACK_POINTS)
