@@ -136,7 +136,7 @@ def read_chunk(fd: int, chunk, whole, out_fd: int | None, ring: pipeline.Ring,
 
 
 def read_back(path, length: int, digest: str, ring: pipeline.Ring, *, what: str) -> None:
-    """fsio.read_back, pipelined: the medium's reads overlap the hashing.
+    """Prove the medium returns exactly the bytes written; its reads overlap the hashing.
 
     The page cache for the file is dropped first so the bytes come from the
     medium; at most ``length + 1`` bytes are read.

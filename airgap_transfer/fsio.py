@@ -15,7 +15,6 @@ from pathlib import Path
 
 import blake3
 
-from .errors import IntegrityError
 
 BUFFER_SIZE = 8 * 2**20
 
@@ -102,19 +101,6 @@ def hash_file_bounded(path: Path, expected_length: int, buffer: bytearray) -> tu
     finally:
         os.close(fd)
     return hasher.hexdigest(), seen
-
-
-def read_back(path: Path, length: int, digest: str, buffer: bytearray, *, what: str) -> None:
-    """Prove that the medium returns exactly the bytes we wrote."""
-    actual, seen = hash_file_bounded(path, length, buffer)
-    if seen != length:
-        raise IntegrityError(
-            f"read-back of {what} gave {seen} bytes, {length} were written",
-            hint="the drive may be fake-capacity or failing; use another drive")
-    if actual != digest:
-        raise IntegrityError(
-            f"read-back of {what} does not match what was written",
-            hint="the drive may be fake-capacity or failing; use another drive")
 
 
 def _libc_syncfs():

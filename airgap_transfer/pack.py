@@ -442,7 +442,7 @@ class _Packer:
                                 self.key.public_key().to_file_text().encode())
         index_digest = blake3.blake3(data).hexdigest()
         if self.config.readback:
-            fsio.read_back(index_path, len(data), index_digest, self.buffer, what=f"index on {slot.root}")
+            chunk_io.read_back(index_path, len(data), index_digest, self.ring, what=f"index on {slot.root}")
         sums = layout.b3sums_text(slot.files + [(layout.INDEX_NAME, index_digest)])
         fsio.atomic_write_bytes(slot.folder / layout.B3SUMS_NAME, sums.encode())
         fsio.atomic_write_bytes(slot.folder / restore_note.NOTE_NAME, restore_note.restore_text(index).encode())

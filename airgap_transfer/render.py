@@ -27,7 +27,6 @@ class Renderer:
         self.quiet = quiet
         self.human: TextIO = sys.stdout if sys.stdout.isatty() and not json_mode else sys.stderr
         self.tty = self.human.isatty()
-        self.started = time.monotonic()
         self.last_draw = 0.0
         self.progress_shown = False
         self.meter = progress.RateMeter()
