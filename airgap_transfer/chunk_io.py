@@ -62,6 +62,35 @@ def write_chunk(fill: pipeline.Fill, fd: int, limit: int, whole, ring: pipeline.
     return Stored(length, digest, "none", length, digest, plain.sha256_hexdigest())
 
 
+def write_chunk_file(final, fill: pipeline.Fill, limit: int, whole, ring: pipeline.Ring,
+                     encoding: str, stored_cap: int, progress: Callable[[int], None],
+                     compressor: zstandard.ZstdCompressor | None = None, sha256: bool = False) -> Stored:
+    """``write_chunk`` into a new file at ``final``, durably: temp name, fsync, rename, folder fsync.
+
+    The written pages are dropped from the cache so a read-back comes from
+    the medium.  If this raises, nothing is left under either name; a chunk
+    of no bytes (the source was at its end) is not kept either.
+    """
+    tmp = fsio.temp_name(final)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        try:
+            stored = write_chunk(fill, fd, limit, whole, ring, encoding, stored_cap, progress, compressor, sha256)
+            os.fsync(fd)
+            fsio.drop_cache(fd)
+        finally:
+            os.close(fd)
+        if stored.length == 0:
+            os.unlink(tmp)
+            return stored
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsio.fsync_dir(final.parent)
+    return stored
+
+
 class _PlainWriter:
     def __init__(self, fd: int) -> None:
         self.fd, self.written, self.dropped = fd, 0, 0
@@ -159,6 +188,18 @@ def read_back(path, length: int, digest: str, ring: pipeline.Ring, *, what: str)
                              hint="the drive may be fake-capacity or failing; use another drive")
 
 
+def prove(path, length: int, digest: str, ring: pipeline.Ring, *, what: str) -> None:
+    """``read_back``, and a chunk that fails it loses its final name: nothing known bad stays."""
+    try:
+        read_back(path, length, digest, ring, what=what)
+    except IntegrityError:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        raise
+
+
 class ChunkReadError(Exception):
     """Reading a chunk from its drive failed (EIO, a stick pulled)."""
 
@@ -182,13 +223,7 @@ class ReadBackQueue:
 
         def run() -> None:
             try:
-                read_back(path, length, digest, self.ring, what=what)
-            except IntegrityError as exc:
-                try:
-                    os.unlink(path)  # never leave a chunk known to be bad under its final name
-                except OSError:
-                    pass
-                self.error = exc
+                prove(path, length, digest, self.ring, what=what)
             except BaseException as exc:  # re-raised in pack's thread by wait()
                 self.error = exc
 

@@ -15,12 +15,12 @@ import click
 
 import humanize
 
-from . import __version__, bootstrap, custody_record, inspect_drives, keys, limits, paths, report
+from . import __version__, bootstrap, compression, custody_record, inspect_drives, keys, limits, paths, report
 from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AirgapError, UsageError
 from .events import Event
 from .names import printable
 from .pack import DriveRequest, PackConfig, pack
-from .preflight import dry_run_plan
+from .preflight import dry_run_plan, why_in_turn
 from .render import Renderer
 from .sizes import parse_size, parse_size_or_auto
 from .source import open_source
@@ -115,15 +115,19 @@ def _drive_prompt(render: Renderer, use_stdin: bool):
 @click.option("--resume", is_flag=True,
               help="Continue the unfinished pack of SOURCE (also done without this flag); fail if there is none.")
 @click.option("--restart", is_flag=True, help="Forget an unfinished pack of SOURCE and start a new transfer.")
+@click.option("--no-parallel", is_flag=True,
+              help="Fill the DESTs one after another instead of writing those on different disks at once.")
 @_actor_options
 @_common
 def pack_command(source, destinations, chunk_size, key_path, name, no_readback, no_prompt, dry_run,
-                 drive_size, fs_type, sha256, compress, resume, restart, operator, title, json_mode, quiet, debug):
+                 drive_size, fs_type, sha256, compress, resume, restart, no_parallel, operator, title, json_mode,
+                 quiet, debug):
     """Pack SOURCE (a file, a folder, or - for stdin) onto one or more DEST drives."""
     render = _renderer_for(json_mode, quiet)
     config = PackConfig(source=source, destinations=list(destinations), chunk_size=chunk_size,
                         key_path=key_path, no_prompt=no_prompt, readback=not no_readback, name=name,
-                        sha256=sha256, compress=compress, resume=resume, restart=restart)
+                        sha256=sha256, compress=compress, resume=resume, restart=restart,
+                        parallel=not no_parallel)
     if resume and restart:
         raise click.UsageError("--resume and --restart exclude each other")
     if dry_run:
@@ -153,17 +157,22 @@ def _dry_run(config: PackConfig, render: Renderer, drive_size: int | None, fs_ty
     with open_source(config.source, config.name) as source:
         if source.size is None:
             raise UsageError("--dry-run needs a source whose size is known (a file, not stdin)")
-        plan = dry_run_plan(source.size, config, drive_size, fs_type)
+        encoding = compression.decide(config.compress, source.name,
+                                      source.sample(compression.SAMPLE_SIZE)).encoding
+        in_turn = why_in_turn(source, encoding, config.destinations, config.parallel)
+        at_once = drive_size is None and in_turn is None
+        plan = dry_run_plan(source.size, config, drive_size, fs_type, at_once=at_once)
     size = humanize.naturalsize
     lines = [f"{source.name}: {size(plan.size, binary=True)} in {plan.chunk_count} chunks on "
-             f"{sum(1 for d in plan.drives if d.chunks)} drive(s)"]
+             f"{sum(1 for d in plan.drives if d.chunks)} drive(s)"
+             + (", written at once" if at_once else "")]
     for drive in plan.drives:
         if drive.chunks:
             lines.append(f"  {drive.name}: {len(drive.chunks)} chunks, {size(sum(drive.chunks), binary=True)} "
                          f"(chunk limit {size(drive.chunk_limit, binary=True)}, {drive.fs_type or 'unknown fs'})")
     if plan.unplaced:
         lines.append(f"{size(plan.unplaced, binary=True)} do not fit on the drives given: more drives are needed")
-    render.result({"dry_run": True, "bundle": source.name, **plan.to_dict()}, lines)
+    render.result({"dry_run": True, "bundle": source.name, "at_once": at_once, **plan.to_dict()}, lines)
 
 
 def _source_prompt(render: Renderer):

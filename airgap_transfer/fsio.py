@@ -61,6 +61,11 @@ def free_space(path: Path) -> int:
     return stats.f_bavail * stats.f_frsize
 
 
+def block_size(path: Path) -> int:
+    """The file system's allocation unit: a file may take up to one more than its length."""
+    return os.statvfs(path).f_frsize
+
+
 def open_regular(path: Path) -> int:
     """Open a file from a drive for reading, only if it is (still) a regular file.
 

@@ -147,6 +147,24 @@ def describe(path: Path) -> Medium:
     return medium
 
 
+def disk_of(path: Path) -> str:
+    """What two destinations written at once must not share: the disk behind them.
+
+    Partitions of one disk compete for its bandwidth, and folders of one file
+    system for its free space; anything without a block device (tmpfs, a
+    network mount) is told apart by its file system.
+    """
+    part = _mount_of(path)
+    if part and part.device.startswith("/dev/"):
+        block = Path("/sys/class/block") / os.path.basename(os.path.realpath(part.device))
+        if block.exists():
+            disk = block.resolve()
+            if (disk / "partition").exists():
+                disk = disk.parent
+            return f"disk {disk.name}"
+    return f"file system {os.stat(path).st_dev}"
+
+
 def drive_mount_points() -> set[str]:
     """Mount points of block devices, for noticing a newly inserted drive.
 

@@ -125,8 +125,22 @@ def pump(fill: Fill, sink: Sink, tap: Tap, limit: int, ring: Ring,
         stop.set()
         free.put(_STOP)          # wakes a reader waiting for a buffer
         to_write.put(_STOP)      # harmless if the writer already left
-        writer.join()
-        reader.join()
+        join_through_interrupts(writer)
+        join_through_interrupts(reader)
+
+
+def join_through_interrupts(thread: threading.Thread) -> None:
+    """Wait for a thread that is stopping, even through a second Ctrl-C.
+
+    The caller is already unwinding; leaving before the thread has removed
+    its half-written temp file would leave that file behind.  Stopping takes
+    one buffer, so the wait is short.
+    """
+    while thread.is_alive():
+        try:
+            thread.join()
+        except KeyboardInterrupt:
+            continue
 
 
 def _raise_failed_write(written: queue.Queue, block: bool) -> None:

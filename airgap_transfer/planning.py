@@ -5,6 +5,12 @@ never above the file system's single-file limit and never above the drive's
 free space less the metadata reserve.  A drive with less than MIN_CHUNK of
 room left (or less than one requested chunk, if that is smaller) is finished
 unless the rest of the bundle fits in it.
+
+Drives written one after another are each filled before the next is begun.
+Drives written at once (``spread``) share the bundle as evenly as their
+capacities allow, because the slowest drive sets the pace: two equal sticks
+each take half, and a small one takes what it holds while the others share
+the rest.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ class DrivePlan:
     free: int
     chunk_limit: int
     chunks: list[int] = field(default_factory=list)
+    block: int = 0  # allocation unit: a chunk may waste up to one beyond its length
 
     def to_dict(self) -> dict:
         return {"drive": self.name, "fs_type": self.fs_type, "free": self.free,
@@ -74,7 +81,7 @@ def fill_drive(drive: DrivePlan, remaining: int, chunks_before: int) -> int:
     used = 0
     while remaining > 0:
         count = chunks_before + len(drive.chunks) + 1
-        room = drive.free - used - limits.reserve(count)
+        room = drive.free - used - limits.reserve(count) - drive.block * count
         length = next_chunk_length(max(room, 0), drive.chunk_limit, remaining)
         if length <= 0:
             break
@@ -84,23 +91,63 @@ def fill_drive(drive: DrivePlan, remaining: int, chunks_before: int) -> int:
     return remaining
 
 
+def capacity(drive: DrivePlan, chunks_before: int, limit: int) -> int:
+    """The most bytes (up to ``limit``) that fill_drive would place on ``drive``."""
+    trial = DrivePlan(drive.name, drive.fs_type, drive.free, drive.chunk_limit, block=drive.block)
+    return limit - fill_drive(trial, limit, chunks_before)
+
+
+def shares(total: int, capacities: list[int]) -> list[int]:
+    """Split ``total`` bytes as evenly as the capacities allow (water-filling).
+
+    The smallest drives are settled first: each takes an even part of what is
+    left, or all it holds.  Bytes beyond the sum of capacities are not placed.
+    """
+    result = [0] * len(capacities)
+    left = total
+    by_size = sorted(range(len(capacities)), key=lambda i: capacities[i])
+    for position, i in enumerate(by_size):
+        result[i] = min(capacities[i], -(-left // (len(capacities) - position)))
+        left -= result[i]
+    return result
+
+
+def spread(size: int, drives: list[DrivePlan], chunks_before: int = 0) -> int:
+    """Place ``size`` bytes over ``drives`` written at once; returns the bytes not placed."""
+    # Capacities depend a little on how many chunks come before (the reserve grows with
+    # the index); the estimate with none before is corrected by the pass below.
+    parts = shares(size, [capacity(d, chunks_before, size) for d in drives])
+    unplaced = 0
+    placed = chunks_before
+    for drive, part in zip(drives, parts):
+        unplaced = fill_drive(drive, part + unplaced, placed)
+        placed += len(drive.chunks)
+    return unplaced + size - sum(parts)
+
+
 MAX_PLANNED_DRIVES = 10_000
 
 
-def plan(size: int, drives: list[tuple[str, str | None, int]], requested: int | None,
-         repeat_last: bool = False) -> Plan:
+def plan(size: int, drives: list[tuple], requested: int | None,
+         repeat_last: bool = False, parallel: bool = False) -> Plan:
     """Chunks per drive for a bundle of ``size`` bytes.
 
-    ``drives`` are (name, fs type, free bytes).  With ``repeat_last`` the last
-    drive stands for as many identical drives as needed (``--drive-size``).
+    ``drives`` are (name, fs type, free bytes[, allocation unit]).  With
+    ``repeat_last`` the last drive stands for as many identical drives as
+    needed (``--drive-size``); with ``parallel`` the drives are written at
+    once and share the bundle (``spread``).
     """
+    if parallel and not repeat_last:
+        plans = [DrivePlan(name, fs_type, free, chunk_limit(requested, fs_type).size, block=rest[0] if rest else 0)
+                 for name, fs_type, free, *rest in drives]
+        return Plan(size, plans, spread(size, plans))
     plans: list[DrivePlan] = []
     remaining = size
     queue = list(drives)
     while queue and remaining > 0 and len(plans) < MAX_PLANNED_DRIVES:
-        name, fs_type, free = queue.pop(0) if not repeat_last or len(queue) > 1 else queue[0]
+        name, fs_type, free, *rest = queue.pop(0) if not repeat_last or len(queue) > 1 else queue[0]
         drive = DrivePlan(f"{name} #{len(plans) + 1}" if repeat_last else name, fs_type, free,
-                          chunk_limit(requested, fs_type).size)
+                          chunk_limit(requested, fs_type).size, block=rest[0] if rest else 0)
         before = remaining
         remaining = fill_drive(drive, remaining, sum(len(p.chunks) for p in plans))
         plans.append(drive)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import limits, media, planning
+from . import fsio, limits, media, planning
 from .errors import NoSpaceError, UsageError
 from .source import Source
 
@@ -36,11 +36,12 @@ def check_chunk_count(source: Source, config) -> None:
                          hint=f"use --chunk-size {-(-source.size // limits.MAX_TRANSFER_CHUNKS)} or larger, or auto")
 
 
-def check_space(source: Source, config) -> None:
+def check_space(source: Source, config, encoding: str) -> None:
     """Without a way to ask for more drives, refuse up front, writing nothing."""
     if source.size is None or config.next_drive is not None:
         return
-    result = dry_run_plan(source.size, config)
+    result = dry_run_plan(source.size, config,
+                          at_once=why_in_turn(source, encoding, config.destinations, config.parallel) is None)
     if result.unplaced:
         raise NoSpaceError(
             f"the bundle is {source.size} bytes but the destinations hold only "
@@ -49,13 +50,43 @@ def check_space(source: Source, config) -> None:
 
 
 def dry_run_plan(size: int, config, drive_size: int | None = None,
-                 fs_type: str | None = None) -> planning.Plan:
-    """The chunks and drives a bundle of ``size`` bytes needs; writes nothing."""
+                 fs_type: str | None = None, at_once: bool = False) -> planning.Plan:
+    """The chunks and drives a bundle of ``size`` bytes needs; writes nothing.
+
+    ``at_once``: the destinations are written at the same time and share the bundle.
+    """
     if drive_size is not None:
         return planning.plan(size, [(f"{drive_size}-byte {fs_type or 'drive'}", fs_type, drive_size)],
                              config.chunk_size, repeat_last=True)
-    drives = []
-    for dest in config.destinations:
+    plans = drive_plans(config.destinations, config.chunk_size)
+    if at_once:
+        return planning.Plan(size, plans, planning.spread(size, plans))
+    return planning.plan(size, [(p.name, p.fs_type, p.free, p.block) for p in plans], config.chunk_size)
+
+
+def drive_plans(destinations: list[Path], requested: int | None) -> list[planning.DrivePlan]:
+    """An empty plan per destination: its free space, file system, chunk limit, allocation unit."""
+    plans = []
+    for dest in destinations:
         medium = media.describe(dest)
-        drives.append((str(dest), medium.fs_type, medium.free))
-    return planning.plan(size, drives, config.chunk_size)
+        plans.append(planning.DrivePlan(str(dest), medium.fs_type, medium.free,
+                                        planning.chunk_limit(requested, medium.fs_type).size,
+                                        block=fsio.block_size(dest)))
+    return plans
+
+
+def why_in_turn(source: Source, encoding: str, roots: list[Path], enabled: bool = True) -> str | None:
+    """Why these destinations cannot be written at once, or None when they can."""
+    if len(roots) < 2:
+        return "one destination"
+    if not enabled:
+        return "--no-parallel was given"
+    if source.kind != "file" or not source.seekable or source.size is None:
+        return "the source is not a plain file (writing at once reads it at several places)"
+    if encoding != "none":
+        return "chunks are compressed, so how much of the bundle each drive takes is known only as it is written"
+    disks = [media.disk_of(root) for root in roots]
+    shared = next((d for d in disks if disks.count(d) > 1), None)
+    if shared is not None:
+        return f"two destinations are on the same {shared}"
+    return None

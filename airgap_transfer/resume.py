@@ -2,10 +2,14 @@
 
 A chunk recorded in the journal is kept only if its file on a drive that is
 mounted now still hashes to its digest (a drive that is not mounted was read
-back when written, so its chunks are taken from the journal).  From the first
-chunk that fails, everything after is redone, and our own leftovers on the
-drives (temp files, chunks past that point) are removed.  Files of other
-transfers are never touched.
+back when written, so its chunks are taken from the journal).  Drives written
+at once leave kept chunks with gaps between them (each drive stopped part way
+through its share); a gap is refilled with exactly as many chunks as it
+lacks, so the kept ones keep their sequence numbers.  From a source that can
+only be re-read in order (a folder), everything after the first missing or
+failing chunk is redone instead.  Our own leftovers on the drives (temp
+files, chunks not kept) are removed; files of other transfers are never
+touched.
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ from .errors import UsageError
 from .events import Reporter
 from .index import Chunk
 from .journal import PackJournal, SourceIdentity
+from .parallel import Planned
 
 
 @dataclass
 class ResumePoint:
     journal: PackJournal
-    chunks: list[Chunk]
-    offset: int
+    chunks: list[Chunk]      # kept, in sequence order, perhaps with gaps between them
+    offset: int              # where the last kept chunk ends
+    gaps: list[Planned]      # the chunks missing before that point
 
 
 def find(source_spec: str, key_id: str, *, resume: bool, restart: bool, sha256: bool = False,
@@ -80,23 +86,49 @@ def present_drives(found: PackJournal, destinations: list[Path]) -> set[int]:
     return present
 
 
-def prove(found: PackJournal, destinations: list[Path], buffer: bytearray, report: Reporter) -> ResumePoint:
+def prove(found: PackJournal, destinations: list[Path], buffer: bytearray, report: Reporter,
+          gaps_allowed: bool = True) -> ResumePoint:
     present = present_drives(found, destinations)
     kept: list[Chunk] = []
-    for entry in found.chunks:
+    for entry in found.chunks:  # in sequence order
         chunk = Chunk.from_dict({k: v for k, v in entry.items() if k != "root"})
+        follows = (kept[-1].seq + 1, kept[-1].offset + kept[-1].length) if kept else (1, 0)
+        if not gaps_allowed and (chunk.seq, chunk.offset) != follows:
+            break
         root = entry["root"]
         if chunk.drive in present:
             problem = _check(Path(root) / layout.folder_name(found.transfer_id) / chunk.file, chunk, buffer)
             if problem:
-                report.warning("resume-chunk-redo", f"chunk {chunk.seq} on {root} {problem}; packing resumes from it",
+                report.warning("resume-chunk-redo", f"chunk {chunk.seq} on {root} {problem}; it is written again",
                                chunk=chunk.seq, drive=root)
+                if gaps_allowed:
+                    continue
                 break
         kept.append(chunk)
-    offset = sum(c.length for c in kept)
-    report.info("resume", f"resuming transfer {found.transfer_id}: {len(kept)} chunks ({offset} bytes) "
-                "already on the drives and proven", transfer_id=found.transfer_id, chunks=len(kept), offset=offset)
-    return ResumePoint(found, kept, offset)
+    offset = kept[-1].offset + kept[-1].length if kept else 0
+    gaps = _gaps(kept)
+    report.info("resume", f"resuming transfer {found.transfer_id}: {len(kept)} chunks "
+                f"({sum(c.length for c in kept)} bytes) already on the drives and proven"
+                + (f", {len(gaps)} missing between them" if gaps else ""),
+                transfer_id=found.transfer_id, chunks=len(kept), offset=offset, gaps=len(gaps))
+    return ResumePoint(found, kept, offset, gaps)
+
+
+def _gaps(kept: list[Chunk]) -> list[Planned]:
+    """The chunks missing between kept ones, each gap cut into as many even chunks as it lacks."""
+    gaps: list[Planned] = []
+    seq, position = 1, 0
+    for chunk in kept:
+        count, span = chunk.seq - seq, chunk.offset - position
+        if count < 0 or span < count or (count == 0) != (span == 0):
+            raise UsageError(f"the journal of this transfer is inconsistent at chunk {chunk.seq}; resume refused",
+                             hint="run pack with --restart to pack it as a new transfer")
+        for n in range(count):
+            length = span // count + (1 if n < span % count else 0)
+            gaps.append(Planned(seq + n, position, length))
+            position += length
+        seq, position = chunk.seq + 1, chunk.offset + chunk.length
+    return gaps
 
 
 def _check(path: Path, chunk: Chunk, buffer: bytearray) -> str | None:
@@ -128,31 +160,37 @@ def remove_leftovers(transfer_id: str, destinations: list[Path], keep: set[str],
 
 
 def rehash_prefix(stream, chunks: list[Chunk], buffer: bytearray, report: Reporter, whole=None):
-    """BLAKE3 of the source up to the resume point, each chunk re-proven on the way.
+    """BLAKE3 of the source up to the end of the last kept chunk, each kept chunk re-proven on the way.
 
     Hasher state cannot be saved in a journal, so the whole digest is rebuilt
-    from the source; comparing every kept chunk's digest on the way catches a
+    from the source (gaps included: their chunks are written again from the
+    same bytes); comparing every kept chunk's digest on the way catches a
     source that changed in a way its size and times do not show (a file
     edited in place, a folder whose contents changed).
     """
     whole = whole or blake3.blake3(max_threads=blake3.blake3.AUTO)
     view = memoryview(buffer)
     stream.seek(0)
-    done = 0
-    total = sum(c.length for c in chunks)
-    for chunk in chunks:
-        piece_hash = blake3.blake3(max_threads=blake3.blake3.AUTO)
-        left = chunk.length
-        while left:
-            got = stream.readinto(view[:min(len(view), left)])
+    position = 0
+    total = chunks[-1].offset + chunks[-1].length if chunks else 0
+
+    def hash_span(length: int, *hashers) -> None:
+        nonlocal position
+        while length:
+            got = stream.readinto(view[:min(len(view), length)])
             if not got:
                 raise UsageError("the source is shorter than the part already packed; resume refused",
                                  hint="run pack with --restart to pack it as a new transfer")
-            piece_hash.update(view[:got])
-            whole.update(view[:got])
-            left -= got
-            done += got
-            report.progress(done=done, total=total, phase="rehash")
+            for hasher in hashers:
+                hasher.update(view[:got])
+            length -= got
+            position += got
+            report.progress(done=position, total=total, phase="rehash")
+
+    for chunk in chunks:
+        hash_span(chunk.offset - position, whole)
+        piece_hash = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        hash_span(chunk.length, piece_hash, whole)
         if piece_hash.hexdigest() != chunk.blake3:
             raise UsageError(f"the source changed since chunk {chunk.seq} was packed; resume refused",
                              hint="run pack with --restart to pack it as a new transfer")

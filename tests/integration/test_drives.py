@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from airgap_transfer.errors import IntegrityError
+from airgap_transfer.errors import IncompleteError, IntegrityError
 from airgap_transfer.pack import PackConfig, pack
 from airgap_transfer.unpack import UnpackConfig, unpack
 from tests.conftest import _cli_command, default_public_key, transfer_folder
@@ -65,25 +65,32 @@ def test_exfat_drive_round_trip_and_media_identity(exfat, random_file, cli, tmp_
     assert sha(out / source.name) == sha(source)
 
 
-def test_drive_filling_mid_chunk_moves_the_chunk_to_the_next_drive(tmpfs, random_file, monkeypatch, tmp_path):
-    """A real ENOSPC from tmpfs in the middle of chunk 2: it goes to drive 2, nothing partial stays."""
-    source = random_file(40 * MB)
-    first, second = tmpfs("48M"), tmpfs("48M")
+def _filling_write(monkeypatch, drive: Path, chunk_name: str, after: int) -> dict:
+    """Make ``drive`` really fill up (ENOSPC from tmpfs) once ``after`` bytes of that chunk are written."""
     real_write = os.write
-    state = {"chunk_bytes": 0, "filled": False}
+    state = {"chunk_bytes": 0, "filled": False, "real_write": real_write}
 
     def filling_write(fd, data):
         name = os.readlink(f"/proc/self/fd/{fd}")
-        if "-000002.chunk" in name and str(first) in name and not state["filled"]:
+        if chunk_name in name and str(drive) in name and not state["filled"]:
             state["chunk_bytes"] += len(data)
-            if state["chunk_bytes"] > 8 * 2**20:  # part of chunk 2 is on the drive: fill the rest
+            if state["chunk_bytes"] > after:  # part of the chunk is on the drive: fill the rest
                 state["filled"] = True
-                _fill(first / "filler.bin")
+                _fill(drive / "filler.bin")
         return real_write(fd, data)
 
     monkeypatch.setattr(os, "write", filling_write)
+    return state
+
+
+def test_drive_filling_mid_chunk_moves_the_chunk_to_the_next_drive(tmpfs, random_file, monkeypatch, tmp_path):
+    """Drives in turn: a real ENOSPC in the middle of chunk 2 sends it to drive 2, nothing partial stays."""
+    source = random_file(40 * MB)
+    first, second = tmpfs("48M"), tmpfs("48M")
+    state = _filling_write(monkeypatch, first, "-000002.chunk", 8 * 2**20)
     events = []
-    result = pack(PackConfig(source=str(source), destinations=[first, second], chunk_size=20 * MB), events.append)
+    result = pack(PackConfig(source=str(source), destinations=[first, second], chunk_size=20 * MB,
+                             parallel=False), events.append)
     assert state["filled"]
     assert any(e.kind == "drive-full" for e in events)
     assert [c.drive for c in result.chunks] == [1, 2]
@@ -93,6 +100,64 @@ def test_drive_filling_mid_chunk_moves_the_chunk_to_the_next_drive(tmpfs, random
     out = unpack(UnpackConfig(sources=[second, first], output_dir=tmp_path / "out",
                               trust=[str(default_public_key())]))
     assert sha(out.output) == sha(source)
+
+
+def test_drives_written_at_once_share_the_bundle(tmpfs, random_file, cli, tmp_path):
+    source = random_file(40 * MB)
+    first, second = tmpfs("48M"), tmpfs("32M")
+    result = cli("pack", source, first, second, "--chunk-size", "8MB", "--no-prompt", "--json")
+    assert result.code == 0, result.output
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    at_once = [e for e in events if e.get("event") == "drives-at-once"]
+    assert at_once and at_once[0]["bytes"] == [20 * MB, 20 * MB]
+    assert [len(chunk_files(d)) for d in (first, second)] == [3, 3]  # 8 + 8 + 4 MB on each
+    assert no_leftovers(first) and no_leftovers(second)
+    out = tmp_path / "out"
+    assert cli("unpack", second, first, out, "--trust", default_public_key()).code == 0
+    assert sha(out / source.name) == sha(source)
+
+
+def test_no_parallel_fills_the_drives_in_turn(tmpfs, random_file, cli):
+    source = random_file(20 * MB)
+    first, second = tmpfs("48M"), tmpfs("48M")
+    result = cli("pack", source, first, second, "--chunk-size", "8MB", "--no-prompt", "--no-parallel")
+    assert result.code == 0, result.output
+    assert "one after another: --no-parallel was given" in result.stderr
+    assert len(chunk_files(first)) == 3 and not list(second.glob("airgap-*"))
+
+
+def test_drive_filling_while_written_at_once_sends_its_chunks_elsewhere(tmpfs, random_file, monkeypatch,
+                                                                         tmp_path):
+    """Written at once, drive 1 fills in chunk 2 (a real ENOSPC): chunk 2 goes to drive 2, which has room."""
+    source = random_file(40 * MB)
+    first, second = tmpfs("48M"), tmpfs("48M")
+    state = _filling_write(monkeypatch, first, "-000002.chunk", 4 * 2**20)
+    events = []
+    result = pack(PackConfig(source=str(source), destinations=[first, second], chunk_size=10 * MB), events.append)
+    assert state["filled"]
+    full = [e for e in events if e.kind == "drive-full"]
+    assert full and full[0].data["chunks"] == [2]
+    assert [c.drive for c in result.chunks] == [1, 2, 2, 2]
+    assert no_leftovers(first) and no_leftovers(second)
+    (first / "filler.bin").unlink()
+    out = unpack(UnpackConfig(sources=[first, second], output_dir=tmp_path / "out",
+                              trust=[str(default_public_key())]))
+    assert sha(out.output) == sha(source)
+
+
+def test_drive_filling_at_once_with_no_room_left_anywhere_is_incomplete(tmpfs, random_file, monkeypatch, cli):
+    source = random_file(40 * MB)
+    first, second = tmpfs("32M"), tmpfs("24M")  # shares of 20 MB each leave drive 2 no room for 10 more
+    state = _filling_write(monkeypatch, first, "-000002.chunk", 4 * 2**20)
+    with pytest.raises(IncompleteError) as info:
+        pack(PackConfig(source=str(source), destinations=[first, second], chunk_size=10 * MB))
+    assert state["filled"] and info.value.exit_code == 3
+    assert no_leftovers(first) and no_leftovers(second)
+    (first / "filler.bin").unlink()
+    monkeypatch.setattr(os, "write", state["real_write"])
+    again = cli("pack", source, first, second, "--chunk-size", "10MB", "--no-prompt")
+    assert again.code == 0, again.output
+    assert "1 missing between them" in again.stderr
 
 
 def _fill(path: Path) -> None:
