@@ -143,14 +143,25 @@ class Phase:
             if kind in ("written", "full"):
                 self._deliver(kind, payload, on_written, full)
 
+    def _reopen_source(self) -> int:
+        """A descriptor of its own per thread: the kernel's read-ahead follows one stream per open file."""
+        fd = os.open(f"/proc/self/fd/{self.source_fd}", os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        except OSError:
+            pass
+        return fd
+
     def _write_drive(self, number: int, assignment: Assignment) -> None:
         ring = pipeline.Ring(WRITER_BUFFERS, WRITER_BUFFER_SIZE)
+        source = None
         try:
+            source = self._reopen_source()
             for position, planned in enumerate(assignment.chunks):
                 if self.stop.is_set():
                     return
                 try:
-                    written = self._write_one(number, assignment.slot, planned, ring)
+                    written = self._write_one(number, source, assignment.slot, planned, ring)
                 except OSError as exc:
                     if exc.errno != errno.ENOSPC:
                         raise DriveIOError(f"chunk {planned.seq} could not be written to {assignment.slot.root}: "
@@ -164,9 +175,11 @@ class Phase:
         except BaseException as exc:  # re-raised in pack's thread by run()
             self.events.put(("failed", exc))
         finally:
+            if source is not None:
+                os.close(source)
             self.events.put(("finished", None))
 
-    def _write_one(self, number: int, slot, planned: Planned, ring: pipeline.Ring) -> Written:
+    def _write_one(self, number: int, source: int, slot, planned: Planned, ring: pipeline.Ring) -> Written:
         name = layout.chunk_file_name(self.transfer_id, planned.seq, "none")
         final = slot.folder / name
         position = planned.offset
@@ -176,7 +189,7 @@ class Phase:
             nonlocal position
             if self.stop.is_set():
                 raise _Stopped()
-            got = os.preadv(self.source_fd, [view], position)
+            got = os.preadv(source, [view], position)
             position += got
             return got
 
@@ -198,10 +211,12 @@ class Phase:
     def _hash(self) -> None:
         start, end = self.hash_range
         view = memoryview(bytearray(HASH_BUFFER_SIZE))
+        source = None
         try:
+            source = self._reopen_source()
             position = start
             while position < end and not self.stop.is_set():
-                got = os.preadv(self.source_fd, [view[:min(len(view), end - position)]], position)
+                got = os.preadv(source, [view[:min(len(view), end - position)]], position)
                 if not got:
                     raise _source_changed()
                 self.whole.update(view[:got])
@@ -209,6 +224,8 @@ class Phase:
         except BaseException as exc:
             self.events.put(("failed", exc))
         finally:
+            if source is not None:
+                os.close(source)
             self.events.put(("finished", None))
 
 
