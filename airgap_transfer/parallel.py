@@ -30,9 +30,11 @@ from . import chunk_io, layout, pipeline
 from .errors import DriveIOError, UsageError
 
 # Each writer has a small ring of its own: a removable drive is not faster
-# with larger buffers, and pack's memory stays flat with several drives.
+# with larger buffers, and all the writers together keep to one budget, so
+# pack's memory does not grow with the number of drives.
 WRITER_BUFFERS = 2
-WRITER_BUFFER_SIZE = 2**20
+WRITER_MEMORY = 8 * 2**20
+WRITER_BUFFER_SIZE = (256 * 2**10, 2**20)  # smallest, largest
 HASH_BUFFER_SIZE = 4 * 2**20
 PROGRESS_INTERVAL = 0.25  # seconds between progress reports while no chunk finishes
 
@@ -153,7 +155,7 @@ class Phase:
         return fd
 
     def _write_drive(self, number: int, assignment: Assignment) -> None:
-        ring = pipeline.Ring(WRITER_BUFFERS, WRITER_BUFFER_SIZE)
+        ring = pipeline.Ring(WRITER_BUFFERS, writer_buffer_size(len(self.assignments)))
         source = None
         try:
             source = self._reopen_source()
@@ -227,6 +229,12 @@ class Phase:
             if source is not None:
                 os.close(source)
             self.events.put(("finished", None))
+
+
+def writer_buffer_size(writers: int) -> int:
+    smallest, largest = WRITER_BUFFER_SIZE
+    share = WRITER_MEMORY // (WRITER_BUFFERS * max(writers, 1)) // (64 * 2**10) * (64 * 2**10)
+    return max(smallest, min(largest, share))
 
 
 def _source_changed() -> UsageError:

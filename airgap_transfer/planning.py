@@ -81,7 +81,7 @@ def fill_drive(drive: DrivePlan, remaining: int, chunks_before: int) -> int:
     used = 0
     while remaining > 0:
         count = chunks_before + len(drive.chunks) + 1
-        room = drive.free - used - limits.reserve(count) - drive.block * count
+        room = drive.free - used - limits.reserve(count) - drive.block * (len(drive.chunks) + 1)
         length = next_chunk_length(max(room, 0), drive.chunk_limit, remaining)
         if length <= 0:
             break

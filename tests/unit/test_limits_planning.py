@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from airgap_transfer import limits, planning
 
@@ -60,3 +62,50 @@ def test_plan_with_repeated_drive_size_counts_drives():
 def test_plan_reports_what_does_not_fit():
     result = planning.plan(10 * 2**20, [("tiny", "tmpfs", 4 * 2**20)], None)
     assert result.unplaced > 0 and result.to_dict()["fits"] is False
+
+
+@pytest.mark.parametrize("total, capacities, expected", [
+    (70, [64, 64], [35, 35]),              # equal drives share evenly
+    (100, [30, 80, 80], [30, 35, 35]),     # a small drive takes what it holds, the others share the rest
+    (200, [30, 40], [30, 40]),             # more than they hold: each is filled, the rest is not placed
+    (7, [10, 10, 10], [3, 2, 2]),          # bytes that do not divide go to the first drives
+    (0, [10, 10], [0, 0]),
+])
+def test_shares_split_as_evenly_as_capacities_allow(total, capacities, expected):
+    assert planning.shares(total, capacities) == expected
+
+
+def test_drives_written_at_once_each_take_an_even_share_within_their_limits():
+    gb = 10**9
+    result = planning.plan(70 * gb, [("a", "vfat", 64 * gb, 32768), ("b", "exfat", 64 * gb, 131072)], None,
+                           parallel=True)
+    a, b = result.drives
+    assert result.unplaced == 0 and sum(a.chunks) == sum(b.chunks) == 35 * gb
+    assert all(c <= limits.FAT32_MAX_FILE for c in a.chunks) and len(b.chunks) == 1
+    # the allocation unit is kept free per chunk, on top of the reserve
+    assert sum(a.chunks) + limits.reserve(len(a.chunks)) + 32768 * len(a.chunks) <= 64 * gb
+
+
+@settings(max_examples=300, deadline=None)
+@given(size=st.integers(0, 10**12),
+       drives=st.lists(st.tuples(st.sampled_from(["vfat", "exfat", "ext4", None]),
+                                 st.integers(0, 3 * 10**11), st.sampled_from([0, 4096, 131072])),
+                       min_size=1, max_size=6),
+       requested=st.one_of(st.none(), st.integers(planning.MIN_CHUNK, 10**11)))
+def test_spread_places_every_byte_it_can_and_never_overfills(size, drives, requested):
+    specs = [(f"d{n}", fs, free, block) for n, (fs, free, block) in enumerate(drives)]
+    result = planning.plan(size, specs, requested, parallel=True)
+    placed = sum(sum(d.chunks) for d in result.drives)
+    assert placed + result.unplaced == size
+    chunks_before = 0
+    for drive in result.drives:
+        limit = planning.chunk_limit(requested, drive.fs_type).size
+        assert all(0 < c <= limit for c in drive.chunks)
+        count = chunks_before + len(drive.chunks)
+        if drive.chunks:
+            assert sum(drive.chunks) + limits.reserve(count) + drive.block * len(drive.chunks) <= drive.free
+        chunks_before = count
+    # at once, the drives hold nearly what they hold in turn: at most a sliver per drive is left unused
+    sequential = planning.plan(size, specs, requested)
+    assert result.unplaced <= sequential.unplaced + sum(
+        planning.MIN_CHUNK + b for _, _, b in drives)
