@@ -6,6 +6,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -271,3 +272,36 @@ def test_dry_run_writes_nothing_and_counts_drives(tmpfs, random_file, cli):
     plan = json.loads(sized.stdout.splitlines()[-1])
     assert plan["fits"] and plan["drives_needed"] == 3
     assert cli("pack", source, drive, "--dry-run", "--drive-size", "1GB", "--fs-type", "zzz").code == 2
+
+
+def test_dry_run_plans_drives_written_at_once_as_pack_writes_them(tmpfs, random_file, cli):
+    source = random_file(30 * MB)
+    first, second = tmpfs("48M"), tmpfs("24M")
+    dry = cli("pack", source, first, second, "--chunk-size", "8MB", "--dry-run", "--json")
+    assert dry.code == 0, dry.output
+    plan = json.loads(dry.stdout.splitlines()[-1])
+    assert plan["at_once"] is True and plan["fits"] and [d["bytes"] for d in plan["drives"]] == [15 * MB, 15 * MB]
+    assert not list(first.iterdir()) and not list(second.iterdir())
+    packed = cli("pack", source, first, second, "--chunk-size", "8MB", "--no-prompt")
+    assert packed.code == 0, packed.output
+    assert [len(chunk_files(d)) for d in (first, second)] == [d["chunks"] for d in plan["drives"]]
+    in_turn = json.loads(cli("pack", source, first, second, "--chunk-size", "8MB", "--dry-run", "--json",
+                             "--no-parallel").stdout.splitlines()[-1])
+    assert in_turn["at_once"] is False
+
+
+@pytest.mark.skipif(shutil.which("b3sum") is None, reason="needs b3sum (Debian package b3sum)")
+def test_two_exfat_drives_written_at_once_round_trip_and_check_with_b3sum(exfat, random_file, cli, tmp_path):
+    source = random_file(40 * MB)
+    drives = [exfat("40M", label="AGTONE"), exfat("40M", label="AGTTWO")]
+    result = cli("pack", source, *drives, "--chunk-size", "8MB", "--no-prompt", "--json")
+    assert result.code == 0, result.output
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert any(e.get("event") == "drives-at-once" for e in events)
+    for drive in drives:
+        assert len(chunk_files(drive)) == 3  # 20 MB each: 8 + 8 + 4
+        check = subprocess.run(["b3sum", "-c", "B3SUMS"], cwd=transfer_folder(drive), capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+    out = tmp_path / "out"
+    assert cli("unpack", *reversed(drives), out, "--trust", default_public_key()).code == 0
+    assert sha(out / source.name) == sha(source)
