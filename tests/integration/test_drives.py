@@ -305,3 +305,26 @@ def test_two_exfat_drives_written_at_once_round_trip_and_check_with_b3sum(exfat,
     out = tmp_path / "out"
     assert cli("unpack", *reversed(drives), out, "--trust", default_public_key()).code == 0
     assert sha(out / source.name) == sha(source)
+
+
+def test_bundle_larger_than_the_drives_at_once_continues_on_the_drive_asked_for(tmpfs, random_file, tmp_path):
+    source = random_file(50 * MB)
+    first, second, third = tmpfs("20M"), tmpfs("20M"), tmpfs("32M")
+    asked = []
+
+    def next_drive(request):
+        asked.append(request)
+        return third if len(asked) == 1 else None
+
+    events = []
+    result = pack(PackConfig(source=str(source), destinations=[first, second], chunk_size=8 * MB,
+                             next_drive=next_drive), events.append)
+    assert len(asked) == 1 and asked[0].ordinal == 3
+    assert asked[0].remaining == 50 * MB - sum(c.length for c in result.chunks if c.drive != 3)
+    kinds = [e.kind for e in events]
+    assert kinds.index("drives-at-once") < kinds.index("drive-sealed") < kinds.index("drive-safe-to-remove")
+    assert {c.drive for c in result.chunks} == {1, 2, 3}
+    assert [c.seq for c in result.chunks] == list(range(1, len(result.chunks) + 1))
+    out = unpack(UnpackConfig(sources=[third, second, first], output_dir=tmp_path / "out",
+                              trust=[str(default_public_key())]))
+    assert sha(out.output) == sha(source)
