@@ -164,19 +164,26 @@ def read_chunk(fd: int, chunk, whole, out_fd: int | None, ring: pipeline.Ring,
     return None
 
 
-def read_back(path, length: int, digest: str, ring: pipeline.Ring, *, what: str) -> None:
+def read_back(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
+              stop: threading.Event | None = None) -> None:
     """Prove the medium returns exactly the bytes written; its reads overlap the hashing.
 
     The page cache for the file is dropped first so the bytes come from the
-    medium; at most ``length + 1`` bytes are read.
+    medium; at most ``length + 1`` bytes are read.  When ``stop`` is set the
+    read ends early with ``Stopped`` (the chunk is then simply not proven).
     """
     hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+
+    def fill(view: memoryview) -> int:
+        if stop is not None and stop.is_set():
+            raise Stopped()
+        return os.readv(fd, [view])
+
     try:
         fsio.drop_cache(fd)
         _advise_sequential(fd)
-        seen = pipeline.pump(lambda view: os.readv(fd, [view]), lambda view: None, hasher.update,
-                             length + 1, ring)
+        seen = pipeline.pump(fill, lambda view: None, hasher.update, length + 1, ring)
     finally:
         os.close(fd)
     if seen != length:
@@ -188,16 +195,21 @@ def read_back(path, length: int, digest: str, ring: pipeline.Ring, *, what: str)
                              hint="the drive may be fake-capacity or failing; use another drive")
 
 
-def prove(path, length: int, digest: str, ring: pipeline.Ring, *, what: str) -> None:
+def prove(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
+          stop: threading.Event | None = None) -> None:
     """``read_back``, and a chunk that fails it loses its final name: nothing known bad stays."""
     try:
-        read_back(path, length, digest, ring, what=what)
+        read_back(path, length, digest, ring, what=what, stop=stop)
     except IntegrityError:
         try:
             os.unlink(path)
         except OSError:
             pass
         raise
+
+
+class Stopped(Exception):
+    """A copy or read-back was told to stop (another drive failed, or Ctrl-C)."""
 
 
 class ChunkReadError(Exception):

@@ -89,8 +89,11 @@ def _drive_prompt(render: Renderer, use_stdin: bool):
     def next_drive(request: DriveRequest) -> Path | None:
         left = "the rest" if request.remaining is None else humanize.naturalsize(request.remaining, binary=True)
         how = "type its mount path and Enter, or just mount it" if use_stdin else "mount it"
-        render(Event("waiting-for-drive", f"insert drive {request.ordinal} ({left} still to write): {how}",
-                     {"ordinal": request.ordinal, "remaining": request.remaining}, level="warning"))
+        room = (f"; it must take a file of {humanize.naturalsize(request.need, binary=True)}" if request.need
+                else "")
+        render(Event("waiting-for-drive", f"insert drive {request.ordinal} ({left} still to write{room}): {how}",
+                     {"ordinal": request.ordinal, "remaining": request.remaining, "need": request.need},
+                     level="warning"))
         return waiter.wait()
     return next_drive
 
@@ -159,9 +162,8 @@ def _dry_run(config: PackConfig, render: Renderer, drive_size: int | None, fs_ty
             raise UsageError("--dry-run needs a source whose size is known (a file, not stdin)")
         encoding = compression.decide(config.compress, source.name,
                                       source.sample(compression.SAMPLE_SIZE)).encoding
-        in_turn = why_in_turn(source, encoding, config.destinations, config.parallel)
-        at_once = drive_size is None and in_turn is None
-        plan = dry_run_plan(source.size, config, drive_size, fs_type, at_once=at_once)
+        may_share = why_in_turn(source, encoding, config.destinations, config.parallel) is None
+        plan, at_once = dry_run_plan(source.size, config, drive_size, fs_type, at_once=may_share)
     size = humanize.naturalsize
     lines = [f"{source.name}: {size(plan.size, binary=True)} in {plan.chunk_count} chunks on "
              f"{sum(1 for d in plan.drives if d.chunks)} drive(s)"

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import __version__, custody, fsio, keys, layout, minisign, paths
+from . import __version__, custody, fsio, interrupts, keys, layout, minisign, paths
 from .custody_media import MAX_FIELD_CHARS, media_identity
 from .errors import AirgapError, FormatError, IntegrityError
 from .events import Callback, Event, Reporter, ignore
@@ -150,12 +150,13 @@ class Recorder:
                 handler(event.data)
 
     def record(self, kind: str, result: str = "ok", **fields: Any) -> dict[str, Any]:
-        event = custody.chain(self.events, new_event(kind, self.transfer_id, self.actor, result, **fields))
-        if self._local_in_step:
-            append_local(event)
-        else:  # the first write of a run: the chain may have grown from the drives' logs
-            write_local(self.events)
-            self._local_in_step = True
+        with interrupts.held():  # the chain in memory and the log on disk must not part
+            event = custody.chain(self.events, new_event(kind, self.transfer_id, self.actor, result, **fields))
+            if self._local_in_step:
+                append_local(event)
+            else:  # the first write of a run: the chain may have grown from the drives' logs
+                write_local(self.events)
+                self._local_in_step = True
         return event
 
     def media(self, drive: str) -> dict[str, Any]:

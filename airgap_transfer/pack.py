@@ -23,7 +23,7 @@ import blake3
 
 from . import (__version__, chunk_io, compression, fsio, journal, keys, layout, pipeline, preflight,
                restore_note, resume)
-from .errors import DriveIOError, Interrupted, NoSpaceError, UsageError
+from .errors import DriveIOError, IntegrityError, Interrupted, NoSpaceError
 from .digests import Digests
 from .journal import PackJournal, SourceIdentity
 from .events import Callback, Reporter
@@ -139,8 +139,9 @@ class _Packer(DriveRotation, AtOnce, InTurn):
             self._write_all([d for d in config.destinations if str(d.resolve()) not in used])
             self._wait_readbacks()
             if source.size is not None and self.offset != source.size:
-                raise UsageError(f"{source.name} changed size while it was read",
-                                 hint="pack a source that is not being written to")
+                raise IntegrityError(f"{source.name} changed size while it was read",
+                                     hint="pack a source that is not being written to")
+            self._check_source()
         index = self._build_index(final=True)
         self._write_final_index(index)
         self._save_journal(complete=True)
@@ -150,6 +151,18 @@ class _Packer(DriveRotation, AtOnce, InTurn):
         return PackResult(self.transfer_id, index.bundle_name, index.bundle_size,
                           index.bundle_blake3 or "", key.public_key().key_id_hex,
                           self.chunks, [str(s.root) for s in self.slots], self.compression.recorded)
+
+    def _check_source(self) -> None:
+        """A file read more than once (drives at once, refilled gaps) must not have changed in between.
+
+        Otherwise the whole-bundle digest and the chunks could describe different bytes.
+        """
+        if self.source.kind != "file" or self.source_identity is None:
+            return
+        changed = self.source_identity.differences(SourceIdentity.of(Path(self.config.source)))
+        if changed:
+            raise IntegrityError(f"{self.source.name} changed while it was packed ({', '.join(changed)} differ)",
+                                 hint="pack a source that is not being written to, with --restart")
 
     def _write_final_index(self, index: Index) -> None:
         """The last drive must get the final index; earlier ones still mounted get it if they can."""
@@ -232,7 +245,7 @@ class _Packer(DriveRotation, AtOnce, InTurn):
     def _build_index(self, final: bool) -> Index:
         return Index(
             transfer_id=self.transfer_id, bundle_name=self.source.name,
-            bundle_size=self.offset, bundle_blake3=self.whole.hexdigest() if final else None,
+            bundle_size=sum(c.length for c in self.chunks), bundle_blake3=self.whole.hexdigest() if final else None,
             bundle_sha256=self.whole.sha256_hexdigest() if final else None,
             created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             tool=f"airgap-transfer {__version__}", signer=self.key.public_key().key_id_hex,

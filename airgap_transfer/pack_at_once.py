@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import fsio, journal, parallel, planning, preflight
-from .errors import UsageError
+from . import fsio, parallel, planning, preflight
 from .index import Chunk
 from .pack_drives import DriveSlot
 from .parallel import Assignment, Planned
@@ -32,10 +31,6 @@ class AtOnce:
                          bytes=[sum(p.length for p in a.chunks) for a in assignments])
         left_over = self._run_phase(assignments, hash_range=(start, self.offset))
         self.source.seek(self.offset)
-        changed = self.source_identity.differences(journal.SourceIdentity.of(Path(self.config.source)))
-        if changed:  # the writers and the whole-bundle hasher read it at different times
-            raise UsageError(f"{self.source.name} changed while it was packed ({', '.join(changed)} differ)",
-                             hint="pack a source that is not being written to")
         rest = iter([d for d in given if d not in {s.root for s in slots}])
         for chunk in left_over:
             self._place(chunk, rest)
@@ -55,9 +50,15 @@ class AtOnce:
         drives = ([planning.DrivePlan(str(slot.root), slot.medium.fs_type, fsio.free_space(slot.folder),
                                       slot.chunk_limit, block=fsio.block_size(slot.folder))] if slot else [])
         drives += preflight.drive_plans(given, self.config.chunk_size)
-        unplaced = planning.spread(self.source.size - self.offset, drives, len(self.chunks))
-        targets = [(target, plan) for target, plan in zip(([slot] if slot else []) + given, drives) if plan.chunks]
-        return (targets, unplaced) if len(targets) > 1 else None
+        chosen = planning.plan_at_once(self.source.size - self.offset, drives, self.config.chunk_size,
+                                       len(self.chunks))
+        if chosen is None:
+            self.report.info("drives-in-turn", "filling the drives one after another: they hold more of the "
+                             "bundle that way, or the rest is too small to share", reason="plan")
+            return None
+        targets = [(target, plan) for target, plan in zip(([slot] if slot else []) + given, chosen.drives)
+                   if plan.chunks]
+        return targets, chosen.unplaced
 
     def _assign(self, target: DriveSlot | Path, plan: planning.DrivePlan) -> Assignment:
         """Open the drive and number its planned chunks, which follow those planned before."""
@@ -99,7 +100,7 @@ class AtOnce:
                 if slot.room(len(self.chunks)) >= planned.length:
                     if not self._run_phase([Assignment(slot, [planned])]):
                         return
-            self._next_slot(destinations)
+            self._next_slot(destinations, need=planned.length)
 
     def _run_phase(self, assignments: list[Assignment], hash_range: tuple[int, int] | None = None) -> list[Planned]:
         """Write planned chunks, one thread per drive; returns those whose drive filled up."""
@@ -115,6 +116,7 @@ class AtOnce:
                 done=before + done, total=self.source.size, drive=where))
         finally:
             self.chunks.sort(key=lambda c: c.seq)
+        self._check_source()  # the writers and the whole-bundle hash read it at different times
         for drive in full:
             self.full.add(drive.slot.ordinal)
             self.report.warning("drive-full", f"{drive.slot.root} filled up before its share; chunks "

@@ -25,6 +25,7 @@ class DriveRequest:
     written: int
     remaining: int | None
     used: list[Path]
+    need: int | None = None  # the drive must take a chunk of this many bytes (one that did not fit elsewhere)
 
 
 @dataclass
@@ -77,24 +78,40 @@ class DriveRotation:
                          drive=str(dest), ordinal=slot.ordinal, medium=medium.to_dict())
         return slot
 
-    def _next_slot(self, destinations) -> DriveSlot:
-        dest = next(destinations, None)
-        while dest is None:
-            dest = self._ask_for_drive()
-            if dest is not None and not self._usable(dest):
-                dest = None
-        return self._open_slot(dest)
+    def _next_slot(self, destinations, need: int | None = None) -> DriveSlot:
+        """The next destination given, else one asked for; with ``need``, one that takes a chunk that long."""
+        while True:
+            dest = next(destinations, None)
+            if dest is None:
+                dest = self._ask_for_drive(need)
+                if not self._usable(dest):
+                    continue
+            if need is None or self._holds(dest, need):
+                return self._open_slot(dest)
 
-    def _ask_for_drive(self) -> Path | None:
+    def _holds(self, dest: Path, need: int) -> bool:
+        medium = media.describe(dest)
+        limit = planning.chunk_limit(self.config.chunk_size, medium.fs_type).size
+        room = medium.free - limits.reserve(len(self.chunks) + 1) - fsio.block_size(dest)
+        if limit >= need and room >= need:
+            return True
+        why = (f"its {medium.fs_type or 'unknown'} file system holds files of at most {limit} bytes" if limit < need
+               else f"it has {max(room, 0)} bytes of room")
+        self.report.warning("drive-refused", f"{dest} cannot take a chunk of {need} bytes: {why}",
+                            drive=str(dest), need=need)
+        return False
+
+    def _ask_for_drive(self, need: int | None = None) -> Path:
         remaining = None if self.source.size is None else self.source.size - sum(c.length for c in self.chunks)
-        request = DriveRequest(len(self.slots) + 1, self.offset, remaining, [s.root for s in self.slots])
+        request = DriveRequest(len(self.slots) + 1, self.offset, remaining, [s.root for s in self.slots], need)
         answer = self.config.next_drive(request) if self.config.next_drive else None
         if answer is None:
             left = "the rest" if remaining is None else f"{remaining} bytes"
+            wanted = f"a drive with room for a {need}-byte chunk" if need else f"drive {request.ordinal}"
             again = ("run the same pack command with the next drive to resume" if self.source.seekable
                      else "run pack again with enough drives")
             raise IncompleteError(
-                f"drive {request.ordinal} needed: {left} of {self.source.name} still to write "
+                f"{wanted} needed: {left} of {self.source.name} still to write "
                 f"(transfer {self.transfer_id}, {len(self.chunks)} chunks on {len(self.slots)} drive(s) so far)",
                 hint=again)
         return answer

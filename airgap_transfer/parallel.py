@@ -12,8 +12,10 @@ Each writer proves its chunks itself (fsync, page cache dropped, read back)
 before it reports them, so pack may journal a chunk the moment it arrives.
 A drive that fills up although the plan said it would not (ENOSPC) stops, and
 the chunks it did not write are handed back for pack to place elsewhere.  Any
-other failure, or Ctrl-C, stops every writer at its next buffer; their temp
-files are removed, and chunks finished by then are still handed to pack.
+other failure, or Ctrl-C, stops every writer at its next buffer, written or read
+back; their temp files are removed, a chunk whose read-back was cut short is
+left for resume to remove, and chunks finished by then are still handed to
+pack.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import chunk_io, layout, pipeline
-from .errors import DriveIOError, UsageError
+from .errors import DriveIOError, IntegrityError
 
 # Each writer has a small ring of its own: a removable drive is not faster
 # with larger buffers, and all the writers together keep to one budget, so
@@ -68,10 +70,6 @@ class Full:
 
     slot: object
     unwritten: list[Planned]
-
-
-class _Stopped(Exception):
-    """A writer was told to stop (another failed, or Ctrl-C)."""
 
 
 class _Discard:
@@ -172,7 +170,7 @@ class Phase:
                     self.events.put(("full", Full(assignment.slot, assignment.chunks[position:])))
                     return
                 self.events.put(("written", written))
-        except _Stopped:
+        except chunk_io.Stopped:
             pass
         except BaseException as exc:  # re-raised in pack's thread by run()
             self.events.put(("failed", exc))
@@ -190,7 +188,7 @@ class Phase:
         def fill(view: memoryview) -> int:
             nonlocal position
             if self.stop.is_set():
-                raise _Stopped()
+                raise chunk_io.Stopped()
             got = os.preadv(source, [view], position)
             position += got
             return got
@@ -198,16 +196,20 @@ class Phase:
         def progress(done: int) -> None:
             self.done[number] = before + done
 
-        stored = chunk_io.write_chunk_file(final, fill, planned.length, _Discard(), ring, "none",
-                                           planned.length, progress, sha256=self.sha256)
-        if stored.length != planned.length:
-            final.unlink(missing_ok=True)
-            raise _source_changed()
-        if self.after_chunk_written:
-            self.after_chunk_written(final)
-        if self.readback:
-            chunk_io.prove(final, stored.stored_length, stored.stored_blake3, ring,
-                           what=f"chunk {planned.seq} on {slot.root}")
+        try:
+            stored = chunk_io.write_chunk_file(final, fill, planned.length, _Discard(), ring, "none",
+                                               planned.length, progress, sha256=self.sha256)
+            if stored.length != planned.length:
+                final.unlink(missing_ok=True)
+                raise _source_changed()
+            if self.after_chunk_written:
+                self.after_chunk_written(final)
+            if self.readback:  # a read-back cut short leaves the chunk unproven: resume removes it
+                chunk_io.prove(final, stored.stored_length, stored.stored_blake3, ring,
+                               what=f"chunk {planned.seq} on {slot.root}", stop=self.stop)
+        except BaseException:
+            self.done[number] = before  # not written after all
+            raise
         return Written(slot, planned, name, stored)
 
     def _hash(self) -> None:
@@ -237,6 +239,6 @@ def writer_buffer_size(writers: int) -> int:
     return max(smallest, min(largest, share))
 
 
-def _source_changed() -> UsageError:
-    return UsageError("the source became shorter while it was packed",
-                      hint="pack a source that is not being written to")
+def _source_changed() -> IntegrityError:
+    return IntegrityError("the source became shorter while it was packed",
+                          hint="pack a source that is not being written to, with --restart")

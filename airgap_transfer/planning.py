@@ -77,8 +77,8 @@ class Plan:
 
 
 def fill_drive(drive: DrivePlan, remaining: int, chunks_before: int) -> int:
-    """Place chunks on ``drive`` as pack would; returns the bytes still to place."""
-    used = 0
+    """Place chunks on ``drive`` (after any it has) as pack would; returns the bytes still to place."""
+    used = sum(drive.chunks)
     while remaining > 0:
         count = chunks_before + len(drive.chunks) + 1
         room = drive.free - used - limits.reserve(count) - drive.block * (len(drive.chunks) + 1)
@@ -122,25 +122,51 @@ def spread(size: int, drives: list[DrivePlan], chunks_before: int = 0) -> int:
     for drive, part in zip(drives, parts):
         unplaced = fill_drive(drive, part + unplaced, placed)
         placed += len(drive.chunks)
-    return unplaced + size - sum(parts)
+    unplaced += size - sum(parts)
+    for drive in drives:  # what the estimate left over goes to any drive that still has room
+        if unplaced:
+            unplaced = fill_drive(drive, unplaced, placed - len(drive.chunks))
+            placed = chunks_before + sum(len(d.chunks) for d in drives)
+    return unplaced
+
+
+def movable_limit(limit: int, requested: int | None) -> int:
+    """Largest auto-sized chunk for drives written at once: one any file system takes.
+
+    Such a chunk may have to move to another drive (its own fills early, or is
+    gone when pack resumes), and its length cannot change once planned.
+    """
+    return min(limit, limits.FAT32_MAX_FILE) if requested is None else limit
+
+
+def plan_at_once(size: int, drives: list[DrivePlan], requested: int | None, chunks_before: int = 0) -> Plan | None:
+    """``drives`` written at once; None when that is not worth it.
+
+    Not worth it: fewer than two drives would get a part, or the drives hold
+    more of the bundle filled one after another (even parts cut into more
+    chunks, and each chunk costs its reserve).
+    """
+    parts = [DrivePlan(d.name, d.fs_type, d.free, movable_limit(d.chunk_limit, requested), block=d.block)
+             for d in drives]
+    unplaced = spread(size, parts, chunks_before)
+    if sum(1 for d in parts if d.chunks) < 2:
+        return None
+    if unplaced and plan(size, [(d.name, d.fs_type, d.free, d.block) for d in drives], requested).unplaced < unplaced:
+        return None
+    return Plan(size, parts, unplaced)
 
 
 MAX_PLANNED_DRIVES = 10_000
 
 
 def plan(size: int, drives: list[tuple], requested: int | None,
-         repeat_last: bool = False, parallel: bool = False) -> Plan:
+         repeat_last: bool = False) -> Plan:
     """Chunks per drive for a bundle of ``size`` bytes.
 
-    ``drives`` are (name, fs type, free bytes[, allocation unit]).  With
-    ``repeat_last`` the last drive stands for as many identical drives as
-    needed (``--drive-size``); with ``parallel`` the drives are written at
-    once and share the bundle (``spread``).
+    ``drives`` are (name, fs type, free bytes[, allocation unit]), filled one
+    after another.  With ``repeat_last`` the last drive stands for as many
+    identical drives as needed (``--drive-size``).
     """
-    if parallel and not repeat_last:
-        plans = [DrivePlan(name, fs_type, free, chunk_limit(requested, fs_type).size, block=rest[0] if rest else 0)
-                 for name, fs_type, free, *rest in drives]
-        return Plan(size, plans, spread(size, plans))
     plans: list[DrivePlan] = []
     remaining = size
     queue = list(drives)

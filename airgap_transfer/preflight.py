@@ -40,8 +40,8 @@ def check_space(source: Source, config, encoding: str) -> None:
     """Without a way to ask for more drives, refuse up front, writing nothing."""
     if source.size is None or config.next_drive is not None:
         return
-    result = dry_run_plan(source.size, config,
-                          at_once=why_in_turn(source, encoding, config.destinations, config.parallel) is None)
+    result, _ = dry_run_plan(source.size, config,
+                             at_once=why_in_turn(source, encoding, config.destinations, config.parallel) is None)
     if result.unplaced:
         raise NoSpaceError(
             f"the bundle is {source.size} bytes but the destinations hold only "
@@ -50,18 +50,19 @@ def check_space(source: Source, config, encoding: str) -> None:
 
 
 def dry_run_plan(size: int, config, drive_size: int | None = None,
-                 fs_type: str | None = None, at_once: bool = False) -> planning.Plan:
-    """The chunks and drives a bundle of ``size`` bytes needs; writes nothing.
+                 fs_type: str | None = None, at_once: bool = False) -> tuple[planning.Plan, bool]:
+    """(The chunks and drives a bundle of ``size`` bytes needs, whether written at once); writes nothing.
 
-    ``at_once``: the destinations are written at the same time and share the bundle.
+    ``at_once``: the destinations may be written at the same time (``why_in_turn``).
     """
     if drive_size is not None:
         return planning.plan(size, [(f"{drive_size}-byte {fs_type or 'drive'}", fs_type, drive_size)],
-                             config.chunk_size, repeat_last=True)
+                             config.chunk_size, repeat_last=True), False
     plans = drive_plans(config.destinations, config.chunk_size)
-    if at_once:
-        return planning.Plan(size, plans, planning.spread(size, plans))
-    return planning.plan(size, [(p.name, p.fs_type, p.free, p.block) for p in plans], config.chunk_size)
+    shared = planning.plan_at_once(size, plans, config.chunk_size) if at_once else None
+    if shared is not None:
+        return shared, True
+    return planning.plan(size, [(p.name, p.fs_type, p.free, p.block) for p in plans], config.chunk_size), False
 
 
 def drive_plans(destinations: list[Path], requested: int | None) -> list[planning.DrivePlan]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import blake3
 
-from . import fsio, journal, layout, media
+from . import fsio, journal, layout, limits, media
 from .errors import UsageError
 from .events import Reporter
 from .index import Chunk
@@ -105,8 +105,12 @@ def prove(found: PackJournal, destinations: list[Path], buffer: bytearray, repor
                     continue
                 break
         kept.append(chunk)
-    offset = kept[-1].offset + kept[-1].length if kept else 0
     gaps = _gaps(kept)
+    too_long = next((gap for gap in gaps if gap.length > limits.FAT32_MAX_FILE), None)
+    if too_long is not None:  # no drive of every kind could take it: redo all from there, cut to fit
+        kept = [c for c in kept if c.seq < too_long.seq]
+        gaps = [gap for gap in gaps if gap.seq < too_long.seq]
+    offset = kept[-1].offset + kept[-1].length if kept else 0
     report.info("resume", f"resuming transfer {found.transfer_id}: {len(kept)} chunks "
                 f"({sum(c.length for c in kept)} bytes) already on the drives and proven"
                 + (f", {len(gaps)} missing between them" if gaps else ""),

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from airgap_transfer.errors import IncompleteError, IntegrityError
+from airgap_transfer.index import Index
 from airgap_transfer.pack import PackConfig, pack
 from airgap_transfer.unpack import UnpackConfig, unpack
 from tests.conftest import _cli_command, default_public_key, transfer_folder
@@ -328,3 +329,46 @@ def test_bundle_larger_than_the_drives_at_once_continues_on_the_drive_asked_for(
     out = unpack(UnpackConfig(sources=[third, second, first], output_dir=tmp_path / "out",
                               trust=[str(default_public_key())]))
     assert sha(out.output) == sha(source)
+
+
+def test_a_chunk_that_must_move_refuses_a_drive_too_small_for_it(tmpfs, random_file, monkeypatch):
+    """Drive 1 fills in chunk 2; drive 2 has no room for it; the drive offered next is too small."""
+    source = random_file(40 * MB)
+    first, second, small = tmpfs("32M"), tmpfs("24M"), tmpfs("8M")
+    state = _filling_write(monkeypatch, first, "-000002.chunk", 4 * 2**20)
+    offered = []
+
+    def next_drive(request):
+        offered.append(request)
+        return small if len(offered) == 1 else None
+
+    events = []
+    with pytest.raises(IncompleteError) as info:
+        pack(PackConfig(source=str(source), destinations=[first, second], chunk_size=10 * MB,
+                        next_drive=next_drive), events.append)
+    assert state["filled"] and [r.need for r in offered] == [10 * MB, 10 * MB]
+    refused = [e for e in events if e.kind == "drive-refused"]
+    assert refused and refused[0].data["need"] == 10 * MB and str(small) in refused[0].message
+    assert "room for a 10000000-byte chunk" in info.value.one_line() and info.value.exit_code == 3
+    assert not list(small.iterdir()), "a drive that cannot be used was written to"
+
+
+def test_a_source_changed_while_packed_at_once_fails_instead_of_signing_a_wrong_digest(tmpfs, random_file,
+                                                                                        monkeypatch):
+    source = random_file(40 * MB)
+    first, second, spare = tmpfs("32M"), tmpfs("24M"), tmpfs("32M")
+    _filling_write(monkeypatch, first, "-000002.chunk", 4 * 2**20)
+
+    def next_drive(request):  # while pack waits for a drive, someone edits the source in place
+        with open(source, "r+b") as handle:
+            handle.seek(1000)
+            handle.write(b"edited")
+        os.utime(source, ns=(0, 10**18))
+        return spare
+
+    with pytest.raises(IntegrityError) as info:
+        pack(PackConfig(source=str(source), destinations=[first, second], chunk_size=10 * MB,
+                        next_drive=next_drive))
+    assert info.value.exit_code == 4 and "changed while it was packed" in info.value.one_line()
+    assert not list(transfer_folder(first).glob("index.agt")) or not Index.from_bytes(
+        (transfer_folder(first) / "index.agt").read_bytes()).final

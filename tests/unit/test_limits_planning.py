@@ -75,37 +75,59 @@ def test_shares_split_as_evenly_as_capacities_allow(total, capacities, expected)
     assert planning.shares(total, capacities) == expected
 
 
+def drive_plans(specs, requested):
+    return [planning.DrivePlan(name, fs, free, planning.chunk_limit(requested, fs).size, block=block)
+            for name, fs, free, block in specs]
+
+
 def test_drives_written_at_once_each_take_an_even_share_within_their_limits():
     gb = 10**9
-    result = planning.plan(70 * gb, [("a", "vfat", 64 * gb, 32768), ("b", "exfat", 64 * gb, 131072)], None,
-                           parallel=True)
+    specs = [("a", "vfat", 64 * gb, 32768), ("b", "exfat", 64 * gb, 131072)]
+    result = planning.plan_at_once(70 * gb, drive_plans(specs, None), None)
     a, b = result.drives
     assert result.unplaced == 0 and sum(a.chunks) == sum(b.chunks) == 35 * gb
-    assert all(c <= limits.FAT32_MAX_FILE for c in a.chunks) and len(b.chunks) == 1
+    # auto chunks written at once fit any file system, so one can move to another drive
+    assert all(c <= limits.FAT32_MAX_FILE for c in a.chunks + b.chunks)
     # the allocation unit is kept free per chunk, on top of the reserve
     assert sum(a.chunks) + limits.reserve(len(a.chunks)) + 32768 * len(a.chunks) <= 64 * gb
+    # an explicit size is kept
+    explicit = planning.plan_at_once(70 * gb, drive_plans(specs, 20 * gb), 20 * gb)
+    assert explicit.drives[1].chunks == [20 * gb, 15 * gb]
+
+
+def test_at_once_is_declined_when_not_worth_it():
+    specs = [("a", "tmpfs", 64 * 2**20, 4096), ("b", "tmpfs", 64 * 2**20, 4096)]
+    assert planning.plan_at_once(100, drive_plans(specs, None), None) is not None
+    assert planning.plan_at_once(0, drive_plans(specs, None), None) is None  # nothing to share
+    one_room = [("a", "tmpfs", 64 * 2**20, 4096), ("b", "tmpfs", 2**20, 4096)]  # b has no room past its reserve
+    assert planning.plan_at_once(10 * 2**20, drive_plans(one_room, None), None) is None
+
+
+specs_strategy = st.lists(st.tuples(st.sampled_from(["vfat", "exfat", "ext4", None]),
+                                    st.integers(0, 3 * 10**11), st.sampled_from([0, 4096, 131072])),
+                          min_size=1, max_size=6)
 
 
 @settings(max_examples=300, deadline=None)
-@given(size=st.integers(0, 10**12),
-       drives=st.lists(st.tuples(st.sampled_from(["vfat", "exfat", "ext4", None]),
-                                 st.integers(0, 3 * 10**11), st.sampled_from([0, 4096, 131072])),
-                       min_size=1, max_size=6),
+@given(size=st.integers(0, 10**12), drives=specs_strategy,
        requested=st.one_of(st.none(), st.integers(planning.MIN_CHUNK, 10**11)))
 def test_spread_places_every_byte_it_can_and_never_overfills(size, drives, requested):
+    plans = drive_plans([(f"d{n}", fs, free, block) for n, (fs, free, block) in enumerate(drives)], requested)
+    unplaced = planning.spread(size, plans)
+    assert sum(sum(d.chunks) for d in plans) + unplaced == size
+    for drive in plans:
+        assert all(0 < c <= drive.chunk_limit for c in drive.chunks)
+        if drive.chunks:  # the reserve counts at most every chunk of the transfer
+            assert sum(drive.chunks) + limits.reserve(len(drive.chunks)) + drive.block * len(drive.chunks) \
+                <= drive.free
+
+
+@settings(max_examples=300, deadline=None)
+@given(size=st.integers(0, 10**12), drives=specs_strategy,
+       requested=st.one_of(st.none(), st.integers(planning.MIN_CHUNK, 10**11)))
+def test_at_once_never_holds_less_than_in_turn(size, drives, requested):
     specs = [(f"d{n}", fs, free, block) for n, (fs, free, block) in enumerate(drives)]
-    result = planning.plan(size, specs, requested, parallel=True)
-    placed = sum(sum(d.chunks) for d in result.drives)
-    assert placed + result.unplaced == size
-    chunks_before = 0
-    for drive in result.drives:
-        limit = planning.chunk_limit(requested, drive.fs_type).size
-        assert all(0 < c <= limit for c in drive.chunks)
-        count = chunks_before + len(drive.chunks)
-        if drive.chunks:
-            assert sum(drive.chunks) + limits.reserve(count) + drive.block * len(drive.chunks) <= drive.free
-        chunks_before = count
-    # at once, the drives hold nearly what they hold in turn: at most a sliver per drive is left unused
-    sequential = planning.plan(size, specs, requested)
-    assert result.unplaced <= sequential.unplaced + sum(
-        planning.MIN_CHUNK + b for _, _, b in drives)
+    shared = planning.plan_at_once(size, drive_plans(specs, requested), requested)
+    if shared is not None:
+        assert shared.unplaced <= planning.plan(size, specs, requested).unplaced
+        assert sum(1 for d in shared.drives if d.chunks) >= 2
