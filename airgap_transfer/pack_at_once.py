@@ -7,9 +7,10 @@ another drive for a chunk whose drive filled up.  A mixin of the packer.
 
 from __future__ import annotations
 
+import bisect
 from pathlib import Path
 
-from . import fsio, parallel, planning, preflight
+from . import fsio, limits, parallel, planning, preflight
 from .index import Chunk
 from .pack_drives import DriveSlot
 from .parallel import Assignment, Planned
@@ -32,8 +33,7 @@ class AtOnce:
         left_over = self._run_phase(assignments, hash_range=(start, self.offset))
         self.source.seek(self.offset)
         rest = iter([d for d in given if d not in {s.root for s in slots}])
-        for chunk in left_over:
-            self._place(chunk, rest)
+        self._place(left_over, rest)
         if unplaced:  # more drives are needed: those written stay mounted for the final index
             for done in slots[:-1]:
                 self._seal(done)
@@ -71,36 +71,53 @@ class AtOnce:
 
     def _write_fixed(self, planned: list[Planned], destinations) -> None:
         """Chunks whose bytes and numbers are fixed: each back on the drive of the chunk before it."""
+        seqs = [c.seq for c in self.chunks]
         groups: dict[int, Assignment] = {}
         homeless: list[Planned] = []
         for item in planned:
-            home = self._home(item)
+            home = self._home(item, seqs)
             if home is None:
                 homeless.append(item)
             else:
                 groups.setdefault(home.ordinal, Assignment(home, [])).chunks.append(item)
-        homeless += self._run_phase(list(groups.values()))
-        for item in sorted(homeless, key=lambda p: p.seq):
-            self._place(item, destinations)
+        self._place(homeless + self._run_phase(list(groups.values())), destinations)
 
-    def _home(self, planned: Planned) -> DriveSlot | None:
-        before = [c for c in self.chunks if c.seq < planned.seq]
-        neighbour = before[-1] if before else next((c for c in self.chunks if c.seq > planned.seq), None)
-        slot = self._slot(neighbour.drive) if neighbour else None
+    def _home(self, planned: Planned, seqs: list[int]) -> DriveSlot | None:
+        """The drive of the kept chunk before ``planned`` (or after it, for a gap at the start)."""
+        if not self.chunks:
+            return None
+        position = bisect.bisect_left(seqs, planned.seq)
+        slot = self._slot(self.chunks[position - 1 if position else 0].drive)
         if slot is None or not slot.present or slot.chunk_limit < planned.length:
             return None
         return slot
 
-    def _place(self, planned: Planned, destinations) -> None:
-        """A fixed chunk whose drive filled up: onto any drive with room for it, else the next one given."""
-        while True:
+    def _place(self, planned: list[Planned], destinations) -> None:
+        """Fixed chunks whose drive filled up: onto the drives with room for them, else the next one given."""
+        left = sorted(planned, key=lambda p: p.seq)
+        while left:
+            assignments = []
             for slot in self.slots:
-                if not slot.present or slot.ordinal in self.full or slot.chunk_limit < planned.length:
-                    continue
-                if slot.room(len(self.chunks)) >= planned.length:
-                    if not self._run_phase([Assignment(slot, [planned])]):
-                        return
-            self._next_slot(destinations, need=planned.length)
+                if slot.present and slot.ordinal not in self.full:
+                    batch = self._fitting(slot, left)
+                    if batch:
+                        assignments.append(Assignment(slot, batch))
+                        taken = set(batch)
+                        left = [p for p in left if p not in taken]
+            if not assignments:
+                self._next_slot(destinations, need=left[0].length)
+                continue
+            left = sorted(left + self._run_phase(assignments), key=lambda p: p.seq)
+
+    def _fitting(self, slot: DriveSlot, candidates: list[Planned]) -> list[Planned]:
+        room = slot.room(len(self.chunks))
+        batch = []
+        for item in candidates:
+            cost = item.length + limits.RESERVE_PER_CHUNK + fsio.block_size(slot.folder)
+            if item.length <= slot.chunk_limit and cost <= room:
+                batch.append(item)
+                room -= cost
+        return batch
 
     def _run_phase(self, assignments: list[Assignment], hash_range: tuple[int, int] | None = None) -> list[Planned]:
         """Write planned chunks, one thread per drive; returns those whose drive filled up."""
