@@ -35,7 +35,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from airgap_transfer.sizes import parse_size  # noqa: E402
+from airgap_transfer.cli.sizes import parse_size
 
 BLOCK = 8 * 2**20
 

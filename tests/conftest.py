@@ -46,9 +46,10 @@ def random_file(tmp_path):
 
 
 def _cli_command() -> list[str]:
-    exe = shutil.which("airgap-transfer")
-    if exe:
-        return [exe]
+    """The tool installed for the interpreter running pytest: never a stale one elsewhere on PATH."""
+    script = Path(sys.executable).with_name("airgap-transfer")
+    if script.is_file():
+        return [str(script)]
     return [sys.executable, "-m", "airgap_transfer"]
 
 

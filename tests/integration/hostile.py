@@ -15,7 +15,9 @@ from pathlib import Path
 
 import msgpack
 
-from airgap_transfer import keys, layout, minisign, paths
+from airgap_transfer.format import layout
+from airgap_transfer.state import paths
+from airgap_transfer.trust import keys, minisign
 from tests.conftest import _cli_command, write_random
 
 BUNDLE_SIZE = 2 * 2**20 + 12345

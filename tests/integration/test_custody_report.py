@@ -22,7 +22,9 @@ import blake3
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from airgap_transfer import custody, minisign, report
+from airgap_transfer.custody import chain as custody
+from airgap_transfer.custody import report
+from airgap_transfer.trust import minisign
 from tests.conftest import default_public_key, transfer_folder
 
 MB = 10**6
@@ -308,7 +310,7 @@ def test_a_drive_whose_log_was_removed_fails_verify(cli, packed_drive):
 
 
 def test_pack_sha256_signs_sha256_of_every_chunk_and_the_whole(cli, random_file, tmp_path):
-    from airgap_transfer.index import Index
+    from airgap_transfer.format.index import Index
     drive = tmp_path / "drive"
     drive.mkdir()
     bundle = random_file(3 * MB)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from airgap_transfer.engine.pack.packer import PackConfig, pack
+from airgap_transfer.engine.unpack.unpacker import UnpackConfig, unpack
 from airgap_transfer.errors import IncompleteError, IntegrityError
-from airgap_transfer.index import Index
-from airgap_transfer.pack import PackConfig, pack
-from airgap_transfer.unpack import UnpackConfig, unpack
+from airgap_transfer.format.index import Index
 from tests.conftest import _cli_command, default_public_key, transfer_folder
 
 MB = 10**6
@@ -195,7 +195,7 @@ def test_no_readback_is_recorded_in_the_index(tmpfs, random_file, cli):
     source = random_file(3 * MB)
     drive = tmpfs("16M")
     assert cli("pack", source, drive, "--no-readback", "--no-prompt").code == 0
-    from airgap_transfer.index import Index
+    from airgap_transfer.format.index import Index
     index = Index.from_bytes((transfer_folder(drive) / "index.agt").read_bytes())
     assert index.readback is False
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from airgap_transfer.engine.pack.packer import PackConfig, pack
+from airgap_transfer.engine.unpack.unpacker import UnpackConfig, unpack
 from airgap_transfer.errors import DriveIOError, NoSpaceError
-from airgap_transfer.pack import PackConfig, pack
-from airgap_transfer.unpack import UnpackConfig, unpack
 from tests.conftest import default_public_key, only_resumable_partials, transfer_folder
 
 MB = 10**6

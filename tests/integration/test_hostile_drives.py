@@ -15,10 +15,15 @@ from pathlib import Path
 import msgpack
 import pytest
 
+from airgap_transfer.errors import (
+    EXIT_INCOMPLETE,
+    EXIT_INTEGRITY,
+    EXIT_NO_SPACE,
+    EXIT_TRUST,
+)
+from airgap_transfer.format import layout
+from airgap_transfer.trust import minisign
 from tests.conftest import only_resumable_partials
-
-from airgap_transfer import layout, minisign
-from airgap_transfer.errors import EXIT_INCOMPLETE, EXIT_INTEGRITY, EXIT_NO_SPACE, EXIT_TRUST
 
 from .hostile import Drives, install, pack_template, tree
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import shutil
 
 from airgap_transfer.errors import EXIT_INTEGRITY
-
-from tests.conftest import default_public_key, transfer_folder, only_resumable_partials
+from tests.conftest import default_public_key, only_resumable_partials, transfer_folder
 
 
 def test_bad_copy_on_exfat_good_copy_on_tmpfs(cli, exfat, tmpfs, random_file) -> None:

@@ -11,9 +11,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from airgap_transfer import layout, minisign, paths, replay
 from airgap_transfer.errors import EXIT_TRUST, EXIT_USAGE
-from airgap_transfer.index import CREATED_FORMAT
+from airgap_transfer.format import layout
+from airgap_transfer.format.index import CREATED_FORMAT
+from airgap_transfer.state import paths
+from airgap_transfer.trust import minisign, replay
 
 from .hostile import BUNDLE_SIZE, Drives, install, pack_template, tree
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from airgap_transfer import journal
+from airgap_transfer.state import journal
 from tests.conftest import _cli_command, default_public_key, transfer_folder
 
 MB = 10**6
@@ -25,7 +25,9 @@ MiB = 2**20
 
 CHILD = r'''
 import os, signal, sys
-from airgap_transfer import cli, fsio, journal, pack
+from airgap_transfer import cli
+from airgap_transfer.media import fsio
+from airgap_transfer.state import journal
 phase, target, signame = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 count = {"n": 0}
 
@@ -51,7 +53,7 @@ def wrap(module, name, before=True, bytes_arg=None, path_has=None):
 if phase == "pack-write":
     wrap(os, "write", bytes_arg=1, path_has=".chunk")
 elif phase == "pack-readback":
-    from airgap_transfer import chunk_io
+    from airgap_transfer.engine.io import chunk_io
     wrap(chunk_io, "read_back")
 elif phase in ("pack-journal", "unpack-journal"):  # every journal write counts: the first save, then appends
     wrap(journal, "save", before=False)

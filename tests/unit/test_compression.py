@@ -10,8 +10,8 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airgap_transfer import chunk_io, compression, pipeline
-from airgap_transfer.index import Chunk
+from airgap_transfer.engine.io import chunk_io, compression, pipeline
+from airgap_transfer.format.index import Chunk
 
 TEXT = b"".join(b"2026-11-21 host%d GET /api/v1/items/%d 200 OK\n" % (n % 7, n) for n in range(100_000))
 

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from airgap_transfer import custody, minisign
+from airgap_transfer.custody import chain as custody
 from airgap_transfer.errors import FormatError, IntegrityError, TrustError
+from airgap_transfer.trust import minisign
 
 TID = "ab" * 16
 

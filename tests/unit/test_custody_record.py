@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from airgap_transfer import custody, custody_media, custody_record, layout
+from airgap_transfer.custody import chain as custody
+from airgap_transfer.custody import media_identity
+from airgap_transfer.custody import recorder as custody_record
 from airgap_transfer.events import Event, Reporter
+from airgap_transfer.format import layout
 
 TID = "cd" * 16
 
 
 def test_media_identity_names_the_mount_and_file_system(tmp_path):
-    identity = custody_media.media_identity(tmp_path)
+    identity = media_identity.media_identity(tmp_path)
     assert identity["path"] == os.path.abspath(tmp_path)
     assert identity["mount_point"] and identity["fs_type"] and identity["capacity"] > 0
     assert str(tmp_path).startswith(identity["mount_point"])

@@ -6,7 +6,7 @@ import hashlib
 
 import blake3
 
-from airgap_transfer.digests import Digests
+from airgap_transfer.engine.io.digests import Digests
 
 
 def test_digests_match_the_reference_hashers_and_copy_is_independent():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from airgap_transfer.dirrestore import restore_directory
+from airgap_transfer.engine.unpack.dirrestore import restore_directory
 from airgap_transfer.errors import IntegrityError, UsageError
 from airgap_transfer.events import Reporter
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from airgap_transfer.dirsource import DirectoryStream
+from airgap_transfer.engine.pack.dirsource import DirectoryStream
 from airgap_transfer.errors import UsageError
 
 

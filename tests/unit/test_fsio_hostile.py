@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from airgap_transfer import fsio
+from airgap_transfer.media import fsio
 
 
 def test_open_regular_reads_a_regular_file(tmp_path) -> None:

@@ -1,9 +1,9 @@
 import blake3
 import pytest
 
-from airgap_transfer import layout, serialization
 from airgap_transfer.errors import FormatError
-from airgap_transfer.index import Chunk, Index
+from airgap_transfer.format import layout, serialization
+from airgap_transfer.format.index import Chunk, Index
 
 TID = "0123456789abcdef0123456789abcdef"
 

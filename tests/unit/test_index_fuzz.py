@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from airgap_transfer import layout, serialization
 from airgap_transfer.errors import FormatError
-from airgap_transfer.index import MAX_BUNDLE_SIZE, Chunk, Index
+from airgap_transfer.format import layout, serialization
+from airgap_transfer.format.index import MAX_BUNDLE_SIZE, Chunk, Index
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -159,8 +159,8 @@ def test_large_legitimate_index_parses() -> None:
 
 
 def test_pack_cannot_write_an_index_unpack_would_refuse(monkeypatch) -> None:
-    from airgap_transfer import index as index_module
     from airgap_transfer.errors import UsageError
+    from airgap_transfer.format import index as index_module
     monkeypatch.setattr(index_module, "MAX_INDEX_BYTES", 10_000)
     with pytest.raises(UsageError, match="over the 10000-byte limit"):
         valid_index([2**20] * 100).to_bytes()

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from airgap_transfer import journal
 from airgap_transfer.errors import UsageError
-from airgap_transfer.journal import PackJournal, SourceIdentity, UnpackJournal
+from airgap_transfer.state import journal
+from airgap_transfer.state.journal import PackJournal, SourceIdentity, UnpackJournal
 
 
 def pack_journal() -> PackJournal:

@@ -17,8 +17,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airgap_transfer import catalog, layout
+from airgap_transfer.engine.unpack import catalog
 from airgap_transfer.events import Reporter
+from airgap_transfer.format import layout
 
 TRANSFER = "0123456789abcdef0123456789abcdef"
 OTHER = "fedcba9876543210fedcba9876543210"

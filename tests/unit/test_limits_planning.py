@@ -2,7 +2,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airgap_transfer import limits, planning
+from airgap_transfer import limits
+from airgap_transfer.engine.pack import planning
 
 
 @pytest.mark.parametrize("fs_type, expected", [

@@ -10,11 +10,11 @@ from pathlib import Path
 import click
 import pytest
 
-from airgap_transfer import manpage
-from airgap_transfer.cli import cli
+from airgap_transfer.cli import manpage
+from airgap_transfer.cli.app import cli
 
 PAGE = Path(__file__).resolve().parents[2] / "man" / "airgap-transfer.1"
-REGENERATE = "python -m airgap_transfer.manpage -o man/airgap-transfer.1"
+REGENERATE = "python -m airgap_transfer.cli.manpage -o man/airgap-transfer.1"
 
 
 def test_committed_page_is_current(tmp_path):

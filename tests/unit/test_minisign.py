@@ -1,4 +1,4 @@
-"""Tests for airgap_transfer.minisign, including interop with the real tool."""
+"""Tests for airgap_transfer.trust.minisign, including interop with the real tool."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from airgap_transfer.errors import KeyFileError, TrustError, UsageError
-from airgap_transfer.minisign import (
+from airgap_transfer.trust.minisign import (
     PublicKey,
     SecretKey,
     Signature,

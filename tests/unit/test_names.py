@@ -1,7 +1,7 @@
 import pytest
 
 from airgap_transfer.errors import UsageError
-from airgap_transfer.names import printable, sanitize_bundle_name
+from airgap_transfer.format.names import printable, sanitize_bundle_name
 
 
 @pytest.mark.parametrize("name, expected", [

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airgap_transfer import pipeline
+from airgap_transfer.engine.io import pipeline
 
 
 def _sequential(data: bytes, limit: int) -> bytes:

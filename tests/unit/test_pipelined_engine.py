@@ -16,10 +16,13 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airgap_transfer import catalog, compression, keys, layout, pipeline
-from airgap_transfer.pack import PackConfig, pack
-from airgap_transfer.planning import MIN_CHUNK
-from airgap_transfer.unpack import UnpackConfig, unpack
+from airgap_transfer.engine.io import compression, pipeline
+from airgap_transfer.engine.pack.packer import PackConfig, pack
+from airgap_transfer.engine.pack.planning import MIN_CHUNK
+from airgap_transfer.engine.unpack import catalog
+from airgap_transfer.engine.unpack.unpacker import UnpackConfig, unpack
+from airgap_transfer.format import layout
+from airgap_transfer.trust import keys
 from tests.conftest import default_public_key, transfer_folder
 
 TEXT = b"".join(b"line %d of a log that compresses well, host=h%d\n" % (n, n % 5) for n in range(200_000))
@@ -111,7 +114,7 @@ def test_compressible_data_is_stored_smaller(tmp_path):
 
 
 def test_read_back_catches_a_medium_that_returns_other_bytes(tmp_path):
-    from airgap_transfer import chunk_io
+    from airgap_transfer.engine.io import chunk_io
     from airgap_transfer.errors import IntegrityError
     path = tmp_path / "chunk"
     data = os.urandom(300_000)
@@ -131,7 +134,7 @@ def test_read_back_catches_a_medium_that_returns_other_bytes(tmp_path):
 @pytest.mark.parametrize("mode", ["none", "zstd"])
 def test_enospc_mid_chunk_rewinds_the_source_and_moves_the_chunk_on(tmp_path, monkeypatch, mode):
     """The reader runs ahead of the writer; a full drive must still rewind to the chunk's start."""
-    from airgap_transfer import chunk_io
+    from airgap_transfer.engine.io import chunk_io
     monkeypatch.setattr(pipeline, "RING_BUFFER_SIZE", 64 * 1024)
     data = _source_bytes("text", 3 * 2**20 + 12345, 99)
     source = tmp_path / "bundle.bin"
@@ -170,7 +173,7 @@ def test_enospc_mid_chunk_rewinds_the_source_and_moves_the_chunk_on(tmp_path, mo
 
 def test_a_failed_read_back_stops_pack_before_any_index_is_written(tmp_path, monkeypatch):
     """Read-back runs beside the next chunk's copy, but an index never names an unproven chunk."""
-    from airgap_transfer import chunk_io
+    from airgap_transfer.engine.io import chunk_io
     from airgap_transfer.errors import IntegrityError
     source = tmp_path / "bundle.bin"
     source.write_bytes(os.urandom(3 * 2**20))

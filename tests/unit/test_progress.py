@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airgap_transfer.progress import RateMeter, fit, progress_line
+from airgap_transfer.cli.progress import RateMeter, fit, progress_line
 
 
 def test_line_shows_bytes_bar_rate_eta_chunk_and_drive():

@@ -7,10 +7,10 @@ import secrets
 
 import pytest
 
-from airgap_transfer import replay
 from airgap_transfer.errors import TrustError
 from airgap_transfer.events import Reporter
-from airgap_transfer.index import Index
+from airgap_transfer.format.index import Index
+from airgap_transfer.trust import replay
 
 SIGNER, OTHER_SIGNER = "0123456789ABCDEF", "FEDCBA9876543210"
 

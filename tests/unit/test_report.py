@@ -11,8 +11,9 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from airgap_transfer import minisign, report, report_html
+from airgap_transfer.custody import report, report_html
 from airgap_transfer.errors import UsageError
+from airgap_transfer.trust import minisign
 
 
 def document(digests: dict | None = None) -> dict:

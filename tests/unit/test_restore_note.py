@@ -10,8 +10,8 @@ import subprocess
 import blake3
 import pytest
 
-from airgap_transfer.index import Chunk, Index
-from airgap_transfer.restore_note import COMMAND_PREFIX, restore_text
+from airgap_transfer.format.index import Chunk, Index
+from airgap_transfer.format.restore_note import COMMAND_PREFIX, restore_text
 
 TRANSFER = "0123456789abcdef0123456789abcdef"
 

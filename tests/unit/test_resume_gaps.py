@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airgap_transfer import resume
+from airgap_transfer.engine.pack import resume
+from airgap_transfer.engine.pack.parallel import Planned
 from airgap_transfer.errors import UsageError
 from airgap_transfer.events import Reporter
-from airgap_transfer.index import Chunk
-from airgap_transfer.parallel import Planned
+from airgap_transfer.format.index import Chunk
 
 
 def tiling(lengths: list[int]) -> list[Chunk]:

@@ -1,8 +1,8 @@
 import msgpack
 import pytest
 
-from airgap_transfer import serialization
 from airgap_transfer.errors import FormatError
+from airgap_transfer.format import serialization
 
 
 def _nested(depth):

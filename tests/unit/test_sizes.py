@@ -1,7 +1,7 @@
 import pytest
 
+from airgap_transfer.cli.sizes import parse_size, parse_size_or_auto
 from airgap_transfer.errors import UsageError
-from airgap_transfer.sizes import parse_size, parse_size_or_auto
 
 
 @pytest.mark.parametrize("text, expected", [

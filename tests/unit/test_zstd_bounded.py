@@ -12,7 +12,7 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airgap_transfer.zstd_bounded import BadChunk, decode_chunk
+from airgap_transfer.engine.io.zstd_bounded import BadChunk, decode_chunk
 
 BUFFER = memoryview(bytearray(64 * 1024))
 

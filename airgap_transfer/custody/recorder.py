@@ -1,0 +1,352 @@
+"""Recording custody: events from pack/unpack/verify, handovers, media identity.
+
+The engine already tells its caller what it does through Events; ``Recorder``
+sits in that callback chain and turns the ones that matter for custody into
+chained log events.  Pack's logs go to every drive (with a signed head) and to
+the local state folder; verify and unpack write only to the local state folder,
+so a write-blocked source drive stays untouched.  A handover writes both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from airgap_transfer import __version__, interrupts
+from airgap_transfer.custody import chain as custody
+from airgap_transfer.custody.media_identity import MAX_FIELD_CHARS, media_identity
+from airgap_transfer.errors import AirgapError, FormatError, IntegrityError
+from airgap_transfer.events import Callback, Event, Reporter, ignore
+from airgap_transfer.format import layout
+from airgap_transfer.media import fsio
+from airgap_transfer.state import paths
+from airgap_transfer.trust import keys, minisign
+
+
+@dataclass
+class Actor:
+    """Who acts: the login user, and optionally a named operator and their title."""
+
+    operator: str | None = None
+    title: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = str(os.getuid())
+        found = {"user": user, "operator": self.operator, "title": self.title}
+        return {k: v[:MAX_FIELD_CHARS] for k, v in found.items() if v}
+
+
+def local_log_path(transfer_id: str) -> Path:
+    return paths.state_dir() / "custody" / f"{transfer_id}.jsonl"
+
+
+def _now() -> tuple[str, str, str]:
+    now = datetime.now(timezone.utc)
+    local = now.astimezone()
+    return (now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), local.isoformat(timespec="seconds"),
+            local.tzname() or "")
+
+
+def new_event(kind: str, transfer_id: str, actor: Actor, result: str = "ok", **fields: Any) -> dict[str, Any]:
+    """An event with the fields every event carries; ``seq``/``prev`` come from custody.chain."""
+    utc, local, tzname = _now()
+    event = {"v": custody.FORMAT_VERSION, "type": kind, "time": utc, "local_time": local, "tz": tzname,
+             "actor": actor.to_dict(), "host": socket.gethostname()[:MAX_FIELD_CHARS],
+             "tool": f"airgap-transfer {__version__}", "transfer_id": transfer_id, "result": result}
+    event.update({k: v for k, v in fields.items() if v not in (None, {}, [])})
+    return event
+
+
+def load_drive_logs(folders: list[layout.TransferFolder], report: Reporter) -> list[list[dict[str, Any]]]:
+    """Every readable, unbroken log among ``folders``; a bad one is a warning here, not fatal."""
+    logs = []
+    for folder in folders:
+        try:
+            events = custody.read_log(folder.path / custody.LOG_NAME)
+            custody.check_chain(events, folder.transfer_id, str(folder.path / custody.LOG_NAME))
+        except (FormatError, IntegrityError) as exc:
+            report.warning("custody-log-ignored", f"custody log on {folder.drive_root} ignored: {exc.one_line()}",
+                           drive=str(folder.drive_root))
+            continue
+        logs.append(events)
+    return logs
+
+
+def load_local_log(transfer_id: str) -> list[dict[str, Any]]:
+    path = local_log_path(transfer_id)
+    events = custody.read_log(path)
+    custody.check_chain(events, transfer_id, str(path))
+    return events
+
+
+def _set_aside(transfer_id: str, error: AirgapError, report: Reporter) -> list[dict[str, Any]]:
+    """Keep a damaged local log as evidence under another name, and start from the drives."""
+    path = local_log_path(transfer_id)
+    kept = path.with_name(f"{path.name}.damaged-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}")
+    os.replace(path, kept)
+    report.warning("custody-local-damaged", f"this host's custody log was damaged ({error.detail}); "
+                   f"kept as {kept}, continuing from the drives' logs", kept=str(kept))
+    return []
+
+
+def write_local(events: list[dict[str, Any]]) -> None:
+    """Replace the local log with ``events`` (a chain that extends what it held)."""
+    path = local_log_path(events[0]["transfer_id"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fsio.atomic_write_bytes(path, custody.render_log(events))
+
+
+def append_local(event: dict[str, Any]) -> None:
+    """Add one event to the local log: one line, fsynced, no rewrite of what is there."""
+    fd = os.open(local_log_path(event["transfer_id"]), os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+    try:
+        os.write(fd, custody.canonical(event) + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class Recorder:
+    """An Event callback that records custody events, then forwards every event."""
+
+    forward: Callback = ignore
+    actor: Actor = field(default_factory=Actor)
+    key_path: Path | None = None            # pack: the key that signs drive heads
+    sources: list[Path] = field(default_factory=list)   # unpack: drives whose logs to continue
+    events: list[dict[str, Any]] = field(default_factory=list)
+    transfer_id: str | None = None
+    drives: dict[str, Path] = field(default_factory=dict)  # drive root -> transfer folder
+    _media: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _key: minisign.SecretKey | None = None
+    operation: str = ""
+    _local_in_step: bool = False   # the local file holds exactly self.events
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # drives may be written in parallel
+
+    @contextlib.contextmanager
+    def failures(self):
+        """Record a failed pack/unpack (its one-line reason) before the error goes on."""
+        try:
+            yield self
+        except (AirgapError, KeyboardInterrupt) as exc:
+            if self.transfer_id and self.events:
+                reason = exc.one_line() if isinstance(exc, AirgapError) else "interrupted"
+                try:
+                    self.record(f"{self.operation}-failed", result="failed", details={"problem": reason})
+                except (AirgapError, OSError):
+                    pass  # the original error matters more than its record
+            raise
+
+    def __call__(self, event: Event) -> None:
+        self.forward(event)
+        handler = getattr(self, "_on_" + event.kind.replace("-", "_"), None)
+        if handler is not None and (self.transfer_id or event.kind.endswith("-started")):
+            with self._lock:
+                handler(event.data)
+
+    def record(self, kind: str, result: str = "ok", **fields: Any) -> dict[str, Any]:
+        with interrupts.held():  # the chain in memory and the log on disk must not part
+            event = custody.chain(self.events, new_event(kind, self.transfer_id, self.actor, result, **fields))
+            if self._local_in_step:
+                append_local(event)
+            else:  # the first write of a run: the chain may have grown from the drives' logs
+                write_local(self.events)
+                self._local_in_step = True
+        return event
+
+    def media(self, drive: str) -> dict[str, Any]:
+        """Media identity of a drive, asked once per drive per run (psutil walks every mount)."""
+        if drive not in self._media:
+            self._media[drive] = media_identity(Path(drive))
+        return self._media[drive]
+
+    # pack ------------------------------------------------------------------------------
+    def _on_pack_started(self, data: dict[str, Any]) -> None:
+        self.transfer_id, self.operation = data["transfer_id"], "pack"
+        self.events = load_local_log(self.transfer_id)
+        self.record("pack-started", bundle=data.get("bundle"), size=data.get("size"), signer=data.get("key_id"),
+                    details={"resumed": True} if data.get("resumed") else None)
+
+    def _on_drive_opened(self, data: dict[str, Any]) -> None:
+        root = data["drive"]
+        self.drives[root] = Path(root) / layout.folder_name(self.transfer_id)
+        if isinstance(data.get("medium"), dict):  # pack already probed the drive (media.py): reuse it
+            self._media[root] = {**_json_scalars(data["medium"]), "path": os.path.abspath(root)}
+
+    def _on_chunk_written(self, data: dict[str, Any]) -> None:
+        self.record("chunk-written", chunks=[data["chunk"]], media=self.media(data["drive"]),
+                    digests=_digests(data), details={"file": data.get("file"), "length": data.get("length"),
+                                                     "read_back": data.get("readback")})
+
+    def _on_drive_sealed(self, data: dict[str, Any]) -> None:
+        self._drive_finished(data["drive"])
+        self._write_drive(data["drive"])
+
+    def _drive_finished(self, drive: str) -> None:
+        folder_chunks = [e["chunks"][0] for e in self.events
+                         if e["type"] == "chunk-written" and e.get("media", {}).get("path") == self.media(drive)["path"]]
+        self.record("drive-finished", chunks=folder_chunks, media=self.media(drive))
+
+    def _on_pack_finished(self, data: dict[str, Any]) -> None:
+        sealed = {e.get("media", {}).get("path") for e in self.events if e["type"] == "drive-finished"}
+        for drive in self.drives:
+            if self.media(drive)["path"] not in sealed:
+                self._drive_finished(drive)
+        chunks = [e["chunks"][0] for e in self.events if e["type"] == "chunk-written"]
+        self.record("packed", chunks=chunks, digests=_digests(data), details={"drives": list(self.drives)})
+        for drive in self.drives:
+            self._write_drive(drive)
+        self._write_earlier_drives()
+
+    def _write_earlier_drives(self) -> None:
+        """A resumed pack also brings the log up to date on drives an earlier run filled."""
+        written = {self.media(d)["path"] for d in self.drives}
+        for event in self.events:
+            path = event.get("media", {}).get("path") if event["type"] == "drive-finished" else None
+            folder = Path(path) / layout.folder_name(self.transfer_id) if path else None
+            if folder is not None and path not in written and folder.is_dir() and not folder.is_symlink():
+                written.add(path)
+                self.drives[path] = folder
+                self._write_drive(path)
+
+    def _write_drive(self, drive: str) -> None:
+        if self._key is None:
+            self._key = keys.load_signing_key(self.key_path, Reporter(None))
+        try:
+            custody.write_log(self.drives[drive], self.events, self._key)
+        except OSError as exc:
+            self.forward(Event("custody-write-failed", f"custody log not written to {drive}: {exc.strerror}",
+                               {"drive": drive}, level="warning"))
+
+    # unpack ----------------------------------------------------------------------------
+    def _on_unpack_started(self, data: dict[str, Any]) -> None:
+        self.transfer_id, self.operation = data["transfer_id"], "unpack"
+        self.events = continue_chain(self.transfer_id, self.sources, Reporter(self.forward))
+        drives = sorted({str(f.drive_root) for f in _folders(self.sources, self.transfer_id)})
+        self.record("received", details={"output": data.get("output"), "size": data.get("size"),
+                                         "index_signer": data.get("key_id"), "trusted": data.get("trusted")},
+                    signer=data.get("key_id"), drives=[self.media(d) for d in drives])
+
+    def _on_chunk_verified(self, data: dict[str, Any]) -> None:
+        self.record("chunk-verified", chunks=[data["chunk"]], digests=_digests(data), media=self.media(data["drive"]))
+
+    def _on_unpack_finished(self, data: dict[str, Any]) -> None:
+        self.record("bundle-proven", digests=_digests(data))
+        self.record("output-written", details={"output": data.get("output")}, digests=_digests(data))
+
+
+def _json_scalars(data: dict[str, Any]) -> dict[str, Any]:
+    """The str/int/bool fields of a dict, as a custody event may hold them (no floats, no None)."""
+    return {str(k)[:64]: (v[:MAX_FIELD_CHARS] if isinstance(v, str) else v) for k, v in data.items()
+            if isinstance(v, (str, int, bool)) and v != ""}
+
+
+def _digests(data: dict[str, Any]) -> dict[str, str]:
+    return {alg: data[alg] for alg in ("blake3", "sha256") if data.get(alg)}
+
+
+def _folders(sources: list[Path], transfer_id: str) -> list[layout.TransferFolder]:
+    return [f for f in layout.discover(sources) if f.transfer_id == transfer_id]
+
+
+def continue_chain(transfer_id: str, sources: list[Path], report: Reporter) -> list[dict[str, Any]]:
+    """The longest chain among the local log and the drives' logs: what new events extend."""
+    logs = load_drive_logs(_folders(sources, transfer_id), report) if sources else []
+    try:
+        local = load_local_log(transfer_id)
+    except (FormatError, IntegrityError) as exc:
+        local = _set_aside(transfer_id, exc, report)
+    longest = custody.tip(custody.merge([local] + logs))
+    if local and custody.event_hash(local[-1]) not in {custody.event_hash(e) for e in longest}:
+        # The drives grew apart from this host's log (a fork): never drop local events.
+        report.warning("custody-fork", f"the drives' custody logs fork from this host's at event "
+                       f"{local[-1]['seq']}; continuing this host's log", transfer_id=transfer_id)
+        return local
+    return longest
+
+
+# verify and handover ---------------------------------------------------------------------
+
+def record_verify(sources: list[Path], transfer_id: str, actor: Actor, report: Reporter,
+                  counts: dict[str, int], result: str, problem: str | None = None) -> None:
+    """A `verify` run, ok or failed, appended to the local log only."""
+    events = continue_chain(transfer_id, sources, report)
+    drives = sorted({str(f.drive_root) for f in _folders(sources, transfer_id)})
+    event = new_event("verified", transfer_id, actor, result, details={"counts": counts, "problem": problem},
+                      drives=[media_identity(Path(d)) for d in drives])
+    custody.chain(events, event)
+    write_local(events)
+
+
+def verify_recorded(config, actor: Actor, callback: Callback):
+    """inspect.verify, with its outcome (good or failed) appended to the local log."""
+    from airgap_transfer.engine.unpack import inspect
+    try:
+        result = inspect.verify(config, callback)
+    except AirgapError as exc:
+        record_verify_failure(config.sources, config.transfer_id, actor, exc, callback)
+        raise
+    record_verify(config.sources, result.transfer_id, actor, Reporter(callback), result.to_dict()["counts"], "ok")
+    return result
+
+
+def record_verify_failure(sources: list[Path], transfer_id: str | None, actor: Actor,
+                          error: AirgapError, callback: Callback) -> None:
+    """A failed `verify`, when the transfer can still be named; never masks the failure."""
+    from airgap_transfer.engine.unpack import catalog
+    try:
+        transfer = catalog.find_transfer(sources, transfer_id, Reporter(None))
+        record_verify(sources, transfer.transfer_id, actor, Reporter(callback), {}, "failed", error.one_line())
+    except (AirgapError, OSError):
+        pass
+
+
+@dataclass
+class HandoverConfig:
+    sources: list[Path]
+    from_name: str
+    to_name: str
+    seal: str | None = None
+    purpose: str | None = None
+    location: str | None = None
+    transfer_id: str | None = None
+    key_path: Path | None = None
+    actor: Actor = field(default_factory=Actor)
+
+
+def handover(config: HandoverConfig, callback: Callback | None = None) -> dict[str, Any]:
+    """Append a handover to the drives' logs and the local log; re-sign each drive's head."""
+    from airgap_transfer.engine.unpack import catalog
+    report = Reporter(callback)
+    transfer = catalog.find_transfer(config.sources, config.transfer_id, report)
+    for folder in transfer.folders:  # never extend a log that was tampered with
+        path = folder.path / custody.LOG_NAME
+        custody.check_chain(custody.read_log(path), transfer.transfer_id, str(path))
+    key = keys.load_signing_key(config.key_path, report)
+    events = continue_chain(transfer.transfer_id, config.sources, report)
+    drives = sorted({str(f.drive_root) for f in transfer.folders})
+    handed = {"from": config.from_name, "to": config.to_name, "seal": config.seal,
+              "purpose": config.purpose, "location": config.location}
+    event = new_event("handover", transfer.transfer_id, config.actor,
+                      handover={k: v[:MAX_FIELD_CHARS] for k, v in handed.items() if v},
+                      signer=key.public_key().key_id_hex,
+                      drives=[media_identity(Path(d)) for d in drives])
+    custody.chain(events, event)
+    for folder in transfer.folders:
+        custody.write_log(folder.path, events, key)
+    write_local(events)
+    report.info("custody-handover", f"handover {config.from_name} -> {config.to_name} recorded "
+                f"as event {event['seq']} on {len(transfer.folders)} drive(s)",
+                transfer_id=transfer.transfer_id, seq=event["seq"], hash=custody.event_hash(event))
+    return {"transfer_id": transfer.transfer_id, "seq": event["seq"], "hash": custody.event_hash(event),
+            "signer": key.public_key().key_id_hex, "drives": drives}

@@ -1,0 +1,340 @@
+"""The custody report: gather every copy of the log, verify it, export it.
+
+A report comes from drives (SOURCE: every drive's log and signed head, the
+signed index for the summary) and the local state folder, or from the local
+state alone (TRANSFER_ID).  Each copy of the log is checked on its own (chain,
+then signed head); the timeline is the union of the good copies by event hash.
+Exports: complete JSON, CSV (one row per event), printable HTML, and an in-toto
+v1 Statement in a DSSE envelope signed with Ed25519.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from airgap_transfer import __version__
+from airgap_transfer.custody import chain as custody
+from airgap_transfer.custody import recorder
+from airgap_transfer.engine.unpack import catalog
+from airgap_transfer.errors import (
+    AirgapError,
+    FormatError,
+    IntegrityError,
+    TrustError,
+    UsageError,
+)
+from airgap_transfer.events import Callback, Reporter
+from airgap_transfer.media import fsio
+from airgap_transfer.state import paths
+from airgap_transfer.trust import keys, minisign
+
+REPORT_FORMAT = 1
+PREDICATE_TYPE = "https://airgap-transfer.dev/custody/v1"
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+DSSE_PAYLOAD_TYPE = "application/vnd.in-toto+json"
+FORMATS = ("json", "csv", "html", "intoto")
+TRANSFER_PREFIX_RE = re.compile(r"^[0-9a-f]{4,32}$")
+
+
+@dataclass
+class ReportConfig:
+    source: str                      # a drive / folder of drives, or a transfer id (prefix)
+    trust: list[str] = field(default_factory=list)
+    transfer_id: str | None = None
+    key_path: Path | None = None     # signs the in-toto envelope
+    actor: recorder.Actor = field(default_factory=recorder.Actor)
+
+
+@dataclass
+class Check:
+    """One copy of the log and what verifying it found."""
+
+    where: str
+    events: int
+    chain: str = "ok"
+    head: str = "not applicable"
+    error: AirgapError | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"where": self.where, "events": self.events, "chain": self.chain, "head": self.head,
+                "ok": self.error is None}
+
+
+@dataclass
+class Gathered:
+    transfer_id: str
+    index: Any | None
+    index_trusted: bool
+    checks: list[Check]
+    events: list[dict[str, Any]]
+    drive_folders: list[Any]
+
+    @property
+    def first_error(self) -> AirgapError | None:
+        return next((c.error for c in self.checks if c.error is not None), None)
+
+
+def _head_keys(extra: list[str]) -> list[minisign.PublicKey]:
+    """Keys a head may be signed with: the trust store, --trust, and this host's own key."""
+    found = keys.trusted_keys(extra)
+    own = paths.default_public_key()
+    if own.is_file():
+        try:
+            found.append(minisign.PublicKey.from_file(own))
+        except AirgapError:
+            pass
+    return found
+
+
+def _check_drive_copy(folder, head_keys: list[minisign.PublicKey]) -> tuple[Check, list[dict[str, Any]]]:
+    path = folder.path / custody.LOG_NAME
+    check = Check(where=str(path), events=0)
+    events: list[dict[str, Any]] = []
+    try:
+        if not path.exists() and custody.read_head_text(folder.path) is None:
+            # pack writes a log to every drive it uses: an absent one was removed
+            raise IntegrityError(f"{path}: the custody log and its signed head are missing from this drive",
+                                 hint="the drive was altered after pack; use another drive's copy")
+        events = custody.read_log(path)
+        check.events = len(events)
+        custody.check_chain(events, folder.transfer_id, str(path))
+    except (FormatError, IntegrityError) as exc:
+        check.chain, check.error = exc.detail, exc
+        return check, []
+    try:
+        text = custody.read_head_text(folder.path)
+        if text is None:
+            raise TrustError(f"{path}: has no signed head ({custody.HEAD_NAME})",
+                             hint="the head was deleted; use another drive's copy")
+        head = custody.verify_head(text, head_keys, str(folder.path / custody.HEAD_NAME))
+        custody.check_head(events, head, str(path))
+        check.head = f"ok, signed by key {head.signer}"
+    except (FormatError, IntegrityError, TrustError) as exc:
+        check.head, check.error = exc.detail, exc
+        return check, [] if isinstance(exc, IntegrityError) else events
+    return check, events
+
+
+def _local_transfer_id(prefix: str) -> str:
+    folder = paths.state_dir() / "custody"
+    names = sorted(p.stem for p in folder.glob("*.jsonl")) if folder.is_dir() else []
+    matches = [n for n in names if n.startswith(prefix)]
+    if len(matches) != 1:
+        raise UsageError(f"transfer {prefix} is {'ambiguous' if matches else 'not in the local custody logs'}",
+                         hint="give a drive's mount point, or a transfer id from " + str(folder))
+    return matches[0]
+
+
+def gather(config: ReportConfig, report: Reporter) -> Gathered:
+    source = Path(config.source)
+    head_keys = _head_keys(config.trust)
+    checks: list[Check] = []
+    logs: list[list[dict[str, Any]]] = []
+    index, index_trusted, folders = None, False, []
+    if source.is_dir():
+        transfer = catalog.find_transfer([source], config.transfer_id, report)
+        transfer_id, folders = transfer.transfer_id, transfer.folders
+        index, index_trusted = _load_index(transfer, config.trust, report)
+        for folder in transfer.folders:
+            check, events = _check_drive_copy(folder, head_keys)
+            checks.append(check)
+            logs.append(events)
+    elif TRANSFER_PREFIX_RE.match(config.source):
+        transfer_id = _local_transfer_id(config.source)
+    else:
+        raise UsageError(f"{config.source} is neither a folder nor a transfer id",
+                         hint="give a drive's mount point or a transfer id")
+    local_path = recorder.local_log_path(transfer_id)
+    if local_path.exists():
+        check = Check(where=str(local_path), events=0)
+        try:
+            events = custody.read_log(local_path)
+            check.events = len(events)
+            custody.check_chain(events, transfer_id, str(local_path))
+            logs.append(events)
+        except (FormatError, IntegrityError) as exc:
+            check.chain, check.error = exc.detail, exc
+        checks.append(check)
+    if not checks:
+        raise UsageError(f"no custody log found for transfer {transfer_id}",
+                         hint="pack with this version of airgap-transfer to record one")
+    return Gathered(transfer_id, index, index_trusted, checks, custody.merge(logs), folders)
+
+
+def _load_index(transfer, trust: list[str], report: Reporter):
+    """The signed index for the summary; an untrusted one is shown, and said to be untrusted."""
+    try:
+        loaded = catalog.load_index(transfer, keys.trusted_keys(trust), True, Reporter(None))
+    except AirgapError as exc:
+        report.warning("index-unavailable", f"no usable index for the summary: {exc.one_line()}")
+        return None, False
+    return loaded.index, loaded.trusted
+
+
+def _first(events: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    return next((e for e in events if e["type"] == kind), {})
+
+
+def _summary(g: Gathered) -> tuple[dict[str, Any], dict[str, str]]:
+    started, packed = _first(g.events, "pack-started"), _first(g.events, "packed")
+    proven = _first(g.events, "bundle-proven")
+    summary = {"transfer_id": g.transfer_id, "bundle": started.get("bundle"), "size": started.get("size"),
+               "signer": started.get("signer"), "packed": packed.get("time"), "index_trusted": None}
+    digests = {**proven.get("digests", {}), **packed.get("digests", {})}
+    if g.index is not None:
+        idx = g.index
+        summary.update(bundle=idx.bundle_name, size=idx.bundle_size, kind=idx.kind, created=idx.created,
+                       signer=idx.signer, final_index=idx.final, chunks=len(idx.chunks),
+                       compression=idx.compression, index_trusted=g.index_trusted)
+        digests.update({k: v for k, v in (("blake3", idx.bundle_blake3), ("sha256", idx.bundle_sha256)) if v})
+    return summary, digests
+
+
+def _drives(g: Gathered) -> list[dict[str, Any]]:
+    drives: dict[str, dict[str, Any]] = {}
+    for event in g.events:
+        for media in [event.get("media")] + list(event.get("drives", [])):
+            if isinstance(media, dict) and media.get("path"):
+                entry = drives.setdefault(media["path"], {**media, "chunks": []})
+                if event["type"] == "chunk-written":
+                    entry["chunks"].extend(event.get("chunks", []))
+    return list(drives.values())
+
+
+def build(g: Gathered, actor: recorder.Actor) -> dict[str, Any]:
+    """The complete report document; every export is rendered from it."""
+    summary, digests = _summary(g)
+    error = g.first_error
+    events = [{**e, "hash": custody.event_hash(e)} for e in g.events]
+    forks = custody.forks(g.events)
+    return {
+        "report": "airgap-transfer chain-of-custody report", "format": REPORT_FORMAT,
+        "generated": {"time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                      "actor": actor.to_dict(), "tool": f"airgap-transfer {__version__}"},
+        "transfer": summary, "digests": digests, "drives": _drives(g),
+        "verification": {"ok": error is None, "first_problem": error.one_line() if error else None,
+                         "exit_code": error.exit_code if error else 0, "forks": forks,
+                         "hash_algorithm": custody.HASH_ALGORITHM, "copies": [c.to_dict() for c in g.checks]},
+        "head": events[-1]["hash"] if events else None,
+        "events": events,
+        "handovers": [e for e in events if e["type"] == "handover"],
+    }
+
+
+CSV_COLUMNS = ["seq", "time", "local_time", "tz", "type", "result", "user", "operator", "title", "host",
+               "tool", "transfer_id", "chunks", "digests", "media", "handover", "details", "prev", "hash"]
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """Text from a drive must not become a spreadsheet formula (CSV injection): quote it."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def to_csv(document: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for e in document["events"]:
+        actor = e.get("actor", {})
+        media = e.get("media") or (e.get("drives") or [None])[0] or {}
+        writer.writerow(_cell(value) for value in [
+            e["seq"], e["time"], e.get("local_time", ""), e.get("tz", ""), e["type"], e["result"],
+            actor.get("user", ""), actor.get("operator", ""), actor.get("title", ""), e.get("host", ""),
+            e.get("tool", ""), e["transfer_id"], " ".join(map(str, e.get("chunks", []))),
+            " ".join(f"{k}:{v}" for k, v in e.get("digests", {}).items()),
+            " ".join(str(media.get(k, "")) for k in ("path", "label", "fs_uuid", "serial") if media.get(k)),
+            json.dumps(e.get("handover", {}), sort_keys=True) if e.get("handover") else "",
+            json.dumps(e.get("details", {}), sort_keys=True) if e.get("details") else "",
+            e["prev"], e["hash"]])
+    return out.getvalue()
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE v1 pre-authentication encoding: what the signature covers."""
+    kind = payload_type.encode()
+    return b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(payload), payload)
+
+
+def statement(document: dict[str, Any]) -> dict[str, Any]:
+    digests = document["digests"]
+    if not digests.get("sha256") or not digests.get("blake3"):
+        raise UsageError("the in-toto subject needs the bundle's sha256 and blake3, and this log has "
+                         f"only {', '.join(digests) or 'no digests'}",
+                         hint="pack with --sha256, or report after unpack (which records sha256)")
+    transfer = document["transfer"]
+    return {"_type": STATEMENT_TYPE,
+            "subject": [{"name": transfer.get("bundle") or transfer["transfer_id"],
+                         "digest": {"sha256": digests["sha256"], "blake3": digests["blake3"]}}],
+            "predicateType": PREDICATE_TYPE,
+            "predicate": {"transfer": transfer, "chain": {"algorithm": custody.HASH_ALGORITHM,
+                                                          "head": document["head"],
+                                                          "events": len(document["events"])},
+                          "verification": document["verification"], "drives": document["drives"],
+                          "events": document["events"], "generated": document["generated"]}}
+
+
+def dsse_envelope(document: dict[str, Any], key: minisign.SecretKey) -> dict[str, Any]:
+    payload = json.dumps(statement(document), sort_keys=True, separators=(",", ":")).encode()
+    signature = Ed25519PrivateKey.from_private_bytes(key.seed).sign(pae(DSSE_PAYLOAD_TYPE, payload))
+    return {"payloadType": DSSE_PAYLOAD_TYPE, "payload": base64.b64encode(payload).decode(),
+            "signatures": [{"keyid": key.public_key().key_id_hex,
+                            "sig": base64.b64encode(signature).decode()}]}
+
+
+def render(document: dict[str, Any], fmt: str, key_path: Path | None, report: Reporter) -> str:
+    if fmt == "json":
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        return to_csv(document)
+    if fmt == "html":
+        from airgap_transfer.custody.report_html import to_html
+        return to_html(document)
+    if fmt == "intoto":
+        key = keys.load_signing_key(key_path, report)
+        return json.dumps(dsse_envelope(document, key), indent=2) + "\n"
+    raise UsageError(f"unknown report format {fmt}", hint=f"use one of {', '.join(FORMATS)}")
+
+
+def verify(config: ReportConfig, callback: Callback | None = None) -> dict[str, Any]:
+    """Check every copy of the log; raise the first problem (4: chain, 5: signature)."""
+    report = Reporter(callback)
+    gathered = gather(config, report)
+    document = build(gathered, config.actor)
+    error = gathered.first_error
+    if error is not None:
+        raise error
+    return document
+
+
+def export(config: ReportConfig, fmt: str, output: Path, callback: Callback | None = None) -> dict[str, Any]:
+    """Write the report in ``fmt`` to ``output`` and record the export in the local log."""
+    report = Reporter(callback)
+    gathered = gather(config, report)
+    document = build(gathered, config.actor)
+    if not document["verification"]["ok"]:
+        report.warning("custody-unverified", "the report records a FAILED verification: "
+                       f"{document['verification']['first_problem']}")
+    text = render(document, fmt, config.key_path, report)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fsio.atomic_write_bytes(output, text.encode("utf-8"))
+    events = custody.tip(gathered.events)
+    custody.chain(events, recorder.new_event(
+        "report-exported", gathered.transfer_id, config.actor,
+        details={"format": fmt, "output": str(output), "verified": document["verification"]["ok"]}))
+    recorder.write_local(events)
+    return document

@@ -1,0 +1,266 @@
+"""Writing one chunk file from the source, and reading one back into the output.
+
+Both run on ``pipeline.pump`` so reading, hashing and writing overlap.  These
+are the inner loops of pack (``_Packer._copy_into``) and unpack
+(``_Assembler._copy``); the callers keep the durability and retry logic.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+import blake3
+import zstandard
+
+from airgap_transfer.engine.io import compression, pipeline
+from airgap_transfer.engine.io.digests import Digests
+from airgap_transfer.errors import IntegrityError
+from airgap_transfer.media import fsio
+
+DROP_BEHIND = 16 * 2**20   # written pages older than this are let go
+
+
+@dataclass
+class Stored:
+    """What a chunk file holds: the plain slice, and the file's own bytes."""
+
+    length: int
+    blake3: str
+    encoding: str
+    stored_length: int
+    stored_blake3: str
+    sha256: str | None = None  # of the plain slice, with pack --sha256
+
+
+def write_chunk(fill: pipeline.Fill, fd: int, limit: int, whole, ring: pipeline.Ring,
+                encoding: str, stored_cap: int, progress: Callable[[int], None],
+                compressor: zstandard.ZstdCompressor | None = None, sha256: bool = False) -> Stored:
+    """Copy up to ``limit`` plain bytes from ``fill`` into ``fd`` (plain, or one zstd frame).
+
+    Hashes the plain bytes into a fresh per-chunk hasher and into ``whole``.
+    Does not fsync; the caller does, then renames.
+    """
+    plain = Digests(sha256=sha256)
+
+    def tap(view: memoryview) -> None:
+        plain.update(view)
+        whole.update(view)
+
+    if encoding == "zstd":
+        frame = compression.FrameWriter(fd, stored_cap, compressor)
+        length = pipeline.pump(fill, frame.write, tap, limit, ring, progress)
+        if length:
+            frame.finish()
+        digest = plain.hexdigest()
+        return Stored(length, digest, "zstd", frame.stored_length, frame.stored.hexdigest(), plain.sha256_hexdigest())
+    writer = _PlainWriter(fd)
+    length = pipeline.pump(fill, writer.write, tap, limit, ring, progress)
+    digest = plain.hexdigest()
+    return Stored(length, digest, "none", length, digest, plain.sha256_hexdigest())
+
+
+def write_chunk_file(final, fill: pipeline.Fill, limit: int, whole, ring: pipeline.Ring,
+                     encoding: str, stored_cap: int, progress: Callable[[int], None],
+                     compressor: zstandard.ZstdCompressor | None = None, sha256: bool = False) -> Stored:
+    """``write_chunk`` into a new file at ``final``, durably: temp name, fsync, rename, folder fsync.
+
+    The written pages are dropped from the cache so a read-back comes from
+    the medium.  If this raises, nothing is left under either name; a chunk
+    of no bytes (the source was at its end) is not kept either.
+    """
+    tmp = fsio.temp_name(final)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        try:
+            stored = write_chunk(fill, fd, limit, whole, ring, encoding, stored_cap, progress, compressor, sha256)
+            os.fsync(fd)
+            fsio.drop_cache(fd)
+        finally:
+            os.close(fd)
+        if stored.length == 0:
+            os.unlink(tmp)
+            return stored
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsio.fsync_dir(final.parent)
+    return stored
+
+
+class _PlainWriter:
+    def __init__(self, fd: int) -> None:
+        self.fd, self.written, self.dropped = fd, 0, 0
+
+    def write(self, view: memoryview) -> None:
+        while view:
+            n = os.write(self.fd, view)
+            if n <= 0:  # a full medium may report no progress rather than ENOSPC
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            view = view[n:]
+            self.written += n
+        # Clean pages far behind the write head are useless to us; dirty ones stay until written back.
+        if self.written - self.dropped > 2 * DROP_BEHIND:
+            _advise(self.fd, self.dropped, self.written - DROP_BEHIND - self.dropped)
+            self.dropped = self.written - DROP_BEHIND
+
+
+def read_chunk(fd: int, chunk, whole, out_fd: int | None, ring: pipeline.Ring,
+               progress: Callable[[int], None]) -> str | None:
+    """Copy one candidate chunk file (already open) to its offset; a problem, or None if proven.
+
+    With ``out_fd`` None (verify) it only decodes and checks; ``whole`` may be None too.
+
+    Reads at most ``length + 1`` plain bytes (and ``stored_length + 1`` stored
+    bytes), so a file or frame longer than the signed index declares is named,
+    not followed.
+    """
+    _advise_sequential(fd)
+    plain = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    reader = compression.FrameReader(fd, chunk.stored_length) if chunk.encoding == "zstd" else None
+    raw_fill = reader.fill if reader else (lambda view: os.readv(fd, [view]))
+
+    def fill(view: memoryview) -> int:
+        try:
+            return raw_fill(view)
+        except OSError as exc:  # the drive's fault, unlike an error writing the output
+            raise ChunkReadError(exc.strerror or str(exc)) from None
+    position = dropped = chunk.offset
+
+    def tap(view: memoryview) -> None:
+        plain.update(view)
+        if whole is not None:
+            whole.update(view)
+
+    def sink(view: memoryview) -> None:
+        nonlocal position, dropped
+        if out_fd is None:
+            return
+        fsio.pwrite_all(out_fd, view, position)
+        position += len(view)
+        if position - dropped > 2 * DROP_BEHIND:  # start write-back early, as for pack's chunks
+            _advise(out_fd, dropped, position - DROP_BEHIND - dropped)
+            dropped = position - DROP_BEHIND
+
+    try:
+        seen = pipeline.pump(fill, sink, tap, chunk.length + 1, ring, progress)
+    except zstandard.ZstdError as exc:
+        return f"not a valid zstd frame ({exc})"
+    except ChunkReadError as exc:
+        return f"read error ({exc})"
+    if seen > chunk.length:
+        return f"longer than the {chunk.length} bytes the index declares"
+    if seen < chunk.length:
+        return f"truncated: {seen} of {chunk.length} bytes"
+    if reader is not None:
+        stored_digest, stored_seen = reader.stored_digest()
+        if stored_seen != chunk.stored_length or stored_digest != chunk.stored_blake3:
+            return "stored bytes do not match the signed index"
+    if plain.hexdigest() != chunk.blake3:
+        return "digest does not match the signed index"
+    return None
+
+
+def read_back(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
+              stop: threading.Event | None = None) -> None:
+    """Prove the medium returns exactly the bytes written; its reads overlap the hashing.
+
+    The page cache for the file is dropped first so the bytes come from the
+    medium; at most ``length + 1`` bytes are read.  When ``stop`` is set the
+    read ends early with ``Stopped`` (the chunk is then simply not proven).
+    """
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+
+    def fill(view: memoryview) -> int:
+        if stop is not None and stop.is_set():
+            raise Stopped()
+        return os.readv(fd, [view])
+
+    try:
+        fsio.drop_cache(fd)
+        _advise_sequential(fd)
+        seen = pipeline.pump(fill, lambda view: None, hasher.update, length + 1, ring)
+    finally:
+        os.close(fd)
+    if seen != length:
+        raise IntegrityError(f"read-back of {what} gave {seen if seen <= length else 'more than ' + str(length)} "
+                             f"bytes, {length} were written",
+                             hint="the drive may be fake-capacity or failing; use another drive")
+    if hasher.hexdigest() != digest:
+        raise IntegrityError(f"read-back of {what} does not match what was written",
+                             hint="the drive may be fake-capacity or failing; use another drive")
+
+
+def prove(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
+          stop: threading.Event | None = None) -> None:
+    """``read_back``, and a chunk that fails it loses its final name: nothing known bad stays."""
+    try:
+        read_back(path, length, digest, ring, what=what, stop=stop)
+    except IntegrityError:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        raise
+
+
+class Stopped(Exception):
+    """A copy or read-back was told to stop (another drive failed, or Ctrl-C)."""
+
+
+class ChunkReadError(Exception):
+    """Reading a chunk from its drive failed (EIO, a stick pulled)."""
+
+
+class ReadBackQueue:
+    """Read chunk N back from the medium while chunk N+1 is being written.
+
+    One read-back runs at a time, on its own small ring.  Its failure is an
+    IntegrityError raised by the next ``submit`` or by ``wait``; pack calls
+    ``wait`` before it writes any index, so an index never names a chunk that
+    has not been read back.
+    """
+
+    def __init__(self) -> None:
+        self.ring = pipeline.Ring(2)
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def submit(self, path, length: int, digest: str, *, what: str) -> None:
+        self.wait()
+
+        def run() -> None:
+            try:
+                prove(path, length, digest, self.ring, what=what)
+            except BaseException as exc:  # re-raised in pack's thread by wait()
+                self.error = exc
+
+        self.thread = threading.Thread(target=run, name="agt-readback", daemon=True)
+        self.thread.start()
+
+    def wait(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+
+def _advise(fd: int, offset: int, length: int) -> None:
+    try:
+        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+    except OSError:
+        pass  # advisory only; FUSE file systems may refuse
+
+
+def _advise_sequential(fd: int) -> None:
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+    except OSError:
+        pass

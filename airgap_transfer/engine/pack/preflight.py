@@ -1,0 +1,95 @@
+"""Checks pack makes before writing anything, and the plan --dry-run shows.
+
+Each refuses with the brief's exit code and writes nothing: a destination that
+is not a writable folder (2), more chunks than a receiver's index limit (2), a
+bundle that cannot fit when pack may not ask for more drives (6).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from airgap_transfer import limits
+from airgap_transfer.engine.pack import planning
+from airgap_transfer.engine.pack.source import Source
+from airgap_transfer.errors import NoSpaceError, UsageError
+from airgap_transfer.media import fsio, probe
+
+
+def check_destinations(destinations: list[Path]) -> None:
+    if not destinations:
+        raise UsageError("no destination given", hint="name at least one mounted drive or folder")
+    for dest in destinations:
+        if not dest.is_dir():
+            raise UsageError(f"destination {dest} is not a folder", hint="mount the drive or create the folder")
+        if not os.access(dest, os.W_OK):
+            raise UsageError(f"destination {dest} is not writable", hint="check the mount options and permissions")
+
+
+def check_chunk_count(source: Source, config) -> None:
+    """Refuse before writing anything a transfer whose index receivers could not accept."""
+    if source.size is None or not config.chunk_size:
+        return
+    count = -(-source.size // config.chunk_size)
+    if count > limits.MAX_TRANSFER_CHUNKS:
+        raise UsageError(f"--chunk-size {config.chunk_size} would cut {source.name} into {count} chunks, "
+                         f"more than the {limits.MAX_TRANSFER_CHUNKS} one transfer may have",
+                         hint=f"use --chunk-size {-(-source.size // limits.MAX_TRANSFER_CHUNKS)} or larger, or auto")
+
+
+def check_space(source: Source, config, encoding: str) -> None:
+    """Without a way to ask for more drives, refuse up front, writing nothing."""
+    if source.size is None or config.next_drive is not None:
+        return
+    result, _ = dry_run_plan(source.size, config,
+                             at_once=why_in_turn(source, encoding, config.destinations, config.parallel) is None)
+    if result.unplaced:
+        raise NoSpaceError(
+            f"the bundle is {source.size} bytes but the destinations hold only "
+            f"{source.size - result.unplaced} of them",
+            hint="add another destination or free space, then run pack again")
+
+
+def dry_run_plan(size: int, config, drive_size: int | None = None,
+                 fs_type: str | None = None, at_once: bool = False) -> tuple[planning.Plan, bool]:
+    """(The chunks and drives a bundle of ``size`` bytes needs, whether written at once); writes nothing.
+
+    ``at_once``: the destinations may be written at the same time (``why_in_turn``).
+    """
+    if drive_size is not None:
+        return planning.plan(size, [(f"{drive_size}-byte {fs_type or 'drive'}", fs_type, drive_size)],
+                             config.chunk_size, repeat_last=True), False
+    plans = drive_plans(config.destinations, config.chunk_size)
+    shared = planning.plan_at_once(size, plans, config.chunk_size) if at_once else None
+    if shared is not None:
+        return shared, True
+    return planning.plan(size, [(p.name, p.fs_type, p.free, p.block) for p in plans], config.chunk_size), False
+
+
+def drive_plans(destinations: list[Path], requested: int | None) -> list[planning.DrivePlan]:
+    """An empty plan per destination: its free space, file system, chunk limit, allocation unit."""
+    plans = []
+    for dest in destinations:
+        medium = probe.describe(dest)
+        plans.append(planning.DrivePlan(str(dest), medium.fs_type, medium.free,
+                                        planning.chunk_limit(requested, medium.fs_type).size,
+                                        block=fsio.block_size(dest)))
+    return plans
+
+
+def why_in_turn(source: Source, encoding: str, roots: list[Path], enabled: bool = True) -> str | None:
+    """Why these destinations cannot be written at once, or None when they can."""
+    if len(roots) < 2:
+        return "one destination"
+    if not enabled:
+        return "--no-parallel was given"
+    if source.kind != "file" or not source.seekable or source.size is None:
+        return "the source is not a plain file (writing at once reads it at several places)"
+    if encoding != "none":
+        return "chunks are compressed, so how much of the bundle each drive takes is known only as it is written"
+    disks = [probe.disk_of(root) for root in roots]
+    shared = next((d for d in disks if disks.count(d) > 1), None)
+    if shared is not None:
+        return f"two destinations are on the same {shared}"
+    return None

@@ -1,0 +1,83 @@
+"""What pack reads from: a regular file, a directory (as a tar stream) or stdin."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from airgap_transfer.engine.pack.dirsource import DirectoryStream
+from airgap_transfer.errors import UsageError
+from airgap_transfer.format.names import sanitize_bundle_name
+
+
+@dataclass
+class Source:
+    stream: BinaryIO
+    name: str
+    size: int | None       # None when unknown up front (stdin, a pipe)
+    seekable: bool
+    kind: str = "file"
+    at_eof: bool = False
+
+    def readinto(self, view: memoryview) -> int:
+        got = self.stream.readinto(view) or 0
+        if got == 0:
+            self.at_eof = True
+        return got
+
+    def tell(self) -> int:
+        return self.stream.tell() if self.seekable else -1
+
+    def sample(self, size: int) -> bytes | None:
+        """The first ``size`` bytes, read without moving on; None for a stream that cannot be re-read."""
+        if not self.seekable:
+            return None
+        position = self.stream.tell()
+        self.stream.seek(0)
+        buffer = bytearray(size)
+        view, got = memoryview(buffer), 0
+        while got < size:
+            n = self.stream.readinto(view[got:]) or 0
+            if n == 0:
+                break
+            got += n
+        self.stream.seek(position)
+        return bytes(buffer[:got])
+
+    def seek(self, position: int) -> None:
+        self.stream.seek(position)
+        self.at_eof = False
+
+
+@contextmanager
+def open_source(spec: str, name: str | None = None) -> Iterator[Source]:
+    if spec == "-":
+        # An inherited O_NONBLOCK would make a pause in the producer look like end
+        # of input, and pack would sign a truncated bundle as complete.
+        os.set_blocking(sys.stdin.fileno(), True)
+        stream = os.fdopen(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
+        yield Source(stream, sanitize_bundle_name(name or "stdin.bin"), None, False, kind="stream")
+        return
+    path = Path(spec)
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise UsageError(f"cannot read source {spec}: {exc.strerror}", hint="check the path") from None
+    if stat.S_ISDIR(info.st_mode):
+        bundle_name = sanitize_bundle_name(name or path.resolve().name)
+        with DirectoryStream(path, bundle_name) as tree:
+            yield Source(tree, bundle_name, tree.size, True, kind="directory")
+        return
+    with open(path, "rb", buffering=0) as stream:
+        try:
+            os.posix_fadvise(stream.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        except OSError:
+            pass
+        regular = stat.S_ISREG(info.st_mode)
+        yield Source(stream, sanitize_bundle_name(name or path.name),
+                     info.st_size if regular else None, regular)

@@ -1,0 +1,163 @@
+"""Find transfers on the given sources and load their index, verified first.
+
+Several copies of the index may exist (one per drive, partial on early drives,
+final on the last).  Each copy is checked against the trusted keys over its
+exact bytes before it is parsed; a bad copy is reported, not fatal, as long as
+one good copy remains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import blake3
+
+from airgap_transfer.errors import (
+    AirgapError,
+    FormatError,
+    IncompleteError,
+    KeyFileError,
+    TrustError,
+    UsageError,
+)
+from airgap_transfer.events import Reporter
+from airgap_transfer.format import layout
+from airgap_transfer.format.index import MAX_INDEX_BYTES, Index
+from airgap_transfer.format.layout import TransferFolder
+from airgap_transfer.format.serialization import read_bounded
+from airgap_transfer.trust import keys, minisign
+
+MAX_SIGNATURE_BYTES = 8192
+MAX_KEY_BYTES = 4096
+
+
+@dataclass
+class Transfer:
+    transfer_id: str
+    folders: list[TransferFolder]
+
+    def copies(self, file_name: str) -> list[tuple[Path, Path]]:
+        """Every (chunk path, drive root) for a chunk file name, in discovery order."""
+        return [(f.chunks[file_name], f.drive_root) for f in self.folders if file_name in f.chunks]
+
+
+@dataclass
+class LoadedIndex:
+    index: Index
+    signer: minisign.PublicKey
+    trusted: bool
+    folder: TransferFolder
+
+
+def find_transfer(sources: list[Path], transfer_id: str | None, report: Reporter) -> Transfer:
+    for source in sources:
+        if not source.is_dir():
+            raise UsageError(f"source {source} is not a folder", hint="give a drive's mount point or a folder of drives")
+    folders = layout.discover(sources)
+    for folder in folders:
+        for path, why in folder.ignored:
+            report.warning("file-ignored", f"ignored {path}: {why}", path=str(path), reason=why)
+    by_id: dict[str, list[TransferFolder]] = {}
+    for folder in folders:
+        by_id.setdefault(folder.transfer_id, []).append(folder)
+    if transfer_id is not None:
+        matches = [tid for tid in by_id if tid.startswith(transfer_id.lower())]
+        if len(matches) != 1:
+            raise UsageError(f"transfer {transfer_id} is {'ambiguous' if matches else 'not on these sources'}",
+                             hint=f"transfers found: {', '.join(sorted(by_id)) or 'none'}")
+        return Transfer(matches[0], by_id[matches[0]])
+    if not by_id:
+        raise IncompleteError(f"no airgap-transfer folder found on {', '.join(map(str, sources))}",
+                              hint="mount the drives and give their mount points or the folder holding them")
+    if len(by_id) > 1:
+        raise UsageError(f"these sources hold {len(by_id)} transfers: {', '.join(sorted(by_id))}",
+                         hint="choose one with --transfer ID")
+    tid, found = next(iter(by_id.items()))
+    return Transfer(tid, found)
+
+
+def _read_copy(folder: TransferFolder) -> tuple[bytes, str]:
+    """The index bytes and signature text of one folder, both bounded."""
+    data = read_bounded(folder.index_path, MAX_INDEX_BYTES, what="index")
+    try:
+        signature_text = read_bounded(folder.signature_path, MAX_SIGNATURE_BYTES, what="signature").decode()
+    except FormatError as exc:
+        raise TrustError(f"{folder.path}: index signature missing or unreadable ({exc.detail})",
+                         hint="copy index.agt.minisig from another drive of this transfer") from None
+    except UnicodeDecodeError:
+        raise TrustError(f"{folder.path}: index signature is not text") from None
+    return data, signature_text
+
+
+def _load_one(folder: TransferFolder, data: bytes, signature_text: str,
+              trusted: list[minisign.PublicKey], allow_untrusted: bool) -> LoadedIndex:
+    where = str(folder.path)
+    candidates = list(trusted)
+    is_trusted = True
+    try:
+        signer = keys.verify_index(data, signature_text, candidates, where=where)
+    except TrustError:
+        if not allow_untrusted:
+            raise
+        try:
+            on_drive = minisign.PublicKey.from_text(
+                read_bounded(folder.path / layout.SIGNER_KEY_NAME, MAX_KEY_BYTES, what="signer key").decode())
+        except (FormatError, KeyFileError, UnicodeDecodeError):
+            raise TrustError(f"{where}: no usable {layout.SIGNER_KEY_NAME} to check the signature with",
+                             hint="get the sender's public key and pass it with --trust") from None
+        signer = keys.verify_index(data, signature_text, [on_drive], where=where)
+        is_trusted = False
+    index = Index.from_bytes(data)
+    if index.transfer_id != folder.transfer_id:
+        raise TrustError(f"{where}: index belongs to transfer {index.transfer_id}, not to this folder's",
+                         hint="chunks and index of different transfers were mixed; use the index of this transfer")
+    if index.signer != signer.key_id_hex:
+        raise TrustError(f"{where}: index names signer {index.signer} but was signed by {signer.key_id_hex}")
+    return LoadedIndex(index, signer, is_trusted, folder)
+
+
+def _better(candidate: LoadedIndex, best: LoadedIndex) -> bool:
+    """A final index beats a partial one; among partial ones, the one with more chunks."""
+    if candidate.index.final != best.index.final:
+        return candidate.index.final
+    return not candidate.index.final and len(candidate.index.chunks) > len(best.index.chunks)
+
+
+def load_index(transfer: Transfer, trusted: list[minisign.PublicKey], allow_untrusted: bool,
+               report: Reporter) -> LoadedIndex:
+    """The final index if any drive has a good copy, else the newest partial one."""
+    # Only the best copy so far stays parsed (an index can hold ~250 000 chunks),
+    # and a byte-identical copy (the final index is the same on every drive) is
+    # neither verified nor parsed twice.
+    best: LoadedIndex | None = None
+    seen: set[str] = set()
+    rejected: list[tuple[TransferFolder, AirgapError]] = []
+    for folder in transfer.folders:
+        if not folder.has_index:
+            continue
+        try:
+            data, signature_text = _read_copy(folder)
+            hasher = blake3.blake3(data)
+            hasher.update(signature_text.encode())
+            fingerprint = hasher.hexdigest()
+            if fingerprint in seen:
+                continue
+            loaded = _load_one(folder, data, signature_text, trusted, allow_untrusted)
+            seen.add(fingerprint)
+            if best is None or _better(loaded, best):
+                best = loaded
+        except (TrustError, FormatError) as exc:
+            rejected.append((folder, exc))
+    if best is None:
+        if rejected:
+            raise rejected[0][1]
+        raise IncompleteError(f"no index found for transfer {transfer.transfer_id}",
+                              hint="the index is on the last drive written; insert it too")
+    for folder, exc in rejected:  # one good copy is enough; say which copies were bad
+        report.warning("index-rejected", f"index copy rejected: {exc.one_line()}", folder=str(folder.path))
+    chosen = best
+    if not chosen.trusted:
+        report.warning("untrusted-key", f"index signed by UNTRUSTED key {chosen.signer.key_id_hex}; "
+                       "compare this key id with the sender out of band", key_id=chosen.signer.key_id_hex)
+    return chosen

@@ -1,0 +1,97 @@
+"""Turn a proven directory bundle (a tar stream) back into a folder, safely.
+
+Only called once the whole tar has matched the signed digest, yet extraction
+still treats it as untrusted: tarfile's ``data`` filter refuses absolute
+paths, ``..``, device files and links that point outside; each member it
+refuses is skipped with a warning rather than aborting the whole restore.
+Everything is extracted into a staging folder beside the final one and renamed
+into place only when complete, so a half-written tree never carries the final
+name.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+from pathlib import Path
+
+from airgap_transfer.errors import FormatError, IntegrityError, UsageError
+from airgap_transfer.events import Reporter
+from airgap_transfer.format.names import printable
+from airgap_transfer.media import fsio
+
+
+def _member_filter(top: str, report: Reporter):
+    def check(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+        if member.name.rstrip("/") != top and not member.name.startswith(top + "/"):
+            report.warning("member-skipped", f"skipped {printable(member.name)}: outside the folder {top}",
+                           member=member.name, reason="outside the bundle folder")
+            return None
+        try:
+            return tarfile.data_filter(member, dest)
+        except tarfile.FilterError as exc:
+            report.warning("member-skipped", f"skipped {printable(member.name)}: {exc}",
+                           member=member.name, reason=str(exc))
+            return None
+    return check
+
+
+def restore_directory(tar_path: Path, final: Path, top: str, force: bool, report: Reporter) -> int:
+    """Extract ``tar_path`` (members under ``top/``) as the folder ``final``; returns member count."""
+    if top != os.path.basename(top) or top in ("", ".", "..") or "\0" in top:
+        raise FormatError(f"folder bundle name {top!r} is not a single plain name")  # never a path elsewhere
+    tag = f"{os.getpid()}"
+    staging = final.with_name(f".{final.name}.agt-extract-{tag}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(mode=0o700)
+    try:
+        with tarfile.open(tar_path, "r:") as archive:
+            members = archive.getmembers()
+            archive.extractall(staging, members=members, filter=_member_filter(top, report))
+        _restore_folder_modes(staging, members, top)
+        os.sync()  # tarfile does not fsync; make the tree durable before it gets its final name
+        tree = staging / top
+        if tree.is_symlink() or not tree.is_dir():
+            raise IntegrityError(f"the bundle holds no folder named {printable(top)}",
+                                 hint="this directory bundle was not made by airgap-transfer pack")
+        _move_into_place(tree, final, force)
+    except tarfile.TarError as exc:
+        raise IntegrityError(f"the directory bundle is not a readable tar archive: {exc}",
+                             hint="re-run verify on each drive") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    fsio.fsync_dir(final.parent)
+    report.info("directory-restored", f"restored folder {final} ({len(members)} entries)",
+                output=str(final), entries=len(members))
+    return len(members)
+
+
+def _restore_folder_modes(staging: Path, members: list[tarfile.TarInfo], top: str) -> None:
+    """The data filter leaves folders at the default mode; give them back theirs.
+
+    The same limits the filter applies to files hold: no set-id or sticky bit,
+    no group/other write, and always owner rwx so the tree stays removable.
+    """
+    for member in members:
+        name = member.name.rstrip("/")
+        if member.isdir() and (name == top or name.startswith(top + "/")) and ".." not in name.split("/"):
+            path = staging / name
+            if path.is_dir() and not path.is_symlink():
+                os.chmod(path, (member.mode & 0o755) | 0o700)
+
+
+def _move_into_place(tree: Path, final: Path, force: bool) -> None:
+    if not os.path.lexists(final):
+        os.rename(tree, final)
+        return
+    if not force:
+        raise UsageError(f"output {final} already exists; left untouched",
+                         hint="pass --force to replace it, or -o for another path")
+    old = final.with_name(f".{final.name}.agt-replaced-{os.getpid()}")
+    os.rename(final, old)
+    os.rename(tree, final)
+    if old.is_dir() and not old.is_symlink():
+        shutil.rmtree(old)
+    else:
+        old.unlink()

@@ -1,0 +1,142 @@
+"""verify and status: what is on the drives, judged against the signed index.
+
+``status`` looks at presence and sizes only (fast); ``verify`` also hashes
+every copy found.  Neither writes anything.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from airgap_transfer.engine.io import chunk_io, pipeline
+from airgap_transfer.engine.unpack import catalog
+from airgap_transfer.errors import IntegrityError
+from airgap_transfer.events import Callback, Reporter
+from airgap_transfer.format.index import Index
+from airgap_transfer.media import fsio
+from airgap_transfer.media import probe as media
+from airgap_transfer.state import journal
+from airgap_transfer.trust import keys
+
+
+@dataclass
+class InspectConfig:
+    sources: list[Path]
+    trust: list[str] = field(default_factory=list)
+    allow_untrusted: bool = False
+    transfer_id: str | None = None
+    hash_chunks: bool = True
+
+
+@dataclass
+class ChunkState:
+    seq: int
+    file: str
+    length: int
+    state: str                         # good | present | missing | corrupt
+    drives: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"seq": self.seq, "file": self.file, "length": self.length, "state": self.state,
+                "drives": self.drives, "problems": self.problems}
+
+
+@dataclass
+class Survey:
+    transfer_id: str
+    bundle_name: str
+    bundle_size: int
+    final_index: bool
+    key_id: str
+    trusted: bool
+    drives: list[str]
+    chunks: list[ChunkState]
+    media: list[dict] = field(default_factory=list)
+    local: dict = field(default_factory=dict)  # this machine's pack/unpack journals for the transfer
+
+    def count(self, state: str) -> int:
+        return sum(1 for c in self.chunks if c.state == state)
+
+    @property
+    def complete(self) -> bool:
+        return self.final_index and not any(c.state in ("missing", "corrupt") for c in self.chunks)
+
+    def to_dict(self) -> dict:
+        return {"transfer_id": self.transfer_id, "bundle": self.bundle_name, "size": self.bundle_size,
+                "final_index": self.final_index, "key_id": self.key_id, "trusted": self.trusted,
+                "drives": self.drives, "media": self.media, "local": self.local, "complete": self.complete,
+                "counts": {s: self.count(s) for s in ("good", "present", "missing", "corrupt")},
+                "chunks": [c.to_dict() for c in self.chunks]}
+
+
+def _judge_zstd_copy(path: Path, chunk, ring: pipeline.Ring) -> str | None:
+    """A compressed chunk is proven by decoding it: stored and plain digests both."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        return chunk_io.read_chunk(fd, chunk, None, None, ring, lambda n: None)
+    finally:
+        os.close(fd)
+
+
+def _judge_copy(path: Path, length: int, digest: str, buffer: bytearray, hash_chunks: bool) -> str | None:
+    if not hash_chunks:
+        size = os.lstat(path).st_size
+        return None if size == length else f"size {size}, expected {length}"
+    actual, seen = fsio.hash_file_bounded(path, length, buffer)
+    if seen != length:
+        return f"{seen} bytes, expected {length}" if seen < length else "longer than declared"
+    return None if actual == digest else "digest does not match the signed index"
+
+
+def survey(config: InspectConfig, callback: Callback | None = None) -> Survey:
+    report = Reporter(callback)
+    transfer = catalog.find_transfer(config.sources, config.transfer_id, report)
+    loaded = catalog.load_index(transfer, keys.trusted_keys(config.trust), config.allow_untrusted, report)
+    index: Index = loaded.index
+    buffer = bytearray(fsio.BUFFER_SIZE)
+    ring = pipeline.Ring(2)
+    states = []
+    checked = 0
+    for chunk in index.chunks:
+        state = ChunkState(chunk.seq, chunk.file, chunk.length, "missing")
+        for path, drive in transfer.copies(chunk.file):
+            try:
+                if chunk.encoding == "zstd" and config.hash_chunks:
+                    problem = _judge_zstd_copy(path, chunk, ring)
+                else:
+                    problem = _judge_copy(path, chunk.stored_length, chunk.stored_blake3, buffer,
+                                          config.hash_chunks)
+            except OSError as exc:
+                problem = f"read error ({exc.strerror})"
+            if problem:
+                state.problems.append(f"{drive}: {problem}")
+                report.warning("chunk-bad-copy", f"chunk {chunk.seq} on {drive}: {problem}",
+                               chunk=chunk.seq, drive=str(drive), problem=problem)
+            else:
+                state.drives.append(str(drive))
+        if state.drives:
+            state.state = "good" if config.hash_chunks else "present"
+        elif state.problems:
+            state.state = "corrupt"
+        states.append(state)
+        checked += chunk.length
+        report.progress(done=checked, total=index.bundle_size, chunk=chunk.seq, total_chunks=len(index.chunks),
+                        drive=state.drives[0] if state.drives else None)
+    drives = sorted({str(f.drive_root) for f in transfer.folders})
+    return Survey(index.transfer_id, index.bundle_name, index.bundle_size, index.final,
+                  loaded.signer.key_id_hex, loaded.trusted, drives, states,
+                  [media.describe(Path(d)).to_dict() for d in drives], journal.local_progress(index.transfer_id))
+
+
+def verify(config: InspectConfig, callback: Callback | None = None) -> Survey:
+    """Hash every chunk present; IntegrityError (exit 4) if any has no good copy."""
+    result = survey(config, callback)
+    corrupt = [c for c in result.chunks if c.state == "corrupt"]
+    if corrupt:
+        details = "; ".join(f"chunk {c.seq} ({', '.join(c.problems)})" for c in corrupt)
+        raise IntegrityError(f"{len(corrupt)} chunk(s) corrupt: {details}",
+                             hint="re-copy those chunks from the sending side")
+    return result

@@ -1,0 +1,286 @@
+"""Unpack: rebuild the bundle from chunks found on any drives, in any order.
+
+Nothing is used before it is proven: the index is verified against a trusted
+key, every chunk copy is hashed as it is copied (a bad copy is reported and the
+next copy tried), the whole is hashed as it is assembled, and only then does
+the temporary output get its final name.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from airgap_transfer.engine.unpack import assemble, catalog, dirrestore
+from airgap_transfer.errors import (
+    DriveIOError,
+    IncompleteError,
+    IntegrityError,
+    Interrupted,
+    NoSpaceError,
+    UsageError,
+)
+from airgap_transfer.events import Callback, Reporter
+from airgap_transfer.format.index import Chunk, Index
+from airgap_transfer.format.names import printable, sanitize_bundle_name
+from airgap_transfer.media import fsio
+from airgap_transfer.state import journal
+from airgap_transfer.trust import keys, replay
+
+
+@dataclass
+class UnpackConfig:
+    sources: list[Path]
+    output_dir: Path
+    output_file: Path | None = None
+    force: bool = False
+    trust: list[str] = field(default_factory=list)
+    allow_untrusted: bool = False
+    transfer_id: str | None = None
+    no_prompt: bool = False
+    # Asked for another drive when chunks or the final index are missing;
+    # None (or returning None) means stop with exit 3.
+    next_source: "Callable[[SourceRequest], Path | None] | None" = None
+    sha256: bool = True      # hash the whole with SHA-256 too when the index has none (custody report)
+    restart: bool = False    # drop the partial output of an earlier run instead of continuing it
+
+
+@dataclass
+class UnpackResult:
+    transfer_id: str
+    output: Path
+    size: int
+    blake3: str
+    key_id: str
+    trusted: bool
+    sha256: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"transfer_id": self.transfer_id, "output": str(self.output), "size": self.size,
+                "blake3": self.blake3, "sha256": self.sha256, "key_id": self.key_id, "trusted": self.trusted}
+
+
+def output_path(config: UnpackConfig, index: Index) -> Path:
+    if config.output_file is not None:
+        return config.output_file
+    return config.output_dir / sanitize_bundle_name(index.bundle_name)
+
+
+def _check_output(final: Path, size: int, force: bool, kind: str = "file") -> None:
+    if kind == "directory":
+        size *= 2  # the verified tar and the folder extracted from it, side by side
+    elif final.is_dir():
+        raise UsageError(f"output {final} is a folder", hint="remove it or choose another path with -o")
+    if final.exists() and not force:
+        raise UsageError(f"output {final} already exists; left untouched",
+                         hint="pass --force to replace it, or -o for another path")
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create output folder {final.parent}: {exc.strerror}",
+                         hint="choose another OUTPUT_DIR") from None
+    free = fsio.free_space(final.parent)
+    if free < size:
+        raise NoSpaceError(f"{final.parent} has {free} bytes free, the bundle needs {size}",
+                           hint="free space or choose another output folder")
+
+
+def _describe_missing(missing: list[Chunk], index: Index) -> str:
+    labels = {d.ordinal: d.label for d in index.drives}
+    by_drive: dict[int, list[int]] = {}
+    for chunk in missing:
+        by_drive.setdefault(chunk.drive, []).append(chunk.seq)
+    parts = [f"chunks {', '.join(map(str, seqs))} (drive {ordinal}"
+             + (f" '{printable(labels[ordinal])}')" if labels.get(ordinal) else ")")
+             for ordinal, seqs in sorted(by_drive.items())]
+    return "; ".join(parts)
+
+
+@dataclass
+class SourceRequest:
+    """What unpack still needs when the drives given are not enough."""
+
+    missing: str          # human description: chunks and drive labels, or the final index
+    missing_chunks: list[int]
+    need_final_index: bool
+
+
+class _UnpackSession:
+    def __init__(self, config: UnpackConfig, report: Reporter) -> None:
+        self.config, self.report = config, report
+        self.sources = list(config.sources)
+        self.trusted = keys.trusted_keys(config.trust)
+        self.transfer_id = config.transfer_id
+        self.assembler: assemble.Assembler | None = None
+        self.out_fd: int | None = None
+        self.final: Path | None = None
+        self.tmp: Path | None = None
+        self.journal_path: Path | None = None
+
+    def run(self) -> UnpackResult:
+        try:
+            return self._loop()
+        finally:
+            if self.out_fd is not None:
+                os.close(self.out_fd)
+
+    def _loop(self) -> UnpackResult:
+        last_index: Index | None = None
+        while True:
+            self._forget_removed_drives()
+            if not self.sources and last_index is not None:  # every drive swapped out: ask for the next
+                self._ask_for_more(last_index, [c for c in last_index.chunks if c.seq not in self.assembler.placed])
+                continue
+            transfer = catalog.find_transfer(self.sources, self.transfer_id, self.report)
+            self.transfer_id = transfer.transfer_id  # later drives must belong to the same transfer
+            loaded = catalog.load_index(transfer, self.trusted, self.config.allow_untrusted, self.report)
+            index = last_index = loaded.index
+            absent = [c for c in index.chunks if not transfer.copies(c.file)
+                      and (self.assembler is None or c.seq not in self.assembler.placed)]
+            if self.config.next_source is None and (absent or not index.final):
+                self._ask_for_more(index, absent)  # no way to get more: fail before copying anything
+            if self.assembler is None:
+                self._open_output(index, loaded)
+            self.assembler.place_available(transfer, index)
+            missing = [c for c in index.chunks if c.seq not in self.assembler.placed]
+            if index.final and not missing:
+                return self._finish(index, loaded)
+            self._ask_for_more(index, missing)
+
+    def _forget_removed_drives(self) -> None:
+        """Once unpacking has begun, a drive swapped out (its mount folder gone) is just gone."""
+        started = self.assembler is not None
+        for source in [s for s in self.sources if (started or s not in self.config.sources) and not s.is_dir()]:
+            self.sources.remove(source)
+            self.report.info("drive-removed", f"{source} is no longer mounted", drive=str(source))
+
+    def _open_output(self, index: Index, loaded: catalog.LoadedIndex) -> None:
+        replay.check(index, loaded.signer.key_id_hex, self.config.force, self.report)
+        self.final = output_path(self.config, index)
+        self.tmp = self.final.with_name(f".{self.final.name}.agt-partial-{index.transfer_id[:12]}")
+        self.journal_path = journal.unpack_journal_path(index.transfer_id, self.final)
+        earlier = self._earlier_run()
+        allocated = os.stat(self.tmp).st_blocks * 512 if earlier else 0  # a resumed run needs only the rest
+        _check_output(self.final, max(0, index.bundle_size - allocated), self.config.force, index.kind)
+        self.report.info("unpack-started", f"unpacking {printable(index.bundle_name)} to {self.final}",
+                         transfer_id=index.transfer_id, output=str(self.final), size=index.bundle_size,
+                         final_index=index.final, key_id=loaded.signer.key_id_hex, trusted=loaded.trusted)
+        if earlier is None:
+            self.tmp.unlink(missing_ok=True)
+            self.out_fd = os.open(self.tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        else:
+            self.out_fd = os.open(self.tmp, os.O_RDWR | os.O_NOFOLLOW)
+        # SHA-256 of the whole: checked when the index signs one, else computed for the custody report.
+        self.assembler = assemble.Assembler(self.report, self.out_fd, index.bundle_size,
+                                    sha256=self.config.sha256 or index.bundle_sha256 is not None,
+                                    on_placed=self._record)
+        self.assembler.earlier = earlier.placed if earlier else []
+        # The journal starts afresh from what is reusable; chunks placed from now on are appended.
+        journal.save(self.journal_path, journal.UnpackJournal(
+            index.transfer_id, str(self.final), str(self.tmp), list(self.assembler.earlier)))
+
+    def _earlier_run(self) -> journal.UnpackJournal | None:
+        if self.config.restart:
+            journal.remove(self.journal_path)
+            self.tmp.unlink(missing_ok=True)
+            return None
+        saved = journal.load(self.journal_path, journal.UnpackJournal)
+        if saved is None or saved.partial != str(self.tmp) or not self.tmp.is_file():
+            journal.remove(self.journal_path)  # claims about a partial output that is gone: drop them
+            return None
+        size = self.tmp.stat().st_size
+        saved.placed = [r for r in saved.placed
+                        if isinstance(r.get("offset"), int) and isinstance(r.get("length"), int)
+                        and r["offset"] + r["length"] <= size]
+        return saved
+
+    def _record(self, chunk: Chunk) -> None:
+        """The placed chunk is durable in the partial output before the journal says so."""
+        os.fdatasync(self.out_fd)
+        journal.append(self.journal_path, [{"placed": {"seq": chunk.seq, "offset": chunk.offset,
+                                                       "length": chunk.length, "blake3": chunk.blake3}}])
+
+    def _ask_for_more(self, index: Index, missing: list[Chunk]) -> None:
+        if index.final:
+            text = f"{len(missing)} of {len(index.chunks)} chunks missing: {_describe_missing(missing, index)}"
+        else:
+            last = max((d.ordinal for d in index.drives), default=0)
+            text = (f"the final index is missing: it is on the last drive written "
+                    f"(drive {last + 1} or later)")
+        request = SourceRequest(text, [c.seq for c in missing], not index.final)
+        answer = self.config.next_source(request) if self.config.next_source else None
+        if answer is None:
+            raise IncompleteError(text, hint="insert those drives and run unpack again")
+        self.sources.append(answer)
+
+    def _finish(self, index: Index, loaded: catalog.LoadedIndex) -> UnpackResult:
+        if fsio.free_space(self.final.parent) + os.fstat(self.out_fd).st_blocks * 512 < index.bundle_size:
+            raise NoSpaceError(f"{self.final.parent} has not enough space for {index.bundle_size} bytes",
+                               hint="free space or choose another output folder")
+        os.ftruncate(self.out_fd, index.bundle_size)
+        digest = self.assembler.finish(index)
+        if digest != index.bundle_blake3:
+            self.discard()  # every chunk was proven, yet the whole is not: keep nothing of it
+            raise IntegrityError("the reassembled bundle does not match the signed whole-bundle digest",
+                                 hint="re-run verify on each drive to find the bad chunk")
+        if index.bundle_sha256 and self.assembler.whole.sha256_hexdigest() != index.bundle_sha256:
+            self.discard()
+            raise IntegrityError("the reassembled bundle does not match the signed SHA-256 digest",
+                                 hint="the index's BLAKE3 and SHA-256 disagree; ask the sender to pack again")
+        os.fsync(self.out_fd)
+        if index.kind == "directory":
+            dirrestore.restore_directory(self.tmp, self.final, index.bundle_name, self.config.force, self.report)
+            self.tmp.unlink()
+        else:
+            if self.final.exists() and not self.config.force:
+                raise UsageError(f"output {self.final} appeared while unpacking; left untouched",
+                                 hint="pass --force to replace it, or -o for another path")
+            os.replace(self.tmp, self.final)
+            fsio.fsync_dir(self.final.parent)
+        self.tmp = None
+        journal.remove(self.journal_path)
+        replay.remember(index, loaded.signer.key_id_hex, self.report)
+        sha256 = self.assembler.whole.sha256_hexdigest()
+        self.report.info("unpack-finished", f"{self.final} written and proven (blake3 {digest})",
+                         output=str(self.final), blake3=digest, sha256=sha256)
+        return UnpackResult(index.transfer_id, self.final, index.bundle_size, digest,
+                            loaded.signer.key_id_hex, loaded.trusted, sha256)
+
+    def discard(self) -> None:
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
+        if self.journal_path is not None:
+            journal.remove(self.journal_path)
+
+    def keep_or_discard(self) -> None:
+        """After a failure: keep proven work for the next run, or nothing if there is none."""
+        if self.assembler is None or not self.assembler.placed:
+            self.discard()
+
+
+def unpack(config: UnpackConfig, callback: Callback | None = None) -> UnpackResult:
+    """Rebuild the bundle; see UnpackConfig.  Nothing appears under the final name unless proven.
+
+    On failure the partial output and its journal stay (hidden, beside the
+    final name) so that running the same command again continues; --restart
+    drops them.
+    """
+    session = _UnpackSession(config, Reporter(callback))
+    again = "run the same unpack command again to resume"
+    try:
+        return session.run()
+    except KeyboardInterrupt:
+        session.keep_or_discard()
+        raise Interrupted("interrupted; nothing written under the final name", hint=again) from None
+    except OSError as exc:  # writing the output: the drives' read errors are handled per copy
+        session.keep_or_discard()
+        where = f"{exc.filename or session.tmp}: "
+        if exc.errno == errno.ENOSPC:
+            raise NoSpaceError(f"{where}no space left", hint=f"free space, then {again}") from None
+        raise DriveIOError(f"{where}{exc.strerror}", hint=f"check the output disk, then {again}") from None
+    except BaseException:
+        session.keep_or_discard()
+        raise

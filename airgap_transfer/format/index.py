@@ -1,0 +1,316 @@
+"""The signed chunk index: a plain data model with strict to_dict/from_dict.
+
+The index is the one document a receiver trusts, and only after its signature
+has been checked over the exact bytes (see ``signing``).  ``from_dict`` still
+treats its content as hostile: every field is type-checked and the chunk list
+must tile the bundle exactly, so a malformed index can never steer a write.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from airgap_transfer.errors import FormatError, UsageError
+from airgap_transfer.format import layout, serialization
+from airgap_transfer.format.names import sanitize_bundle_name
+
+MAGIC = "airgap-transfer/index"
+FORMAT_MAJOR = 1
+FORMAT_MINOR = 0
+MAX_CHUNKS = 999_999  # six-digit sequence numbers in chunk names
+MAX_NAME_CHARS = 255
+MAX_TEXT_CHARS = 1024
+MAX_BUNDLE_SIZE = 2**60
+# About 264 bytes per chunk entry: room for ~250 000 chunks.  Pack and unpack
+# share this cap, so pack can never write an index that unpack refuses.
+MAX_INDEX_BYTES = 64 * 2**20
+
+TRANSFER_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+HEX256_RE = re.compile(r"^[0-9a-f]{64}$")
+# UTC to the second, as pack writes it; the replay rule compares these dates.
+CREATED_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+CREATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+ENCODINGS = ("none", "zstd")
+
+
+@dataclass
+class Chunk:
+    """One chunk file: a byte range of the bundle, stored as ``file`` on drive ``drive``."""
+
+    seq: int
+    offset: int
+    length: int
+    blake3: str
+    file: str
+    drive: int
+    encoding: str = "none"
+    stored_length: int = -1
+    stored_blake3: str = ""
+    sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.stored_length < 0:
+            self.stored_length = self.length
+        if not self.stored_blake3:
+            self.stored_blake3 = self.blake3
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq, "offset": self.offset, "length": self.length,
+            "blake3": self.blake3, "file": self.file, "drive": self.drive,
+            "encoding": self.encoding, "stored_length": self.stored_length,
+            "stored_blake3": self.stored_blake3, "sha256": self.sha256,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, strict: bool = True) -> "Chunk":
+        d = _Fields(data, "chunk", strict)
+        chunk = cls(
+            seq=d.int("seq", 1, MAX_CHUNKS),
+            offset=d.int("offset", 0, MAX_BUNDLE_SIZE),
+            length=d.int("length", 1, MAX_BUNDLE_SIZE),
+            blake3=d.hex256("blake3"),
+            file=d.text("file", MAX_NAME_CHARS),
+            drive=d.int("drive", 1, MAX_CHUNKS),
+            encoding=d.choice("encoding", ENCODINGS),
+            stored_length=d.int("stored_length", 1, MAX_BUNDLE_SIZE),
+            stored_blake3=d.hex256("stored_blake3"),
+            sha256=d.optional_hex256("sha256"),
+        )
+        d.done()
+        return chunk
+
+
+@dataclass
+class Drive:
+    """What pack knew about a destination, so unpack can ask for it by name."""
+
+    ordinal: int
+    label: str | None = None
+    fs_type: str | None = None
+    fs_uuid: str | None = None
+    serial: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ordinal": self.ordinal, "label": self.label, "fs_type": self.fs_type,
+                "fs_uuid": self.fs_uuid, "serial": self.serial}
+
+    @classmethod
+    def from_dict(cls, data: Any, strict: bool = True) -> "Drive":
+        d = _Fields(data, "drive", strict)
+        drive = cls(
+            ordinal=d.int("ordinal", 1, MAX_CHUNKS),
+            label=d.optional_text("label", MAX_TEXT_CHARS),
+            fs_type=d.optional_text("fs_type", MAX_TEXT_CHARS),
+            fs_uuid=d.optional_text("fs_uuid", MAX_TEXT_CHARS),
+            serial=d.optional_text("serial", MAX_TEXT_CHARS),
+        )
+        d.done()
+        return drive
+
+
+@dataclass
+class Index:
+    """Everything the signature binds: which bytes make which bundle."""
+
+    transfer_id: str
+    bundle_name: str
+    bundle_size: int
+    bundle_blake3: str | None
+    created: str
+    tool: str
+    signer: str
+    final: bool
+    kind: str = "file"
+    readback: bool = True
+    compression: str = "none"
+    bundle_sha256: str | None = None
+    chunks: list[Chunk] = field(default_factory=list)
+    drives: list[Drive] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "magic": MAGIC, "version": [FORMAT_MAJOR, FORMAT_MINOR],
+            "transfer_id": self.transfer_id, "final": self.final,
+            "bundle": {"name": self.bundle_name, "size": self.bundle_size, "kind": self.kind,
+                       "blake3": self.bundle_blake3, "sha256": self.bundle_sha256},
+            "created": self.created, "tool": self.tool, "signer": self.signer,
+            "readback": self.readback, "compression": self.compression,
+            "drives": [drive.to_dict() for drive in self.drives],
+            "chunks": [chunk.to_dict() for chunk in self.chunks],
+        }
+
+    def to_bytes(self) -> bytes:
+        data = serialization.dumps(self.to_dict())
+        if len(data) > MAX_INDEX_BYTES:
+            raise UsageError(f"the index of {len(self.chunks)} chunks would be {len(data)} bytes, "
+                             f"over the {MAX_INDEX_BYTES}-byte limit receivers accept",
+                             hint="use a larger --chunk-size")
+        return data
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Index":
+        return cls.from_dict(serialization.loads(data, what="index", limit=MAX_INDEX_BYTES))
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Index":
+        d = _Fields(data, "index")
+        if d.raw.get("magic") != MAGIC:
+            raise FormatError("not an airgap-transfer index (wrong magic)")
+        d.seen.add("magic")
+        version = d.raw.get("version")
+        d.seen.add("version")
+        if (not isinstance(version, list) or len(version) != 2
+                or not all(type(v) is int for v in version)):
+            raise FormatError("index version is malformed")
+        if version[0] != FORMAT_MAJOR:
+            raise FormatError(
+                f"index format {version[0]}.{version[1]} is not supported (this tool reads {FORMAT_MAJOR}.x)",
+                hint="use an airgap-transfer release that reads this format",
+            )
+        # A newer minor version may add fields; only then are unknown ones ignored.
+        strict = version[1] <= FORMAT_MINOR
+        d.strict = strict
+        bundle = _Fields(d.take("bundle"), "bundle", strict)
+        chunks_raw = d.take("chunks")
+        drives_raw = d.take("drives")
+        if not isinstance(chunks_raw, list) or len(chunks_raw) > MAX_CHUNKS:
+            raise FormatError(f"index chunk list is not a list of at most {MAX_CHUNKS}")
+        if not isinstance(drives_raw, list) or len(drives_raw) > MAX_CHUNKS:
+            raise FormatError("index drive list is malformed")
+        index = cls(
+            transfer_id=d.match("transfer_id", TRANSFER_ID_RE),
+            final=d.bool("final"),
+            bundle_name=bundle.text("name", MAX_NAME_CHARS),
+            bundle_size=bundle.int("size", 0, MAX_BUNDLE_SIZE),
+            kind=bundle.choice("kind", ("file", "directory", "stream")),
+            bundle_blake3=bundle.optional_hex256("blake3"),
+            bundle_sha256=bundle.optional_hex256("sha256"),
+            created=d.created("created"),
+            tool=d.text("tool", MAX_TEXT_CHARS),
+            signer=d.text("signer", 64),
+            readback=d.bool("readback"),
+            compression=d.text("compression", 64),
+            chunks=[Chunk.from_dict(item, strict) for item in chunks_raw],
+            drives=[Drive.from_dict(item, strict) for item in drives_raw],
+        )
+        bundle.done()
+        d.done()
+        index._check_name()
+        index._check_tiling()
+        return index
+
+    def _check_name(self) -> None:
+        """The name becomes a path on the receiver: it must already be one safe component.
+
+        Pack only ever writes sanitised names, so anything else was crafted.
+        """
+        try:
+            safe = sanitize_bundle_name(self.bundle_name)
+        except UsageError:
+            safe = None
+        if safe != self.bundle_name:
+            raise FormatError("the bundle name in the index is not a safe file name (separators, '..', "
+                              "control characters or a leading dot)")
+
+    def _check_tiling(self) -> None:
+        """Chunks must cover [0, size) in order, without gap, overlap or repeat."""
+        expected_offset = 0
+        names: set[str] = set()
+        for position, chunk in enumerate(self.chunks, start=1):
+            if chunk.seq != position:
+                raise FormatError(f"chunk {chunk.seq} is out of sequence (expected {position})")
+            if chunk.offset != expected_offset:
+                kind = "a gap" if chunk.offset > expected_offset else "an overlap"
+                raise FormatError(f"chunk {chunk.seq} leaves {kind} at byte {expected_offset}")
+            if chunk.file != layout.chunk_file_name(self.transfer_id, chunk.seq, chunk.encoding):
+                raise FormatError(f"chunk {chunk.seq} has a malformed file name")
+            if chunk.file in names:
+                raise FormatError(f"chunk file name {chunk.file!r} appears twice")
+            names.add(chunk.file)
+            if chunk.encoding == "none" and chunk.stored_length != chunk.length:
+                raise FormatError(f"chunk {chunk.seq}: stored length differs from length")
+            expected_offset += chunk.length
+        if self.final:
+            if expected_offset != self.bundle_size:
+                raise FormatError(
+                    f"chunk lengths add up to {expected_offset}, not the bundle size {self.bundle_size}")
+            if self.bundle_blake3 is None:
+                raise FormatError("final index carries no whole-bundle digest")
+
+    def chunk_by_file(self) -> dict[str, Chunk]:
+        return {chunk.file: chunk for chunk in self.chunks}
+
+
+class _Fields:
+    """Typed, bounded access to a dict from a drive; ``done`` rejects unknown keys."""
+
+    def __init__(self, raw: Any, what: str, strict: bool = True) -> None:
+        if not isinstance(raw, dict):
+            raise FormatError(f"{what} is not a map")
+        self.raw, self.what, self.strict, self.seen = raw, what, strict, set()
+
+    def take(self, key: str) -> Any:
+        if key not in self.raw:
+            raise FormatError(f"{self.what} lacks field {key!r}")
+        self.seen.add(key)
+        return self.raw[key]
+
+    def int(self, key: str, low: int, high: int) -> int:
+        value = self.take(key)
+        if type(value) is not int or not low <= value <= high:
+            raise FormatError(f"{self.what} field {key!r} is not an integer in [{low}, {high}]")
+        return value
+
+    def bool(self, key: str) -> bool:
+        value = self.take(key)
+        if type(value) is not bool:
+            raise FormatError(f"{self.what} field {key!r} is not a boolean")
+        return value
+
+    def text(self, key: str, limit: int) -> str:
+        value = self.take(key)
+        if not isinstance(value, str) or not value or len(value) > limit:
+            raise FormatError(f"{self.what} field {key!r} is not a string of 1 to {limit} characters")
+        return value
+
+    def optional_text(self, key: str, limit: int) -> str | None:
+        return None if self.raw.get(key, None) is None and self._mark(key) else self.text(key, limit)
+
+    def match(self, key: str, pattern: re.Pattern) -> str:
+        value = self.text(key, 256)
+        if not pattern.match(value):
+            raise FormatError(f"{self.what} field {key!r} is malformed")
+        return value
+
+    def created(self, key: str) -> str:
+        value = self.match(key, CREATED_RE)
+        try:
+            datetime.strptime(value, CREATED_FORMAT)
+        except ValueError:
+            raise FormatError(f"{self.what} field {key!r} is not a real date") from None
+        return value
+
+    def hex256(self, key: str) -> str:
+        return self.match(key, HEX256_RE)
+
+    def optional_hex256(self, key: str) -> str | None:
+        return None if self.raw.get(key, None) is None and self._mark(key) else self.hex256(key)
+
+    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
+        value = self.take(key)
+        if value not in allowed:
+            raise FormatError(f"{self.what} field {key!r} is not one of {', '.join(allowed)}")
+        return value
+
+    def _mark(self, key: str) -> bool:
+        self.seen.add(key)
+        return True
+
+    def done(self) -> None:
+        unknown = set(self.raw) - self.seen
+        if unknown and self.strict:
+            raise FormatError(f"{self.what} has unknown field(s) {', '.join(sorted(map(str, unknown)))}")

@@ -1,0 +1,151 @@
+"""Where things live on a drive, and how to find them again without trusting it.
+
+Per destination, one folder per transfer:
+
+    DEST/airgap-<transfer id>/
+        <id12>-000001.chunk     plain byte slices of the bundle, in name order
+        index.agt               signed msgpack index (final, or partial on early drives)
+        index.agt.minisig       minisign signature of index.agt
+        B3SUMS                  `b3sum -c B3SUMS` checks this drive's files
+        signer.pub              the signer's public key, for --allow-untrusted only
+
+Discovery walks a few levels below each SOURCE, never follows symlinks, and
+only recognises names that match these patterns exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from airgap_transfer.errors import UsageError
+
+FOLDER_PREFIX = "airgap-"
+INDEX_NAME = "index.agt"
+SIGNATURE_NAME = "index.agt.minisig"
+B3SUMS_NAME = "B3SUMS"
+SIGNER_KEY_NAME = "signer.pub"  # lets --allow-untrusted still detect corruption
+SEARCH_DEPTH = 3
+MAX_ENTRIES_PER_DIR = 250_000  # above the most chunks a transfer may have (limits.MAX_TRANSFER_CHUNKS)
+MAX_ENTRIES_TOTAL = 1_000_000  # a drive crafted with huge folder trees cannot stall discovery
+
+FOLDER_RE = re.compile(r"^airgap-([0-9a-f]{32})$")
+CHUNK_RE = re.compile(r"^([0-9a-f]{12})-(\d{6})\.chunk(\.zst)?$")
+
+
+def folder_name(transfer_id: str) -> str:
+    return f"{FOLDER_PREFIX}{transfer_id}"
+
+
+def chunk_file_name(transfer_id: str, seq: int, encoding: str = "none") -> str:
+    suffix = ".zst" if encoding == "zstd" else ""
+    return f"{transfer_id[:12]}-{seq:06d}.chunk{suffix}"
+
+
+@dataclass
+class TransferFolder:
+    """One transfer's folder as found on one drive.  Nothing here is trusted yet."""
+
+    path: Path
+    transfer_id: str
+    drive_root: Path
+    has_index: bool = False
+    chunks: dict[str, Path] = field(default_factory=dict)
+    ignored: list[tuple[Path, str]] = field(default_factory=list)
+
+    @property
+    def index_path(self) -> Path:
+        return self.path / INDEX_NAME
+
+    @property
+    def signature_path(self) -> Path:
+        return self.path / SIGNATURE_NAME
+
+
+class _Budget:
+    """How many directory entries one discovery may still look at."""
+
+    def __init__(self, total: int) -> None:
+        self.total = self.left = total
+
+    def spend(self, count: int, where: Path) -> None:
+        self.left -= count
+        if self.left < 0:
+            raise UsageError(f"more than {self.total} entries found (last in {where}); stopped looking",
+                             hint="give each drive's mount point (or its airgap-* folder) as SOURCE")
+
+
+def _entries(path: Path, budget: _Budget | None = None) -> list[os.DirEntry]:
+    try:
+        with os.scandir(path) as iterator:
+            entries = []
+            for entry in iterator:
+                entries.append(entry)
+                if len(entries) >= MAX_ENTRIES_PER_DIR:
+                    break
+    except OSError:
+        return []
+    if budget is not None:
+        budget.spend(len(entries), path)
+    return entries
+
+
+def _read_folder(path: Path, transfer_id: str, drive_root: Path, budget: _Budget) -> TransferFolder:
+    found = TransferFolder(path=path, transfer_id=transfer_id, drive_root=drive_root)
+    for entry in _entries(path, budget):
+        try:
+            mode = entry.stat(follow_symlinks=False).st_mode
+        except OSError:
+            continue
+        name = entry.name
+        match = CHUNK_RE.match(name)
+        if name == INDEX_NAME or match:
+            if not stat.S_ISREG(mode):
+                found.ignored.append((Path(entry.path), "not a regular file (symlink or special)"))
+                continue
+            if name == INDEX_NAME:
+                found.has_index = True
+            elif match.group(1) != transfer_id[:12]:
+                found.ignored.append((Path(entry.path), "chunk of another transfer"))
+            else:
+                found.chunks[name] = Path(entry.path)
+    return found
+
+
+def discover(sources: list[Path], max_entries: int = MAX_ENTRIES_TOTAL) -> list[TransferFolder]:
+    """Every transfer folder at most SEARCH_DEPTH levels below each source."""
+    budget = _Budget(max_entries)
+    results: list[TransferFolder] = []
+    seen: set[tuple[int, int]] = set()
+    for source in sources:
+        queue: list[tuple[Path, int, Path]] = [(source, 0, source)]
+        while queue:
+            path, depth, drive_root = queue.pop(0)
+            try:
+                info = path.stat() if depth == 0 else path.lstat()
+            except OSError:
+                continue
+            if not stat.S_ISDIR(info.st_mode) or (info.st_dev, info.st_ino) in seen:
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            match = FOLDER_RE.match(path.name)
+            if match:  # a transfer folder, possibly given itself as SOURCE: its drive is the parent
+                root = drive_root if depth > 0 else path.parent
+                results.append(_read_folder(path, match.group(1), root, budget))
+                continue
+            if depth >= SEARCH_DEPTH:
+                continue
+            for entry in sorted(_entries(path, budget), key=lambda e: e.name):
+                if entry.is_dir(follow_symlinks=False):
+                    # A folder directly below a parent SOURCE is a drive of its own.
+                    root = Path(entry.path) if depth == 0 and not FOLDER_RE.match(entry.name) else drive_root
+                    queue.append((Path(entry.path), depth + 1, root))
+    return results
+
+
+def b3sums_text(entries: list[tuple[str, str]]) -> str:
+    """Lines `b3sum -c` reads: digest, two spaces, file name."""
+    return "".join(f"{digest}  {name}\n" for name, digest in sorted(entries))

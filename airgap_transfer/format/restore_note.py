@@ -1,0 +1,118 @@
+"""RESTORE.txt: how to rebuild a bundle with stock tools when this one is absent.
+
+Written beside the final index on every drive.  Commands are on lines that
+start with four spaces and ``$ ``, so a person can copy them and a test can run
+them verbatim.  Every name in a command is shell-quoted; the bundle name was
+sanitised by pack, and the folder names are fixed patterns.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from airgap_transfer.format import layout
+from airgap_transfer.format.index import Index
+
+NOTE_NAME = "RESTORE.txt"
+COMMAND_PREFIX = "    $ "
+
+
+def _rebuild_command(index: Index, output: str) -> str:
+    pattern = f"{index.transfer_id[:12]}-*.chunk*"
+    if _compressed(index):
+        # Chunks may be mixed: plain slices and self-contained zstd frames.
+        return (f"for f in {pattern}; do case \"$f\" in *.zst) zstd -d -c -- \"$f\" ;; "
+                f"*) cat -- \"$f\" ;; esac; done > {output}")
+    return f"cat -- {pattern} > {output}"
+
+
+def restore_text(index: Index) -> str:
+    name = index.bundle_name
+    directory = index.kind == "directory"
+    raw_output = f"{name}.tar" if directory else name
+    output = shlex.quote(raw_output)
+    folder = layout.folder_name(index.transfer_id)
+    drives = len({chunk.drive for chunk in index.chunks}) or 1
+    lines = [
+        "HOW TO RESTORE THIS BUNDLE WITHOUT airgap-transfer",
+        "",
+        f"Bundle:       {name}" + (" (a folder, carried as a tar archive)" if directory else ""),
+    ]
+    if index.final:
+        lines += [
+            f"Size:         {index.bundle_size} bytes",
+            f"BLAKE3:       {index.bundle_blake3}",
+            f"Chunks:       {len(index.chunks)} chunk files on {drives} drive(s)",
+        ]
+    else:
+        lines += [
+            f"So far:       {index.bundle_size} bytes in {len(index.chunks)} chunk files on {drives} drive(s)",
+            "This drive was sealed before the end of the bundle. The RESTORE.txt on the",
+            "LAST drive written has the full size, the whole-bundle digest and the final steps.",
+        ]
+    lines += [
+        f"Transfer id:  {index.transfer_id}",
+        "",
+        "If airgap-transfer is installed, use it instead: it also checks the signature.",
+        "  airgap-transfer unpack DRIVE... OUTPUT_DIR",
+        "",
+        f"Otherwise you need a shell with {_tools(index)}. Type the lines that start with $.",
+        "",
+        f"1. Pick a folder with at least {_room(index)} free for the chunks and the result, and",
+        "   name it WORK (change the path in the first line if you like):",
+        f"{COMMAND_PREFIX}export WORK=\"$HOME/airgap-restore-{index.transfer_id[:12]}\"",
+        f"{COMMAND_PREFIX}mkdir -p \"$WORK\"",
+        "",
+        f"2. For EVERY drive: open a shell in its {folder} folder (the one",
+        "   holding this file), check its files and copy its chunks to WORK:",
+        f"{COMMAND_PREFIX}b3sum -c B3SUMS",
+        f"{COMMAND_PREFIX}cp -- {index.transfer_id[:12]}-*.chunk* \"$WORK\"/",
+        "   Every line b3sum prints must end in OK. A FAILED line means a damaged",
+        "   chunk: copy that file again from another drive or ask the sender.",
+        "",
+        f"3. When WORK holds all {len(index.chunks)} chunk files, join them in name order and check the whole:",
+        f"{COMMAND_PREFIX}cd \"$WORK\"",
+        f"{COMMAND_PREFIX}{_rebuild_command(index, output)}",
+        f"{COMMAND_PREFIX}echo {shlex.quote(f'{index.bundle_blake3}  {raw_output}')} | b3sum -c",
+        "   It must print OK. Anything else: a chunk is missing or damaged; start again at step 2.",
+    ]
+    if index.bundle_sha256:  # packed with --sha256: a check for sites that only have coreutils
+        lines += ["   Without b3sum, check the whole with sha256sum instead (skip the b3sum lines):",
+                  "   echo " + shlex.quote(f"{index.bundle_sha256}  {raw_output}") + " | sha256sum -c"]
+    if not index.final:
+        return "\n".join(_partial_tail(lines))
+    if directory:
+        lines += [
+            "",
+            "4. Unpack the folder (it appears as " + shlex.quote(name) + " inside WORK):",
+            f"{COMMAND_PREFIX}tar -xf {output}",
+        ]
+    lines += [
+        "",
+        "When it checked OK you may delete the chunk files from WORK.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _partial_tail(lines: list[str]) -> list[str]:
+    """Steps 1 and 2 hold on a sealed drive too; step 3 needs the final figures."""
+    cut = next(i for i, line in enumerate(lines) if line.startswith("3. "))
+    return lines[:cut] + ["3. Then follow step 3 of the RESTORE.txt on the last drive written: it joins",
+                          "   the chunks and checks the whole bundle against its digest.", ""]
+
+
+def _tools(index: Index) -> str:
+    tools = ["cat", "b3sum"] + (["zstd"] if _compressed(index) else []) + (
+        ["tar"] if index.kind == "directory" else [])
+    return ", ".join(tools[:-1]) + " and " + tools[-1]
+
+
+def _room(index: Index) -> str:
+    if not index.final:
+        return "twice the bundle's full size" if index.kind == "directory" else "the bundle's full size"
+    return f"{index.bundle_size * (2 if index.kind == 'directory' else 1)} bytes"
+
+
+def _compressed(index: Index) -> bool:
+    return index.compression != "none" or any(chunk.encoding == "zstd" for chunk in index.chunks)

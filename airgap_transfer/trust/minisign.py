@@ -1,0 +1,376 @@
+"""Minisign-compatible Ed25519 keys and signatures.
+
+Files written here are read by the ``minisign`` tool and vice versa, so an
+operator can check a bundle with stock tooling.  Only unencrypted secret keys
+are supported: the key has to be usable unattended on the signing side, and
+scrypt would be a second dependency for a path we never take.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import secrets
+import stat
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from airgap_transfer.errors import KeyFileError, TrustError, UsageError
+
+ALG_LEGACY = b"Ed"  # signs the raw message; also the key algorithm tag
+ALG_HASHED = b"ED"  # signs blake2b-512(message); minisign's default since 0.10
+KDF_NONE = b"\0\0"
+KDF_SCRYPT = b"Sc"
+CHK_BLAKE2B = b"B2"
+UNTRUSTED = "untrusted comment: "
+TRUSTED = "trusted comment: "
+# minisign -G writes this line even with -W; we copy it byte for byte.
+SECRET_COMMENT = UNTRUSTED + "minisign encrypted secret key"
+MAX_KEY_FILE = 4096
+MAX_SIG_TEXT = 8192
+_SECRET_LEN = 2 + 2 + 2 + 32 + 8 + 8 + 8 + 64 + 32  # 158, see SecretKey._pack
+_FORBIDDEN = ("\n", "\r", "\0")  # minisign stops or trims a comment at these
+_KEYGEN_HINT = "make an unencrypted key with `minisign -G -W` or `airgap-transfer keygen`"
+_PATH_HINT = "check the path or create a key pair with `airgap-transfer keygen`"
+_REFETCH_HINT = "fetch the .minisig file again; it must be the four lines minisign writes"
+_RESIGN_HINT = "sign again with minisign or airgap-transfer"
+
+
+def _b64decode(line: str) -> bytes | None:
+    """Strict base64 (no stray characters), or None so callers pick the error."""
+    try:
+        return base64.b64decode(line.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _key_id_hex(key_id: bytes) -> str:
+    return "%016X" % int.from_bytes(key_id, "little")
+
+
+def _utf8(text: str) -> bytes:
+    # surrogateescape lets a file decoded the same way round-trip its bytes.
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _lines(text: str) -> list[str]:
+    """Split on LF only (a comment may hold other separators); allow CRLF."""
+    if text.endswith("\n"):
+        text = text[:-1]
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+
+
+def _read_small(path, what: str) -> tuple[str, os.stat_result]:
+    """Read a key file of at most MAX_KEY_FILE bytes; stat the open descriptor."""
+    try:
+        with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            data = handle.read(MAX_KEY_FILE + 1)
+    except FileNotFoundError:
+        raise KeyFileError(f"{what} {path} does not exist", hint=_PATH_HINT) from None
+    except OSError as exc:
+        raise KeyFileError(f"cannot read {what} {path}: {exc.strerror}", hint=_PATH_HINT) from None
+    try:
+        if len(data) <= MAX_KEY_FILE:
+            return data.decode("utf-8"), info
+    except UnicodeDecodeError:
+        pass
+    raise KeyFileError(f"{what} {path} is not a minisign key (binary or larger than "
+                       f"{MAX_KEY_FILE} bytes)", hint="point to the minisign key file itself")
+
+
+def _parse_named(path, parse, text: str):
+    """Run ``parse``; prefix any KeyFileError with the file it came from."""
+    try:
+        return parse(text)
+    except KeyFileError as exc:
+        raise KeyFileError(f"{path}: {exc.detail}", hint=exc.hint) from None
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    key_id: bytes
+    raw: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.key_id) != 8 or len(self.raw) != 32:
+            raise ValueError("public key needs an 8-byte key id and 32 raw bytes")
+
+    @property
+    def key_id_hex(self) -> str:
+        return _key_id_hex(self.key_id)
+
+    @property
+    def key_id_hex_unpadded(self) -> str:
+        return self.key_id_hex.lstrip("0") or "0"
+
+    def to_file_text(self) -> str:
+        blob = _b64(ALG_LEGACY + self.key_id + self.raw)
+        # minisign (-G and -R alike) prints the id with %PRIX64, without zero padding.
+        return f"{UNTRUSTED}minisign public key {self.key_id_hex_unpadded}\n{blob}\n"
+
+    @classmethod
+    def from_text(cls, text: str) -> "PublicKey":
+        hint = "give a minisign public key file or its base64 line (starts with RW)"
+        lines = _lines(text.strip()) if len(text) <= MAX_KEY_FILE else []
+        if len(lines) == 2 and lines[0].startswith(UNTRUSTED):
+            lines = lines[1:]  # the comment is unsigned; ignore its content
+        blob = _b64decode(lines[0]) if len(lines) == 1 else None
+        if blob is None or len(blob) != 42:
+            raise KeyFileError("not a minisign public key", hint=hint)
+        if blob[:2] != ALG_LEGACY:
+            raise KeyFileError("public key uses an unknown algorithm", hint=hint)
+        return cls(key_id=blob[2:10], raw=blob[10:])
+
+    @classmethod
+    def from_file(cls, path) -> "PublicKey":
+        text, _ = _read_small(path, "public key file")
+        return _parse_named(path, cls.from_text, text)
+
+
+@dataclass(frozen=True)
+class SecretKey:
+    key_id: bytes
+    seed: bytes = field(repr=False)  # never let a log line carry the key
+
+    def __post_init__(self) -> None:
+        if len(self.key_id) != 8 or len(self.seed) != 32:
+            raise ValueError("secret key needs an 8-byte key id and a 32-byte seed")
+
+    def _private(self) -> Ed25519PrivateKey:
+        return Ed25519PrivateKey.from_private_bytes(self.seed)
+
+    def public_key(self) -> PublicKey:
+        raw = self._private().public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        return PublicKey(key_id=self.key_id, raw=raw)
+
+    def to_file_text(self) -> str:
+        return f"{SECRET_COMMENT}\n{_b64(self._pack())}\n"
+
+    def _pack(self) -> bytes:
+        # Same layout as `minisign -G -W`: zero salt and limits (no KDF).  We
+        # fill in the checksum where minisign 0.11 leaves zeros; it ignores it.
+        keypair = self.seed + self.public_key().raw
+        header = ALG_LEGACY + KDF_NONE + CHK_BLAKE2B + bytes(32 + 8 + 8)
+        return header + self.key_id + keypair + _checksum(self.key_id, keypair)
+
+    @classmethod
+    def generate(cls) -> "SecretKey":
+        return cls(key_id=secrets.token_bytes(8), seed=secrets.token_bytes(32))
+
+    @classmethod
+    def from_text(cls, text: str) -> "SecretKey":
+        hint = "give a minisign secret key file (two lines, made by `minisign -G -W`)"
+        lines = _lines(text.strip()) if len(text) <= MAX_KEY_FILE else []
+        if len(lines) != 2 or not lines[0].startswith(UNTRUSTED):
+            raise KeyFileError("not a minisign secret key", hint=hint)
+        blob = _b64decode(lines[1])
+        if blob is None or len(blob) != _SECRET_LEN:
+            raise KeyFileError("not a minisign secret key", hint=hint)
+        return cls._unpack(blob)
+
+    @classmethod
+    def _unpack(cls, blob: bytes) -> "SecretKey":
+        if blob[2:4] == KDF_SCRYPT:
+            raise KeyFileError("secret key is password-encrypted, which is not supported",
+                               hint=_KEYGEN_HINT)
+        if blob[:2] != ALG_LEGACY or blob[2:4] != KDF_NONE or blob[4:6] != CHK_BLAKE2B:
+            raise KeyFileError("secret key uses an unknown algorithm", hint=_KEYGEN_HINT)
+        key_id, keypair, chk = blob[54:62], blob[62:126], blob[126:]
+        key = cls(key_id=key_id, seed=keypair[:32])
+        # minisign 0.11 writes an all-zero checksum for -W keys; anything else
+        # must match, and the stored public half must match the seed.
+        bad_chk = chk != bytes(32) and chk != _checksum(key_id, keypair)
+        if bad_chk or key.public_key().raw != keypair[32:]:
+            raise KeyFileError("secret key is corrupt (checksum or public half does not match)",
+                               hint="restore the key file from its backup")
+        return key
+
+    @classmethod
+    def from_file(cls, path, check_permissions: bool = True) -> "SecretKey":
+        text, info = _read_small(path, "secret key file")
+        mode = stat.S_IMODE(info.st_mode)
+        if check_permissions and os.name == "posix" and mode & 0o077:
+            raise KeyFileError(f"secret key file {path} is accessible by group or others "
+                               f"(mode {mode:04o})", hint=f"run `chmod 600 {path}`")
+        return _parse_named(path, cls.from_text, text)
+
+
+def _checksum(key_id: bytes, keypair: bytes) -> bytes:
+    return hashlib.blake2b(ALG_LEGACY + key_id + keypair, digest_size=32).digest()
+
+
+@dataclass(frozen=True)
+class Signature:
+    algorithm: bytes
+    key_id: bytes
+    signature: bytes
+    trusted_comment: str
+    global_signature: bytes
+    untrusted_comment: str
+
+    @property
+    def key_id_hex(self) -> str:
+        return _key_id_hex(self.key_id)
+
+    def to_file_text(self) -> str:
+        sig_line = _b64(self.algorithm + self.key_id + self.signature)
+        return (
+            f"{UNTRUSTED}{self.untrusted_comment}\n{sig_line}\n"
+            f"{TRUSTED}{self.trusted_comment}\n{_b64(self.global_signature)}\n"
+        )
+
+    @classmethod
+    def from_text(cls, text: str) -> "Signature":
+        if len(text) > MAX_SIG_TEXT:
+            raise TrustError(f"signature file is longer than {MAX_SIG_TEXT} characters",
+                             hint=_REFETCH_HINT)
+        lines = _lines(text)
+        if len(lines) != 4 or not (lines[0].startswith(UNTRUSTED) and lines[2].startswith(TRUSTED)):
+            raise TrustError("signature file is not in minisign format", hint=_REFETCH_HINT)
+        sig, glob = _b64decode(lines[1]), _b64decode(lines[3])
+        if sig is None or glob is None or len(sig) != 74 or len(glob) != 64:
+            raise TrustError("signature file holds a damaged signature", hint=_REFETCH_HINT)
+        if any(ch in lines[2] for ch in _FORBIDDEN):
+            raise TrustError("signature's trusted comment contains a NUL or carriage return",
+                             hint=_REFETCH_HINT)
+        if sig[:2] not in (ALG_HASHED, ALG_LEGACY):
+            raise TrustError("signature uses an unknown algorithm", hint=_RESIGN_HINT)
+        return cls(
+            algorithm=sig[:2], key_id=sig[2:10], signature=sig[10:],
+            trusted_comment=lines[2][len(TRUSTED):], global_signature=glob,
+            untrusted_comment=lines[0][len(UNTRUSTED):],
+        )
+
+
+def _check_comment(kind: str, text: str) -> None:
+    if any(ch in text for ch in _FORBIDDEN):
+        raise UsageError(f"{kind} comment contains a line break or NUL",
+                         hint="use a single-line comment")
+
+
+def sign(message: bytes, key: SecretKey, trusted_comment: str,
+         untrusted_comment: str = "signature from airgap-transfer secret key") -> Signature:
+    """Always the prehashed "ED" form: `minisign -V -H` refuses legacy ones."""
+    _check_comment("trusted", trusted_comment)
+    _check_comment("untrusted", untrusted_comment)
+    private = key._private()
+    sig = private.sign(hashlib.blake2b(message, digest_size=64).digest())
+    glob = private.sign(sig + _utf8(trusted_comment))
+    result = Signature(ALG_HASHED, key.key_id, sig, trusted_comment, glob, untrusted_comment)
+    if len(result.to_file_text()) > MAX_SIG_TEXT:  # else we could not read it back
+        raise UsageError("signature comments are too long",
+                         hint=f"keep the signature file under {MAX_SIG_TEXT} characters")
+    return result
+
+
+def _valid(raw: bytes, signature: bytes, data: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(raw).verify(signature, data)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def verify(message: bytes, sig: Signature, trusted: Iterable[PublicKey]) -> PublicKey:
+    """Return the trusted key that made ``sig`` over ``message``, or raise."""
+    candidates = [key for key in trusted if key.key_id == sig.key_id]
+    if not candidates:
+        raise TrustError(
+            f"signed by key {sig.key_id_hex}, which is not trusted",
+            hint="pass the sender's public key with --trust (or put it in the config folder's trusted/); "
+                 "--allow-untrusted shows the key id for out-of-band comparison",
+        )
+    signed = message
+    if sig.algorithm == ALG_HASHED:
+        signed = hashlib.blake2b(message, digest_size=64).digest()
+    elif sig.algorithm != ALG_LEGACY:
+        raise TrustError("signature uses an unknown algorithm", hint=_RESIGN_HINT)
+    global_data = sig.signature + _utf8(sig.trusted_comment)
+    for key in candidates:  # more than one only if two trusted keys share an id
+        if all(_valid(key.raw, *pair) for pair in ((sig.signature, signed),
+                                                   (sig.global_signature, global_data))):
+            return key
+    raise TrustError(
+        f"signature by key {sig.key_id_hex} does not match the data or its trusted comment",
+        hint="the data or signature was altered or damaged; fetch both again",
+    )
+
+
+def _write_temp(final: str, text: str, mode: int) -> str:
+    """Write ``text`` to a fresh file next to ``final``, fsynced; return its name."""
+    directory, name = os.path.split(os.path.abspath(final))
+    temp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        os.unlink(temp)  # a half-written key must not linger
+        raise
+    return temp
+
+
+def _link_new(temp: str, final: str) -> None:
+    """Rename that never clobbers: link() fails if ``final`` appeared meanwhile."""
+    try:
+        os.link(temp, final)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links (FAT on a USB stick): check, then rename
+        if os.path.lexists(final):
+            raise FileExistsError(final) from None
+        os.rename(temp, final)
+
+
+def _install(temp: str, final: str, replace: bool) -> None:
+    try:
+        (os.replace if replace else _link_new)(temp, final)
+    finally:
+        if os.path.lexists(temp):  # after link(), or when the move failed
+            os.unlink(temp)
+    fd = os.open(os.path.dirname(os.path.abspath(final)), os.O_RDONLY)
+    try:
+        os.fsync(fd)  # make the rename itself durable
+    finally:
+        os.close(fd)
+
+
+def write_key_pair(secret: SecretKey, secret_path, public_path) -> None:
+    """Secret first: if it already exists nothing at all is written."""
+    secret_path, public_path = os.fspath(secret_path), os.fspath(public_path)
+    exists = KeyFileError(f"secret key file {secret_path} already exists",
+                          hint="move it away or choose another path; it is never overwritten")
+    if os.path.lexists(secret_path):
+        raise exists
+    try:
+        _install(_write_temp(secret_path, secret.to_file_text(), 0o600), secret_path, False)
+    except FileExistsError:
+        raise exists from None
+    except OSError as exc:
+        raise KeyFileError(f"cannot write secret key file {secret_path}: {exc.strerror}",
+                           hint="check that the directory exists and is writable") from None
+    try:
+        text = secret.public_key().to_file_text()
+        _install(_write_temp(public_path, text, 0o644), public_path, True)
+    except OSError as exc:
+        hint = f"recreate it with `minisign -R -s {secret_path} -p {public_path}`"
+        raise KeyFileError(f"cannot write public key file {public_path}: {exc.strerror}",
+                           hint=hint) from None
