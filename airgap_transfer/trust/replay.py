@@ -3,13 +3,19 @@
 A drive cannot prove that its index is the newest one, so the receiver keeps
 its own record in the state folder (one JSON line per accepted transfer:
 transfer id, signer key id, bundle name, the index's creation time, when it
-was accepted).  The rule, checked after the signature and before any write:
+was accepted).  The rules, checked after the signature and before any write:
 
 * an index for the same bundle name and signer that was created *before* one
-  already accepted is a rollback: refused with exit 5 unless ``--force``;
-* the same transfer id received again is allowed and noted;
+  already accepted is a rollback: refused with exit 5 unless
+  ``--allow-rollback`` (which the custody log then records).  This holds
+  whether or not the transfer id was seen before: accepting v1, then v2, then
+  inserting v1's drive again is a rollback like any other;
+* the same transfer id received again, with nothing newer accepted since, is
+  allowed and noted;
 * a transfer id already accepted under another name or signer is refused
-  (exit 5) unless ``--force``: a transfer id names exactly one bundle.
+  (exit 5), always: a transfer id names exactly one bundle.
+
+``--force`` has nothing to do with these rules: it only replaces an output.
 
 Appends take an exclusive ``flock`` so two unpacks never interleave a line.
 """
@@ -104,40 +110,56 @@ def load(report: Reporter | None = None) -> list[Accepted]:
     return records
 
 
-def check(index: Index, signer: str, force: bool, report: Reporter) -> list[Accepted]:
-    """Apply the rollback rule; raise TrustError, or warn when ``force`` overrides it.
+@dataclass(frozen=True)
+class Rollback:
+    """An older index accepted with --allow-rollback: what it rolled back from (for custody)."""
 
-    Returns the earlier acceptances of this very transfer (empty if it is new).
-    """
+    created: str
+    newer_transfer: str
+    newer_created: str
+    newer_accepted_at: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass
+class Verdict:
+    seen_before: list[Accepted]
+    rollback: Rollback | None = None
+
+
+def check(index: Index, signer: str, allow_rollback: bool, report: Reporter) -> Verdict:
+    """Apply the rules above; raise TrustError, or warn when ``allow_rollback`` overrides a rollback."""
     records = load(report)
     same = [r for r in records if r.transfer_id == index.transfer_id]
     for record in same:
         if record.signer != signer or record.bundle_name != index.bundle_name:
-            _refuse_or_warn(
+            raise TrustError(
                 f"transfer {index.transfer_id} was accepted on {record.accepted_at} as "
                 f"{printable(record.bundle_name)} signed by {record.signer}; this index says "
-                f"{printable(index.bundle_name)} signed by {signer}", force, report)
+                f"{printable(index.bundle_name)} signed by {signer}",
+                hint="a transfer id names exactly one bundle; ask the sender to pack it again")
+    verdict = Verdict(same)
+    created = _parse_time(index.created)
+    newer = [r for r in records if r.signer == signer and r.bundle_name == index.bundle_name
+             and r.transfer_id != index.transfer_id and r.created_at > created]
+    if newer:
+        newest = max(newer, key=lambda r: r.created_at)
+        detail = (f"rollback: this index of {printable(index.bundle_name)} was created {index.created}, "
+                  f"older than transfer {newest.transfer_id} created {newest.created} and accepted "
+                  f"{newest.accepted_at}")
+        if not allow_rollback:
+            raise TrustError(detail, hint="if the older bundle is really wanted, run again with --allow-rollback "
+                                          "(the custody log records it)")
+        report.warning("rollback-allowed", f"{detail}; accepted because of --allow-rollback",
+                       created=index.created, newer_transfer=newest.transfer_id, newer_created=newest.created)
+        verdict.rollback = Rollback(index.created, newest.transfer_id, newest.created, newest.accepted_at)
     if same:
         report.info("transfer-seen-before",
                     f"transfer {index.transfer_id} was already accepted on {same[-1].accepted_at}; "
                     "receiving it again", transfer_id=index.transfer_id, accepted_at=same[-1].accepted_at)
-        return same
-    created = _parse_time(index.created)
-    newer = [r for r in records if r.signer == signer and r.bundle_name == index.bundle_name
-             and r.created_at > created]
-    if newer:
-        newest = max(newer, key=lambda r: r.created_at)
-        _refuse_or_warn(
-            f"rollback: this index of {printable(index.bundle_name)} was created {index.created}, "
-            f"older than transfer {newest.transfer_id} created {newest.created} and accepted "
-            f"{newest.accepted_at}", force, report)
-    return []
-
-
-def _refuse_or_warn(detail: str, force: bool, report: Reporter) -> None:
-    if not force:
-        raise TrustError(detail, hint="if the older bundle is really wanted, run again with --force")
-    report.warning("replay-forced", f"{detail}; accepted because of --force")
+    return verdict
 
 
 def record(index: Index, signer: str) -> Accepted:

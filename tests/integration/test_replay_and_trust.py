@@ -50,12 +50,14 @@ def test_older_transfer_replayed_after_newer_is_refused(cli, drives: Drives) -> 
     assert tree(drives.root) == before
 
 
-def test_force_accepts_the_older_transfer_with_a_warning(cli, drives: Drives) -> None:
+def test_allow_rollback_accepts_the_older_transfer_with_a_warning(cli, drives: Drives) -> None:
     make_older(drives)
     assert cli("unpack", drives.other, drives.out, "-q").code == 0
-    run = cli("unpack", drives.drive, drives.root / "out2", "--force")
+    forced = cli("unpack", drives.drive, drives.root / "out2", "--force", "-q")
+    assert forced.code == EXIT_TRUST, forced.output  # --force only replaces an output
+    run = cli("unpack", drives.drive, drives.root / "out2", "--allow-rollback")
     assert run.code == 0, run.output
-    assert "accepted because of --force" in run.stderr
+    assert "accepted because of --allow-rollback" in run.stderr
     assert (drives.root / "out2" / "bundle.bin").is_file()
 
 

@@ -34,7 +34,7 @@ def events() -> Events:
 
 
 def test_empty_store_accepts(events) -> None:
-    assert replay.check(index("2026-01-01T00:00:00Z"), SIGNER, False, Reporter(events)) == []
+    assert replay.check(index("2026-01-01T00:00:00Z"), SIGNER, False, Reporter(events)).seen_before == []
 
 
 def test_older_index_refused_naming_both_dates(events) -> None:
@@ -46,10 +46,14 @@ def test_older_index_refused_naming_both_dates(events) -> None:
     assert newer.transfer_id in caught.value.detail and caught.value.exit_code == 5
 
 
-def test_force_turns_refusal_into_warning(events) -> None:
-    replay.record(index("2026-06-01T12:00:00Z"), SIGNER)
-    replay.check(index("2026-05-01T12:00:00Z"), SIGNER, True, Reporter(events))
-    assert [e.kind for e in events] == ["replay-forced"]
+def test_allow_rollback_turns_refusal_into_warning_and_names_what_it_rolled_back(events) -> None:
+    newer = index("2026-06-01T12:00:00Z")
+    replay.record(newer, SIGNER)
+    verdict = replay.check(index("2026-05-01T12:00:00Z"), SIGNER, True, Reporter(events))
+    assert [e.kind for e in events] == ["rollback-allowed"]
+    assert verdict.rollback.to_dict() == {"created": "2026-05-01T12:00:00Z", "newer_transfer": newer.transfer_id,
+                                          "newer_created": "2026-06-01T12:00:00Z",
+                                          "newer_accepted_at": replay.load()[0].accepted_at}
 
 
 @pytest.mark.parametrize("created, name, signer", [
@@ -60,16 +64,27 @@ def test_force_turns_refusal_into_warning(events) -> None:
 ])
 def test_not_a_rollback(events, created, name, signer) -> None:
     replay.record(index("2026-06-01T12:00:00Z"), SIGNER)
-    assert replay.check(index(created, name), signer, False, Reporter(events)) == []
+    assert replay.check(index(created, name), signer, False, Reporter(events)).rollback is None
 
 
 def test_same_transfer_again_is_noted(events) -> None:
     first = index("2026-06-01T12:00:00Z")
     replay.record(first, SIGNER)
-    replay.record(index("2026-07-01T12:00:00Z"), SIGNER)  # a newer one does not block a re-receive
-    earlier = replay.check(first, SIGNER, False, Reporter(events))
-    assert [r.transfer_id for r in earlier] == [first.transfer_id]
+    replay.record(index("2026-05-01T12:00:00Z"), SIGNER)  # an older one accepted since changes nothing
+    verdict = replay.check(first, SIGNER, False, Reporter(events))
+    assert [r.transfer_id for r in verdict.seen_before] == [first.transfer_id]
     assert [e.kind for e in events] == ["transfer-seen-before"]
+
+
+def test_a_transfer_seen_before_is_still_a_rollback_once_a_newer_one_was_accepted(events) -> None:
+    """Accept v1, accept v2, insert v1 again: refused, although v1's id is known."""
+    first = index("2026-06-01T12:00:00Z")
+    replay.record(first, SIGNER)
+    replay.record(index("2026-07-01T12:00:00Z"), SIGNER)
+    with pytest.raises(TrustError, match="rollback") as caught:
+        replay.check(first, SIGNER, False, Reporter(events))
+    assert "2026-06-01T12:00:00Z" in caught.value.detail and "2026-07-01T12:00:00Z" in caught.value.detail
+    assert "--allow-rollback" in caught.value.hint
 
 
 @pytest.mark.parametrize("change", [{"bundle_name": "x.tar"}, {"signer": OTHER_SIGNER}])

@@ -36,7 +36,8 @@ class UnpackConfig:
     sources: list[Path]
     output_dir: Path
     output_file: Path | None = None
-    force: bool = False
+    force: bool = False          # replace an existing output; nothing else
+    allow_rollback: bool = False  # accept an index older than one already accepted (recorded in custody)
     trust: list[str] = field(default_factory=list)
     allow_untrusted: bool = False
     transfer_id: str | None = None
@@ -158,7 +159,7 @@ class _UnpackSession:
             self.report.info("drive-removed", f"{source} is no longer mounted", drive=str(source))
 
     def _open_output(self, index: Index, loaded: catalog.LoadedIndex) -> None:
-        replay.check(index, loaded.signer.key_id_hex, self.config.force, self.report)
+        verdict = replay.check(index, loaded.signer.key_id_hex, self.config.allow_rollback, self.report)
         self.final = output_path(self.config, index)
         self.tmp = self.final.with_name(f".{self.final.name}.agt-partial-{index.transfer_id[:12]}")
         self.journal_path = journal.unpack_journal_path(index.transfer_id, self.final)
@@ -167,7 +168,8 @@ class _UnpackSession:
         _check_output(self.final, max(0, index.bundle_size - allocated), self.config.force, index.kind)
         self.report.info("unpack-started", f"unpacking {printable(index.bundle_name)} to {self.final}",
                          transfer_id=index.transfer_id, output=str(self.final), size=index.bundle_size,
-                         final_index=index.final, key_id=loaded.signer.key_id_hex, trusted=loaded.trusted)
+                         final_index=index.final, key_id=loaded.signer.key_id_hex, trusted=loaded.trusted,
+                         rollback=verdict.rollback.to_dict() if verdict.rollback else None)
         if earlier is None:
             self.tmp.unlink(missing_ok=True)
             self.out_fd = os.open(self.tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
