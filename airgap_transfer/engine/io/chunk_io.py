@@ -115,9 +115,11 @@ def read_chunk(fd: int, chunk, whole, out_fd: int | None, ring: pipeline.Ring,
 
     With ``out_fd`` None (verify) it only decodes and checks; ``whole`` may be None too.
 
-    Reads at most ``length + 1`` plain bytes (and ``stored_length + 1`` stored
-    bytes), so a file or frame longer than the signed index declares is named,
-    not followed.
+    Moves exactly ``length`` plain bytes into the output, never more: a copy
+    that turns out longer than the signed index declares is found by reading
+    one more byte into a scratch buffer (and at most ``stored_length + 1``
+    stored bytes), so it is named, not followed, and the neighbouring chunk's
+    bytes in the output stay untouched.
     """
     _advise_sequential(fd)
     plain = blake3.blake3(max_threads=blake3.blake3.AUTO)
@@ -147,12 +149,13 @@ def read_chunk(fd: int, chunk, whole, out_fd: int | None, ring: pipeline.Ring,
             dropped = position - DROP_BEHIND
 
     try:
-        seen = pipeline.pump(fill, sink, tap, chunk.length + 1, ring, progress)
+        seen = pipeline.pump(fill, sink, tap, chunk.length, ring, progress)
+        extra = _one_more_byte(fill) if seen == chunk.length else 0
     except zstandard.ZstdError as exc:
         return f"not a valid zstd frame ({exc})"
     except ChunkReadError as exc:
         return f"read error ({exc})"
-    if seen > chunk.length:
+    if extra:
         return f"longer than the {chunk.length} bytes the index declares"
     if seen < chunk.length:
         return f"truncated: {seen} of {chunk.length} bytes"
@@ -163,6 +166,16 @@ def read_chunk(fd: int, chunk, whole, out_fd: int | None, ring: pipeline.Ring,
     if plain.hexdigest() != chunk.blake3:
         return "digest does not match the signed index"
     return None
+
+
+def _one_more_byte(fill: Callable[[memoryview], int]) -> int:
+    """Whether the source has a byte beyond the declared end; read into scratch, never into the output."""
+    scratch = memoryview(bytearray(1))
+    while True:
+        try:
+            return fill(scratch)
+        except InterruptedError:
+            continue
 
 
 def read_back(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
