@@ -16,13 +16,13 @@ _UNITS = {
     "g": 10**9, "gb": 10**9, "t": 10**12, "tb": 10**12,
     "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
 }
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+_SIZE_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
 MAX_SIZE = 2**62  # far beyond any medium; keeps arithmetic exact
 
 
 def parse_size(text: str) -> int:
     """Return the number of bytes ``text`` names; raise UsageError if it names none."""
-    match = _SIZE_RE.match(text or "")
+    match = _SIZE_RE.fullmatch(text or "")
     unit = match.group(2).lower() if match else None
     if not match or unit not in _UNITS:
         raise UsageError(

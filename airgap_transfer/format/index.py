@@ -28,10 +28,10 @@ MAX_BUNDLE_SIZE = 2**60
 # share this cap, so pack can never write an index that unpack refuses.
 MAX_INDEX_BYTES = 64 * 2**20
 
-TRANSFER_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-HEX256_RE = re.compile(r"^[0-9a-f]{64}$")
+TRANSFER_ID_RE = re.compile(r"[0-9a-f]{32}")
+HEX256_RE = re.compile(r"[0-9a-f]{64}")
 # UTC to the second, as pack writes it; the replay rule compares these dates.
-CREATED_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+CREATED_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", re.ASCII)
 CREATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 ENCODINGS = ("none", "zstd")
 
@@ -282,7 +282,7 @@ class _Fields:
 
     def match(self, key: str, pattern: re.Pattern) -> str:
         value = self.text(key, 256)
-        if not pattern.match(value):
+        if not pattern.fullmatch(value):
             raise FormatError(f"{self.what} field {key!r} is malformed")
         return value
 

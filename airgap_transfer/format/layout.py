@@ -32,8 +32,8 @@ SEARCH_DEPTH = 3
 MAX_ENTRIES_PER_DIR = 250_000  # above the most chunks a transfer may have (limits.MAX_TRANSFER_CHUNKS)
 MAX_ENTRIES_TOTAL = 1_000_000  # a drive crafted with huge folder trees cannot stall discovery
 
-FOLDER_RE = re.compile(r"^airgap-([0-9a-f]{32})$")
-CHUNK_RE = re.compile(r"^([0-9a-f]{12})-(\d{6})\.chunk(\.zst)?$")
+FOLDER_RE = re.compile(r"airgap-([0-9a-f]{32})")
+CHUNK_RE = re.compile(r"([0-9a-f]{12})-(\d{6})\.chunk(\.zst)?", re.ASCII)
 
 
 def folder_name(transfer_id: str) -> str:
@@ -101,7 +101,7 @@ def _read_folder(path: Path, transfer_id: str, drive_root: Path, budget: _Budget
         except OSError:
             continue
         name = entry.name
-        match = CHUNK_RE.match(name)
+        match = CHUNK_RE.fullmatch(name)
         if name == INDEX_NAME or match:
             if not stat.S_ISREG(mode):
                 found.ignored.append((Path(entry.path), "not a regular file (symlink or special)"))
@@ -131,7 +131,7 @@ def discover(sources: list[Path], max_entries: int = MAX_ENTRIES_TOTAL) -> list[
             if not stat.S_ISDIR(info.st_mode) or (info.st_dev, info.st_ino) in seen:
                 continue
             seen.add((info.st_dev, info.st_ino))
-            match = FOLDER_RE.match(path.name)
+            match = FOLDER_RE.fullmatch(path.name)
             if match:  # a transfer folder, possibly given itself as SOURCE: its drive is the parent
                 root = drive_root if depth > 0 else path.parent
                 results.append(_read_folder(path, match.group(1), root, budget))
@@ -141,7 +141,7 @@ def discover(sources: list[Path], max_entries: int = MAX_ENTRIES_TOTAL) -> list[
             for entry in sorted(_entries(path, budget), key=lambda e: e.name):
                 if entry.is_dir(follow_symlinks=False):
                     # A folder directly below a parent SOURCE is a drive of its own.
-                    root = Path(entry.path) if depth == 0 and not FOLDER_RE.match(entry.name) else drive_root
+                    root = Path(entry.path) if depth == 0 and not FOLDER_RE.fullmatch(entry.name) else drive_root
                     queue.append((Path(entry.path), depth + 1, root))
     return results
 

@@ -161,7 +161,7 @@ def remove_leftovers(transfer_id: str, destinations: list[Path], keep: set[str],
             names = [(e.name, e.path, e.is_file(follow_symlinks=False)) for e in entries]
         for name, path, regular in names:
             ours_tmp = name.startswith(".") and ".tmp-" in name
-            stale_chunk = layout.CHUNK_RE.match(name) and name not in keep
+            stale_chunk = layout.CHUNK_RE.fullmatch(name) and name not in keep
             if (ours_tmp or stale_chunk) and regular:
                 os.unlink(path)
                 report.info("stale-removed", f"removed leftover {path}", path=path)
