@@ -18,6 +18,17 @@ from airgap_transfer.events import Event
 from airgap_transfer.format.names import escape_controls
 
 PROGRESS_INTERVAL = 0.1
+
+
+def terminal_safe(text: str) -> str:
+    """The one gate for text on its way to a terminal: every control character escaped.
+
+    Drive roots, folder and bundle names come from the drive and reach messages,
+    results, errors and the progress line; none may carry ESC or BEL through.
+    """
+    return escape_controls(text)
+
+
 JSON_PROGRESS_INTERVAL = 1.0
 
 
@@ -43,7 +54,7 @@ class Renderer:
             return
         prefix = "warning: " if event.level == "warning" else ""
         if event.message and not (self.json_mode and event.level != "warning"):
-            print(escape_controls(f"{prefix}{event.message}"), file=self.human, flush=True)
+            print(terminal_safe(f"{prefix}{event.message}"), file=self.human, flush=True)
 
     def emit_json(self, document: dict[str, Any]) -> None:
         print(json.dumps(document, sort_keys=False, default=str), file=sys.stdout, flush=True)
@@ -54,13 +65,13 @@ class Renderer:
             self.emit_json({"event": "result", **document})
         elif not self.quiet:
             for line in human_lines:
-                print(escape_controls(line), file=self.human if not sys.stdout.isatty() else sys.stdout, flush=True)
+                print(terminal_safe(line), file=self.human if not sys.stdout.isatty() else sys.stdout, flush=True)
 
     def error(self, code: int, message: str) -> None:
         self._clear_progress()
         if self.json_mode:
             self.emit_json({"event": "error", "exit_code": code, "message": message})
-        print(escape_controls(f"airgap-transfer: error: {message}"), file=sys.stderr, flush=True)
+        print(terminal_safe(f"airgap-transfer: error: {message}"), file=sys.stderr, flush=True)
 
     def _progress(self, event: Event) -> None:
         now = time.monotonic()
@@ -74,7 +85,8 @@ class Renderer:
         if self.quiet or not self.tty or now - self.last_draw < PROGRESS_INTERVAL:
             return
         self.last_draw = now
-        line = progress.fit(progress.progress_line(event.data, self.rate), progress.terminal_width(self.human))
+        line = progress.fit(terminal_safe(progress.progress_line(event.data, self.rate)),
+                            progress.terminal_width(self.human))
         self.human.write(progress.ERASE_LINE + line)
         self.human.flush()
         self.progress_shown = True
