@@ -203,7 +203,10 @@ def _source_prompt(render: Renderer):
 @cli.command("unpack")
 @click.argument("paths_", metavar="SOURCE... OUTPUT_DIR", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "output_file", type=click.Path(path_type=Path), help="Explicit output file path.")
-@click.option("--force", is_flag=True, help="Replace an existing output; accept an index older than one already accepted (rollback).")
+@click.option("--force", is_flag=True, help="Replace an existing output (nothing else).")
+@click.option("--allow-rollback", is_flag=True,
+              help="Accept an index older than one already accepted for the same bundle and signer "
+                   "(recorded in the custody log).")
 @click.option("--no-prompt", is_flag=True, help="Never wait for another drive; exit 3 naming what is missing.")
 @click.option("--no-sha256", is_flag=True,
               help="Skip SHA-256 of the whole when pack did not record one (faster; no in-toto export then).")
@@ -212,18 +215,20 @@ def _source_prompt(render: Renderer):
 @_trust_options
 @_actor_options
 @_common
-def unpack_command(paths_, output_file, force, no_prompt, no_sha256, restart, trust, allow_untrusted, transfer_id,
+def unpack_command(paths_, output_file, force, allow_rollback, no_prompt, no_sha256, restart, trust, allow_untrusted, transfer_id,
                    operator, title, json_mode, quiet, debug):
     """Rebuild the bundle from SOURCE drives (any order) into OUTPUT_DIR."""
     if len(paths_) < 2:
         raise click.UsageError("give at least one SOURCE and the OUTPUT_DIR")
     render = _renderer_for(json_mode, quiet)
     config = UnpackConfig(sources=list(paths_[:-1]), output_dir=paths_[-1], output_file=output_file,
-                          force=force, trust=list(trust), allow_untrusted=allow_untrusted,
+                          force=force, allow_rollback=allow_rollback, trust=list(trust),
+                          allow_untrusted=allow_untrusted,
                           transfer_id=transfer_id, no_prompt=no_prompt, sha256=not no_sha256, restart=restart)
     if not no_prompt:
         config.next_source = _source_prompt(render)
-    recorder = custody_record.Recorder(render, custody_record.Actor(operator, title), sources=config.sources)
+    recorder = custody_record.Recorder(render, custody_record.Actor(operator, title), sources=config.sources,
+                                       trust=config.trust)
     with recorder.failures():
         result = unpack(config, recorder)
     render.result(result.to_dict(), [
@@ -299,14 +304,17 @@ def custody_group() -> None:
 @click.option("--key", "key_path", type=click.Path(path_type=Path),
               help="Secret key to sign the log's head with (default: this host's key).")
 @click.option("--transfer", "transfer_id", metavar="ID", help="Which transfer, when the drives hold several.")
+@click.option("--trust", multiple=True, metavar="PUBKEY",
+              help="Also accept custody heads signed by this key (e.g. the sender's); repeatable.")
 @_actor_options
 @_common
-def handover_command(sources, from_name, to_name, seal, purpose, location, key_path, transfer_id,
+def handover_command(sources, from_name, to_name, seal, purpose, location, key_path, transfer_id, trust,
                      operator, title, json_mode, quiet, debug):
     """Record that the drives at SOURCE changed hands (on the drives and locally)."""
     render = _renderer_for(json_mode, quiet)
     config = custody_record.HandoverConfig(list(sources), from_name, to_name, seal, purpose, location,
-                                           transfer_id, key_path, custody_record.Actor(operator, title))
+                                           transfer_id, key_path, custody_record.Actor(operator, title),
+                                           list(trust))
     result = custody_record.handover(config, render)
     render.result(result, [f"handover recorded as event {result['seq']} of transfer {result['transfer_id']}, "
                            f"head signed by key {result['signer']}"])

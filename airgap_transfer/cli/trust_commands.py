@@ -15,26 +15,30 @@ from airgap_transfer.trust import store
 def register(cli: click.Group, common, renderer_for) -> None:
     @cli.group("trust")
     def trust_group() -> None:
-        """Manage the public keys whose signatures unpack accepts."""
+        """Manage the public keys whose signatures are accepted: bundle signers and custody witnesses."""
 
     @trust_group.command("add")
     @click.argument("pubkey")
+    @click.option("--custody-only", is_flag=True,
+                  help="Trust PUBKEY as a witness (courier, handover desk): for custody heads only, "
+                       "never for a bundle.")
     @common
-    def trust_add(pubkey, json_mode, quiet, debug):
-        """Trust PUBKEY (a minisign public key file or its base64 line)."""
+    def trust_add(pubkey, custody_only, json_mode, quiet, debug):
+        """Trust PUBKEY (a minisign public key file or its base64 line) to sign bundles, or custody only."""
         render = renderer_for(json_mode, quiet)
-        entry, added = store.add(pubkey)
-        state = "now trusted" if added else "was already trusted"
-        render.result({"key_id": entry.key_id, "path": str(entry.path), "added": added},
+        entry, added = store.add(pubkey, store.CUSTODY_ONLY if custody_only else store.SIGNER)
+        what = "for custody heads only" if custody_only else "as a bundle signer"
+        state = f"now trusted {what}" if added else f"was already trusted {what}"
+        render.result({"key_id": entry.key_id, "role": entry.role, "path": str(entry.path), "added": added},
                       [f"key {entry.key_id} {state} ({entry.path})"])
 
     @trust_group.command("list")
     @common
     def trust_list(json_mode, quiet, debug):
-        """List the trusted keys (and files in trusted/ that are not usable keys)."""
+        """List the trusted keys with their role (signer or custody-only), and unusable files."""
         render = renderer_for(json_mode, quiet)
         found = store.entries()
-        lines = [f"{e.key_id or '?' * 16}  {e.path}" + (f"  ({e.problem})" if e.problem else "")
+        lines = [f"{e.key_id or '?' * 16}  {e.role:<12}  {e.path}" + (f"  ({e.problem})" if e.problem else "")
                  for e in found] or [f"no trusted keys in {paths.trusted_dir()}"]
         render.result({"folder": str(paths.trusted_dir()), "keys": [e.to_dict() for e in found]}, lines)
 

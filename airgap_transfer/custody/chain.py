@@ -20,6 +20,7 @@ from typing import Any
 
 import blake3
 
+from airgap_transfer.custody import fields
 from airgap_transfer.errors import FormatError, IntegrityError, TrustError
 from airgap_transfer.format.serialization import read_bounded
 from airgap_transfer.media import fsio
@@ -35,12 +36,12 @@ MAX_LINE_BYTES = 64 * 2**10
 MAX_EVENTS = 100_000
 MAX_HEAD_BYTES = 4096
 
-HEX256_RE = re.compile(r"^[0-9a-f]{64}$")
-TRANSFER_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-TYPE_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+HEADS_NAME = "custody.heads"
+MAX_HEADS_BYTES = 2**20
+MAX_HEADS = 2000
+
 HEAD_COMMENT_RE = re.compile(
-    r"^airgap-transfer custody transfer:([0-9a-f]{32}) seq:(\d{1,9}) head:([0-9a-f]{64})$")
-REQUIRED = {"v": int, "seq": int, "prev": str, "type": str, "time": str, "transfer_id": str, "result": str}
+    r"airgap-transfer custody transfer:([0-9a-f]{32}) seq:(\d{1,9}) head:([0-9a-f]{64})", re.ASCII)
 
 
 def canonical(event: dict[str, Any]) -> bytes:
@@ -90,12 +91,12 @@ def parse_event(line: bytes, position: int) -> dict[str, Any]:
         raise FormatError(f"{where} is not valid JSON ({exc})") from None
     if not isinstance(event, dict):
         raise FormatError(f"{where} is not a JSON object")
-    for key, kind in REQUIRED.items():
-        if type(event.get(key)) is not kind:
-            raise FormatError(f"{where} lacks a valid {key!r} field")
-    if not (HEX256_RE.match(event["prev"]) and TYPE_RE.match(event["type"])
-            and TRANSFER_ID_RE.match(event["transfer_id"])):
-        raise FormatError(f"{where} has a malformed prev, type or transfer_id field")
+    wrong = fields.problem(event)
+    if wrong:
+        raise FormatError(f"{where} {wrong}")
+    if event["v"] != FORMAT_VERSION:
+        raise FormatError(f"{where} is of custody format version {event['v']}, this tool reads {FORMAT_VERSION}",
+                          hint="use a newer airgap-transfer")
     if canonical(event) != line:
         raise FormatError(f"{where} (seq {event['seq']}) is not in canonical form: it was edited by hand")
     return event
@@ -186,7 +187,7 @@ def verify_head(signature_text: str, keys: list[minisign.PublicKey], what: str) 
         signature = minisign.Signature.from_text(signature_text)
     except TrustError as exc:
         raise TrustError(f"{what}: {exc.detail}", hint=exc.hint) from None
-    match = HEAD_COMMENT_RE.match(signature.trusted_comment)
+    match = HEAD_COMMENT_RE.fullmatch(signature.trusted_comment)
     if not match:
         raise TrustError(f"{what}: the signature is not a custody head signature",
                          hint="the head file was replaced; use another drive's copy")
@@ -219,12 +220,52 @@ def check_head(events: list[dict[str, Any]], head: Head, what: str) -> None:
                              "the signed head", hint=_TAMPER_HINT)
 
 
-def write_log(folder: Path, events: list[dict[str, Any]], key: minisign.SecretKey | None) -> None:
-    """Atomically replace the log (and, given a key, its signed head) in ``folder``."""
+def write_log(folder: Path, events: list[dict[str, Any]], key: minisign.SecretKey | None) -> str | None:
+    """Atomically replace the log in ``folder``; given a key, sign its head and add it to the heads file.
+
+    Returns the head signature's text (None without a key), for the local heads file.
+    """
     data = render_log(events)
     fsio.atomic_write_bytes(folder / LOG_NAME, data)
-    if key is not None and events:
-        fsio.atomic_write_bytes(folder / HEAD_NAME, sign_head(events, key).encode())
+    if key is None or not events:
+        return None
+    text = sign_head(events, key)
+    add_head(folder / HEADS_NAME, text)
+    fsio.atomic_write_bytes(folder / HEAD_NAME, text.encode())
+    return text
+
+
+# --- the heads file: every head signed for this copy of the log ----------------------------
+
+def parse_heads(data: bytes, what: str) -> list[str]:
+    """The signature texts in a heads file: minisign signatures of four lines each, one after another."""
+    if len(data) > MAX_HEADS_BYTES:
+        raise FormatError(f"{what} is over the {MAX_HEADS_BYTES}-byte limit")
+    try:
+        lines = data.decode("ascii").split("\n")
+    except UnicodeDecodeError:
+        raise FormatError(f"{what} is not ASCII text", hint="the heads file was damaged") from None
+    if lines[-1] != "" or (len(lines) - 1) % 4:
+        raise FormatError(f"{what} is not a list of four-line signatures: it was truncated or edited",
+                          hint="the heads file was damaged; use another drive's copy")
+    count = (len(lines) - 1) // 4
+    if count > MAX_HEADS:
+        raise FormatError(f"{what} holds more than {MAX_HEADS} signed heads")
+    return ["\n".join(lines[4 * i:4 * i + 4]) + "\n" for i in range(count)]
+
+
+def read_heads(path: Path) -> list[str]:
+    if not path.exists() and not path.is_symlink():
+        return []
+    return parse_heads(read_bounded(path, MAX_HEADS_BYTES, what="custody heads file"), str(path))
+
+
+def add_head(path: Path, text: str) -> None:
+    """Append one head signature to a heads file (kept once), atomically."""
+    texts = read_heads(path)
+    if text not in texts:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fsio.atomic_write_bytes(path, "".join(texts + [text]).encode("ascii"))
 
 
 def read_head_text(folder: Path) -> str | None:

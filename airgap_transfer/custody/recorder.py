@@ -21,8 +21,9 @@ from typing import Any
 
 from airgap_transfer import __version__, interrupts
 from airgap_transfer.custody import chain as custody
+from airgap_transfer.custody import coverage
 from airgap_transfer.custody.media_identity import MAX_FIELD_CHARS, media_identity
-from airgap_transfer.errors import AirgapError, FormatError, IntegrityError
+from airgap_transfer.errors import AirgapError, FormatError, IntegrityError, TrustError
 from airgap_transfer.events import Callback, Event, Reporter, ignore
 from airgap_transfer.format import layout
 from airgap_transfer.media import fsio
@@ -67,19 +68,41 @@ def new_event(kind: str, transfer_id: str, actor: Actor, result: str = "ok", **f
     return event
 
 
-def load_drive_logs(folders: list[layout.TransferFolder], report: Reporter) -> list[list[dict[str, Any]]]:
-    """Every readable, unbroken log among ``folders``; a bad one is a warning here, not fatal."""
-    logs = []
+def local_heads_path(transfer_id: str) -> Path:
+    return paths.state_dir() / "custody" / f"{transfer_id}.heads"
+
+
+@dataclass
+class Adopted:
+    """What the drives' logs gave: the covered prefixes, their signatures, and the copies refused."""
+
+    logs: list[list[dict[str, Any]]] = field(default_factory=list)
+    heads: list[str] = field(default_factory=list)
+    refused: list[dict[str, str]] = field(default_factory=list)
+
+
+def adopt_drive_logs(folders: list[layout.TransferFolder], trusted: list[minisign.PublicKey],
+                     report: Reporter) -> Adopted:
+    """From each drive, only the events a trusted signature covers; a bad copy is a warning, not fatal."""
+    adopted = Adopted()
     for folder in folders:
         try:
-            events = custody.read_log(folder.path / custody.LOG_NAME)
-            custody.check_chain(events, folder.transfer_id, str(folder.path / custody.LOG_NAME))
-        except (FormatError, IntegrityError) as exc:
-            report.warning("custody-log-ignored", f"custody log on {folder.drive_root} ignored: {exc.one_line()}",
-                           drive=str(folder.drive_root))
+            copy = coverage.read_drive_copy(folder, trusted)
+        except (FormatError, IntegrityError, TrustError) as exc:
+            report.warning("custody-log-ignored", f"custody log on {folder.drive_root} not adopted: "
+                           f"{exc.one_line()}", drive=str(folder.drive_root))
+            adopted.refused.append({"drive": str(folder.drive_root)[:MAX_FIELD_CHARS],
+                                    "problem": exc.detail[:MAX_FIELD_CHARS]})
             continue
-        logs.append(events)
-    return logs
+        problem = copy.uncovered_problem()
+        if problem is not None:
+            report.warning("custody-events-ignored", f"custody log on {folder.drive_root}: only events 1 to "
+                           f"{copy.covered} adopted: {problem.one_line()}", drive=str(folder.drive_root))
+            adopted.refused.append({"drive": str(folder.drive_root)[:MAX_FIELD_CHARS],
+                                    "problem": problem.detail[:MAX_FIELD_CHARS]})
+        adopted.logs.append(copy.events[:copy.covered])
+        adopted.heads.extend(copy.trusted_texts)
+    return adopted
 
 
 def load_local_log(transfer_id: str) -> list[dict[str, Any]]:
@@ -124,6 +147,7 @@ class Recorder:
     actor: Actor = field(default_factory=Actor)
     key_path: Path | None = None            # pack: the key that signs drive heads
     sources: list[Path] = field(default_factory=list)   # unpack: drives whose logs to continue
+    trust: list[str] = field(default_factory=list)      # unpack: --trust keys (also count for custody heads)
     events: list[dict[str, Any]] = field(default_factory=list)
     transfer_id: str | None = None
     drives: dict[str, Path] = field(default_factory=dict)  # drive root -> transfer folder
@@ -223,7 +247,9 @@ class Recorder:
         if self._key is None:
             self._key = keys.load_signing_key(self.key_path, Reporter(None))
         try:
-            custody.write_log(self.drives[drive], self.events, self._key)
+            text = custody.write_log(self.drives[drive], self.events, self._key)
+            if text is not None:
+                add_local_head(self.transfer_id, text)
         except OSError as exc:
             self.forward(Event("custody-write-failed", f"custody log not written to {drive}: {exc.strerror}",
                                {"drive": drive}, level="warning"))
@@ -231,10 +257,13 @@ class Recorder:
     # unpack ----------------------------------------------------------------------------
     def _on_unpack_started(self, data: dict[str, Any]) -> None:
         self.transfer_id, self.operation = data["transfer_id"], "unpack"
-        self.events = continue_chain(self.transfer_id, self.sources, Reporter(self.forward))
+        self.events, adopted = _continue(self.transfer_id, self.sources, Reporter(self.forward),
+                                         keys.custody_keys(self.trust))
         drives = sorted({str(f.drive_root) for f in _folders(self.sources, self.transfer_id)})
         self.record("received", details={"output": data.get("output"), "size": data.get("size"),
-                                         "index_signer": data.get("key_id"), "trusted": data.get("trusted")},
+                                         "index_signer": data.get("key_id"), "trusted": data.get("trusted"),
+                                         "rollback_allowed": data.get("rollback"),
+                                         "custody_not_adopted": adopted.refused or None},
                     signer=data.get("key_id"), drives=[self.media(d) for d in drives])
 
     def _on_chunk_verified(self, data: dict[str, Any]) -> None:
@@ -259,28 +288,50 @@ def _folders(sources: list[Path], transfer_id: str) -> list[layout.TransferFolde
     return [f for f in layout.discover(sources) if f.transfer_id == transfer_id]
 
 
-def continue_chain(transfer_id: str, sources: list[Path], report: Reporter) -> list[dict[str, Any]]:
-    """The longest chain among the local log and the drives' logs: what new events extend."""
-    logs = load_drive_logs(_folders(sources, transfer_id), report) if sources else []
+def continue_chain(transfer_id: str, sources: list[Path], report: Reporter,
+                   trusted: list[minisign.PublicKey] | None = None) -> list[dict[str, Any]]:
+    """The longest chain among the local log and what the drives' signatures cover: what new events extend."""
+    return _continue(transfer_id, sources, report, trusted)[0]
+
+
+def _continue(transfer_id: str, sources: list[Path], report: Reporter,
+              trusted: list[minisign.PublicKey] | None) -> tuple[list[dict[str, Any]], Adopted]:
+    trusted = keys.custody_keys([]) if trusted is None else trusted
+    adopted = adopt_drive_logs(_folders(sources, transfer_id), trusted, report) if sources else Adopted()
     try:
         local = load_local_log(transfer_id)
     except (FormatError, IntegrityError) as exc:
         local = _set_aside(transfer_id, exc, report)
-    longest = custody.tip(custody.merge([local] + logs))
+    merged = custody.merge([local] + adopted.logs)
+    forked = custody.forks(custody.merge(adopted.logs))
+    if forked:
+        report.warning("custody-fork", f"the drives' custody logs fork at event {forked[0]}: they were signed "
+                       "apart; continuing the longest", transfer_id=transfer_id, seq=forked[0])
+    longest = custody.tip(merged)
     if local and custody.event_hash(local[-1]) not in {custody.event_hash(e) for e in longest}:
         # The drives grew apart from this host's log (a fork): never drop local events.
         report.warning("custody-fork", f"the drives' custody logs fork from this host's at event "
                        f"{local[-1]['seq']}; continuing this host's log", transfer_id=transfer_id)
-        return local
-    return longest
+        longest = local
+    reached = {custody.event_hash(e) for e in longest}
+    for text in adopted.heads:  # keep the signatures of what was adopted, for the local report
+        head = custody.HEAD_COMMENT_RE.fullmatch(minisign.Signature.from_text(text).trusted_comment)
+        if head and head.group(3) in reached:
+            add_local_head(transfer_id, text)
+    return longest, adopted
+
+
+def add_local_head(transfer_id: str, text: str) -> None:
+    custody.add_head(local_heads_path(transfer_id), text)
 
 
 # verify and handover ---------------------------------------------------------------------
 
 def record_verify(sources: list[Path], transfer_id: str, actor: Actor, report: Reporter,
-                  counts: dict[str, int], result: str, problem: str | None = None) -> None:
+                  counts: dict[str, int], result: str, problem: str | None = None,
+                  trust: list[str] | None = None) -> None:
     """A `verify` run, ok or failed, appended to the local log only."""
-    events = continue_chain(transfer_id, sources, report)
+    events = continue_chain(transfer_id, sources, report, keys.custody_keys(trust or []))
     drives = sorted({str(f.drive_root) for f in _folders(sources, transfer_id)})
     event = new_event("verified", transfer_id, actor, result, details={"counts": counts, "problem": problem},
                       drives=[media_identity(Path(d)) for d in drives])
@@ -294,19 +345,21 @@ def verify_recorded(config, actor: Actor, callback: Callback):
     try:
         result = inspect.verify(config, callback)
     except AirgapError as exc:
-        record_verify_failure(config.sources, config.transfer_id, actor, exc, callback)
+        record_verify_failure(config.sources, config.transfer_id, actor, exc, callback, config.trust)
         raise
-    record_verify(config.sources, result.transfer_id, actor, Reporter(callback), result.to_dict()["counts"], "ok")
+    record_verify(config.sources, result.transfer_id, actor, Reporter(callback), result.to_dict()["counts"], "ok",
+                  trust=config.trust)
     return result
 
 
 def record_verify_failure(sources: list[Path], transfer_id: str | None, actor: Actor,
-                          error: AirgapError, callback: Callback) -> None:
+                          error: AirgapError, callback: Callback, trust: list[str] | None = None) -> None:
     """A failed `verify`, when the transfer can still be named; never masks the failure."""
     from airgap_transfer.engine.unpack import catalog
     try:
         transfer = catalog.find_transfer(sources, transfer_id, Reporter(None))
-        record_verify(sources, transfer.transfer_id, actor, Reporter(callback), {}, "failed", error.one_line())
+        record_verify(sources, transfer.transfer_id, actor, Reporter(callback), {}, "failed", error.one_line(),
+                      trust)
     except (AirgapError, OSError):
         pass
 
@@ -322,6 +375,7 @@ class HandoverConfig:
     transfer_id: str | None = None
     key_path: Path | None = None
     actor: Actor = field(default_factory=Actor)
+    trust: list[str] = field(default_factory=list)   # keys whose custody heads count, beyond the store
 
 
 def handover(config: HandoverConfig, callback: Callback | None = None) -> dict[str, Any]:
@@ -329,11 +383,15 @@ def handover(config: HandoverConfig, callback: Callback | None = None) -> dict[s
     from airgap_transfer.engine.unpack import catalog
     report = Reporter(callback)
     transfer = catalog.find_transfer(config.sources, config.transfer_id, report)
-    for folder in transfer.folders:  # never extend a log that was tampered with
-        path = folder.path / custody.LOG_NAME
-        custody.check_chain(custody.read_log(path), transfer.transfer_id, str(path))
+    trusted = keys.custody_keys(config.trust)
+    copies = [coverage.strict(coverage.read_drive_copy(folder, trusted))  # never extend or launder
+              for folder in transfer.folders]                            # a log nobody trusted signed
+    forked = coverage.forks([c.events for c in copies])
+    if forked:
+        raise IntegrityError(f"the drives' custody logs fork at event {forked[0]}",
+                             hint="hand over the drives whose logs agree separately; report shows both branches")
     key = keys.load_signing_key(config.key_path, report)
-    events = continue_chain(transfer.transfer_id, config.sources, report)
+    events = continue_chain(transfer.transfer_id, config.sources, report, trusted)
     drives = sorted({str(f.drive_root) for f in transfer.folders})
     handed = {"from": config.from_name, "to": config.to_name, "seal": config.seal,
               "purpose": config.purpose, "location": config.location}
@@ -343,7 +401,7 @@ def handover(config: HandoverConfig, callback: Callback | None = None) -> dict[s
                       drives=[media_identity(Path(d)) for d in drives])
     custody.chain(events, event)
     for folder in transfer.folders:
-        custody.write_log(folder.path, events, key)
+        add_local_head(transfer.transfer_id, custody.write_log(folder.path, events, key))
     write_local(events)
     report.info("custody-handover", f"handover {config.from_name} -> {config.to_name} recorded "
                 f"as event {event['seq']} on {len(transfer.folders)} drive(s)",

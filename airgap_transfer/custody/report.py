@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from airgap_transfer import __version__
 from airgap_transfer.custody import chain as custody
+from airgap_transfer.custody import coverage
 from airgap_transfer.custody import recorder
 from airgap_transfer.engine.unpack import catalog
 from airgap_transfer.errors import (
@@ -43,7 +44,7 @@ PREDICATE_TYPE = "https://airgap-transfer.dev/custody/v1"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 DSSE_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 FORMATS = ("json", "csv", "html", "intoto")
-TRANSFER_PREFIX_RE = re.compile(r"^[0-9a-f]{4,32}$")
+TRANSFER_PREFIX_RE = re.compile(r"[0-9a-f]{4,32}")
 
 
 @dataclass
@@ -64,10 +65,12 @@ class Check:
     chain: str = "ok"
     head: str = "not applicable"
     error: AirgapError | None = None
+    signatures: list[dict[str, Any]] = field(default_factory=list)   # which events each signature covers
+    covered: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"where": self.where, "events": self.events, "chain": self.chain, "head": self.head,
-                "ok": self.error is None}
+                "ok": self.error is None, "covered": self.covered, "signatures": self.signatures}
 
 
 @dataclass
@@ -84,45 +87,46 @@ class Gathered:
         return next((c.error for c in self.checks if c.error is not None), None)
 
 
-def _head_keys(extra: list[str]) -> list[minisign.PublicKey]:
-    """Keys a head may be signed with: the trust store, --trust, and this host's own key."""
-    found = keys.trusted_keys(extra)
-    own = paths.default_public_key()
-    if own.is_file():
-        try:
-            found.append(minisign.PublicKey.from_file(own))
-        except AirgapError:
-            pass
-    return found
+def _describe(copy: coverage.Coverage) -> str:
+    signers = sorted({s.signer for s in copy.signatures if s.trusted})
+    return f"ok, events 1 to {copy.covered} signed by key {', '.join(signers)}" if signers else "ok"
 
 
 def _check_drive_copy(folder, head_keys: list[minisign.PublicKey]) -> tuple[Check, list[dict[str, Any]]]:
     path = folder.path / custody.LOG_NAME
     check = Check(where=str(path), events=0)
-    events: list[dict[str, Any]] = []
     try:
-        if not path.exists() and custody.read_head_text(folder.path) is None:
-            # pack writes a log to every drive it uses: an absent one was removed
-            raise IntegrityError(f"{path}: the custody log and its signed head are missing from this drive",
-                                 hint="the drive was altered after pack; use another drive's copy")
-        events = custody.read_log(path)
-        check.events = len(events)
-        custody.check_chain(events, folder.transfer_id, str(path))
+        copy = coverage.read_drive_copy(folder, head_keys)
     except (FormatError, IntegrityError) as exc:
         check.chain, check.error = exc.detail, exc
         return check, []
-    try:
-        text = custody.read_head_text(folder.path)
-        if text is None:
-            raise TrustError(f"{path}: has no signed head ({custody.HEAD_NAME})",
-                             hint="the head was deleted; use another drive's copy")
-        head = custody.verify_head(text, head_keys, str(folder.path / custody.HEAD_NAME))
-        custody.check_head(events, head, str(path))
-        check.head = f"ok, signed by key {head.signer}"
-    except (FormatError, IntegrityError, TrustError) as exc:
+    except TrustError as exc:
         check.head, check.error = exc.detail, exc
-        return check, [] if isinstance(exc, IntegrityError) else events
-    return check, events
+        return check, []
+    check.events, check.covered = len(copy.events), copy.covered
+    check.signatures = [s.to_dict() for s in copy.signatures]
+    try:
+        coverage.strict(copy)
+    except (IntegrityError, TrustError) as exc:
+        check.head, check.error = exc.detail, exc
+        return check, copy.events[:copy.covered]
+    check.head = _describe(copy)
+    return check, copy.events
+
+
+def _check_local_copy(transfer_id: str, head_keys: list[minisign.PublicKey]) -> tuple[Check, list[dict[str, Any]]]:
+    local_path = recorder.local_log_path(transfer_id)
+    check = Check(where=str(local_path), events=0)
+    try:
+        copy = coverage.read_local_copy(local_path, recorder.local_heads_path(transfer_id), transfer_id, head_keys)
+    except (FormatError, IntegrityError, TrustError) as exc:
+        check.chain, check.error = exc.detail, exc
+        return check, []
+    check.events, check.covered = len(copy.events), copy.covered
+    check.signatures = [s.to_dict() for s in copy.signatures]
+    check.head = _describe(copy) + (f"; events {copy.covered + 1} to {len(copy.events)} recorded by this host"
+                                    if copy.covered < len(copy.events) else "")
+    return check, copy.events
 
 
 def _local_transfer_id(prefix: str) -> str:
@@ -137,7 +141,7 @@ def _local_transfer_id(prefix: str) -> str:
 
 def gather(config: ReportConfig, report: Reporter) -> Gathered:
     source = Path(config.source)
-    head_keys = _head_keys(config.trust)
+    head_keys = keys.custody_keys(config.trust)
     checks: list[Check] = []
     logs: list[list[dict[str, Any]]] = []
     index, index_trusted, folders = None, False, []
@@ -149,25 +153,25 @@ def gather(config: ReportConfig, report: Reporter) -> Gathered:
             check, events = _check_drive_copy(folder, head_keys)
             checks.append(check)
             logs.append(events)
-    elif TRANSFER_PREFIX_RE.match(config.source):
+    elif TRANSFER_PREFIX_RE.fullmatch(config.source):
         transfer_id = _local_transfer_id(config.source)
     else:
         raise UsageError(f"{config.source} is neither a folder nor a transfer id",
                          hint="give a drive's mount point or a transfer id")
-    local_path = recorder.local_log_path(transfer_id)
-    if local_path.exists():
-        check = Check(where=str(local_path), events=0)
-        try:
-            events = custody.read_log(local_path)
-            check.events = len(events)
-            custody.check_chain(events, transfer_id, str(local_path))
-            logs.append(events)
-        except (FormatError, IntegrityError) as exc:
-            check.chain, check.error = exc.detail, exc
+    if recorder.local_log_path(transfer_id).exists():
+        check, events = _check_local_copy(transfer_id, head_keys)
         checks.append(check)
+        logs.append(events)
     if not checks:
         raise UsageError(f"no custody log found for transfer {transfer_id}",
                          hint="pack with this version of airgap-transfer to record one")
+    forked = coverage.forks(logs)
+    if forked and not any(c.error for c in checks):
+        checks.append(Check(where="all copies", events=0, chain=f"copies fork at event {forked[0]}",
+                            error=IntegrityError(f"the copies of the custody log fork at event {forked[0]}: "
+                                                 "two different events carry that number",
+                                                 hint="compare the copies; one was written apart from the "
+                                                      "others or replaced")))
     return Gathered(transfer_id, index, index_trusted, checks, custody.merge(logs), folders)
 
 
@@ -332,7 +336,8 @@ def export(config: ReportConfig, fmt: str, output: Path, callback: Callback | No
     text = render(document, fmt, config.key_path, report)
     output.parent.mkdir(parents=True, exist_ok=True)
     fsio.atomic_write_bytes(output, text.encode("utf-8"))
-    events = custody.tip(gathered.events)
+    sources = [Path(config.source)] if gathered.drive_folders else []
+    events = recorder.continue_chain(gathered.transfer_id, sources, Reporter(None), keys.custody_keys(config.trust))
     custody.chain(events, recorder.new_event(
         "report-exported", gathered.transfer_id, config.actor,
         details={"format": fmt, "output": str(output), "verified": document["verification"]["ok"]}))

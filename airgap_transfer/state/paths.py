@@ -22,6 +22,11 @@ def trusted_dir() -> Path:
     return config_dir() / "trusted"
 
 
+def custody_only_dir() -> Path:
+    """Witness keys (couriers, handover desks): trusted for custody heads, never for a bundle."""
+    return trusted_dir() / "custody-only"
+
+
 def default_secret_key() -> Path:
     return config_dir() / "signing.key"
 

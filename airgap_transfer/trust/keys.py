@@ -60,17 +60,45 @@ def parse_trust_argument(value: str) -> minisign.PublicKey:
             hint="pass the .pub file from `airgap-transfer keygen` or its base64 line") from None
 
 
-def trusted_keys(extra: list[str]) -> list[minisign.PublicKey]:
-    keys = [parse_trust_argument(value) for value in extra]
-    folder = paths.trusted_dir()
+def _keys_in(folder: Path) -> list[minisign.PublicKey]:
+    found: list[minisign.PublicKey] = []
     if folder.is_dir():
         for entry in sorted(folder.iterdir())[:MAX_TRUSTED_KEYS]:
             try:
                 if entry.suffix == ".pub" and stat.S_ISREG(entry.lstat().st_mode):
-                    keys.append(minisign.PublicKey.from_file(entry))
+                    found.append(minisign.PublicKey.from_file(entry))
             except (OSError, KeyFileError):
                 continue  # one broken file in trusted/ must not lock the operator out
+    return found
+
+
+def trusted_keys(extra: list[str]) -> list[minisign.PublicKey]:
+    """Bundle signers: --trust and ``trusted/*.pub``.  Never a custody-only (witness) key."""
+    witnesses = {key.raw for key in _keys_in(paths.custody_only_dir())}
+    keys = [parse_trust_argument(value) for value in extra]
+    keys += [key for key in _keys_in(paths.trusted_dir()) if key.raw not in witnesses]
     return keys
+
+
+def own_public_key() -> minisign.PublicKey | None:
+    """This host's own signing key counts as trusted on this host, for custody heads."""
+    path = paths.default_public_key()
+    try:
+        return minisign.PublicKey.from_file(path) if path.is_file() else None
+    except KeyFileError:
+        return None
+
+
+def custody_keys(extra: list[str]) -> list[minisign.PublicKey]:
+    """Keys a custody head may be signed with: bundle signers, witnesses (custody-only), this host's key."""
+    found = trusted_keys(extra) + _keys_in(paths.custody_only_dir())
+    own = own_public_key()
+    if own is not None:
+        found.append(own)
+    unique: dict[bytes, minisign.PublicKey] = {}
+    for key in found:
+        unique.setdefault(key.key_id + key.raw, key)
+    return list(unique.values())
 
 
 def trusted_comment(transfer_id: str, final: bool) -> str:

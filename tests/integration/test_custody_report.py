@@ -85,7 +85,8 @@ def round_trip(cli, tmpfs, random_file, tmp_path):
     sender_key = default_public_key()
     steps = [
         ("custody", "handover", tmp_path / "media", "--from", "Alice Archer", "--to", "Bob Baker",
-         "--seal", "S-0042", "--purpose", "carry into the enclave", "--location", "Gate 3", "--operator", "Bob Baker"),
+         "--seal", "S-0042", "--purpose", "carry into the enclave", "--location", "Gate 3", "--operator", "Bob Baker",
+         "--trust", sender_key),
         ("verify", *drives, "--trust", sender_key, "--operator", "Bob Baker", "--title", "Receiving officer"),
         ("unpack", *drives, tmp_path / "out", "--trust", sender_key, "--operator", "Bob Baker"),
     ]

@@ -10,6 +10,7 @@ from airgap_transfer.custody import media_identity
 from airgap_transfer.custody import recorder as custody_record
 from airgap_transfer.events import Event, Reporter
 from airgap_transfer.format import layout
+from airgap_transfer.trust import minisign
 
 TID = "cd" * 16
 
@@ -29,10 +30,14 @@ def test_events_carry_actor_host_tool_and_times():
     assert event["tool"].startswith("airgap-transfer ") and "chunks" not in event and "details" not in event
 
 
-def _drive_with_log(root: Path, events: list[dict]) -> None:
+SENDER = minisign.SecretKey.generate()
+TRUSTED = [SENDER.public_key()]
+
+
+def _drive_with_log(root: Path, events: list[dict], key: minisign.SecretKey | None = SENDER) -> None:
     folder = root / layout.folder_name(TID)
-    folder.mkdir(parents=True)
-    custody.write_log(folder, events, None)
+    folder.mkdir(parents=True, exist_ok=True)
+    custody.write_log(folder, events, key)
 
 
 def test_continue_chain_takes_the_longest_log_but_never_drops_local_events(tmp_path):
@@ -44,15 +49,54 @@ def test_continue_chain_takes_the_longest_log_but_never_drops_local_events(tmp_p
     custody.chain(longer, custody_record.new_event("handover", TID, actor))
     _drive_with_log(tmp_path / "d1", longer)
     custody_record.write_local(base)
-    assert custody_record.continue_chain(TID, [tmp_path], Reporter(None)) == longer
+    assert custody_record.continue_chain(TID, [tmp_path], Reporter(None), TRUSTED) == longer
     custody.chain(longer, custody_record.new_event("handover", TID, actor))
-    (tmp_path / "d1" / layout.folder_name(TID) / custody.LOG_NAME).write_bytes(custody.render_log(longer))
+    _drive_with_log(tmp_path / "d1", longer)
     forked = list(base)
     custody.chain(forked, custody_record.new_event("verified", TID, actor))
     custody_record.write_local(forked)
     warnings: list[Event] = []
-    assert custody_record.continue_chain(TID, [tmp_path], Reporter(warnings.append)) == forked
+    assert custody_record.continue_chain(TID, [tmp_path], Reporter(warnings.append), TRUSTED) == forked
     assert [w.kind for w in warnings] == ["custody-fork"]
+
+
+def _three_events() -> list[dict]:
+    events: list[dict] = []
+    for kind in ("pack-started", "chunk-written", "packed"):
+        custody.chain(events, custody_record.new_event(kind, TID, custody_record.Actor()))
+    return events
+
+
+def test_only_what_a_trusted_signature_covers_is_adopted(tmp_path):
+    """A log extended after its signed head is a tampered copy: nothing of it is adopted."""
+    events = _three_events()
+    _drive_with_log(tmp_path / "d1", events)
+    forged = list(events)
+    custody.chain(forged, custody_record.new_event("handover", TID, custody_record.Actor("Mallory")))
+    (tmp_path / "d1" / layout.folder_name(TID) / custody.LOG_NAME).write_bytes(custody.render_log(forged))
+    warnings: list[Event] = []
+    assert custody_record.continue_chain(TID, [tmp_path], Reporter(warnings.append), TRUSTED) == []
+    assert [w.kind for w in warnings] == ["custody-log-ignored"]
+    assert "not covered by the signed head" in warnings[0].message
+
+
+def test_a_log_signed_by_an_untrusted_key_is_not_adopted(tmp_path):
+    _drive_with_log(tmp_path / "d1", _three_events(), minisign.SecretKey.generate())
+    warnings: list[Event] = []
+    assert custody_record.continue_chain(TID, [tmp_path], Reporter(warnings.append), TRUSTED) == []
+    assert [w.kind for w in warnings] == ["custody-events-ignored"] and "not trusted" in warnings[0].message
+
+
+def test_a_tail_signed_by_an_untrusted_witness_is_left_out_the_senders_part_adopted(tmp_path):
+    events = _three_events()
+    _drive_with_log(tmp_path / "d1", events)
+    longer = events + []
+    custody.chain(longer, custody_record.new_event("handover", TID, custody_record.Actor("Courier")))
+    _drive_with_log(tmp_path / "d1", longer, minisign.SecretKey.generate())
+    warnings: list[Event] = []
+    assert custody_record.continue_chain(TID, [tmp_path], Reporter(warnings.append), TRUSTED) == events
+    assert "only events 1 to 3 adopted" in warnings[0].message and "--custody-only" in warnings[0].message
+    assert custody.read_heads(custody_record.local_heads_path(TID))  # the sender's signature is kept locally
 
 
 def test_recorder_appends_to_the_local_log_and_forwards_every_event(tmp_path):
@@ -89,7 +133,7 @@ def test_a_damaged_local_log_is_kept_aside_not_overwritten(tmp_path):
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not json\n")
     warnings: list[Event] = []
-    assert custody_record.continue_chain(TID, [tmp_path], Reporter(warnings.append)) == events
+    assert custody_record.continue_chain(TID, [tmp_path], Reporter(warnings.append), TRUSTED) == events
     assert [w.kind for w in warnings] == ["custody-local-damaged"]
     kept = list(path.parent.glob(f"{path.name}.damaged-*"))
     assert len(kept) == 1 and kept[0].read_bytes() == b"not json\n" and not path.exists()
