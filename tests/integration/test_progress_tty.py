@@ -18,11 +18,11 @@ ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 ERASE = "\r\x1b[2K"
 
 
-def run_in_pty(args: list, columns: int, timeout: float = 120) -> tuple[int, str]:
+def run_in_pty(args: list, columns: int, timeout: float = 120, env: dict | None = None) -> tuple[int, str]:
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     proc = subprocess.Popen(_cli_command() + [str(a) for a in args], stdin=slave, stdout=slave, stderr=slave,
-                            env={**os.environ, "COLUMNS": str(columns)}, close_fds=True)
+                            env={**(env or os.environ), "COLUMNS": str(columns)}, close_fds=True)
     os.close(slave)
     raw = bytearray()
     deadline = time.monotonic() + timeout

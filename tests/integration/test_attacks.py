@@ -1,0 +1,348 @@
+"""The security review's attacks (issue "Trust you can defend"), each done as it was reported.
+
+Every test runs the installed CLI on real size-limited tmpfs drives, does the
+attack the way the review did, and asserts the refusal and its exit code.
+Sender, receiver and couriers are separate hosts here: separate config and
+state folders, each with its own key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from airgap_transfer.custody import chain as custody
+from airgap_transfer.errors import EXIT_INCOMPLETE, EXIT_INTEGRITY, EXIT_OK, EXIT_TRUST
+from airgap_transfer.format import layout
+from airgap_transfer.format.index import Index
+from airgap_transfer.trust import keys, minisign
+from tests.conftest import transfer_folder, write_random
+from tests.integration.test_progress_tty import ERASE, run_in_pty
+
+MiB = 2**20
+
+
+class Host:
+    """One machine: its own config and state folder, and its own signing key."""
+
+    def __init__(self, cli, root: Path, name: str) -> None:
+        self.cli, self.name = cli, name
+        self.env = {"XDG_CONFIG_HOME": str(root / name / "config"), "XDG_STATE_HOME": str(root / name / "state")}
+
+    def __call__(self, *args, **kwargs):
+        return self.cli(*args, env=self.env, **kwargs)
+
+    @property
+    def public_key(self) -> Path:
+        return Path(self.env["XDG_CONFIG_HOME"]) / "airgap-transfer" / "signing.pub"
+
+    def keygen(self) -> Path:
+        run = self("keygen")
+        assert run.code == 0, run.output
+        return self.public_key
+
+    def local_events(self, transfer_id: str) -> list[dict]:
+        path = Path(self.env["XDG_STATE_HOME"]) / "airgap-transfer" / "custody" / f"{transfer_id}.jsonl"
+        return custody.read_log(path)
+
+
+@pytest.fixture
+def hosts(cli, tmp_path):
+    def make(name: str) -> Host:
+        return Host(cli, tmp_path / "hosts", name)
+    return make
+
+
+def transfer_id_of(drive: Path) -> str:
+    return transfer_folder(drive).name.removeprefix(layout.FOLDER_PREFIX)
+
+
+def read_log(drive: Path) -> list[dict]:
+    return custody.read_log(transfer_folder(drive) / custody.LOG_NAME)
+
+
+def rechain(events: list[dict]) -> list[dict]:
+    """What an attacker without any key can do: renumber and re-link every event."""
+    out: list[dict] = []
+    for event in events:
+        custody.chain(out, {k: v for k, v in event.items() if k not in ("seq", "prev")})
+    return out
+
+
+def write_log(drive: Path, events: list[dict]) -> None:
+    (transfer_folder(drive) / custody.LOG_NAME).write_bytes(custody.render_log(events))
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture
+def sender_and_drive(hosts, tmpfs, tmp_path):
+    """The sender packs 3 MiB in 1 MiB chunks onto one real 16 MiB tmpfs drive."""
+    sender = hosts("sender")
+    sender.keygen()
+    bundle = write_random(tmp_path / "bundle.bin", 3 * MiB)
+    drive = tmpfs("16M", "drive")
+    packed = sender("pack", bundle, drive, "--chunk-size", "1MiB")
+    assert packed.code == 0, packed.output
+    return sender, drive, bundle
+
+
+# --- 1. forged custody events adopted, then laundered by a courier's signature --------------
+
+def test_1_forged_custody_events_are_never_adopted_nor_laundered(hosts, sender_and_drive, tmp_path):
+    sender, drive, bundle = sender_and_drive
+    tid = transfer_id_of(drive)
+    events = read_log(drive)
+    forged = [e for e in events if e["type"] != "packed"]
+    forged.append({**forged[-1], "type": "handover", "handover": {"from": "Alice", "to": "Mallory"}})
+    forged[-1].pop("media", None)
+    forged[-1].pop("chunks", None)
+    write_log(drive, rechain(forged))                      # no key needed: the chain alone is re-made
+    tampered = snapshot(transfer_folder(drive))
+
+    receiver = hosts("receiver")
+    unpacked = receiver("unpack", drive, tmp_path / "out", "--trust", sender.public_key)
+    assert unpacked.code == EXIT_OK, unpacked.output       # the bundle itself is signed and intact
+    assert "custody log on" in unpacked.stderr and "not adopted" in unpacked.stderr
+    local = receiver.local_events(tid)
+    assert "Mallory" not in json.dumps(local) and [e["type"] for e in local][0] == "received"
+    assert local[0]["details"]["custody_not_adopted"][0]["drive"] == str(drive)
+    assert receiver("report", tid, "--verify").code == EXIT_OK
+    report = tmp_path / "r.json"
+    assert receiver("report", tid, "-o", report).code == EXIT_OK
+    assert "Mallory" not in report.read_text()
+
+    on_drive = receiver("report", drive, "--verify", "--trust", sender.public_key)
+    assert on_drive.code == EXIT_INTEGRITY, on_drive.output
+    assert "(handover) is not the event key" in on_drive.stderr
+
+    courier = hosts("courier")
+    courier.keygen()
+    handed = courier("custody", "handover", drive, "--from", "Mallory", "--to", "Bob", "--trust", sender.public_key)
+    assert handed.code == EXIT_INTEGRITY, handed.output    # the courier's key does not launder the forgery
+    assert snapshot(transfer_folder(drive)) == tampered
+    after = receiver("report", drive, "--verify", "--trust", sender.public_key, "--trust", courier.public_key)
+    assert after.code == EXIT_INTEGRITY, after.output
+
+
+def test_1_a_forged_log_with_its_heads_removed_is_refused(hosts, sender_and_drive):
+    sender, drive, _ = sender_and_drive
+    forged = rechain([e for e in read_log(drive) if e["type"] != "packed"])
+    write_log(drive, forged)
+    for name in (custody.HEAD_NAME, custody.HEADS_NAME):
+        (transfer_folder(drive) / name).unlink()
+    run = hosts("receiver")("report", drive, "--verify", "--trust", sender.public_key)
+    assert run.code == EXIT_TRUST and "no signed head" in run.stderr, run.output
+
+
+# --- 2. custody rollback / truncation, and forks -------------------------------------------
+
+@pytest.fixture
+def two_drives(hosts, tmpfs, tmp_path):
+    """The sender fills drive 1 (4 MiB tmpfs), then drive 2, one after the other."""
+    sender = hosts("sender")
+    sender.keygen()
+    bundle = write_random(tmp_path / "bundle.bin", 5 * MiB)
+    (tmp_path / "media").mkdir()
+    drives = [tmpfs("4M", "media/d1"), tmpfs("8M", "media/d2")]
+    packed = sender("pack", bundle, *drives, "--chunk-size", "1MiB", "--no-parallel")
+    assert packed.code == 0, packed.output
+    return sender, drives, tmp_path / "media"
+
+
+@pytest.mark.parametrize("with_heads_file", [False, True], ids=["log-and-head", "log-head-and-heads-file"])
+def test_2_an_earlier_log_copied_over_the_final_drive_is_detected(hosts, two_drives, tmp_path, with_heads_file):
+    sender, (first, second), media = two_drives
+    events = read_log(first)
+    sealed = next(e for e in events if e["type"] == "drive-finished")
+    earlier = events[:sealed["seq"]]                      # what drive 1 carried when it was sealed
+    heads = custody.read_heads(transfer_folder(first) / custody.HEADS_NAME)
+    earlier_head = next(h for h in heads if f" seq:{sealed['seq']} " in h)
+    folder = transfer_folder(second)
+    write_log(second, earlier)
+    (folder / custody.HEAD_NAME).write_text(earlier_head)
+    if with_heads_file:
+        (folder / custody.HEADS_NAME).write_text(earlier_head)
+
+    receiver = hosts("receiver")
+    run = receiver("report", second, "--verify", "--trust", sender.public_key)
+    assert run.code == EXIT_INTEGRITY, run.output
+    assert ("packed" in run.stderr) if with_heads_file else ("truncated or rolled back" in run.stderr)
+    assert receiver("report", media, "--verify", "--trust", sender.public_key).code == EXIT_INTEGRITY
+    unpacked = receiver("unpack", first, second, tmp_path / "out", "--trust", sender.public_key)
+    assert unpacked.code == EXIT_OK and "not adopted" in unpacked.stderr, unpacked.output
+
+
+def test_2_logs_that_fork_across_drives_fail_verify(hosts, two_drives):
+    sender, (first, second), media = two_drives
+    receiver = hosts("receiver")
+    for name, drive in (("courier-a", first), ("courier-b", second)):
+        courier = hosts(name)
+        courier.keygen()
+        handed = courier("custody", "handover", drive, "--from", "Alice", "--to", name, "--trust", sender.public_key)
+        assert handed.code == 0, handed.output
+        assert receiver("trust", "add", courier.public_key, "--custody-only").code == 0
+    for drive in (first, second):  # each copy on its own is signed and whole
+        assert receiver("report", drive, "--verify", "--trust", sender.public_key).code == EXIT_OK
+    run = receiver("report", media, "--verify", "--trust", sender.public_key)
+    assert run.code == EXIT_INTEGRITY and "fork" in run.stderr, run.output
+
+
+# --- 3. one trust store for two roles --------------------------------------------------------
+
+def test_3_a_custody_only_key_verifies_handovers_but_never_signs_a_bundle(hosts, sender_and_drive, tmpfs, tmp_path):
+    sender, drive, _ = sender_and_drive
+    courier = hosts("courier")
+    courier.keygen()
+    assert courier("custody", "handover", drive, "--from", "Alice", "--to", "Carol",
+                   "--trust", sender.public_key).code == 0
+    receiver = hosts("receiver")
+    assert receiver("trust", "add", sender.public_key).code == 0
+    added = receiver("trust", "add", courier.public_key, "--custody-only", "--json")
+    assert added.code == 0 and json.loads(added.stdout)["role"] == "custody-only", added.output
+    listed = json.loads(receiver("trust", "list", "--json").stdout)["keys"]
+    assert sorted(k["role"] for k in listed) == ["custody-only", "signer"]
+    assert "custody-only" in receiver("trust", "list").output
+    assert receiver("report", drive, "--verify").code == EXIT_OK   # the courier's handover verifies
+
+    other = tmpfs("16M", "courier-drive")
+    (tmp_path / "rogue").mkdir()
+    rogue = write_random(tmp_path / "rogue" / "bundle.bin", MiB)
+    assert courier("pack", rogue, other).code == 0                 # the courier signs a bundle of its own
+    run = receiver("unpack", other, tmp_path / "out")
+    assert run.code == EXIT_TRUST and "not trusted" in run.stderr, run.output
+    assert not (tmp_path / "out" / "bundle.bin").exists()
+
+
+# --- 4 and 5. replay of an accepted old transfer; --force does one job -------------------------
+
+def created(drive: Path) -> str:
+    return Index.from_bytes((transfer_folder(drive) / layout.INDEX_NAME).read_bytes()).created
+
+
+def test_4_5_an_old_transfer_reinserted_is_a_rollback_even_with_force(hosts, tmpfs, tmp_path):
+    sender = hosts("sender")
+    sender.keygen()
+    drives, versions = [], []
+    for version in ("v1", "v2"):
+        (tmp_path / version).mkdir()
+        versions.append(write_random(tmp_path / version / "bundle.bin", 2 * MiB))
+        drives.append(tmpfs("8M", f"drive-{version}"))
+        assert sender("pack", versions[-1], drives[-1], "--chunk-size", "1MiB").code == 0
+        time.sleep(1.1)  # index dates have a one-second resolution
+    receiver = hosts("receiver")
+    out = tmp_path / "out"
+    trust = ("--trust", sender.public_key)
+    assert receiver("unpack", drives[0], out, *trust).code == 0
+    assert receiver("unpack", drives[1], out, "--force", *trust).code == 0
+    for flags in ((), ("--force",)):
+        run = receiver("unpack", drives[0], out, *flags, *trust)
+        assert run.code == EXIT_TRUST, run.output
+        assert "rollback" in run.stderr and created(drives[0]) in run.stderr and created(drives[1]) in run.stderr
+        assert "--allow-rollback" in run.stderr
+        assert (out / "bundle.bin").read_bytes() == versions[1].read_bytes()   # v2 untouched
+    run = receiver("unpack", drives[0], out, "--force", "--allow-rollback", *trust)
+    assert run.code == 0 and "accepted because of --allow-rollback" in run.stderr, run.output
+    assert (out / "bundle.bin").read_bytes() == versions[0].read_bytes()
+    received = [e for e in receiver.local_events(transfer_id_of(drives[0])) if e["type"] == "received"]
+    assert received[-1]["details"]["rollback_allowed"]["newer_transfer"] == transfer_id_of(drives[1])
+
+
+# --- 6. an overlong chunk copy must not write past its slot ----------------------------------
+
+def test_6_an_overlong_copy_found_after_the_next_chunk_was_placed_corrupts_nothing(sender_and_drive, hosts, tmpfs,
+                                                                                 tmp_path):
+    sender, drive, bundle = sender_and_drive
+    folder = transfer_folder(drive)
+    first = next(folder.glob("*-000001.chunk"))
+    rest, bad, good = tmpfs("16M", "rest"), tmpfs("4M", "bad"), tmpfs("4M", "good")
+    shutil.copytree(folder, rest / folder.name, ignore=shutil.ignore_patterns(first.name))
+    for target in (bad, good):
+        (target / folder.name).mkdir()
+        shutil.copy(first, target / folder.name / first.name)
+    with open(bad / folder.name / first.name, "ab") as handle:
+        handle.write(b"\xff" * 7)                          # a bad copy: seven bytes too many
+    receiver = hosts("receiver")
+    out = tmp_path / "out"
+    # Chunks 2 and 3 are placed from `rest`; then the operator types the bad drive's path; then gives up.
+    run = receiver("unpack", rest, out, "--trust", sender.public_key, input=f"{bad}\n".encode())
+    assert run.code in (EXIT_INCOMPLETE, EXIT_INTEGRITY), run.output
+    assert "longer than the 1048576 bytes" in run.stderr
+    again = receiver("unpack", rest, good, out, "--trust", sender.public_key, "--no-prompt")
+    assert again.code == EXIT_OK, again.output            # the kept chunks 2 and 3 were not touched
+    assert (out / "bundle.bin").read_bytes() == bundle.read_bytes()
+
+
+# --- 7. terminal escape injection -------------------------------------------------------------
+
+HOSTILE_NAME = "usb\x1b]0;pwned\x07\x1b[2J"
+
+
+def test_7_a_hostile_drive_name_reaches_the_terminal_escaped_progress_included(hosts, tmpfs, tmp_path):
+    sender = hosts("sender")
+    sender.keygen()
+    bundle = write_random(tmp_path / "bundle.bin", 24 * MiB)
+    drive = tmpfs("64M", HOSTILE_NAME)
+    assert sender("pack", bundle, drive, "--chunk-size", "1MiB", "-q").code == 0
+    env = {**os.environ, **hosts("receiver").env}
+    code, raw = run_in_pty(["unpack", drive, tmp_path / "out", "--trust", sender.public_key], 400, env=env)
+    assert code == 0, raw
+    assert "\x07" not in raw and "\x1b]" not in raw and "\x1b[2J" not in raw
+    assert raw.replace(ERASE, "").count("\x1b") == 0, raw
+    drawn = [line for line in raw.split(ERASE) if " on " in line and "%" in line]
+    assert drawn and all("\\x1b]0;pwned\\x07" in line for line in drawn), raw[:2000]
+
+
+# --- 8. wrong-typed custody fields ------------------------------------------------------------
+
+def test_8_a_custody_event_with_a_wrong_typed_field_is_refused_when_parsed(hosts, sender_and_drive, tmp_path):
+    sender, drive, _ = sender_and_drive
+    events = read_log(drive)
+    events[-1]["drives"] = 5
+    write_log(drive, rechain(events))
+    receiver = hosts("receiver")
+    run = receiver("report", drive, "--verify", "--trust", sender.public_key)
+    assert run.code == EXIT_INTEGRITY and "'drives' field of the wrong type" in run.stderr, run.output
+    unpacked = receiver("unpack", drive, tmp_path / "out", "--trust", sender.public_key)
+    assert unpacked.code == EXIT_OK and "not adopted" in unpacked.stderr, unpacked.output
+    tid = transfer_id_of(drive)
+    for fmt in ("json", "csv", "html"):
+        run = receiver("report", tid, "--format", fmt, "-o", tmp_path / f"r.{fmt}")
+        assert run.code == EXIT_OK, run.output
+
+
+# --- 11. ^...$ accepted a trailing newline ----------------------------------------------------
+
+def test_11_a_trailing_newline_is_no_longer_accepted_in_index_custody_or_layout(hosts, sender_and_drive, tmp_path):
+    sender, drive, _ = sender_and_drive
+    receiver = hosts("receiver")
+    folder = transfer_folder(drive)
+    # layout: a chunk copy whose name ends in a newline is not a chunk file
+    chunk = next(folder.glob("*-000002.chunk"))
+    os.rename(chunk, folder / (chunk.name + "\n"))
+    run = receiver("unpack", drive, tmp_path / "out", "--trust", sender.public_key, "--no-prompt")
+    assert run.code == EXIT_INCOMPLETE and "chunks 2 (drive 1" in run.stderr, run.output
+    os.rename(folder / (chunk.name + "\n"), chunk)
+    # custody: an event type with a trailing newline
+    events = read_log(drive)
+    events[0]["type"] = "pack-started\n"
+    write_log(drive, rechain(events))
+    run = receiver("report", drive, "--verify", "--trust", sender.public_key)
+    assert run.code == EXIT_INTEGRITY and "'type'" in run.stderr, run.output
+    # index: a transfer id with a trailing newline, in an index the trusted sender signed
+    document = msgpack.unpackb((folder / layout.INDEX_NAME).read_bytes(), raw=False)
+    document["transfer_id"] += "\n"
+    data = msgpack.packb(document, use_bin_type=True)
+    (folder / layout.INDEX_NAME).write_bytes(data)
+    key = minisign.SecretKey.from_file(sender.public_key.with_suffix(".key"))
+    (folder / layout.SIGNATURE_NAME).write_text(keys.sign_index(data, key, transfer_id_of(drive), True))
+    run = receiver("unpack", drive, tmp_path / "out", "--trust", sender.public_key, "--no-prompt")
+    assert run.code == EXIT_INTEGRITY and "transfer_id" in run.stderr, run.output
