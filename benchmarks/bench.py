@@ -112,7 +112,7 @@ class Bench:
         home = work / "home"
         self.env = {**os.environ, "XDG_CONFIG_HOME": str(home / "config"),
                     "XDG_STATE_HOME": str(home / "state")}
-        subprocess.run(f"{self.tool} keygen -q", shell=True, env=self.env, check=True)
+        subprocess.run(f"{self.tool} keygen --no-passphrase -q", shell=True, env=self.env, check=True)
         self.pub = home / "config" / "airgap-transfer" / "signing.pub"
 
     def fresh(self, name: str) -> Path:

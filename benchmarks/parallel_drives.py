@@ -140,7 +140,7 @@ def main() -> None:
         source = scratch / "bundle.bin"
         make_source(source, size)
         env = {**os.environ, "XDG_CONFIG_HOME": str(scratch / "config"), "XDG_STATE_HOME": str(scratch / "state")}
-        subprocess.run(["airgap-transfer", "keygen", "--quiet"], check=True, env=env, capture_output=True)
+        subprocess.run(["airgap-transfer", "keygen", "--no-passphrase", "--quiet"], check=True, env=env, capture_output=True)
         extra = [] if args.readback else ["--no-readback"]
         results: dict[str, list[tuple[float, int]]] = {"one after another": [], "at once": []}
         for _ in range(args.runs):

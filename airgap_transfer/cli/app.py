@@ -6,6 +6,8 @@ is the one place that turns it into one line and the exit code from the brief.
 
 from __future__ import annotations
 
+import getpass
+import os
 import signal
 import sys
 import traceback
@@ -31,12 +33,13 @@ from airgap_transfer.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     AirgapError,
+    KeyFileError,
     UsageError,
 )
 from airgap_transfer.events import Event
 from airgap_transfer.format.names import printable
 from airgap_transfer.state import paths
-from airgap_transfer.trust import keys
+from airgap_transfer.trust import keys, passphrase
 
 _renderer: Renderer | None = None
 _json_requested = False  # errors before a command built its renderer still honour --json
@@ -231,9 +234,13 @@ def unpack_command(paths_, output_file, force, allow_rollback, no_prompt, no_sha
                                        trust=config.trust)
     with recorder.failures():
         result = unpack(config, recorder)
-    render.result(result.to_dict(), [
-        f"wrote {result.output} ({result.size} bytes), every chunk and the whole verified",
-        f"signed by key {result.key_id}" + ("" if result.trusted else " (NOT trusted: --allow-untrusted)")])
+    lines = [f"wrote {result.output} ({result.size} bytes), every chunk and the whole verified",
+             f"signed by key {result.key_id}" + ("" if result.trusted else " (NOT trusted: --allow-untrusted)")]
+    if result.refused_members:
+        lines.append(f"{len(result.refused_members)} member(s) of the folder bundle REFUSED and not extracted "
+                     f"(first: {printable(result.refused_members[0]['member'])}: "
+                     f"{result.refused_members[0]['reason']})")
+    render.result(result.to_dict(), lines)
 
 
 def _survey_lines(survey: inspect.Survey) -> list[str]:
@@ -356,16 +363,29 @@ def report_command(source, fmt, output, verify_only, key_path, trust, transfer_i
 @cli.command("keygen")
 @click.option("--secret-key", type=click.Path(path_type=Path), help="Where to write the secret key.")
 @click.option("--public-key", type=click.Path(path_type=Path), help="Where to write the public key.")
+@click.option("--no-passphrase", is_flag=True,
+              help="Store the secret key unencrypted (unattended signing); otherwise a passphrase is asked "
+                   "twice on the terminal, or read from the file named by AIRGAP_TRANSFER_PASSPHRASE_FILE.")
 @_common
-def keygen_command(secret_key, public_key, json_mode, quiet, debug):
-    """Make an Ed25519 signing key pair (minisign-compatible files)."""
+def keygen_command(secret_key, public_key, no_passphrase, json_mode, quiet, debug):
+    """Make an Ed25519 signing key pair (minisign-compatible files, secret key encrypted)."""
     render = _renderer_for(json_mode, quiet)
     secret_path = secret_key or paths.default_secret_key()
     public_path = public_key or (secret_path.with_suffix(".pub") if secret_key else paths.default_public_key())
-    secret = keys.generate_default_key(secret_path, public_path)
+    if os.path.lexists(secret_path):  # before asking for a passphrase that would be thrown away
+        raise KeyFileError(f"secret key file {secret_path} already exists",
+                           hint="move it away or choose another path; it is never overwritten")
+    phrase = None if no_passphrase else passphrase.for_new_key(secret_path)
+    if phrase is None and not no_passphrase:
+        raise UsageError("keygen encrypts the secret key, and there is no terminal to ask a passphrase on",
+                         hint=f"name a file holding it in {passphrase.ENV_FILE}, or pass --no-passphrase "
+                              "for an unencrypted key")
+    secret = keys.generate_default_key(secret_path, public_path, phrase)
     key_id = secret.public_key().key_id_hex
-    render.result({"key_id": key_id, "secret_key": str(secret_path), "public_key": str(public_path)}, [
-        f"key id {key_id}", f"secret key: {secret_path} (keep it on the sending side)",
+    state = "encrypted with your passphrase" if phrase else "UNENCRYPTED (--no-passphrase)"
+    render.result({"key_id": key_id, "secret_key": str(secret_path), "public_key": str(public_path),
+                   "encrypted": phrase is not None}, [
+        f"key id {key_id}", f"secret key: {secret_path}, {state} (keep it on the sending side)",
         f"public key: {public_path} (give it to receivers: unpack --trust {public_path})"])
 
 
@@ -392,9 +412,20 @@ def _terminate_like_ctrl_c(_signum, _frame) -> None:
     raise KeyboardInterrupt
 
 
+def _ask_passphrase(prompt: str, confirm: bool) -> str | None:
+    """Read a passphrase on the terminal (never echoed); None when there is no terminal."""
+    if not sys.stdin.isatty():
+        return None
+    first = getpass.getpass(prompt)
+    if confirm and getpass.getpass("the same passphrase again: ") != first:
+        raise UsageError("the two passphrases differ", hint="run the command again")
+    return first
+
+
 def main(argv: list[str] | None = None) -> int:
     global _json_requested
     signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
+    passphrase.set_prompt(_ask_passphrase)
     args = sys.argv[1:] if argv is None else argv
     _json_requested = "--json" in args
     debug = "--debug" in args

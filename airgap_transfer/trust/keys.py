@@ -13,34 +13,67 @@ from pathlib import Path
 from airgap_transfer.errors import KeyFileError, TrustError
 from airgap_transfer.events import Reporter
 from airgap_transfer.state import paths
-from airgap_transfer.trust import minisign
+from airgap_transfer.trust import minisign, passphrase
 
 MAX_TRUSTED_KEYS = 1000
 
 
-def load_signing_key(path: Path | None, report: Reporter) -> minisign.SecretKey:
-    """The key given with --key, else the default one, created on first use."""
+_loaded: dict[tuple[str, int, int], minisign.SecretKey] = {}  # a passphrase is asked once per run
+
+
+def read_secret_key(path: Path) -> minisign.SecretKey:
+    """A secret key file, decrypted with its passphrase if it has one (asked once per process)."""
+    try:
+        info = path.stat()
+        cache_key = (str(path.resolve()), info.st_ino, info.st_mtime_ns)
+    except OSError:
+        cache_key = None
+    if cache_key in _loaded:
+        return _loaded[cache_key]
+    key = minisign.SecretKey.from_file(path, passphrase=lambda: passphrase.for_existing_key(path))
+    if cache_key is not None:
+        _loaded[cache_key] = key
+    return key
+
+
+def load_signing_key(path: Path | None, report: Reporter, create: bool = True) -> minisign.SecretKey | None:
+    """The key given with --key, else the default one; created only when ``create`` (None otherwise).
+
+    Callers pass ``create=False`` until every check that can still fail has
+    passed, so no command leaves a new key behind and then fails.
+    """
     if path is not None:
-        return minisign.SecretKey.from_file(path)
+        return read_secret_key(path)
     secret_path = paths.default_secret_key()
     if secret_path.exists():
-        return minisign.SecretKey.from_file(secret_path)
-    secret = generate_default_key()
+        return read_secret_key(secret_path)
+    return create_default_key(report) if create else None
+
+
+def create_default_key(report: Reporter) -> minisign.SecretKey:
+    """Make the default key on first use, never silently; encrypted whenever a passphrase can be had."""
+    secret_path = paths.default_secret_key()
+    phrase = passphrase.for_new_key(secret_path)
+    secret = generate_default_key(phrase=phrase)
+    how = ("encrypted with the passphrase given" if phrase is not None else
+           f"UNENCRYPTED (no terminal to ask a passphrase on, and {passphrase.ENV_FILE} is not set; "
+           "run `airgap-transfer keygen` beforehand for an encrypted key)")
     report.warning(
         "key-created",
-        f"created signing key {secret.public_key().key_id_hex} at {secret_path}; "
+        f"created signing key {secret.public_key().key_id_hex} at {secret_path}, {how}; "
         f"give the receiver {paths.default_public_key()} to trust",
         key_id=secret.public_key().key_id_hex, secret_key=str(secret_path),
-        public_key=str(paths.default_public_key()))
+        public_key=str(paths.default_public_key()), encrypted=phrase is not None)
     return secret
 
 
-def generate_default_key(secret_path: Path | None = None, public_path: Path | None = None) -> minisign.SecretKey:
+def generate_default_key(secret_path: Path | None = None, public_path: Path | None = None,
+                         phrase: bytes | None = None) -> minisign.SecretKey:
     secret_path = secret_path or paths.default_secret_key()
     public_path = public_path or paths.default_public_key()
     secret_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     secret = minisign.SecretKey.generate()
-    minisign.write_key_pair(secret, secret_path, public_path)
+    minisign.write_key_pair(secret, secret_path, public_path, phrase)
     return secret
 
 

@@ -1,9 +1,11 @@
 """Minisign-compatible Ed25519 keys and signatures.
 
 Files written here are read by the ``minisign`` tool and vice versa, so an
-operator can check a bundle with stock tooling.  Only unencrypted secret keys
-are supported: the key has to be usable unattended on the signing side, and
-scrypt would be a second dependency for a path we never take.
+operator can check a bundle with stock tooling.  Secret keys may be encrypted
+with a passphrase exactly as ``minisign -G`` does it: scrypt (salsa20/8,
+SHA-256; hashlib's, from OpenSSL) turns the passphrase and a random salt into
+a 104-byte stream XORed over key id, secret key and checksum; the checksum
+then tells a wrong passphrase from a right one.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import os
 import secrets
 import stat
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -39,7 +41,13 @@ MAX_KEY_FILE = 4096
 MAX_SIG_TEXT = 8192
 _SECRET_LEN = 2 + 2 + 2 + 32 + 8 + 8 + 8 + 64 + 32  # 158, see SecretKey._pack
 _FORBIDDEN = ("\n", "\r", "\0")  # minisign stops or trims a comment at these
-_KEYGEN_HINT = "make an unencrypted key with `minisign -G -W` or `airgap-transfer keygen`"
+_KEYGEN_HINT = "make a key with `minisign -G` or `airgap-transfer keygen`"
+# minisign's (libsodium's "sensitive") scrypt limits; the file records them, readers use those recorded.
+OPSLIMIT = 33554432
+MEMLIMIT = 1073741824
+MAX_OPSLIMIT = 2**32 - 1        # minisign's own ceiling for a key it reads
+MAX_MEMLIMIT = 2 * 2**30        # a hostile key file must not make us allocate more than 2 GiB
+_ENCRYPTED_LEN = 8 + 64 + 32    # key id, secret key (seed and public half), checksum
 _PATH_HINT = "check the path or create a key pair with `airgap-transfer keygen`"
 _REFETCH_HINT = "fetch the .minisig file again; it must be the four lines minisign writes"
 _RESIGN_HINT = "sign again with minisign or airgap-transfer"
@@ -159,56 +167,119 @@ class SecretKey:
         )
         return PublicKey(key_id=self.key_id, raw=raw)
 
-    def to_file_text(self) -> str:
-        return f"{SECRET_COMMENT}\n{_b64(self._pack())}\n"
+    def to_file_text(self, passphrase: bytes | None = None, limits: tuple[int, int] = (OPSLIMIT, MEMLIMIT)) -> str:
+        return f"{SECRET_COMMENT}\n{_b64(self._pack(passphrase, limits))}\n"
 
-    def _pack(self) -> bytes:
-        # Same layout as `minisign -G -W`: zero salt and limits (no KDF).  We
-        # fill in the checksum where minisign 0.11 leaves zeros; it ignores it.
+    def _pack(self, passphrase: bytes | None = None, limits: tuple[int, int] = (OPSLIMIT, MEMLIMIT)) -> bytes:
+        # Same layout as `minisign -G`: with -W (no passphrase) zero salt and limits.  We
+        # fill in the checksum where minisign 0.11 leaves zeros for -W; it ignores it.
         keypair = self.seed + self.public_key().raw
-        header = ALG_LEGACY + KDF_NONE + CHK_BLAKE2B + bytes(32 + 8 + 8)
-        return header + self.key_id + keypair + _checksum(self.key_id, keypair)
+        secret = self.key_id + keypair + _checksum(self.key_id, keypair)
+        if passphrase is None:
+            return ALG_LEGACY + KDF_NONE + CHK_BLAKE2B + bytes(32 + 8 + 8) + secret
+        salt = secrets.token_bytes(32)
+        stream = _kdf_stream(passphrase, salt, *limits)
+        recorded = limits[0].to_bytes(8, "little") + limits[1].to_bytes(8, "little")
+        return ALG_LEGACY + KDF_SCRYPT + CHK_BLAKE2B + salt + recorded + _xor(secret, stream)
 
     @classmethod
     def generate(cls) -> "SecretKey":
         return cls(key_id=secrets.token_bytes(8), seed=secrets.token_bytes(32))
 
     @classmethod
-    def from_text(cls, text: str) -> "SecretKey":
-        hint = "give a minisign secret key file (two lines, made by `minisign -G -W`)"
+    def from_text(cls, text: str, passphrase: bytes | None = None) -> "SecretKey":
+        hint = "give a minisign secret key file (two lines, made by `minisign -G`)"
         lines = _lines(text.strip()) if len(text) <= MAX_KEY_FILE else []
         if len(lines) != 2 or not lines[0].startswith(UNTRUSTED):
             raise KeyFileError("not a minisign secret key", hint=hint)
         blob = _b64decode(lines[1])
         if blob is None or len(blob) != _SECRET_LEN:
             raise KeyFileError("not a minisign secret key", hint=hint)
-        return cls._unpack(blob)
+        return cls._unpack(blob, passphrase)
 
     @classmethod
-    def _unpack(cls, blob: bytes) -> "SecretKey":
-        if blob[2:4] == KDF_SCRYPT:
-            raise KeyFileError("secret key is password-encrypted, which is not supported",
-                               hint=_KEYGEN_HINT)
-        if blob[:2] != ALG_LEGACY or blob[2:4] != KDF_NONE or blob[4:6] != CHK_BLAKE2B:
+    def _unpack(cls, blob: bytes, passphrase: bytes | None = None) -> "SecretKey":
+        if blob[:2] != ALG_LEGACY or blob[2:4] not in (KDF_NONE, KDF_SCRYPT) or blob[4:6] != CHK_BLAKE2B:
             raise KeyFileError("secret key uses an unknown algorithm", hint=_KEYGEN_HINT)
-        key_id, keypair, chk = blob[54:62], blob[62:126], blob[126:]
+        secret = blob[54:]
+        encrypted = blob[2:4] == KDF_SCRYPT
+        if encrypted:
+            if passphrase is None:
+                raise EncryptedKeyError("secret key is encrypted with a passphrase")
+            opslimit, memlimit = int.from_bytes(blob[38:46], "little"), int.from_bytes(blob[46:54], "little")
+            if opslimit > MAX_OPSLIMIT or memlimit > MAX_MEMLIMIT:
+                raise KeyFileError(f"secret key asks for scrypt limits beyond what this tool allows "
+                                   f"({opslimit} operations, {memlimit} bytes)", hint=_KEYGEN_HINT)
+            secret = _xor(secret, _kdf_stream(passphrase, blob[6:38], opslimit, memlimit))
+        key_id, keypair, chk = secret[:8], secret[8:72], secret[72:]
+        good_chk = chk == _checksum(key_id, keypair)
+        if encrypted and not good_chk:
+            raise KeyFileError("wrong passphrase for the secret key (or the key file is damaged)",
+                               hint="try again; scripts give it in the file named by "
+                                    "AIRGAP_TRANSFER_PASSPHRASE_FILE")
         key = cls(key_id=key_id, seed=keypair[:32])
         # minisign 0.11 writes an all-zero checksum for -W keys; anything else
         # must match, and the stored public half must match the seed.
-        bad_chk = chk != bytes(32) and chk != _checksum(key_id, keypair)
+        bad_chk = not good_chk and chk != bytes(32)
         if bad_chk or key.public_key().raw != keypair[32:]:
             raise KeyFileError("secret key is corrupt (checksum or public half does not match)",
                                hint="restore the key file from its backup")
         return key
 
+    @staticmethod
+    def is_encrypted_text(text: str) -> bool:
+        lines = _lines(text.strip()) if len(text) <= MAX_KEY_FILE else []
+        blob = _b64decode(lines[1]) if len(lines) == 2 else None
+        return blob is not None and len(blob) == _SECRET_LEN and blob[2:4] == KDF_SCRYPT
+
     @classmethod
-    def from_file(cls, path, check_permissions: bool = True) -> "SecretKey":
+    def from_file(cls, path, check_permissions: bool = True,
+                  passphrase: "Callable[[], bytes] | None" = None) -> "SecretKey":
+        """Read a key file; an encrypted one calls ``passphrase()`` for its passphrase."""
         text, info = _read_small(path, "secret key file")
         mode = stat.S_IMODE(info.st_mode)
         if check_permissions and os.name == "posix" and mode & 0o077:
             raise KeyFileError(f"secret key file {path} is accessible by group or others "
                                f"(mode {mode:04o})", hint=f"run `chmod 600 {path}`")
-        return _parse_named(path, cls.from_text, text)
+        given = passphrase() if passphrase is not None and cls.is_encrypted_text(text) else None
+        try:
+            return _parse_named(path, lambda t: cls.from_text(t, given), text)
+        except EncryptedKeyError:
+            raise EncryptedKeyError(f"secret key {path} is encrypted with a passphrase",
+                                    hint="give its passphrase on a terminal or in the file named by "
+                                         "AIRGAP_TRANSFER_PASSPHRASE_FILE") from None
+
+
+class EncryptedKeyError(KeyFileError):
+    """An encrypted secret key was read without a passphrase."""
+
+
+def _kdf_stream(passphrase: bytes, salt: bytes, opslimit: int, memlimit: int) -> bytes:
+    n_log2, r, p = _scrypt_params(opslimit, memlimit)
+    return hashlib.scrypt(passphrase, salt=salt, n=1 << n_log2, r=r, p=p,
+                          maxmem=128 * r * ((1 << n_log2) + p + 2) + 2**20, dklen=_ENCRYPTED_LEN)
+
+
+def _scrypt_params(opslimit: int, memlimit: int) -> tuple[int, int, int]:
+    """libsodium's pickparams for crypto_pwhash_scryptsalsa208sha256: (log2 N, r, p)."""
+    opslimit = max(opslimit, 32768)
+    r = 8
+    if opslimit < memlimit // 32:
+        p = 1
+        max_n = opslimit // (r * 4)
+    else:
+        max_n = memlimit // (r * 128)
+    n_log2 = 1
+    while n_log2 < 63 and (1 << n_log2) <= max_n // 2:
+        n_log2 += 1
+    if not opslimit < memlimit // 32:
+        max_rp = min((opslimit // 4) // (1 << n_log2), 0x3FFFFFFF)
+        p = max(1, max_rp // r)
+    return n_log2, r, p
+
+
+def _xor(data: bytes, stream: bytes) -> bytes:
+    return bytes(a ^ b for a, b in zip(data, stream, strict=True))
 
 
 def _checksum(key_id: bytes, keypair: bytes) -> bytes:
@@ -353,7 +424,7 @@ def _install(temp: str, final: str, replace: bool) -> None:
         os.close(fd)
 
 
-def write_key_pair(secret: SecretKey, secret_path, public_path) -> None:
+def write_key_pair(secret: SecretKey, secret_path, public_path, passphrase: bytes | None = None) -> None:
     """Secret first: if it already exists nothing at all is written."""
     secret_path, public_path = os.fspath(secret_path), os.fspath(public_path)
     exists = KeyFileError(f"secret key file {secret_path} already exists",
@@ -361,7 +432,7 @@ def write_key_pair(secret: SecretKey, secret_path, public_path) -> None:
     if os.path.lexists(secret_path):
         raise exists
     try:
-        _install(_write_temp(secret_path, secret.to_file_text(), 0o600), secret_path, False)
+        _install(_write_temp(secret_path, secret.to_file_text(passphrase), 0o600), secret_path, False)
     except FileExistsError:
         raise exists from None
     except OSError as exc:

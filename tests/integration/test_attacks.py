@@ -43,7 +43,7 @@ class Host:
         return Path(self.env["XDG_CONFIG_HOME"]) / "airgap-transfer" / "signing.pub"
 
     def keygen(self) -> Path:
-        run = self("keygen")
+        run = self("keygen", "--no-passphrase")
         assert run.code == 0, run.output
         return self.public_key
 
@@ -338,11 +338,41 @@ def test_11_a_trailing_newline_is_no_longer_accepted_in_index_custody_or_layout(
     run = receiver("report", drive, "--verify", "--trust", sender.public_key)
     assert run.code == EXIT_INTEGRITY and "'type'" in run.stderr, run.output
     # index: a transfer id with a trailing newline, in an index the trusted sender signed
+    resign(folder, sender, lambda doc: doc.update(transfer_id=doc["transfer_id"] + "\n"))
+    run = receiver("unpack", drive, tmp_path / "out", "--trust", sender.public_key, "--no-prompt")
+    assert run.code == EXIT_INTEGRITY and "transfer_id" in run.stderr, run.output
+
+
+# --- 9. tar extraction on a Python whose data filter a link chain bypasses ---------------------
+
+def resign(folder: Path, sender: Host, change) -> None:
+    """The trusted sender's key signs an index changed by ``change`` (a compromised or careless sender)."""
     document = msgpack.unpackb((folder / layout.INDEX_NAME).read_bytes(), raw=False)
-    document["transfer_id"] += "\n"
+    change(document)
     data = msgpack.packb(document, use_bin_type=True)
     (folder / layout.INDEX_NAME).write_bytes(data)
     key = minisign.SecretKey.from_file(sender.public_key.with_suffix(".key"))
-    (folder / layout.SIGNATURE_NAME).write_text(keys.sign_index(data, key, transfer_id_of(drive), True))
-    run = receiver("unpack", drive, tmp_path / "out", "--trust", sender.public_key, "--no-prompt")
-    assert run.code == EXIT_INTEGRITY and "transfer_id" in run.stderr, run.output
+    tid = folder.name.removeprefix(layout.FOLDER_PREFIX)
+    (folder / layout.SIGNATURE_NAME).write_text(keys.sign_index(data, key, tid, True))
+
+
+def test_9_a_link_chain_in_a_folder_bundle_writes_nothing_outside_and_the_result_says_so(hosts, tmpfs, tmp_path):
+    from tests.unit.test_tarcheck import build_realpath_overflow_chain
+    sender, receiver = hosts("sender"), hosts("receiver")
+    sender.keygen()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "flag").write_bytes(b"original")
+    out = tmp_path / "out"
+    tar = build_realpath_overflow_chain(tmp_path / "top.tar", "top", outside, out / ".top.agt-extract-1")
+    drive = tmpfs("16M", "drive")
+    assert sender("pack", tar, drive, "--name", "top", "--compress", "none").code == 0
+    resign(transfer_folder(drive), sender, lambda doc: doc["bundle"].update(kind="directory"))
+    run = receiver("unpack", drive, out, "--trust", sender.public_key, "--json")
+    assert run.code == EXIT_OK, run.output
+    result = json.loads(run.stdout.splitlines()[-1])
+    refused = {r["member"].rsplit("/", 1)[-1] for r in result["refused_members"]}
+    assert {"escape", "flaglink", "newfile"} <= refused, result["refused_members"]
+    assert (outside / "flag").read_bytes() == b"original" and sorted(os.listdir(outside)) == ["flag"]
+    human = receiver("unpack", drive, tmp_path / "out2", "--trust", sender.public_key)
+    assert "REFUSED" in human.output and human.code == EXIT_OK, human.output

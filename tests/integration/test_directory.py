@@ -37,7 +37,7 @@ def snapshot(root: Path) -> dict:
 
 def test_directory_round_trip_over_two_drives(cli, tmp_path, tmpfs):
     source = make_tree(tmp_path / "deploy")
-    assert cli("keygen").code == 0
+    assert cli("keygen", "--no-passphrase").code == 0
     small = tmpfs("4M")
     spare = tmp_path / "spare"
     spare.mkdir()
@@ -56,7 +56,7 @@ def test_directory_bundle_index_says_directory(cli, tmp_path):
     source = make_tree(tmp_path / "deploy")
     dest = tmp_path / "drive"
     dest.mkdir()
-    assert cli("keygen").code == 0
+    assert cli("keygen", "--no-passphrase").code == 0
     assert cli("pack", source, dest).code == 0
     status = cli("status", dest, "--trust", default_public_key(), "--json")
     assert status.code == 0
@@ -66,7 +66,7 @@ def test_directory_bundle_index_says_directory(cli, tmp_path):
 
 def test_same_tree_packs_to_identical_chunks(cli, tmp_path):
     source = make_tree(tmp_path / "deploy")
-    assert cli("keygen").code == 0
+    assert cli("keygen", "--no-passphrase").code == 0
     digests = []
     for name in ("one", "two"):
         dest = tmp_path / name
@@ -81,7 +81,7 @@ def test_explicit_output_force_and_refused_special_files(cli, tmp_path):
     source = make_tree(tmp_path / "deploy")
     drive = tmp_path / "drive"
     drive.mkdir()
-    assert cli("keygen").code == 0
+    assert cli("keygen", "--no-passphrase").code == 0
     assert cli("pack", source, drive, "--json").code == 0
     target = tmp_path / "restored" / "as-named"
     trust = ("--trust", default_public_key())

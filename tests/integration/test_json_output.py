@@ -20,7 +20,7 @@ def test_every_command_speaks_json(cli, tmp_path, random_file):
     out = tmp_path / "out"
     trust = ("--trust", default_public_key())
     runs = {
-        "keygen": cli("keygen", "--json"),
+        "keygen": cli("keygen", "--no-passphrase", "--json"),
         "pack": cli("pack", bundle, drive, "--chunk-size", "1MiB", "--json"),
         "status": cli("status", drive, *trust, "--json"),
         "verify": cli("verify", drive, *trust, "--json"),

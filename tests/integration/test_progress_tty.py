@@ -86,7 +86,7 @@ def test_pack_unpack_verify_draw_progress_and_finish_cleanly(cli, tmp_path, rand
     bundle = random_file(24 * 2**20)
     drive = tmp_path / ("drive-with-a-rather-long-mount-point-name-" + "x" * 30)
     drive.mkdir()
-    assert cli("keygen").code == 0
+    assert cli("keygen", "--no-passphrase").code == 0
     columns = 60
 
     code, raw = run_in_pty(["pack", bundle, drive, "--chunk-size", "1MiB"], columns)
@@ -120,7 +120,7 @@ def test_quiet_draws_nothing(cli, tmp_path, random_file):
     bundle = random_file(4 * 2**20)
     drive = tmp_path / "drive"
     drive.mkdir()
-    assert cli("keygen").code == 0
+    assert cli("keygen", "--no-passphrase").code == 0
     code, raw = run_in_pty(["pack", bundle, drive, "--chunk-size", "1MiB", "-q"], 80)
     assert code == 0 and raw == "", raw
 
@@ -128,7 +128,7 @@ def test_quiet_draws_nothing(cli, tmp_path, random_file):
 def test_an_error_after_progress_leaves_one_clean_line(cli, tmp_path, random_file, tmpfs):
     bundle = random_file(8 * 2**20)
     small = tmpfs("5M")
-    assert cli("keygen").code == 0
+    assert cli("keygen", "--no-passphrase").code == 0
     code, raw = run_in_pty(["pack", bundle, small, "--chunk-size", "1MiB", "--no-prompt"], 80)
     assert code == 6, raw
     screen = final_screen(raw)

@@ -56,7 +56,7 @@ def stock_tools():
 
 def test_file_bundle_rebuilt_from_two_drives(cli, tmp_path, random_file, tmpfs):
     bundle = random_file(5 * 2**20 + 17, name="model weights.bin")
-    assert cli("keygen").code == 0
+    assert cli("keygen", "--no-passphrase").code == 0
     drives = [tmpfs("4M"), tmp_path / "spare"]
     drives[1].mkdir()
     packed = cli("pack", bundle, *drives, "--chunk-size", "1MiB", "--no-prompt")
@@ -71,7 +71,7 @@ def test_directory_bundle_rebuilt_with_tar(cli, tmp_path):
     source = make_tree(tmp_path / "deploy")
     drive = tmp_path / "drive"
     drive.mkdir()
-    assert cli("keygen").code == 0
+    assert cli("keygen", "--no-passphrase").code == 0
     assert cli("pack", source, drive, "--chunk-size", "1MiB").code == 0
     home = tmp_path / "home"
     home.mkdir()
@@ -83,7 +83,7 @@ def test_a_damaged_chunk_makes_the_commands_fail(cli, tmp_path, random_file):
     bundle = random_file(2 * 2**20)
     drive = tmp_path / "drive"
     drive.mkdir()
-    assert cli("keygen").code == 0
+    assert cli("keygen", "--no-passphrase").code == 0
     assert cli("pack", bundle, drive, "--chunk-size", "1MiB").code == 0
     chunk = sorted(transfer_folder(drive).glob("*.chunk"))[0]
     data = bytearray(chunk.read_bytes())

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from airgap_transfer.errors import KeyFileError, TrustError, UsageError
+from airgap_transfer.trust import minisign
 from airgap_transfer.trust.minisign import (
     PublicKey,
     SecretKey,
@@ -222,14 +223,40 @@ def _secret_text(blob: bytes) -> str:
     return f"untrusted comment: minisign encrypted secret key\n{base64.b64encode(bytes(blob)).decode()}\n"
 
 
-def test_encrypted_secret_key_refused(key: SecretKey) -> None:
-    blob = _secret_blob(key)
-    blob[2:4] = b"Sc"
-    blob[6:38] = os.urandom(32)  # salt, as an scrypt key would have
-    with pytest.raises(KeyFileError) as info:
-        SecretKey.from_text(_secret_text(blob))
-    assert "minisign -G -W" in info.value.one_line()
-    assert "airgap-transfer keygen" in info.value.one_line()
+FAST = (32768 * 4, 2**24)  # small scrypt limits: the same code path, milliseconds instead of seconds
+
+
+def test_encrypted_secret_key_needs_its_passphrase(key: SecretKey) -> None:
+    text = key.to_file_text(b"correct horse", FAST)
+    with pytest.raises(minisign.EncryptedKeyError):
+        SecretKey.from_text(text)
+    assert SecretKey.from_text(text, b"correct horse") == key
+    with pytest.raises(KeyFileError, match="wrong passphrase"):
+        SecretKey.from_text(text, b"correct horsf")
+    assert SecretKey.is_encrypted_text(text) and not SecretKey.is_encrypted_text(key.to_file_text())
+
+
+def test_encrypted_key_layout_is_minisigns(key: SecretKey) -> None:
+    blob = base64.b64decode(key.to_file_text(b"pw", FAST).splitlines()[1])
+    assert blob[:6] == b"EdScB2" and len(blob) == 158
+    assert int.from_bytes(blob[38:46], "little") == FAST[0] and int.from_bytes(blob[46:54], "little") == FAST[1]
+    assert blob[54:62] != key.key_id  # key id, secret key and checksum are all under the stream
+
+
+@pytest.mark.parametrize("opslimit, memlimit, expected", [
+    (33554432, 1073741824, (20, 8, 1)),   # minisign -G: N = 2^20, r = 8, p = 1 (1 GiB)
+    (524288, 16777216, (14, 8, 1)),       # libsodium's interactive limits
+    (1000, 2**30, (10, 8, 1)),            # below the floor of 32768 operations
+])
+def test_scrypt_parameters_follow_libsodium(opslimit, memlimit, expected) -> None:
+    assert minisign._scrypt_params(opslimit, memlimit) == expected
+
+
+def test_a_key_asking_for_absurd_scrypt_memory_is_refused_before_deriving(key: SecretKey) -> None:
+    blob = bytearray(base64.b64decode(key.to_file_text(b"pw", FAST).splitlines()[1]))
+    blob[46:54] = (2**40).to_bytes(8, "little")
+    with pytest.raises(KeyFileError, match="scrypt limits"):
+        SecretKey.from_text(_secret_text(blob), b"pw")
 
 
 def test_secret_key_checksum(key: SecretKey) -> None:

@@ -120,11 +120,10 @@ class _Packer(DriveRotation, AtOnce, InTurn):
     def run(self) -> PackResult:
         config = self.config
         preflight.check_destinations(config.destinations)
-        key = keys.load_signing_key(config.key_path, self.report)
-        self.key = key
         with open_source(config.source, config.name) as source:
             self.source = source
-            found = resume.find(config.source, key.public_key().key_id_hex,
+            key = keys.load_signing_key(config.key_path, self.report, create=False)  # None: made below
+            found = resume.find(config.source, key.public_key().key_id_hex if key else "(none yet)",
                                 resume=config.resume, restart=config.restart, sha256=config.sha256,
                                 readback=config.readback)
             if source.seekable:
@@ -138,6 +137,9 @@ class _Packer(DriveRotation, AtOnce, InTurn):
             else:
                 preflight.check_chunk_count(source, config)
                 preflight.check_space(source, config, self.compression.encoding)
+            if key is None:  # every check passed: the default key is made now, as it is about to be used
+                key = keys.create_default_key(self.report)
+            self.key = key
             self.report.info("pack-started", f"packing {source.name} as transfer {self.transfer_id}",
                              transfer_id=self.transfer_id, bundle=source.name, size=source.size,
                              key_id=key.public_key().key_id_hex, resumed=found is not None,

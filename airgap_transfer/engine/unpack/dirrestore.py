@@ -1,9 +1,11 @@
 """Turn a proven directory bundle (a tar stream) back into a folder, safely.
 
 Only called once the whole tar has matched the signed digest, yet extraction
-still treats it as untrusted: tarfile's ``data`` filter refuses absolute
-paths, ``..``, device files and links that point outside; each member it
-refuses is skipped with a warning rather than aborting the whole restore.
+still treats it as untrusted: ``tarcheck`` judges every member by its names
+first (it does not depend on the Python version, see there), then tarfile's
+``data`` filter refuses absolute paths, ``..``, device files and links that
+point outside.  Each refused member is skipped with a warning rather than
+aborting the whole restore, and the result names them.
 Everything is extracted into a staging folder beside the final one and renamed
 into place only when complete, so a half-written tree never carries the final
 name.
@@ -14,31 +16,42 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from airgap_transfer.engine.unpack import tarcheck
 from airgap_transfer.errors import FormatError, IntegrityError, UsageError
 from airgap_transfer.events import Reporter
 from airgap_transfer.format.names import printable
 from airgap_transfer.media import fsio
 
 
-def _member_filter(top: str, report: Reporter):
+def _skip(refused: list[tarcheck.Refused], report: Reporter, name: str, reason: str) -> None:
+    refused.append(tarcheck.Refused(name, reason))
+    report.warning("member-skipped", f"skipped {printable(name)}: {reason}", member=name, reason=reason)
+
+
+def _member_filter(top: str, report: Reporter, refused: list[tarcheck.Refused]):
     def check(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
         if member.name.rstrip("/") != top and not member.name.startswith(top + "/"):
-            report.warning("member-skipped", f"skipped {printable(member.name)}: outside the folder {top}",
-                           member=member.name, reason="outside the bundle folder")
+            _skip(refused, report, member.name, "outside the bundle folder")
             return None
         try:
             return tarfile.data_filter(member, dest)
         except tarfile.FilterError as exc:
-            report.warning("member-skipped", f"skipped {printable(member.name)}: {exc}",
-                           member=member.name, reason=str(exc))
+            _skip(refused, report, member.name, str(exc))
             return None
     return check
 
 
-def restore_directory(tar_path: Path, final: Path, top: str, force: bool, report: Reporter) -> int:
-    """Extract ``tar_path`` (members under ``top/``) as the folder ``final``; returns member count."""
+@dataclass
+class Restored:
+    entries: int
+    refused: list[tarcheck.Refused] = field(default_factory=list)
+
+
+def restore_directory(tar_path: Path, final: Path, top: str, force: bool, report: Reporter) -> Restored:
+    """Extract ``tar_path`` (members under ``top/``) as the folder ``final``; says what it refused."""
     if top != os.path.basename(top) or top in ("", ".", "..") or "\0" in top:
         raise FormatError(f"folder bundle name {top!r} is not a single plain name")  # never a path elsewhere
     tag = f"{os.getpid()}"
@@ -46,9 +59,13 @@ def restore_directory(tar_path: Path, final: Path, top: str, force: bool, report
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(mode=0o700)
     try:
+        refused: list[tarcheck.Refused] = []
         with tarfile.open(tar_path, "r:") as archive:
             members = archive.getmembers()
-            archive.extractall(staging, members=members, filter=_member_filter(top, report))
+            kept, judged = tarcheck.check_members(members, top)
+            for item in judged:
+                _skip(refused, report, item.name, item.reason)
+            archive.extractall(staging, members=kept, filter=_member_filter(top, report, refused))
         _restore_folder_modes(staging, members, top)
         os.sync()  # tarfile does not fsync; make the tree durable before it gets its final name
         tree = staging / top
@@ -62,9 +79,11 @@ def restore_directory(tar_path: Path, final: Path, top: str, force: bool, report
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     fsio.fsync_dir(final.parent)
-    report.info("directory-restored", f"restored folder {final} ({len(members)} entries)",
-                output=str(final), entries=len(members))
-    return len(members)
+    done = len(members) - len(refused)
+    report.info("directory-restored", f"restored folder {final} ({done} entries"
+                + (f", {len(refused)} REFUSED)" if refused else ")"),
+                output=str(final), entries=done, refused=len(refused))
+    return Restored(done, refused)
 
 
 def _restore_folder_modes(staging: Path, members: list[tarfile.TarInfo], top: str) -> None:

@@ -58,10 +58,12 @@ class UnpackResult:
     key_id: str
     trusted: bool
     sha256: str | None = None
+    refused_members: list[dict[str, str]] = field(default_factory=list)  # directory bundles: not extracted
 
     def to_dict(self) -> dict:
         return {"transfer_id": self.transfer_id, "output": str(self.output), "size": self.size,
-                "blake3": self.blake3, "sha256": self.sha256, "key_id": self.key_id, "trusted": self.trusted}
+                "blake3": self.blake3, "sha256": self.sha256, "key_id": self.key_id, "trusted": self.trusted,
+                "refused_members": self.refused_members}
 
 
 def output_path(config: UnpackConfig, index: Index) -> Path:
@@ -219,6 +221,7 @@ class _UnpackSession:
         self.sources.append(answer)
 
     def _finish(self, index: Index, loaded: catalog.LoadedIndex) -> UnpackResult:
+        refused: list = []
         if fsio.free_space(self.final.parent) + os.fstat(self.out_fd).st_blocks * 512 < index.bundle_size:
             raise NoSpaceError(f"{self.final.parent} has not enough space for {index.bundle_size} bytes",
                                hint="free space or choose another output folder")
@@ -234,7 +237,8 @@ class _UnpackSession:
                                  hint="the index's BLAKE3 and SHA-256 disagree; ask the sender to pack again")
         os.fsync(self.out_fd)
         if index.kind == "directory":
-            dirrestore.restore_directory(self.tmp, self.final, index.bundle_name, self.config.force, self.report)
+            refused = dirrestore.restore_directory(self.tmp, self.final, index.bundle_name, self.config.force,
+                                                   self.report).refused
             self.tmp.unlink()
         else:
             if self.final.exists() and not self.config.force:
@@ -249,7 +253,8 @@ class _UnpackSession:
         self.report.info("unpack-finished", f"{self.final} written and proven (blake3 {digest})",
                          output=str(self.final), blake3=digest, sha256=sha256)
         return UnpackResult(index.transfer_id, self.final, index.bundle_size, digest,
-                            loaded.signer.key_id_hex, loaded.trusted, sha256)
+                            loaded.signer.key_id_hex, loaded.trusted, sha256,
+                            [{"member": r.name, "reason": r.reason} for r in refused])
 
     def discard(self) -> None:
         if self.tmp is not None:
