@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -35,8 +36,8 @@ class Host:
         self.cli, self.name = cli, name
         self.env = {"XDG_CONFIG_HOME": str(root / name / "config"), "XDG_STATE_HOME": str(root / name / "state")}
 
-    def __call__(self, *args, **kwargs):
-        return self.cli(*args, env=self.env, **kwargs)
+    def __call__(self, *args, env: dict | None = None, **kwargs):
+        return self.cli(*args, env={**self.env, **(env or {})}, **kwargs)
 
     @property
     def public_key(self) -> Path:
@@ -376,3 +377,130 @@ def test_9_a_link_chain_in_a_folder_bundle_writes_nothing_outside_and_the_result
     assert (outside / "flag").read_bytes() == b"original" and sorted(os.listdir(outside)) == ["flag"]
     human = receiver("unpack", drive, tmp_path / "out2", "--trust", sender.public_key)
     assert "REFUSED" in human.output and human.code == EXIT_OK, human.output
+
+
+# --- 10. secret keys: encrypted at rest, never made as a side effect of a failure ---------------
+
+MINISIGN = shutil.which("minisign")
+needs_minisign = pytest.mark.skipif(MINISIGN is None, reason="needs the stock minisign tool (apt: minisign)")
+
+
+def test_10_a_failing_command_leaves_no_key_behind(hosts, tmpfs, tmp_path):
+    sender = hosts("sender")
+    secret = sender.public_key.with_suffix(".key")
+    drive = tmpfs("4M", "small")
+    missing = sender("pack", tmp_path / "nonexistent", drive)
+    assert missing.code == 2, missing.output
+    big = write_random(tmp_path / "big.bin", 8 * MiB)
+    full = sender("pack", big, drive, "--chunk-size", "1MiB", "--no-prompt")
+    assert full.code == 6, full.output
+    assert not secret.exists() and not sender.public_key.exists()
+    small = write_random(tmp_path / "small.bin", MiB)
+    made = sender("pack", small, drive)                    # about to succeed: now the key is made, loudly
+    assert made.code == 0 and "created signing key" in made.stderr and "UNENCRYPTED" in made.stderr, made.output
+    assert secret.exists()
+
+
+def test_10_keygen_encrypts_and_refuses_without_a_way_to_ask(hosts, tmp_path):
+    sender = hosts("sender")
+    refused = sender("keygen", input=b"")                  # no terminal, no passphrase file
+    assert refused.code == 2 and "--no-passphrase" in refused.stderr, refused.output
+    assert not sender.public_key.with_suffix(".key").exists()
+    code, raw = run_pty_dialogue(["keygen"], sender.env, ["first phrase", "other phrase"])
+    assert code == 2 and "differ" in raw, raw
+    code, raw = run_pty_dialogue(["keygen"], sender.env, ["same phrase", "same phrase"])
+    assert code == 0 and "encrypted with your passphrase" in raw, raw
+    assert "same phrase" not in raw                        # never echoed
+    assert secret_key_kdf(sender.public_key.with_suffix(".key")) == b"Sc"
+
+
+def run_pty_dialogue(args: list, env: dict, answers: list[str], timeout: float = 300) -> tuple[int, str]:
+    """Run the CLI on a terminal and type each answer after each passphrase prompt."""
+    import pty
+    import select
+    from tests.conftest import _cli_command
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(_cli_command() + [str(a) for a in args], stdin=slave, stdout=slave, stderr=slave,
+                            env={**os.environ, **env}, close_fds=True, start_new_session=True)
+    os.close(slave)
+    raw, pending, answered_at = b"", list(answers), 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(master, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            raw += data
+            # A new prompt, not the echo of the last answer: getpass flushes input typed too early.
+            if pending and raw.endswith(b": ") and b": " in raw[answered_at:]:
+                os.write(master, pending.pop(0).encode() + b"\n")
+                answered_at = len(raw)
+        elif proc.poll() is not None:
+            break
+    code = proc.wait(timeout=timeout)
+    os.close(master)
+    return code, raw.decode(errors="replace")
+
+
+def secret_key_kdf(path: Path) -> bytes:
+    import base64
+    return base64.b64decode(path.read_text().splitlines()[1])[2:4]
+
+
+def minisign_run(*args, password: str | None = None) -> subprocess.CompletedProcess:
+    stdin = f"{password}\n{password}\n".encode() if password is not None else None
+    return subprocess.run([MINISIGN, *map(str, args)], input=stdin, capture_output=True, timeout=300)
+
+
+@needs_minisign
+def test_10_encrypted_keys_work_both_ways_with_stock_minisign(hosts, tmpfs, tmp_path):
+    phrase_file = tmp_path / "passphrase"
+    phrase_file.write_text("correct horse battery\nsecond line is ignored\n")
+    with_phrase = {"AIRGAP_TRANSFER_PASSPHRASE_FILE": str(phrase_file)}
+    sender, receiver = hosts("sender"), hosts("receiver")
+    made = sender("keygen", env=with_phrase)
+    assert made.code == 0, made.output
+    secret = sender.public_key.with_suffix(".key")
+    assert secret_key_kdf(secret) == b"Sc"
+
+    bundle = write_random(tmp_path / "bundle.bin", 2 * MiB)
+    drive = tmpfs("16M", "drive")
+    locked = sender("pack", bundle, drive, input=b"")      # encrypted, no terminal, no passphrase file
+    assert locked.code == 2 and "AIRGAP_TRANSFER_PASSPHRASE_FILE" in locked.stderr, locked.output
+    wrong = tmp_path / "wrong"
+    wrong.write_text("incorrect horse\n")
+    bad = sender("pack", bundle, drive, env={"AIRGAP_TRANSFER_PASSPHRASE_FILE": str(wrong)})
+    assert bad.code == 2 and "wrong passphrase" in bad.stderr, bad.output
+    assert not any(drive.iterdir())
+    assert sender("pack", bundle, drive, "--chunk-size", "1MiB", env=with_phrase).code == 0
+    folder = transfer_folder(drive)
+    checked = minisign_run("-V", "-p", sender.public_key, "-m", folder / layout.INDEX_NAME)
+    assert checked.returncode == 0, checked.stderr               # stock minisign -V: the index
+    last = read_log(drive)[-1]
+    head = tmp_path / "head.txt"
+    head.write_bytes(custody.head_message(last["transfer_id"], last["seq"], custody.event_hash(last)))
+    checked = minisign_run("-V", "-p", sender.public_key, "-m", head, "-x", folder / custody.HEAD_NAME)
+    assert checked.returncode == 0, checked.stderr               # and the custody head
+    note = tmp_path / "note.txt"
+    note.write_text("signed by stock minisign with our encrypted key\n")
+    signed = minisign_run("-S", "-s", secret, "-m", note, password="correct horse battery")
+    assert signed.returncode == 0, signed.stderr                 # stock minisign opens our encrypted key
+    assert minisign_run("-V", "-p", sender.public_key, "-m", note).returncode == 0
+
+    stock_secret, stock_public = tmp_path / "stock.key", tmp_path / "stock.pub"
+    assert minisign_run("-G", "-s", stock_secret, "-p", stock_public, password="correct horse battery").returncode == 0
+    assert secret_key_kdf(stock_secret) == b"Sc"
+    other = tmpfs("16M", "drive2")
+    packed = sender("pack", bundle, other, "--key", stock_secret, "--chunk-size", "1MiB", env=with_phrase)
+    assert packed.code == 0, packed.output                       # the tool opens minisign's encrypted key
+    index = transfer_folder(other) / layout.INDEX_NAME
+    resigned = minisign_run("-S", "-s", stock_secret, "-m", index, "-t",
+                            keys.trusted_comment(transfer_id_of(other), True), password="correct horse battery")
+    assert resigned.returncode == 0, resigned.stderr             # stock minisign -S, encrypted key ...
+    run = receiver("unpack", other, tmp_path / "out", "--trust", stock_public)
+    assert run.code == 0, run.output                             # ... verifies with the tool
+    assert (tmp_path / "out" / "bundle.bin").read_bytes() == bundle.read_bytes()
