@@ -229,3 +229,44 @@ def test_unpack_killed_while_rebuilding_then_resumed(five, random_file, cli, tmp
     assert result.code == 0, result.output
     assert sha(out / source.name) == sha(source)
     assert not list(out.glob(".*"))
+
+
+@pytest.mark.parametrize("compress", ["none", "zstd"])
+def test_one_port_workflow_asks_for_the_parity_drive_last(tmpfs, tmp_path, compress):
+    """Drives inserted one at a time: pack asks for data drives, then for the parity drive."""
+    from airgap_transfer.engine.pack.packer import PackConfig, pack
+    from airgap_transfer.engine.unpack.unpacker import UnpackConfig
+    from airgap_transfer.engine.unpack.unpacker import unpack as unpack_engine
+    from airgap_transfer.errors import IncompleteError
+
+    source = half_compressible(tmp_path / "bundle.bin", 14 * MB)
+    first, more = tmpfs("8M"), [tmpfs("8M") for _ in range(2)]
+    parity = tmpfs("8M")
+    asked = []
+
+    def next_drive(request):
+        asked.append(request)
+        if request.parity:
+            return parity
+        return more[len([r for r in asked if not r.parity]) - 1]
+
+    config = PackConfig(source=str(source), destinations=[first], chunk_size=2 * MB, compress=compress,
+                        parity=1, next_drive=next_drive)
+    if compress == "zstd":  # the data drives are gone when parity is due: a compressed chunk cannot be re-read
+        with pytest.raises(IncompleteError, match="no longer mounted"):
+            pack(config)
+        assert not any(r.parity for r in asked), "refused before asking for a parity drive"
+        resumed = pack(PackConfig(source=str(source), destinations=[first, *more, parity], chunk_size=2 * MB,
+                                  compress=compress, parity=1, next_drive=None, resume=True))
+        assert resumed.parity == 1
+    else:
+        result = pack(config)
+        assert [r.parity for r in asked][-1] == 1 and not any(r.parity for r in asked[:-1])
+        assert result.parity_drives == [str(parity)]
+    data = [d for d in [first, *more] if list(d.glob("airgap-*"))]
+    assert len(data) >= 2
+    for lost in data:
+        out = tmp_path / f"out-{lost.name}"
+        got = unpack_engine(UnpackConfig(sources=[d for d in data if d != lost] + [parity], output_dir=out,
+                                         trust=[str(default_public_key())]))
+        assert sha(got.output) == sha(source)

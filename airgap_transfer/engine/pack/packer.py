@@ -178,6 +178,7 @@ class _Packer(DriveRotation, AtOnce, InTurn):
 
     def _write_parity(self) -> None:
         """The parity drives: those reserved among the DESTs given, then any asked for."""
+        parity_phase.ParityPhase.check_readable(self.chunks, {s.ordinal: s for s in self.slots}, self.source)
         data_devices = {s.root.stat().st_dev for s in self.slots if s.present and s.root.exists()}
         reserved = iter(self.parity_destinations)
         while len(self.parity_slots) < self.config.parity:

@@ -163,10 +163,23 @@ class ParityPhase:
                          drives=[str(s.root) for s in given.parity_slots])
         return Stripe(number, length, [c.seq for c in members], files)
 
+    @staticmethod
+    def check_readable(chunks: list[Chunk], data_slots: dict[int, DriveSlot], source: Source) -> None:
+        """Before asking for a parity drive: every chunk's stored bytes must still be at hand."""
+        gone = [c for c in chunks if not _from_source(c, source)
+                and (c.drive not in data_slots or not data_slots[c.drive].present)]
+        if gone:
+            drives = sorted({c.drive for c in gone})
+            raise IncompleteError(
+                f"parity needs chunks {', '.join(str(c.seq) for c in gone[:10])}{'...' if len(gone) > 10 else ''} "
+                f"again, on drive(s) {', '.join(map(str, drives))}, which are no longer mounted (compressed chunks, "
+                "or a folder or stdin source, are read back from the drives)",
+                hint="mount all data drives and the parity drive(s) at once and run the same pack command to resume")
+
     def _input(self, chunk: Chunk, given: ParityInputs) -> tuple[codec.ShardIn, int | None]:
         """The chunk's stored bytes: from the source when they are a slice of it, else from its drive."""
         source = given.source
-        if chunk.encoding == "none" and source.kind == "file" and source.seekable:
+        if _from_source(chunk, source):
             fd, position = source.stream.fileno(), [chunk.offset]
 
             def from_source(view: memoryview) -> int:
@@ -186,3 +199,8 @@ class ParityPhase:
             raise DriveIOError(f"chunk {chunk.seq} on {slot.root} cannot be read for parity: {exc.strerror}",
                                hint="check the drive, then run the same pack command to resume") from None
         return codec.ShardIn(lambda view: os.readv(fd, [view]), chunk.stored_length), fd
+
+
+def _from_source(chunk: Chunk, source: Source) -> bool:
+    """A plain chunk of a seekable file is the source's bytes at its offset."""
+    return chunk.encoding == "none" and source.kind == "file" and source.seekable
