@@ -85,7 +85,7 @@ def main() -> None:
         source = scratch / "bundle.bin"
         make_source(source, size)
         env = {**os.environ, "XDG_CONFIG_HOME": str(scratch / "config"), "XDG_STATE_HOME": str(scratch / "state")}
-        subprocess.run(["airgap-transfer", "keygen", "--quiet"], check=True, env=env, capture_output=True)
+        subprocess.run(["airgap-transfer", "keygen", "--no-passphrase", "--quiet"], check=True, env=env, capture_output=True)
         pub = scratch / "config" / "airgap-transfer" / "signing.pub"
         common = ["--no-prompt", "--compress", "none", "--quiet", "--chunk-size", args.chunk_size]
         common += [] if args.readback else ["--no-readback"]
