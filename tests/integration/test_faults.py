@@ -20,7 +20,7 @@ import pytest
 
 from airgap_transfer.engine.pack.packer import PackConfig, pack
 from airgap_transfer.engine.unpack.unpacker import UnpackConfig, unpack
-from airgap_transfer.errors import DriveIOError, NoSpaceError
+from airgap_transfer.errors import DriveIOError, IntegrityError, NoSpaceError
 from tests.conftest import default_public_key, only_resumable_partials, transfer_folder
 
 MB = 10**6
@@ -145,3 +145,26 @@ def test_output_disk_fills_up_during_unpack_on_real_tmpfs(tmpfs, random_file, mo
     filler.unlink()
     out = unpack(config)
     assert sha(out.output) == sha(source)
+
+
+def test_a_medium_that_alters_data_fails_read_back_when_drives_are_written_at_once(tmpfs, random_file,
+                                                                                     monkeypatch):
+    """The second stick returns one flipped byte per read of a chunk: read-back must catch it at once too."""
+    source = random_file(6 * MB)
+    drives = [tmpfs("16M", "at-once-1"), tmpfs("16M", "at-once-2")]
+    real = os.readv
+
+    def lying(fd, buffers):
+        count = real(fd, buffers)
+        path = fd_path(fd)
+        if count > 0 and "at-once-2" in path and ".chunk" in path:
+            buffers[0][0] ^= 0xFF
+        return count
+
+    monkeypatch.setattr(os, "readv", lying)
+    events = []
+    with pytest.raises(IntegrityError) as info:
+        pack(PackConfig(source=str(source), destinations=drives, chunk_size=MB), events.append)
+    assert any(e.kind == "drives-at-once" for e in events), [e.kind for e in events]
+    assert info.value.exit_code == 4 and "read-back" in info.value.one_line()
+    assert not (transfer_folder(drives[1]) / "index.agt").exists()

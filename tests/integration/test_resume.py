@@ -231,3 +231,24 @@ def test_status_reports_local_journals(drives, random_file, cli, tmp_path):
     assert proven >= 3 and local["pack"]["bytes"] == proven * MB and not local["pack"]["complete"]
     human = cli("status", *drives, "--trust", default_public_key())
     assert f"{proven} chunks, {proven * MB} of 6000000 bytes" in human.output and "resume" in human.output
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_byte_flipped_in_a_kept_chunk_between_kill_and_resume_is_never_signed(mode, drives, random_file, cli,
+                                                                                 tmp_path):
+    """SIGKILL, then a kept (journalled, proven) chunk changes on the drive: resume must re-hash it."""
+    source = random_file(6 * MB)
+    killed = interrupted("pack-journal", 5, "SIGKILL", *pack_args(source, drives, *MODES[mode]))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    claimed = [c["file"] for c in journal.load(journal.pack_journal_path(source), journal.PackJournal).chunks]
+    victim = next(p for d in drives for p in d.rglob(claimed[1]))
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+    again = cli(*pack_args(source, drives, *MODES[mode]))
+    if again.code == 0:  # the bad chunk was found and written again
+        assert_round_trip(cli, source, drives, tmp_path / "out")
+    else:
+        assert again.code == 4, again.output
+    verified = cli("verify", *drives, "--trust", default_public_key())
+    assert again.code != 0 or verified.code == 0, verified.output
