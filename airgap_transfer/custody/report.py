@@ -16,7 +16,7 @@ import io
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from airgap_transfer.errors import (
     TrustError,
     UsageError,
 )
-from airgap_transfer.events import Callback, Reporter
+from airgap_transfer.events import Callback, Kind, Reporter
 from airgap_transfer.media import fsio
 from airgap_transfer.state import paths
 from airgap_transfer.trust import keys, minisign
@@ -176,7 +176,7 @@ def _load_index(transfer, trust: list[str], report: Reporter):
     try:
         loaded = catalog.load_index(transfer, keys.trusted_keys(trust), True, Reporter(None))
     except AirgapError as exc:
-        report.warning("index-unavailable", f"no usable index for the summary: {exc.one_line()}")
+        report.warning(Kind.INDEX_UNAVAILABLE, f"no usable index for the summary: {exc.one_line()}")
         return None, False
     return loaded.index, loaded.trusted
 
@@ -219,7 +219,7 @@ def build(g: Gathered, actor: recorder.Actor) -> dict[str, Any]:
     forks = custody.forks(g.events)
     return {
         "report": "airgap-transfer chain-of-custody report", "format": REPORT_FORMAT,
-        "generated": {"time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated": {"time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                       "actor": actor.to_dict(), "tool": f"airgap-transfer {__version__}"},
         "transfer": summary, "digests": digests, "drives": _drives(g),
         "verification": {"ok": error is None, "first_problem": error.one_line() if error else None,
@@ -327,7 +327,7 @@ def export(config: ReportConfig, fmt: str, output: Path, callback: Callback | No
     gathered = gather(config, report)
     document = build(gathered, config.actor)
     if not document["verification"]["ok"]:
-        report.warning("custody-unverified", "the report records a FAILED verification: "
+        report.warning(Kind.CUSTODY_UNVERIFIED, "the report records a FAILED verification: "
                        f"{document['verification']['first_problem']}")
     text = render(document, fmt, config.key_path, report)
     output.parent.mkdir(parents=True, exist_ok=True)

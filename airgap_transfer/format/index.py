@@ -66,7 +66,7 @@ class Chunk:
         }
 
     @classmethod
-    def from_dict(cls, data: Any, strict: bool = True) -> "Chunk":
+    def from_dict(cls, data: Any, strict: bool = True) -> Chunk:
         d = _Fields(data, "chunk", strict)
         chunk = cls(
             seq=d.int("seq", 1, MAX_CHUNKS),
@@ -99,7 +99,7 @@ class Drive:
                 "fs_uuid": self.fs_uuid, "serial": self.serial}
 
     @classmethod
-    def from_dict(cls, data: Any, strict: bool = True) -> "Drive":
+    def from_dict(cls, data: Any, strict: bool = True) -> Drive:
         d = _Fields(data, "drive", strict)
         drive = cls(
             ordinal=d.int("ordinal", 1, MAX_CHUNKS),
@@ -152,11 +152,11 @@ class Index:
         return data
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Index":
+    def from_bytes(cls, data: bytes) -> Index:
         return cls.from_dict(serialization.loads(data, what="index", limit=MAX_INDEX_BYTES))
 
     @classmethod
-    def from_dict(cls, data: Any) -> "Index":
+    def from_dict(cls, data: Any) -> Index:
         d = _Fields(data, "index")
         if d.raw.get("magic") != MAGIC:
             raise FormatError("not an airgap-transfer index (wrong magic)")

@@ -38,11 +38,11 @@ class SourceIdentity:
     device: int
 
     @classmethod
-    def of(cls, path: Path) -> "SourceIdentity":
+    def of(cls, path: Path) -> SourceIdentity:
         info = path.stat()
         return cls(str(path.resolve()), info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
 
-    def differences(self, other: "SourceIdentity") -> list[str]:
+    def differences(self, other: SourceIdentity) -> list[str]:
         return [name for name in ("size", "mtime_ns", "inode", "device")
                 if getattr(self, name) != getattr(other, name)]
 
@@ -63,7 +63,7 @@ class PackJournal:
         return {"journal": "pack", "version": JOURNAL_VERSION, **asdict(self)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "PackJournal":
+    def from_dict(cls, data: dict) -> PackJournal:
         fields = {k: v for k, v in data.items() if k not in ("journal", "version")}
         fields["source"] = SourceIdentity(**fields["source"])
         return cls(**fields)
@@ -82,7 +82,7 @@ class UnpackJournal:
         return {"journal": "unpack", "version": JOURNAL_VERSION, **asdict(self)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "UnpackJournal":
+    def from_dict(cls, data: dict) -> UnpackJournal:
         return cls(**{k: v for k, v in data.items() if k not in ("journal", "version")})
 
 

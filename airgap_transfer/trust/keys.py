@@ -11,7 +11,7 @@ import stat
 from pathlib import Path
 
 from airgap_transfer.errors import KeyFileError, TrustError
-from airgap_transfer.events import Reporter
+from airgap_transfer.events import Kind, Reporter
 from airgap_transfer.state import paths
 from airgap_transfer.trust import minisign
 
@@ -27,7 +27,7 @@ def load_signing_key(path: Path | None, report: Reporter) -> minisign.SecretKey:
         return minisign.SecretKey.from_file(secret_path)
     secret = generate_default_key()
     report.warning(
-        "key-created",
+        Kind.KEY_CREATED,
         f"created signing key {secret.public_key().key_id_hex} at {secret_path}; "
         f"give the receiver {paths.default_public_key()} to trust",
         key_id=secret.public_key().key_id_hex, secret_key=str(secret_path),

@@ -14,8 +14,8 @@ import hashlib
 import os
 import secrets
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -123,7 +123,7 @@ class PublicKey:
         return f"{UNTRUSTED}minisign public key {self.key_id_hex_unpadded}\n{blob}\n"
 
     @classmethod
-    def from_text(cls, text: str) -> "PublicKey":
+    def from_text(cls, text: str) -> PublicKey:
         hint = "give a minisign public key file or its base64 line (starts with RW)"
         lines = _lines(text.strip()) if len(text) <= MAX_KEY_FILE else []
         if len(lines) == 2 and lines[0].startswith(UNTRUSTED):
@@ -136,7 +136,7 @@ class PublicKey:
         return cls(key_id=blob[2:10], raw=blob[10:])
 
     @classmethod
-    def from_file(cls, path) -> "PublicKey":
+    def from_file(cls, path) -> PublicKey:
         text, _ = _read_small(path, "public key file")
         return _parse_named(path, cls.from_text, text)
 
@@ -170,11 +170,11 @@ class SecretKey:
         return header + self.key_id + keypair + _checksum(self.key_id, keypair)
 
     @classmethod
-    def generate(cls) -> "SecretKey":
+    def generate(cls) -> SecretKey:
         return cls(key_id=secrets.token_bytes(8), seed=secrets.token_bytes(32))
 
     @classmethod
-    def from_text(cls, text: str) -> "SecretKey":
+    def from_text(cls, text: str) -> SecretKey:
         hint = "give a minisign secret key file (two lines, made by `minisign -G -W`)"
         lines = _lines(text.strip()) if len(text) <= MAX_KEY_FILE else []
         if len(lines) != 2 or not lines[0].startswith(UNTRUSTED):
@@ -185,7 +185,7 @@ class SecretKey:
         return cls._unpack(blob)
 
     @classmethod
-    def _unpack(cls, blob: bytes) -> "SecretKey":
+    def _unpack(cls, blob: bytes) -> SecretKey:
         if blob[2:4] == KDF_SCRYPT:
             raise KeyFileError("secret key is password-encrypted, which is not supported",
                                hint=_KEYGEN_HINT)
@@ -202,7 +202,7 @@ class SecretKey:
         return key
 
     @classmethod
-    def from_file(cls, path, check_permissions: bool = True) -> "SecretKey":
+    def from_file(cls, path, check_permissions: bool = True) -> SecretKey:
         text, info = _read_small(path, "secret key file")
         mode = stat.S_IMODE(info.st_mode)
         if check_permissions and os.name == "posix" and mode & 0o077:
@@ -236,7 +236,7 @@ class Signature:
         )
 
     @classmethod
-    def from_text(cls, text: str) -> "Signature":
+    def from_text(cls, text: str) -> Signature:
         if len(text) > MAX_SIG_TEXT:
             raise TrustError(f"signature file is longer than {MAX_SIG_TEXT} characters",
                              hint=_REFETCH_HINT)

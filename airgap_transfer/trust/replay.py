@@ -20,11 +20,11 @@ import fcntl
 import json
 import os
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from airgap_transfer.errors import TrustError
-from airgap_transfer.events import Reporter
+from airgap_transfer.events import Kind, Reporter
 from airgap_transfer.format.index import CREATED_FORMAT, Index
 from airgap_transfer.format.names import printable
 from airgap_transfer.state import paths
@@ -53,11 +53,11 @@ def store_path() -> Path:
 
 
 def _parse_time(text: str) -> datetime:
-    return datetime.strptime(text, CREATED_FORMAT).replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, CREATED_FORMAT).replace(tzinfo=UTC)
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime(CREATED_FORMAT)
+    return datetime.now(UTC).strftime(CREATED_FORMAT)
 
 
 def _parse_line(line: str) -> Accepted | None:
@@ -97,7 +97,7 @@ def load(report: Reporter | None = None) -> list[Accepted]:
         record = _parse_line(line)
         if record is None:
             if report:
-                report.warning("replay-record-damaged", f"{path} line {number} is damaged; ignored",
+                report.warning(Kind.REPLAY_RECORD_DAMAGED, f"{path} line {number} is damaged; ignored",
                                path=str(path), line=number)
             continue
         records.append(record)
@@ -118,7 +118,7 @@ def check(index: Index, signer: str, force: bool, report: Reporter) -> list[Acce
                 f"{printable(record.bundle_name)} signed by {record.signer}; this index says "
                 f"{printable(index.bundle_name)} signed by {signer}", force, report)
     if same:
-        report.info("transfer-seen-before",
+        report.info(Kind.TRANSFER_SEEN_BEFORE,
                     f"transfer {index.transfer_id} was already accepted on {same[-1].accepted_at}; "
                     "receiving it again", transfer_id=index.transfer_id, accepted_at=same[-1].accepted_at)
         return same
@@ -137,7 +137,7 @@ def check(index: Index, signer: str, force: bool, report: Reporter) -> list[Acce
 def _refuse_or_warn(detail: str, force: bool, report: Reporter) -> None:
     if not force:
         raise TrustError(detail, hint="if the older bundle is really wanted, run again with --force")
-    report.warning("replay-forced", f"{detail}; accepted because of --force")
+    report.warning(Kind.REPLAY_FORCED, f"{detail}; accepted because of --force")
 
 
 def record(index: Index, signer: str) -> Accepted:
@@ -161,6 +161,6 @@ def remember(index: Index, signer: str, report: Reporter) -> None:
     try:
         record(index, signer)
     except OSError as exc:
-        report.warning("replay-record-failed", f"could not record transfer {index.transfer_id} as "
+        report.warning(Kind.REPLAY_RECORD_FAILED, f"could not record transfer {index.transfer_id} as "
                        f"accepted ({exc.strerror}); rollback protection will not know it",
                        path=str(store_path()))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import random
-from pathlib import Path
 
 import msgpack
 import pytest

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import blake3
-import pytest
 import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st

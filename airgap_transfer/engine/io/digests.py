@@ -26,7 +26,7 @@ class Digests:
         if self.sha256 is not None:
             self.sha256.update(data)
 
-    def copy(self) -> "Digests":
+    def copy(self) -> Digests:
         twin = Digests.__new__(Digests)
         twin.blake3 = self.blake3.copy()
         twin.sha256 = self.sha256.copy() if self.sha256 is not None else None

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 RING_BUFFERS = 4
 RING_BUFFER_SIZE = 2 * 2**20

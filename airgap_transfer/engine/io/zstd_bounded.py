@@ -23,7 +23,7 @@ copy tried.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import zstandard
 

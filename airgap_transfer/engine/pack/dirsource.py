@@ -155,7 +155,7 @@ class DirectoryStream:
     def close(self) -> None:
         self._close_file()
 
-    def __enter__(self) -> "DirectoryStream":
+    def __enter__(self) -> DirectoryStream:
         return self
 
     def __exit__(self, *exc) -> None:

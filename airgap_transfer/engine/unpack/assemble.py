@@ -10,14 +10,14 @@ tried; which failure it was decides between exit 3 (drive) and 4 (data).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from airgap_transfer.engine.io import chunk_io, pipeline
 from airgap_transfer.engine.io.digests import Digests
 from airgap_transfer.engine.unpack import catalog
 from airgap_transfer.errors import DriveIOError, IntegrityError, TrustError
-from airgap_transfer.events import Reporter
+from airgap_transfer.events import Kind, Reporter
 from airgap_transfer.format.index import Chunk, Index
 from airgap_transfer.media import fsio
 
@@ -60,7 +60,7 @@ class Assembler:
             else:
                 unmatched.append(record)
         if len(unmatched) < len(self.earlier):
-            self.report.info("resume", f"{len(self.placed)} chunks already in the partial output from an "
+            self.report.info(Kind.RESUME, f"{len(self.placed)} chunks already in the partial output from an "
                              "earlier run; not read from the drives again", chunks=sorted(self.placed))
         self.earlier = unmatched
         self._catch_up()
@@ -88,7 +88,7 @@ class Assembler:
             before = self.whole.copy() if in_order else None
             problem = self._copy(chunk, path, self.out_fd, drive, in_order)
             if problem is None:
-                self.report.info("chunk-verified", f"chunk {chunk.seq} verified from {drive}",
+                self.report.info(Kind.CHUNK_VERIFIED, f"chunk {chunk.seq} verified from {drive}",
                                  chunk=chunk.seq, drive=str(drive), blake3=chunk.blake3)
                 self.done += chunk.length
                 self.placed[chunk.seq] = chunk
@@ -102,7 +102,7 @@ class Assembler:
                 self.whole = before
             failures.append(f"{path}: {problem}")
             problems.append(problem)
-            self.report.warning("chunk-bad-copy", f"chunk {chunk.seq} on {drive} is bad: {problem}",
+            self.report.warning(Kind.CHUNK_BAD_COPY, f"chunk {chunk.seq} on {drive} is bad: {problem}",
                                 chunk=chunk.seq, drive=str(drive), path=str(path), problem=problem)
         if problems and all(p.startswith(_IO_PROBLEMS) for p in problems):
             raise DriveIOError(f"chunk {chunk.seq} could not be read ({'; '.join(failures)})",

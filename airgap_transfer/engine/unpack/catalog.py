@@ -21,7 +21,7 @@ from airgap_transfer.errors import (
     TrustError,
     UsageError,
 )
-from airgap_transfer.events import Reporter
+from airgap_transfer.events import Kind, Reporter
 from airgap_transfer.format import layout
 from airgap_transfer.format.index import MAX_INDEX_BYTES, Index
 from airgap_transfer.format.layout import TransferFolder
@@ -57,7 +57,7 @@ def find_transfer(sources: list[Path], transfer_id: str | None, report: Reporter
     folders = layout.discover(sources)
     for folder in folders:
         for path, why in folder.ignored:
-            report.warning("file-ignored", f"ignored {path}: {why}", path=str(path), reason=why)
+            report.warning(Kind.FILE_IGNORED, f"ignored {path}: {why}", path=str(path), reason=why)
     by_id: dict[str, list[TransferFolder]] = {}
     for folder in folders:
         by_id.setdefault(folder.transfer_id, []).append(folder)
@@ -155,9 +155,9 @@ def load_index(transfer: Transfer, trusted: list[minisign.PublicKey], allow_untr
         raise IncompleteError(f"no index found for transfer {transfer.transfer_id}",
                               hint="the index is on the last drive written; insert it too")
     for folder, exc in rejected:  # one good copy is enough; say which copies were bad
-        report.warning("index-rejected", f"index copy rejected: {exc.one_line()}", folder=str(folder.path))
+        report.warning(Kind.INDEX_REJECTED, f"index copy rejected: {exc.one_line()}", folder=str(folder.path))
     chosen = best
     if not chosen.trusted:
-        report.warning("untrusted-key", f"index signed by UNTRUSTED key {chosen.signer.key_id_hex}; "
+        report.warning(Kind.UNTRUSTED_KEY, f"index signed by UNTRUSTED key {chosen.signer.key_id_hex}; "
                        "compare this key id with the sender out of band", key_id=chosen.signer.key_id_hex)
     return chosen

@@ -13,7 +13,7 @@ from pathlib import Path
 from airgap_transfer.engine.io import chunk_io, pipeline
 from airgap_transfer.engine.unpack import catalog
 from airgap_transfer.errors import IntegrityError
-from airgap_transfer.events import Callback, Reporter
+from airgap_transfer.events import Callback, Kind, Reporter
 from airgap_transfer.format.index import Index
 from airgap_transfer.media import fsio
 from airgap_transfer.media import probe as media
@@ -113,7 +113,7 @@ def survey(config: InspectConfig, callback: Callback | None = None) -> Survey:
                 problem = f"read error ({exc.strerror})"
             if problem:
                 state.problems.append(f"{drive}: {problem}")
-                report.warning("chunk-bad-copy", f"chunk {chunk.seq} on {drive}: {problem}",
+                report.warning(Kind.CHUNK_BAD_COPY, f"chunk {chunk.seq} on {drive}: {problem}",
                                chunk=chunk.seq, drive=str(drive), problem=problem)
             else:
                 state.drives.append(str(drive))
