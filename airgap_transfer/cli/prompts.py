@@ -19,6 +19,7 @@ from typing import TextIO
 
 import humanize
 
+from airgap_transfer import limits
 from airgap_transfer.cli.render import Renderer
 from airgap_transfer.engine.pack.packer import DriveRequest
 from airgap_transfer.engine.unpack.unpacker import SourceRequest
@@ -26,7 +27,6 @@ from airgap_transfer.events import Event, Kind
 from airgap_transfer.media import probe
 
 POLL_SECONDS = 1.0
-MAX_LINE = 4096
 
 
 class DriveWaiter:
@@ -62,7 +62,7 @@ class DriveWaiter:
             return None
         if not ready:
             return None
-        line = self.stdin.readline(MAX_LINE)
+        line = self.stdin.readline(limits.MAX_TYPED_LINE)
         if line == "":
             return EOF
         text = line.strip()

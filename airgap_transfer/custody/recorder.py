@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from airgap_transfer import __version__, interrupts
+from airgap_transfer import __version__, interrupts, limits
 from airgap_transfer.custody import chain as custody
-from airgap_transfer.custody.media_identity import MAX_FIELD_CHARS, media_identity
+from airgap_transfer.custody.media_identity import media_identity
 from airgap_transfer.errors import AirgapError, FormatError, IntegrityError
 from airgap_transfer.events import Callback, Event, Kind, Reporter, ignore
 from airgap_transfer.format import layout
@@ -44,7 +44,7 @@ class Actor:
         except (KeyError, OSError):
             user = str(os.getuid())
         found = {"user": user, "operator": self.operator, "title": self.title}
-        return {k: v[:MAX_FIELD_CHARS] for k, v in found.items() if v}
+        return {k: v[:limits.MAX_FIELD_CHARS] for k, v in found.items() if v}
 
 
 def local_log_path(transfer_id: str) -> Path:
@@ -62,7 +62,7 @@ def new_event(kind: str, transfer_id: str, actor: Actor, result: str = "ok", **f
     """An event with the fields every event carries; ``seq``/``prev`` come from custody.chain."""
     utc, local, tzname = _now()
     event = {"v": custody.FORMAT_VERSION, "type": kind, "time": utc, "local_time": local, "tz": tzname,
-             "actor": actor.to_dict(), "host": socket.gethostname()[:MAX_FIELD_CHARS],
+             "actor": actor.to_dict(), "host": socket.gethostname()[:limits.MAX_FIELD_CHARS],
              "tool": f"airgap-transfer {__version__}", "transfer_id": transfer_id, "result": result}
     event.update({k: v for k, v in fields.items() if v not in (None, {}, [])})
     return event
@@ -263,7 +263,7 @@ _STARTS = frozenset({Kind.PACK_STARTED, Kind.UNPACK_STARTED})
 
 def _json_scalars(data: dict[str, Any]) -> dict[str, Any]:
     """The str/int/bool fields of a dict, as a custody event may hold them (no floats, no None)."""
-    return {str(k)[:64]: (v[:MAX_FIELD_CHARS] if isinstance(v, str) else v) for k, v in data.items()
+    return {str(k)[:64]: (v[:limits.MAX_FIELD_CHARS] if isinstance(v, str) else v) for k, v in data.items()
             if isinstance(v, (str, int, bool)) and v != ""}
 
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from airgap_transfer import limits
 from airgap_transfer.custody import chain as custody
-from airgap_transfer.custody.media_identity import MAX_FIELD_CHARS, media_identity
+from airgap_transfer.custody.media_identity import media_identity
 from airgap_transfer.custody.recorder import Actor, continue_chain, folders_of, new_event, write_local
 from airgap_transfer.engine.unpack import catalog, inspect
 from airgap_transfer.errors import AirgapError
@@ -77,7 +78,7 @@ def handover(config: HandoverConfig, callback: Callback | None = None) -> dict[s
     handed = {"from": config.from_name, "to": config.to_name, "seal": config.seal,
               "purpose": config.purpose, "location": config.location}
     event = new_event("handover", transfer.transfer_id, config.actor,
-                      handover={k: v[:MAX_FIELD_CHARS] for k, v in handed.items() if v},
+                      handover={k: v[:limits.MAX_FIELD_CHARS] for k, v in handed.items() if v},
                       signer=key.public_key().key_id_hex,
                       drives=[media_identity(Path(d)) for d in drives])
     custody.chain(events, event)

@@ -1,7 +1,7 @@
 """The signed chunk index: a plain data model with strict to_dict/from_dict.
 
 The index is the one document a receiver trusts, and only after its signature
-has been checked over the exact bytes (see ``signing``).  ``from_dict`` still
+has been checked over the exact bytes (``engine/unpack/catalog.load_index``).  ``from_dict`` still
 treats its content as hostile: every field is type-checked and the chunk list
 must tile the bundle exactly, so a malformed index can never steer a write.
 """
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from airgap_transfer import limits
 from airgap_transfer.errors import FormatError, UsageError
 from airgap_transfer.format import layout, serialization
 from airgap_transfer.format.names import sanitize_bundle_name
@@ -20,16 +21,6 @@ from airgap_transfer.format.names import sanitize_bundle_name
 MAGIC = "airgap-transfer/index"
 FORMAT_MAJOR = 1
 FORMAT_MINOR = 0
-MAX_CHUNKS = 999_999  # six-digit sequence numbers in chunk names
-MAX_NAME_CHARS = 255
-MAX_TEXT_CHARS = 1024
-MAX_BUNDLE_SIZE = 2**60
-# About 264 bytes per chunk entry: room for ~250 000 chunks.  Pack and unpack
-# share this cap, so pack can never write an index that unpack refuses.
-MAX_INDEX_BYTES = 64 * 2**20
-
-TRANSFER_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-HEX256_RE = re.compile(r"^[0-9a-f]{64}$")
 # UTC to the second, as pack writes it; the replay rule compares these dates.
 CREATED_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 CREATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -69,14 +60,14 @@ class Chunk:
     def from_dict(cls, data: Any, strict: bool = True) -> Chunk:
         d = _Fields(data, "chunk", strict)
         chunk = cls(
-            seq=d.int("seq", 1, MAX_CHUNKS),
-            offset=d.int("offset", 0, MAX_BUNDLE_SIZE),
-            length=d.int("length", 1, MAX_BUNDLE_SIZE),
+            seq=d.int("seq", 1, limits.MAX_CHUNKS),
+            offset=d.int("offset", 0, limits.MAX_BUNDLE_SIZE),
+            length=d.int("length", 1, limits.MAX_BUNDLE_SIZE),
             blake3=d.hex256("blake3"),
-            file=d.text("file", MAX_NAME_CHARS),
-            drive=d.int("drive", 1, MAX_CHUNKS),
+            file=d.text("file", limits.MAX_NAME_CHARS),
+            drive=d.int("drive", 1, limits.MAX_CHUNKS),
             encoding=d.choice("encoding", ENCODINGS),
-            stored_length=d.int("stored_length", 1, MAX_BUNDLE_SIZE),
+            stored_length=d.int("stored_length", 1, limits.MAX_BUNDLE_SIZE),
             stored_blake3=d.hex256("stored_blake3"),
             sha256=d.optional_hex256("sha256"),
         )
@@ -102,11 +93,11 @@ class Drive:
     def from_dict(cls, data: Any, strict: bool = True) -> Drive:
         d = _Fields(data, "drive", strict)
         drive = cls(
-            ordinal=d.int("ordinal", 1, MAX_CHUNKS),
-            label=d.optional_text("label", MAX_TEXT_CHARS),
-            fs_type=d.optional_text("fs_type", MAX_TEXT_CHARS),
-            fs_uuid=d.optional_text("fs_uuid", MAX_TEXT_CHARS),
-            serial=d.optional_text("serial", MAX_TEXT_CHARS),
+            ordinal=d.int("ordinal", 1, limits.MAX_CHUNKS),
+            label=d.optional_text("label", limits.MAX_TEXT_CHARS),
+            fs_type=d.optional_text("fs_type", limits.MAX_TEXT_CHARS),
+            fs_uuid=d.optional_text("fs_uuid", limits.MAX_TEXT_CHARS),
+            serial=d.optional_text("serial", limits.MAX_TEXT_CHARS),
         )
         d.done()
         return drive
@@ -145,15 +136,15 @@ class Index:
 
     def to_bytes(self) -> bytes:
         data = serialization.dumps(self.to_dict())
-        if len(data) > MAX_INDEX_BYTES:
+        if len(data) > limits.MAX_INDEX_BYTES:
             raise UsageError(f"the index of {len(self.chunks)} chunks would be {len(data)} bytes, "
-                             f"over the {MAX_INDEX_BYTES}-byte limit receivers accept",
+                             f"over the {limits.MAX_INDEX_BYTES}-byte limit receivers accept",
                              hint="use a larger --chunk-size")
         return data
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Index:
-        return cls.from_dict(serialization.loads(data, what="index", limit=MAX_INDEX_BYTES))
+        return cls.from_dict(serialization.loads(data, what="index", limit=limits.MAX_INDEX_BYTES))
 
     @classmethod
     def from_dict(cls, data: Any) -> Index:
@@ -177,20 +168,20 @@ class Index:
         bundle = _Fields(d.take("bundle"), "bundle", strict)
         chunks_raw = d.take("chunks")
         drives_raw = d.take("drives")
-        if not isinstance(chunks_raw, list) or len(chunks_raw) > MAX_CHUNKS:
-            raise FormatError(f"index chunk list is not a list of at most {MAX_CHUNKS}")
-        if not isinstance(drives_raw, list) or len(drives_raw) > MAX_CHUNKS:
+        if not isinstance(chunks_raw, list) or len(chunks_raw) > limits.MAX_CHUNKS:
+            raise FormatError(f"index chunk list is not a list of at most {limits.MAX_CHUNKS}")
+        if not isinstance(drives_raw, list) or len(drives_raw) > limits.MAX_CHUNKS:
             raise FormatError("index drive list is malformed")
         index = cls(
-            transfer_id=d.match("transfer_id", TRANSFER_ID_RE),
+            transfer_id=d.match("transfer_id", limits.TRANSFER_ID_RE),
             final=d.bool("final"),
-            bundle_name=bundle.text("name", MAX_NAME_CHARS),
-            bundle_size=bundle.int("size", 0, MAX_BUNDLE_SIZE),
+            bundle_name=bundle.text("name", limits.MAX_NAME_CHARS),
+            bundle_size=bundle.int("size", 0, limits.MAX_BUNDLE_SIZE),
             kind=bundle.choice("kind", ("file", "directory", "stream")),
             bundle_blake3=bundle.optional_hex256("blake3"),
             bundle_sha256=bundle.optional_hex256("sha256"),
             created=d.created("created"),
-            tool=d.text("tool", MAX_TEXT_CHARS),
+            tool=d.text("tool", limits.MAX_TEXT_CHARS),
             signer=d.text("signer", 64),
             readback=d.bool("readback"),
             compression=d.text("compression", 64),
@@ -240,9 +231,6 @@ class Index:
                     f"chunk lengths add up to {expected_offset}, not the bundle size {self.bundle_size}")
             if self.bundle_blake3 is None:
                 raise FormatError("final index carries no whole-bundle digest")
-
-    def chunk_by_file(self) -> dict[str, Chunk]:
-        return {chunk.file: chunk for chunk in self.chunks}
 
 
 class _Fields:
@@ -295,7 +283,7 @@ class _Fields:
         return value
 
     def hex256(self, key: str) -> str:
-        return self.match(key, HEX256_RE)
+        return self.match(key, limits.HEX256_RE)
 
     def optional_hex256(self, key: str) -> str | None:
         return None if self.raw.get(key, None) is None and self._mark(key) else self.hex256(key)

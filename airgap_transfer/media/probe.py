@@ -19,7 +19,6 @@ import psutil
 from airgap_transfer import limits
 
 TOOL_TIMEOUT = 5.0
-MAX_TOOL_OUTPUT = 64 * 1024
 FUSE_TYPES = {"fuseblk", "fuse"}
 
 
@@ -62,7 +61,7 @@ def _run(args: list[str]) -> str:
         result = subprocess.run(args, capture_output=True, timeout=TOOL_TIMEOUT, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return ""
-    return result.stdout[:MAX_TOOL_OUTPUT].decode("utf-8", errors="replace")
+    return result.stdout[:limits.MAX_TOOL_OUTPUT].decode("utf-8", errors="replace")
 
 
 def _mount_of(path: Path) -> psutil._common.sdiskpart | None:

@@ -19,11 +19,11 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from airgap_transfer import limits
 from airgap_transfer.errors import UsageError
 from airgap_transfer.media import fsio
 from airgap_transfer.state import paths
 
-MAX_JOURNAL_BYTES = 256 * 2**20
 JOURNAL_VERSION = 2
 
 
@@ -158,8 +158,8 @@ def load(path: Path, kind: type[PackJournal] | type[UnpackJournal]):
         return None
     try:
         with open(path, "rb") as handle:
-            data = handle.read(MAX_JOURNAL_BYTES + 1)
-        if len(data) > MAX_JOURNAL_BYTES:
+            data = handle.read(limits.MAX_JOURNAL_BYTES + 1)
+        if len(data) > limits.MAX_JOURNAL_BYTES:
             raise ValueError("over the size limit")
         document = _fold(data.splitlines())
         if document.get("version") != JOURNAL_VERSION:
@@ -178,9 +178,6 @@ def remove(path: Path) -> None:
         pass
 
 
-MAX_JOURNALS_SCANNED = 1000
-
-
 def local_progress(transfer_id: str) -> dict:
     """What this machine's journals say about a transfer: pack and unpack progress."""
     found: dict = {}
@@ -188,7 +185,7 @@ def local_progress(transfer_id: str) -> dict:
         folder = paths.state_dir() / kind
         if not folder.is_dir():
             continue
-        for path in sorted(folder.glob("*.json"))[:MAX_JOURNALS_SCANNED]:
+        for path in sorted(folder.glob("*.json"))[:limits.MAX_JOURNALS_SCANNED]:
             try:
                 saved = load(path, cls)
             except UsageError:

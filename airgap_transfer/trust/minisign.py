@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from airgap_transfer import limits
 from airgap_transfer.errors import KeyFileError, TrustError, UsageError
 
 ALG_LEGACY = b"Ed"  # signs the raw message; also the key algorithm tag
@@ -35,8 +36,6 @@ UNTRUSTED = "untrusted comment: "
 TRUSTED = "trusted comment: "
 # minisign -G writes this line even with -W; we copy it byte for byte.
 SECRET_COMMENT = UNTRUSTED + "minisign encrypted secret key"
-MAX_KEY_FILE = 4096
-MAX_SIG_TEXT = 8192
 _SECRET_LEN = 2 + 2 + 2 + 32 + 8 + 8 + 8 + 64 + 32  # 158, see SecretKey._pack
 _FORBIDDEN = ("\n", "\r", "\0")  # minisign stops or trims a comment at these
 _KEYGEN_HINT = "make an unencrypted key with `minisign -G -W` or `airgap-transfer keygen`"
@@ -74,22 +73,22 @@ def _lines(text: str) -> list[str]:
 
 
 def _read_small(path, what: str) -> tuple[str, os.stat_result]:
-    """Read a key file of at most MAX_KEY_FILE bytes; stat the open descriptor."""
+    """Read a key file of at most limits.MAX_KEY_FILE_BYTES bytes; stat the open descriptor."""
     try:
         with open(path, "rb") as handle:
             info = os.fstat(handle.fileno())
-            data = handle.read(MAX_KEY_FILE + 1)
+            data = handle.read(limits.MAX_KEY_FILE_BYTES + 1)
     except FileNotFoundError:
         raise KeyFileError(f"{what} {path} does not exist", hint=_PATH_HINT) from None
     except OSError as exc:
         raise KeyFileError(f"cannot read {what} {path}: {exc.strerror}", hint=_PATH_HINT) from None
     try:
-        if len(data) <= MAX_KEY_FILE:
+        if len(data) <= limits.MAX_KEY_FILE_BYTES:
             return data.decode("utf-8"), info
     except UnicodeDecodeError:
         pass
     raise KeyFileError(f"{what} {path} is not a minisign key (binary or larger than "
-                       f"{MAX_KEY_FILE} bytes)", hint="point to the minisign key file itself")
+                       f"{limits.MAX_KEY_FILE_BYTES} bytes)", hint="point to the minisign key file itself")
 
 
 def _parse_named(path, parse, text: str):
@@ -125,7 +124,7 @@ class PublicKey:
     @classmethod
     def from_text(cls, text: str) -> PublicKey:
         hint = "give a minisign public key file or its base64 line (starts with RW)"
-        lines = _lines(text.strip()) if len(text) <= MAX_KEY_FILE else []
+        lines = _lines(text.strip()) if len(text) <= limits.MAX_KEY_FILE_BYTES else []
         if len(lines) == 2 and lines[0].startswith(UNTRUSTED):
             lines = lines[1:]  # the comment is unsigned; ignore its content
         blob = _b64decode(lines[0]) if len(lines) == 1 else None
@@ -176,7 +175,7 @@ class SecretKey:
     @classmethod
     def from_text(cls, text: str) -> SecretKey:
         hint = "give a minisign secret key file (two lines, made by `minisign -G -W`)"
-        lines = _lines(text.strip()) if len(text) <= MAX_KEY_FILE else []
+        lines = _lines(text.strip()) if len(text) <= limits.MAX_KEY_FILE_BYTES else []
         if len(lines) != 2 or not lines[0].startswith(UNTRUSTED):
             raise KeyFileError("not a minisign secret key", hint=hint)
         blob = _b64decode(lines[1])
@@ -237,8 +236,8 @@ class Signature:
 
     @classmethod
     def from_text(cls, text: str) -> Signature:
-        if len(text) > MAX_SIG_TEXT:
-            raise TrustError(f"signature file is longer than {MAX_SIG_TEXT} characters",
+        if len(text) > limits.MAX_SIGNATURE_BYTES:
+            raise TrustError(f"signature file is longer than {limits.MAX_SIGNATURE_BYTES} characters",
                              hint=_REFETCH_HINT)
         lines = _lines(text)
         if len(lines) != 4 or not (lines[0].startswith(UNTRUSTED) and lines[2].startswith(TRUSTED)):
@@ -273,9 +272,9 @@ def sign(message: bytes, key: SecretKey, trusted_comment: str,
     sig = private.sign(hashlib.blake2b(message, digest_size=64).digest())
     glob = private.sign(sig + _utf8(trusted_comment))
     result = Signature(ALG_HASHED, key.key_id, sig, trusted_comment, glob, untrusted_comment)
-    if len(result.to_file_text()) > MAX_SIG_TEXT:  # else we could not read it back
+    if len(result.to_file_text()) > limits.MAX_SIGNATURE_BYTES:  # else we could not read it back
         raise UsageError("signature comments are too long",
-                         hint=f"keep the signature file under {MAX_SIG_TEXT} characters")
+                         hint=f"keep the signature file under {limits.MAX_SIGNATURE_BYTES} characters")
     return result
 
 

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from airgap_transfer import limits
 from airgap_transfer.errors import TrustError
 from airgap_transfer.events import Kind, Reporter
 from airgap_transfer.format.index import CREATED_FORMAT, Index
@@ -30,8 +31,6 @@ from airgap_transfer.format.names import printable
 from airgap_transfer.state import paths
 
 STORE_NAME = "accepted-transfers.jsonl"
-MAX_STORE_BYTES = 64 * 2**20
-MAX_LINE_CHARS = 8192
 FIELDS = ("transfer_id", "signer", "bundle_name", "created", "accepted_at")
 
 
@@ -61,7 +60,7 @@ def _now() -> str:
 
 
 def _parse_line(line: str) -> Accepted | None:
-    if len(line) > MAX_LINE_CHARS:
+    if len(line) > limits.MAX_REPLAY_LINE_CHARS:
         return None
     try:
         raw = json.loads(line)
@@ -81,14 +80,14 @@ def load(report: Reporter | None = None) -> list[Accepted]:
     path = store_path()
     try:
         with open(path, "rb") as handle:
-            data = handle.read(MAX_STORE_BYTES + 1)
+            data = handle.read(limits.MAX_REPLAY_RECORD_BYTES + 1)
     except FileNotFoundError:
         return []
     except OSError as exc:
         raise TrustError(f"cannot read the accepted-transfers record {path}: {exc.strerror}",
                          hint="fix the state folder's permissions; rollback protection needs it") from None
-    if len(data) > MAX_STORE_BYTES:
-        raise TrustError(f"accepted-transfers record {path} is over {MAX_STORE_BYTES} bytes",
+    if len(data) > limits.MAX_REPLAY_RECORD_BYTES:
+        raise TrustError(f"accepted-transfers record {path} is over {limits.MAX_REPLAY_RECORD_BYTES} bytes",
                          hint="archive it and start a new one; rollback protection needs it")
     records = []
     for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):

@@ -13,6 +13,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from airgap_transfer import limits
 from airgap_transfer.errors import KeyFileError, UsageError
 from airgap_transfer.media import fsio
 from airgap_transfer.state import paths
@@ -40,7 +41,7 @@ def entries() -> list[TrustEntry]:
     if not folder.is_dir():
         return []
     found = []
-    for path in sorted(folder.iterdir())[:keys.MAX_TRUSTED_KEYS]:
+    for path in sorted(folder.iterdir())[:limits.MAX_TRUSTED_KEYS]:
         if path.suffix != ".pub":
             continue
         try:

@@ -1,8 +1,9 @@
 """Writing one chunk file from the source, and reading one back into the output.
 
 Both run on ``pipeline.pump`` so reading, hashing and writing overlap.  These
-are the inner loops of pack (``_Packer._copy_into``) and unpack
-(``_Assembler._copy``); the callers keep the durability and retry logic.
+are the inner loops of pack (the writers in engine/pack/in_turn.py and
+parallel.py) and of unpack (``Assembler._copy`` in engine/unpack/assemble.py);
+the callers keep the durability and retry logic.
 """
 
 from __future__ import annotations

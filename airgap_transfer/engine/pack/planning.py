@@ -156,9 +156,6 @@ def plan_at_once(size: int, drives: list[DrivePlan], requested: int | None, chun
     return Plan(size, parts, unplaced)
 
 
-MAX_PLANNED_DRIVES = 10_000
-
-
 def plan(size: int, drives: list[tuple], requested: int | None,
          repeat_last: bool = False) -> Plan:
     """Chunks per drive for a bundle of ``size`` bytes.
@@ -170,7 +167,7 @@ def plan(size: int, drives: list[tuple], requested: int | None,
     plans: list[DrivePlan] = []
     remaining = size
     queue = list(drives)
-    while queue and remaining > 0 and len(plans) < MAX_PLANNED_DRIVES:
+    while queue and remaining > 0 and len(plans) < limits.MAX_PLANNED_DRIVES:
         name, fs_type, free, *rest = queue.pop(0) if not repeat_last or len(queue) > 1 else queue[0]
         drive = DrivePlan(f"{name} #{len(plans) + 1}" if repeat_last else name, fs_type, free,
                           chunk_limit(requested, fs_type).size, block=rest[0] if rest else 0)

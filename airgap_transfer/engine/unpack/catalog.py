@@ -13,6 +13,7 @@ from pathlib import Path
 
 import blake3
 
+from airgap_transfer import limits
 from airgap_transfer.errors import (
     AirgapError,
     FormatError,
@@ -23,13 +24,10 @@ from airgap_transfer.errors import (
 )
 from airgap_transfer.events import Kind, Reporter
 from airgap_transfer.format import layout
-from airgap_transfer.format.index import MAX_INDEX_BYTES, Index
+from airgap_transfer.format.index import Index
 from airgap_transfer.format.layout import TransferFolder
 from airgap_transfer.format.serialization import read_bounded
 from airgap_transfer.trust import keys, minisign
-
-MAX_SIGNATURE_BYTES = 8192
-MAX_KEY_BYTES = 4096
 
 
 @dataclass
@@ -79,9 +77,9 @@ def find_transfer(sources: list[Path], transfer_id: str | None, report: Reporter
 
 def _read_copy(folder: TransferFolder) -> tuple[bytes, str]:
     """The index bytes and signature text of one folder, both bounded."""
-    data = read_bounded(folder.index_path, MAX_INDEX_BYTES, what="index")
+    data = read_bounded(folder.index_path, limits.MAX_INDEX_BYTES, what="index")
     try:
-        signature_text = read_bounded(folder.signature_path, MAX_SIGNATURE_BYTES, what="signature").decode()
+        signature_text = read_bounded(folder.signature_path, limits.MAX_SIGNATURE_BYTES, what="signature").decode()
     except FormatError as exc:
         raise TrustError(f"{folder.path}: index signature missing or unreadable ({exc.detail})",
                          hint="copy index.agt.minisig from another drive of this transfer") from None
@@ -102,7 +100,7 @@ def _load_one(folder: TransferFolder, data: bytes, signature_text: str,
             raise
         try:
             on_drive = minisign.PublicKey.from_text(
-                read_bounded(folder.path / layout.SIGNER_KEY_NAME, MAX_KEY_BYTES, what="signer key").decode())
+                read_bounded(folder.path / layout.SIGNER_KEY_NAME, limits.MAX_KEY_FILE_BYTES, what="signer key").decode())
         except (FormatError, KeyFileError, UnicodeDecodeError):
             raise TrustError(f"{where}: no usable {layout.SIGNER_KEY_NAME} to check the signature with",
                              hint="get the sender's public key and pass it with --trust") from None
