@@ -43,11 +43,13 @@ RESERVE_BASE = 2 * 2**20
 RESERVE_PER_CHUNK = 4096
 
 # A transfer ---------------------------------------------------------------------------------
-# Chunks in one transfer (and drives: a drive holds at least one chunk).  Index
-# entries are ~270 bytes, so 200,000 of them fit the index cap with room to
-# spare; chunk names have six-digit sequence numbers, far above it.
+# Chunks in one transfer (and drives: a drive holds at least one chunk); chunk
+# names have six-digit sequence numbers, far above it.
 MAX_CHUNKS = 200_000
 MAX_BUNDLE_SIZE = 2**60
+# An index entry is ~270 bytes: MAX_CHUNKS of them fit.  With --sha256 and
+# compression an entry is ~345 bytes and this cap binds first (~190,000
+# chunks); pack then refuses to write the index (exit 2), as unpack would.
 MAX_INDEX_BYTES = 64 * 2**20
 MAX_NAME_CHARS = 255                    # the bundle's name, a chunk's file name
 MAX_TEXT_CHARS = 1024                   # free-text index fields (tool, drive label, serial, ...)
@@ -58,6 +60,8 @@ MAX_PLANNED_DRIVES = 10_000             # --dry-run with --drive-size stops plan
 # Any msgpack document, and how deep it may nest.
 MAX_DOCUMENT_BYTES = 16 * 2**20
 MAX_DEPTH = 16
+MAX_ARRAY_LEN = 2**20                   # above MAX_CHUNKS: the chunk list is the longest array
+MAX_MAP_LEN = 2**16
 
 # Signatures and keys (minisign files).
 MAX_SIGNATURE_BYTES = 8192

@@ -32,7 +32,8 @@ def renderer_for(json_mode: bool, quiet: bool) -> Renderer:
 
 
 def common(func: F) -> F:
-    func = click.option("--json", "json_mode", is_flag=True, help="Machine-readable output on stdout (JSON lines).")(func)
+    func = click.option("--json", "json_mode", is_flag=True,
+                        help="Machine-readable output on stdout (JSON lines).")(func)
     func = click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors.")(func)
     func = click.option("--debug", is_flag=True, hidden=True, help="Show tracebacks.")(func)
     return func

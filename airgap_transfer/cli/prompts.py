@@ -41,7 +41,7 @@ class DriveWaiter:
         known = probe.drive_mount_points()
         while True:
             typed = self._typed_path()
-            if typed is EOF:
+            if isinstance(typed, _Eof):
                 return None
             if typed is not None and accept(typed):
                 return typed

@@ -29,7 +29,8 @@ def parse_size(text: str) -> int:
             f"cannot read size {text!r}",
             hint="write e.g. 16GB (10^9 units), 16GiB (2^30 units) or a plain number of bytes",
         )
-    number = match.group(1)
+    number: str = match.group(1)
+    value: int
     if "." in number:
         whole, frac = number.split(".")
         value = int(whole) * _UNITS[unit] + int(frac) * _UNITS[unit] // 10 ** len(frac)

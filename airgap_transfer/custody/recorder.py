@@ -14,7 +14,7 @@ import getpass
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -135,7 +135,7 @@ class Recorder:
     _lock: threading.Lock = field(default_factory=threading.Lock)  # drives may be written in parallel
 
     @contextlib.contextmanager
-    def failures(self):
+    def failures(self) -> Iterator[Recorder]:
         """Record a failed pack/unpack (its one-line reason) before the error goes on."""
         try:
             yield self
@@ -157,13 +157,19 @@ class Recorder:
 
     def record(self, kind: str, result: str = "ok", **fields: Any) -> dict[str, Any]:
         with interrupts.held():  # the chain in memory and the log on disk must not part
-            event = custody.chain(self.events, new_event(kind, self.transfer_id, self.actor, result, **fields))
+            event = custody.chain(self.events, new_event(kind, self._transfer(), self.actor, result, **fields))
             if self._local_in_step:
                 append_local(event)
             else:  # the first write of a run: the chain may have grown from the drives' logs
                 write_local(self.events)
                 self._local_in_step = True
         return event
+
+    def _transfer(self) -> str:
+        """The transfer being recorded; handlers run only once a ``*-started`` event named it."""
+        if self.transfer_id is None:
+            raise AssertionError("a custody record before the transfer is known")
+        return self.transfer_id
 
     def media(self, drive: str) -> dict[str, Any]:
         """Media identity of a drive, asked once per drive per run (psutil walks every mount)."""
@@ -180,7 +186,7 @@ class Recorder:
 
     def _on_drive_opened(self, data: dict[str, Any]) -> None:
         root = data["drive"]
-        self.drives[root] = Path(root) / layout.folder_name(self.transfer_id)
+        self.drives[root] = Path(root) / layout.folder_name(self._transfer())
         if isinstance(data.get("medium"), dict):  # pack already probed the drive (media.py): reuse it
             self._media[root] = {**_json_scalars(data["medium"]), "path": os.path.abspath(root)}
 
@@ -195,7 +201,8 @@ class Recorder:
 
     def _drive_finished(self, drive: str) -> None:
         folder_chunks = [e["chunks"][0] for e in self.events
-                         if e["type"] == "chunk-written" and e.get("media", {}).get("path") == self.media(drive)["path"]]
+                         if e["type"] == "chunk-written"
+                         and e.get("media", {}).get("path") == self.media(drive)["path"]]
         self.record("drive-finished", chunks=folder_chunks, media=self.media(drive))
 
     def _on_pack_finished(self, data: dict[str, Any]) -> None:
@@ -214,8 +221,10 @@ class Recorder:
         written = {self.media(d)["path"] for d in self.drives}
         for event in self.events:
             path = event.get("media", {}).get("path") if event["type"] == "drive-finished" else None
-            folder = Path(path) / layout.folder_name(self.transfer_id) if path else None
-            if folder is not None and path not in written and folder.is_dir() and not folder.is_symlink():
+            if not isinstance(path, str) or path in written:
+                continue
+            folder = Path(path) / layout.folder_name(self._transfer())
+            if folder.is_dir() and not folder.is_symlink():
                 written.add(path)
                 self.drives[path] = folder
                 self._write_drive(path)
@@ -282,7 +291,7 @@ def continue_chain(transfer_id: str, sources: list[Path], report: Reporter) -> l
         local = load_local_log(transfer_id)
     except (FormatError, IntegrityError) as exc:
         local = _set_aside(transfer_id, exc, report)
-    longest = custody.tip(custody.merge([local] + logs))
+    longest = custody.tip(custody.merge([local, *logs]))
     if local and custody.event_hash(local[-1]) not in {custody.event_hash(e) for e in longest}:
         # The drives grew apart from this host's log (a fork): never drop local events.
         report.warning(Kind.CUSTODY_FORK, f"the drives' custody logs fork from this host's at event "

@@ -34,6 +34,8 @@ from airgap_transfer.errors import (
     UsageError,
 )
 from airgap_transfer.events import Callback, Kind, Reporter
+from airgap_transfer.format.index import Index
+from airgap_transfer.format.layout import TransferFolder
 from airgap_transfer.media import fsio
 from airgap_transfer.state import paths
 from airgap_transfer.trust import keys, minisign
@@ -96,7 +98,8 @@ def _head_keys(extra: list[str]) -> list[minisign.PublicKey]:
     return found
 
 
-def _check_drive_copy(folder, head_keys: list[minisign.PublicKey]) -> tuple[Check, list[dict[str, Any]]]:
+def _check_drive_copy(folder: TransferFolder,
+                      head_keys: list[minisign.PublicKey]) -> tuple[Check, list[dict[str, Any]]]:
     path = folder.path / custody.LOG_NAME
     check = Check(where=str(path), events=0)
     events: list[dict[str, Any]] = []
@@ -171,7 +174,7 @@ def gather(config: ReportConfig, report: Reporter) -> Gathered:
     return Gathered(transfer_id, index, index_trusted, checks, custody.merge(logs), folders)
 
 
-def _load_index(transfer, trust: list[str], report: Reporter):
+def _load_index(transfer: catalog.Transfer, trust: list[str], report: Reporter) -> tuple[Index | None, bool]:
     """The signed index for the summary; an untrusted one is shown, and said to be untrusted."""
     try:
         loaded = catalog.load_index(transfer, keys.trusted_keys(trust), True, Reporter(None))
@@ -203,7 +206,7 @@ def _summary(g: Gathered) -> tuple[dict[str, Any], dict[str, str]]:
 def _drives(g: Gathered) -> list[dict[str, Any]]:
     drives: dict[str, dict[str, Any]] = {}
     for event in g.events:
-        for media in [event.get("media")] + list(event.get("drives", [])):
+        for media in [event.get("media"), *event.get("drives", [])]:
             if isinstance(media, dict) and media.get("path"):
                 entry = drives.setdefault(media["path"], {**media, "chunks": []})
                 if event["type"] == "chunk-written":

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from airgap_transfer import __version__
 from airgap_transfer.errors import AirgapError, UsageError
@@ -38,7 +39,7 @@ class BootstrapResult:
     folder: Path
     wheels: list[str]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"folder": str(self.folder), "wheels": self.wheels}
 
 

@@ -60,14 +60,14 @@ class Chunk:
     def from_dict(cls, data: Any, strict: bool = True) -> Chunk:
         d = _Fields(data, "chunk", strict)
         chunk = cls(
-            seq=d.int("seq", 1, limits.MAX_CHUNKS),
-            offset=d.int("offset", 0, limits.MAX_BUNDLE_SIZE),
-            length=d.int("length", 1, limits.MAX_BUNDLE_SIZE),
+            seq=d.integer("seq", 1, limits.MAX_CHUNKS),
+            offset=d.integer("offset", 0, limits.MAX_BUNDLE_SIZE),
+            length=d.integer("length", 1, limits.MAX_BUNDLE_SIZE),
             blake3=d.hex256("blake3"),
             file=d.text("file", limits.MAX_NAME_CHARS),
-            drive=d.int("drive", 1, limits.MAX_CHUNKS),
+            drive=d.integer("drive", 1, limits.MAX_CHUNKS),
             encoding=d.choice("encoding", ENCODINGS),
-            stored_length=d.int("stored_length", 1, limits.MAX_BUNDLE_SIZE),
+            stored_length=d.integer("stored_length", 1, limits.MAX_BUNDLE_SIZE),
             stored_blake3=d.hex256("stored_blake3"),
             sha256=d.optional_hex256("sha256"),
         )
@@ -93,7 +93,7 @@ class Drive:
     def from_dict(cls, data: Any, strict: bool = True) -> Drive:
         d = _Fields(data, "drive", strict)
         drive = cls(
-            ordinal=d.int("ordinal", 1, limits.MAX_CHUNKS),
+            ordinal=d.integer("ordinal", 1, limits.MAX_CHUNKS),
             label=d.optional_text("label", limits.MAX_TEXT_CHARS),
             fs_type=d.optional_text("fs_type", limits.MAX_TEXT_CHARS),
             fs_uuid=d.optional_text("fs_uuid", limits.MAX_TEXT_CHARS),
@@ -174,16 +174,16 @@ class Index:
             raise FormatError("index drive list is malformed")
         index = cls(
             transfer_id=d.match("transfer_id", limits.TRANSFER_ID_RE),
-            final=d.bool("final"),
+            final=d.boolean("final"),
             bundle_name=bundle.text("name", limits.MAX_NAME_CHARS),
-            bundle_size=bundle.int("size", 0, limits.MAX_BUNDLE_SIZE),
+            bundle_size=bundle.integer("size", 0, limits.MAX_BUNDLE_SIZE),
             kind=bundle.choice("kind", ("file", "directory", "stream")),
             bundle_blake3=bundle.optional_hex256("blake3"),
             bundle_sha256=bundle.optional_hex256("sha256"),
             created=d.created("created"),
             tool=d.text("tool", limits.MAX_TEXT_CHARS),
             signer=d.text("signer", 64),
-            readback=d.bool("readback"),
+            readback=d.boolean("readback"),
             compression=d.text("compression", 64),
             chunks=[Chunk.from_dict(item, strict) for item in chunks_raw],
             drives=[Drive.from_dict(item, strict) for item in drives_raw],
@@ -239,7 +239,9 @@ class _Fields:
     def __init__(self, raw: Any, what: str, strict: bool = True) -> None:
         if not isinstance(raw, dict):
             raise FormatError(f"{what} is not a map")
-        self.raw, self.what, self.strict, self.seen = raw, what, strict, set()
+        self.raw: dict[Any, Any] = raw
+        self.what, self.strict = what, strict
+        self.seen: set[str] = set()
 
     def take(self, key: str) -> Any:
         if key not in self.raw:
@@ -247,13 +249,13 @@ class _Fields:
         self.seen.add(key)
         return self.raw[key]
 
-    def int(self, key: str, low: int, high: int) -> int:
+    def integer(self, key: str, low: int, high: int) -> int:
         value = self.take(key)
         if type(value) is not int or not low <= value <= high:
             raise FormatError(f"{self.what} field {key!r} is not an integer in [{low}, {high}]")
         return value
 
-    def bool(self, key: str) -> bool:
+    def boolean(self, key: str) -> bool:
         value = self.take(key)
         if type(value) is not bool:
             raise FormatError(f"{self.what} field {key!r} is not a boolean")
@@ -268,7 +270,7 @@ class _Fields:
     def optional_text(self, key: str, limit: int) -> str | None:
         return None if self.raw.get(key, None) is None and self._mark(key) else self.text(key, limit)
 
-    def match(self, key: str, pattern: re.Pattern) -> str:
+    def match(self, key: str, pattern: re.Pattern[str]) -> str:
         value = self.text(key, 256)
         if not pattern.match(value):
             raise FormatError(f"{self.what} field {key!r} is malformed")
@@ -290,7 +292,7 @@ class _Fields:
 
     def choice(self, key: str, allowed: tuple[str, ...]) -> str:
         value = self.take(key)
-        if value not in allowed:
+        if not isinstance(value, str) or value not in allowed:
             raise FormatError(f"{self.what} field {key!r} is not one of {', '.join(allowed)}")
         return value
 

@@ -77,7 +77,7 @@ class _Budget:
                              hint="give each drive's mount point (or its airgap-* folder) as SOURCE")
 
 
-def _entries(path: Path, budget: _Budget | None = None) -> list[os.DirEntry]:
+def _entries(path: Path, budget: _Budget | None = None) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(path) as iterator:
             entries = []
@@ -107,7 +107,7 @@ def _read_folder(path: Path, transfer_id: str, drive_root: Path, budget: _Budget
                 continue
             if name == INDEX_NAME:
                 found.has_index = True
-            elif match.group(1) != transfer_id[:12]:
+            elif match is not None and match.group(1) != transfer_id[:12]:
                 found.ignored.append((Path(entry.path), "chunk of another transfer"))
             else:
                 found.chunks[name] = Path(entry.path)

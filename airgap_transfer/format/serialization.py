@@ -18,8 +18,8 @@ from airgap_transfer import limits
 from airgap_transfer.errors import FormatError
 
 
-def _pairs_to_dict(pairs: list[tuple[Any, Any]]) -> dict:
-    result: dict = {}
+def _pairs_to_dict(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
     for key, value in pairs:
         if not isinstance(key, str):
             raise FormatError(f"map key {key!r} is not a string")
@@ -42,12 +42,12 @@ def _check_depth(root: Any) -> None:
             stack.extend((item, depth + 1) for item in value)
 
 
-def dumps(document: dict) -> bytes:
+def dumps(document: dict[str, Any]) -> bytes:
     """Serialize deterministically (insertion order of the dicts we build)."""
     return msgpack.packb(document, use_bin_type=True, strict_types=False)
 
 
-def loads(data: bytes, *, what: str = "document", limit: int = limits.MAX_DOCUMENT_BYTES) -> dict:
+def loads(data: bytes, *, what: str = "document", limit: int = limits.MAX_DOCUMENT_BYTES) -> dict[str, Any]:
     """Parse one msgpack map of at most ``limit`` bytes; FormatError otherwise."""
     if len(data) > limit:
         raise FormatError(f"{what} is {len(data)} bytes, over the {limit}-byte limit")
@@ -61,8 +61,8 @@ def loads(data: bytes, *, what: str = "document", limit: int = limits.MAX_DOCUME
         use_list=True,
         max_bin_len=limit,
         max_str_len=limit,
-        max_array_len=2**20,
-        max_map_len=2**16,
+        max_array_len=limits.MAX_ARRAY_LEN,
+        max_map_len=limits.MAX_MAP_LEN,
         max_ext_len=0,
     )
     try:
@@ -84,7 +84,7 @@ def loads(data: bytes, *, what: str = "document", limit: int = limits.MAX_DOCUME
     return document
 
 
-def read_bounded(path, limit: int = limits.MAX_DOCUMENT_BYTES, *, what: str = "file") -> bytes:
+def read_bounded(path: str | os.PathLike[str], limit: int = limits.MAX_DOCUMENT_BYTES, *, what: str = "file") -> bytes:
     """Read a regular file of at most ``limit`` bytes, never following a symlink."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))

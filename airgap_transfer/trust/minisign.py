@@ -14,8 +14,9 @@ import hashlib
 import os
 import secrets
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -57,7 +58,7 @@ def _b64(data: bytes) -> str:
 
 
 def _key_id_hex(key_id: bytes) -> str:
-    return "%016X" % int.from_bytes(key_id, "little")
+    return f"{int.from_bytes(key_id, 'little'):016X}"
 
 
 def _utf8(text: str) -> bytes:
@@ -72,7 +73,11 @@ def _lines(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
 
 
-def _read_small(path, what: str) -> tuple[str, os.stat_result]:
+StrPath = str | os.PathLike[str]
+_K = TypeVar("_K")
+
+
+def _read_small(path: StrPath, what: str) -> tuple[str, os.stat_result]:
     """Read a key file of at most limits.MAX_KEY_FILE_BYTES bytes; stat the open descriptor."""
     try:
         with open(path, "rb") as handle:
@@ -91,7 +96,7 @@ def _read_small(path, what: str) -> tuple[str, os.stat_result]:
                        f"{limits.MAX_KEY_FILE_BYTES} bytes)", hint="point to the minisign key file itself")
 
 
-def _parse_named(path, parse, text: str):
+def _parse_named(path: StrPath, parse: Callable[[str], _K], text: str) -> _K:
     """Run ``parse``; prefix any KeyFileError with the file it came from."""
     try:
         return parse(text)
@@ -135,7 +140,7 @@ class PublicKey:
         return cls(key_id=blob[2:10], raw=blob[10:])
 
     @classmethod
-    def from_file(cls, path) -> PublicKey:
+    def from_file(cls, path: StrPath) -> PublicKey:
         text, _ = _read_small(path, "public key file")
         return _parse_named(path, cls.from_text, text)
 
@@ -201,7 +206,7 @@ class SecretKey:
         return key
 
     @classmethod
-    def from_file(cls, path, check_permissions: bool = True) -> SecretKey:
+    def from_file(cls, path: StrPath, check_permissions: bool = True) -> SecretKey:
         text, info = _read_small(path, "secret key file")
         mode = stat.S_IMODE(info.st_mode)
         if check_permissions and os.name == "posix" and mode & 0o077:
@@ -352,7 +357,7 @@ def _install(temp: str, final: str, replace: bool) -> None:
         os.close(fd)
 
 
-def write_key_pair(secret: SecretKey, secret_path, public_path) -> None:
+def write_key_pair(secret: SecretKey, secret_path: StrPath, public_path: StrPath) -> None:
     """Secret first: if it already exists nothing at all is written."""
     secret_path, public_path = os.fspath(secret_path), os.fspath(public_path)
     exists = KeyFileError(f"secret key file {secret_path} already exists",

@@ -12,6 +12,7 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from airgap_transfer import limits
 from airgap_transfer.errors import KeyFileError, UsageError
@@ -28,7 +29,7 @@ class TrustEntry:
     key_id: str | None          # None when the file is not a readable public key
     problem: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"key_id": self.key_id, "path": str(self.path), "problem": self.problem}
 
 

@@ -31,7 +31,8 @@ class AtOnce:
         slots = [a.slot for a in assignments]
         for opened in slots:  # so that even a drive pulled mid-way says which transfer it belongs to
             self._write_metadata(opened, self._build_index(final=False))
-        self.report.info(Kind.DRIVES_AT_ONCE, f"writing {len(slots)} drives at once", drives=[str(s.root) for s in slots],
+        self.report.info(Kind.DRIVES_AT_ONCE, f"writing {len(slots)} drives at once",
+                         drives=[str(s.root) for s in slots],
                          bytes=[sum(p.length for p in a.chunks) for a in assignments])
         left_over = self._run_phase(assignments, hash_range=(start, self.offset))
         self.source.seek(self.offset)
@@ -59,7 +60,8 @@ class AtOnce:
             self.report.info(Kind.DRIVES_IN_TURN, "filling the drives one after another: they hold more of the "
                              "bundle that way, or the rest is too small to share", reason="plan")
             return None
-        targets = [(target, plan) for target, plan in zip(([slot] if slot else []) + given, chosen.drives)
+        roots = [*([slot] if slot else []), *given]
+        targets = [(target, plan) for target, plan in zip(roots, chosen.drives, strict=False)
                    if plan.chunks]
         return targets, chosen.unplaced
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from airgap_transfer import limits
 from airgap_transfer.engine.pack import planning
@@ -52,7 +53,7 @@ class DriveRotation:
     def _slot(self, ordinal: int) -> DriveSlot | None:
         return next((s for s in self.slots if s.ordinal == ordinal), None)
 
-    def _saved_slot(self, saved: dict, present: bool) -> DriveSlot:
+    def _saved_slot(self, saved: dict[str, Any], present: bool) -> DriveSlot:
         root = Path(saved["root"])
         medium = probe.describe(root) if present else probe.Medium(
             path=saved["root"], mount_point=None, device=None, fs_type=saved["fs_type"], capacity=0, free=0,

@@ -56,13 +56,15 @@ class InTurn:
         except OSError as exc:
             if exc.errno != errno.ENOSPC:
                 raise DriveIOError(f"chunk {seq} could not be written to {slot.root}: {exc.strerror}",
-                                   hint="check or replace the drive, then run the same pack command to resume") from None
+                                   hint="check or replace the drive, then run the same pack command to resume",
+                                   ) from None
             if not self.source.seekable:
                 raise NoSpaceError(f"{slot.root} filled up in the middle of chunk {seq}",
                                    hint="pack from a file rather than stdin, or give a larger drive") from None
             self.source.seek(start)
             self.whole = whole_before
-            self.report.warning(Kind.DRIVE_FULL, f"{slot.root} filled up during chunk {seq}; moving it to the next drive",
+            self.report.warning(Kind.DRIVE_FULL,
+                                f"{slot.root} filled up during chunk {seq}; moving it to the next drive",
                                 drive=str(slot.root), chunk=seq)
             return None
         length, digest = stored.length, stored.blake3

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import blake3
 
@@ -84,7 +85,7 @@ class PackResult:
     def stored_size(self) -> int:
         return sum(chunk.stored_length for chunk in self.chunks)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"transfer_id": self.transfer_id, "bundle": self.bundle_name,
                 "size": self.bundle_size, "blake3": self.bundle_blake3, "key_id": self.key_id,
                 "chunks": len(self.chunks), "drives": self.drives,
@@ -297,7 +298,7 @@ class _Packer(DriveRotation, AtOnce, InTurn):
         index_digest = blake3.blake3(data).hexdigest()
         if self.config.readback:
             chunk_io.read_back(index_path, len(data), index_digest, self.ring, what=f"index on {slot.root}")
-        sums = layout.b3sums_text(sorted(slot.files) + [(layout.INDEX_NAME, index_digest)])
+        sums = layout.b3sums_text([*sorted(slot.files), (layout.INDEX_NAME, index_digest)])
         fsio.atomic_write_bytes(slot.folder / layout.B3SUMS_NAME, sums.encode())
         fsio.atomic_write_bytes(slot.folder / restore_note.NOTE_NAME, restore_note.restore_text(index).encode())
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from airgap_transfer.engine.io import chunk_io, pipeline
 from airgap_transfer.engine.io.digests import Digests
@@ -38,7 +39,7 @@ class Assembler:
                  on_placed: Callable[[Chunk], None] | None = None) -> None:
         self.report, self.out_fd, self.total = report, out_fd, total
         self.on_placed = on_placed
-        self.earlier: list[dict] = []  # journal records of an earlier run not yet matched to an index
+        self.earlier: list[dict[str, Any]] = []  # journal records of an earlier run not yet matched to an index
         self.ring = pipeline.Ring()
         self.view = memoryview(self.ring.buffers[0])  # for _catch_up, which runs while the ring is idle
         self.whole = Digests(sha256=sha256)  # SHA-256 too for the custody report's in-toto subject

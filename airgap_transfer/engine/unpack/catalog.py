@@ -51,7 +51,8 @@ class LoadedIndex:
 def find_transfer(sources: list[Path], transfer_id: str | None, report: Reporter) -> Transfer:
     for source in sources:
         if not source.is_dir():
-            raise UsageError(f"source {source} is not a folder", hint="give a drive's mount point or a folder of drives")
+            raise UsageError(f"source {source} is not a folder",
+                             hint="give a drive's mount point or a folder of drives")
     folders = layout.discover(sources)
     for folder in folders:
         for path, why in folder.ignored:
@@ -100,7 +101,8 @@ def _load_one(folder: TransferFolder, data: bytes, signature_text: str,
             raise
         try:
             on_drive = minisign.PublicKey.from_text(
-                read_bounded(folder.path / layout.SIGNER_KEY_NAME, limits.MAX_KEY_FILE_BYTES, what="signer key").decode())
+                read_bounded(folder.path / layout.SIGNER_KEY_NAME, limits.MAX_KEY_FILE_BYTES,
+                             what="signer key").decode())
         except (FormatError, KeyFileError, UnicodeDecodeError):
             raise TrustError(f"{where}: no usable {layout.SIGNER_KEY_NAME} to check the signature with",
                              hint="get the sender's public key and pass it with --trust") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from airgap_transfer.engine.io import chunk_io, pipeline
 from airgap_transfer.engine.unpack import catalog
@@ -39,7 +40,7 @@ class ChunkState:
     drives: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "file": self.file, "length": self.length, "state": self.state,
                 "drives": self.drives, "problems": self.problems}
 
@@ -54,8 +55,8 @@ class Survey:
     trusted: bool
     drives: list[str]
     chunks: list[ChunkState]
-    media: list[dict] = field(default_factory=list)
-    local: dict = field(default_factory=dict)  # this machine's pack/unpack journals for the transfer
+    media: list[dict[str, Any]] = field(default_factory=list)
+    local: dict[str, Any] = field(default_factory=dict)  # this machine's pack/unpack journals for the transfer
 
     def count(self, state: str) -> int:
         return sum(1 for c in self.chunks if c.state == state)
@@ -64,7 +65,7 @@ class Survey:
     def complete(self) -> bool:
         return self.final_index and not any(c.state in ("missing", "corrupt") for c in self.chunks)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"transfer_id": self.transfer_id, "bundle": self.bundle_name, "size": self.bundle_size,
                 "final_index": self.final_index, "key_id": self.key_id, "trusted": self.trusted,
                 "drives": self.drives, "media": self.media, "local": self.local, "complete": self.complete,

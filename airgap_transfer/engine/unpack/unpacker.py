@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from airgap_transfer.engine.unpack import assemble, catalog, dirrestore
 from airgap_transfer.errors import (
@@ -58,7 +59,7 @@ class UnpackResult:
     trusted: bool
     sha256: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"transfer_id": self.transfer_id, "output": str(self.output), "size": self.size,
                 "blake3": self.blake3, "sha256": self.sha256, "key_id": self.key_id, "trusted": self.trusted}
 
