@@ -46,6 +46,12 @@ RESERVE_PER_CHUNK = 4096
 # Chunks in one transfer (and drives: a drive holds at least one chunk); chunk
 # names have six-digit sequence numbers, far above it.
 MAX_CHUNKS = 200_000
+# Parity (pack --parity N): at most this many drives' worth, and a stripe of
+# data plus parity shards must fit the 256 elements of GF(2^8).  A stripe holds
+# at least one chunk, so there are at most MAX_CHUNKS stripes.
+MAX_PARITY = 16
+MAX_STRIPE_SHARDS = 256
+MAX_DRIVES = MAX_CHUNKS + MAX_PARITY    # a data drive holds at least one chunk; then the parity drives
 MAX_BUNDLE_SIZE = 2**60
 # An index entry is ~270 bytes: MAX_CHUNKS of them fit.  With --sha256 and
 # compression an entry is ~345 bytes and this cap binds first (~190,000

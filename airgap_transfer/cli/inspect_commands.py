@@ -58,6 +58,12 @@ def survey_lines(survey: inspect.Survey) -> list[str]:
         lines.append(f"  chunk {chunk.seq:>6}  {chunk.state:<8} {where}")
     counts = ", ".join(f"{survey.count(s)} {s}" for s in ("good", "present", "missing", "corrupt") if survey.count(s))
     lines.append(f"{counts}; " + ("complete" if survey.complete else "incomplete"))
+    if survey.parity is not None:
+        for item in survey.parity["files"]:
+            if item["state"] in ("missing", "corrupt"):
+                where = "; ".join(item["problems"]) or "-"
+                lines.append(f"  parity {item['file']}  {item['state']:<8} {where}")
+        lines.append(f"parity ({survey.parity['m']} drive(s)' worth): {survey.parity['summary']}")
     return lines
 
 

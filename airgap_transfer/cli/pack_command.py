@@ -41,12 +41,17 @@ from airgap_transfer.format.names import printable
 @click.option("--restart", is_flag=True, help="Forget an unfinished pack of SOURCE and start a new transfer.")
 @click.option("--no-parallel", is_flag=True,
               help="Fill the DESTs one after another instead of writing those on different disks at once.")
+@click.option("--parity", type=click.IntRange(0, limits.MAX_PARITY), default=0, show_default=True, metavar="N",
+              help="Write N drives' worth of parity (on the last N DESTs, or drives asked for at the end): any N "
+                   "drives, or damaged chunks on up to N drives, may then be lost and unpack still rebuilds "
+                   "the bundle.")
 @actor_options
 @common
 def pack_command(source: str, destinations: tuple[Path, ...], chunk_size: int | None, key_path: Path | None,
                  name: str | None, no_readback: bool, no_prompt: bool, dry_run: bool, drive_size: int | None,
                  fs_type: str | None, sha256: bool, compress: str, resume: bool, restart: bool, no_parallel: bool,
-                 operator: str | None, title: str | None, json_mode: bool, quiet: bool, debug: bool) -> None:
+                 parity: int, operator: str | None, title: str | None, json_mode: bool, quiet: bool,
+                 debug: bool) -> None:
     """Pack SOURCE (a file, a folder, or - for stdin) onto one or more DEST drives."""
     render = renderer_for(json_mode, quiet)
     if resume and restart:
@@ -54,14 +59,14 @@ def pack_command(source: str, destinations: tuple[Path, ...], chunk_size: int | 
     if dry_run:
         _dry_run(DryRunConfig(source=source, destinations=list(destinations), chunk_size=chunk_size, name=name,
                               compress=compress, parallel=not no_parallel, drive_size=drive_size,
-                              fs_type=fs_type), render)
+                              fs_type=fs_type, parity=parity), render)
         return
     if drive_size is not None or fs_type is not None:
         raise click.UsageError("--drive-size and --fs-type go with --dry-run")
     config = PackConfig(source=source, destinations=list(destinations), chunk_size=chunk_size,
                         key_path=key_path, no_prompt=no_prompt, readback=not no_readback, name=name,
                         sha256=sha256, compress=compress, resume=resume, restart=restart,
-                        parallel=not no_parallel,
+                        parallel=not no_parallel, parity=parity,
                         next_drive=None if no_prompt else drive_prompt(render, use_stdin=source != "-"))
     recorder = Recorder(render, Actor(operator, title), key_path=key_path)
     with recorder.failures():
@@ -70,6 +75,8 @@ def pack_command(source: str, destinations: tuple[Path, ...], chunk_size: int | 
         f"packed {printable(result.bundle_name)}: {result.bundle_size} bytes, {len(result.chunks)} chunks, "
         f"{len(result.drives)} drive(s)",
         f"compression {result.compression}: {result.stored_size} bytes stored",
+        *([f"parity on {', '.join(result.parity_drives)}: any {result.parity} drive(s) may be lost"]
+          if result.parity else []),
         f"transfer {result.transfer_id}, signed by key {result.key_id}",
         f"blake3 {result.bundle_blake3}"])
 
@@ -91,4 +98,9 @@ def _dry_run(config: DryRunConfig, render: Renderer) -> None:
                          f"(chunk limit {size(drive.chunk_limit, binary=True)}, {drive.fs_type or 'unknown fs'})")
     if plan.unplaced:
         lines.append(f"{size(plan.unplaced, binary=True)} do not fit on the drives given: more drives are needed")
+    if result.parity:
+        places = ", ".join(map(str, result.parity.destinations)) or "drives asked for at the end"
+        lines.append(f"parity: {result.parity.drives} more drive(s) of at least "
+                     f"{size(result.parity.bytes_per_drive, binary=True)} each ({places}); "
+                     f"{result.parity.drives_in_all} drives in all, any {result.parity.drives} of which may be lost")
     render.result(result.to_dict(), lines)

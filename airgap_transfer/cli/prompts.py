@@ -85,9 +85,11 @@ def drive_prompt(render: Renderer, use_stdin: bool) -> Callable[[DriveRequest], 
         how = "type its mount path and Enter, or just mount it" if use_stdin else "mount it"
         room = (f"; it must take a file of {humanize.naturalsize(request.need, binary=True)}" if request.need
                 else "")
-        render(Event(Kind.WAITING_FOR_DRIVE, f"insert drive {request.ordinal} ({left} still to write{room}): {how}",
-                     {"ordinal": request.ordinal, "remaining": request.remaining, "need": request.need},
-                     level="warning"))
+        what = (f"insert drive {request.ordinal} for parity ({request.parity} parity drive(s) still to write)"
+                if request.parity else f"insert drive {request.ordinal} ({left} still to write{room})")
+        render(Event(Kind.WAITING_FOR_DRIVE, f"{what}: {how}",
+                     {"ordinal": request.ordinal, "remaining": request.remaining, "need": request.need,
+                      "parity": request.parity}, level="warning"))
         return waiter.wait()
     return next_drive
 

@@ -195,6 +195,12 @@ class Recorder:
                     digests=_digests(data), details={"file": data.get("file"), "length": data.get("length"),
                                                      "read_back": data.get("readback")})
 
+    def _on_parity_written(self, data: dict[str, Any]) -> None:
+        for drive, name, digest in zip(data["drives"], data["files"], data["blake3"], strict=False):
+            self.record("parity-written", chunks=list(data["chunks"]), media=self.media(drive),
+                        digests={"blake3": digest},
+                        details={"file": name, "stripe": data.get("stripe"), "length": data.get("length")})
+
     def _on_drive_sealed(self, data: dict[str, Any]) -> None:
         self._drive_finished(data["drive"])
         self._write_drive(data["drive"])
@@ -250,6 +256,10 @@ class Recorder:
     def _on_chunk_verified(self, data: dict[str, Any]) -> None:
         self.record("chunk-verified", chunks=[data["chunk"]], digests=_digests(data), media=self.media(data["drive"]))
 
+    def _on_chunk_rebuilt(self, data: dict[str, Any]) -> None:
+        self.record("chunk-rebuilt", chunks=[data["chunk"]], digests=_digests(data),
+                    details={"stripe": data.get("stripe"), "from": "parity"})
+
     def _on_unpack_finished(self, data: dict[str, Any]) -> None:
         self.record("bundle-proven", digests=_digests(data))
         self.record("output-written", details={"output": data.get("output")}, digests=_digests(data))
@@ -260,10 +270,12 @@ _HANDLERS: dict[Kind, Callable[[Recorder, dict[str, Any]], None]] = {
     Kind.PACK_STARTED: Recorder._on_pack_started,
     Kind.DRIVE_OPENED: Recorder._on_drive_opened,
     Kind.CHUNK_WRITTEN: Recorder._on_chunk_written,
+    Kind.PARITY_WRITTEN: Recorder._on_parity_written,
     Kind.DRIVE_SEALED: Recorder._on_drive_sealed,
     Kind.PACK_FINISHED: Recorder._on_pack_finished,
     Kind.UNPACK_STARTED: Recorder._on_unpack_started,
     Kind.CHUNK_VERIFIED: Recorder._on_chunk_verified,
+    Kind.CHUNK_REBUILT: Recorder._on_chunk_rebuilt,
     Kind.UNPACK_FINISHED: Recorder._on_unpack_finished,
 }
 # Kinds that name the transfer: handled before any transfer is known.

@@ -26,7 +26,8 @@ from pathlib import Path
 from airgap_transfer import limits
 from airgap_transfer.errors import TrustError
 from airgap_transfer.events import Kind, Reporter
-from airgap_transfer.format.index import CREATED_FORMAT, Index
+from airgap_transfer.format.fields import CREATED_FORMAT
+from airgap_transfer.format.index import Index
 from airgap_transfer.format.names import printable
 from airgap_transfer.state import paths
 

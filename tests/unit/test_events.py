@@ -13,8 +13,8 @@ from airgap_transfer.events import Event, Kind
 PACKAGE = Path(airgap_transfer.__file__).parent
 
 # The engine events that become custody records (docs/FORMAT.md §9).
-RECORDED = {Kind.PACK_STARTED, Kind.DRIVE_OPENED, Kind.CHUNK_WRITTEN, Kind.DRIVE_SEALED, Kind.PACK_FINISHED,
-            Kind.UNPACK_STARTED, Kind.CHUNK_VERIFIED, Kind.UNPACK_FINISHED}
+RECORDED = {Kind.PACK_STARTED, Kind.DRIVE_OPENED, Kind.CHUNK_WRITTEN, Kind.PARITY_WRITTEN, Kind.DRIVE_SEALED,
+            Kind.PACK_FINISHED, Kind.UNPACK_STARTED, Kind.CHUNK_VERIFIED, Kind.CHUNK_REBUILT, Kind.UNPACK_FINISHED}
 
 
 def test_kind_values_are_unique_kebab_case_names():

@@ -44,16 +44,18 @@ def test_with_sha256_the_index_cap_binds_before_the_chunk_cap():
 
 
 def test_the_caps_that_bound_chunk_lists_are_above_the_chunk_cap():
-    assert limits.MAX_ARRAY_LEN >= limits.MAX_CHUNKS
+    assert limits.MAX_ARRAY_LEN >= limits.MAX_DRIVES >= limits.MAX_CHUNKS
+    assert limits.MAX_PARITY < limits.MAX_STRIPE_SHARDS
     assert limits.MAX_ENTRIES_PER_DIR > limits.MAX_CHUNKS
     assert limits.MAX_ENTRIES_TOTAL >= limits.MAX_ENTRIES_PER_DIR
     assert limits.MAX_INDEX_BYTES <= limits.MAX_BUNDLE_SIZE
 
 
-@pytest.mark.parametrize(("field", "message"), [("chunks", f"chunk list is not a list of at most {limits.MAX_CHUNKS}"),
-                                                ("drives", "drive list is malformed")])
-def test_the_index_reader_refuses_one_more_than_the_chunk_cap(field, message):
+@pytest.mark.parametrize(("field", "cap", "message"), [
+    ("chunks", limits.MAX_CHUNKS, f"chunk list is not a list of at most {limits.MAX_CHUNKS}"),
+    ("drives", limits.MAX_DRIVES, "drive list is malformed")])
+def test_the_index_reader_refuses_one_more_than_the_cap(field, cap, message):
     document = _index(1, 1, sha256=False).to_dict()
-    document[field] = [0] * (limits.MAX_CHUNKS + 1)
+    document[field] = [0] * (cap + 1)
     with pytest.raises(FormatError, match=message):
         Index.from_dict(document)
