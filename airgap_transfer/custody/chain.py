@@ -20,6 +20,7 @@ from typing import Any
 
 import blake3
 
+from airgap_transfer import limits
 from airgap_transfer.custody import fields
 from airgap_transfer.errors import FormatError, IntegrityError, TrustError
 from airgap_transfer.format.serialization import read_bounded
@@ -31,14 +32,8 @@ HEAD_NAME = "custody.head.minisig"
 FORMAT_VERSION = 1
 GENESIS = "0" * 64
 HASH_ALGORITHM = "blake3"
-MAX_LOG_BYTES = 16 * 2**20
-MAX_LINE_BYTES = 64 * 2**10
-MAX_EVENTS = 100_000
-MAX_HEAD_BYTES = 4096
 
 HEADS_NAME = "custody.heads"
-MAX_HEADS_BYTES = 2**20
-MAX_HEADS = 2000
 
 HEAD_COMMENT_RE = re.compile(
     r"airgap-transfer custody transfer:([0-9a-f]{32}) seq:(\d{1,9}) head:([0-9a-f]{64})", re.ASCII)
@@ -82,8 +77,8 @@ def _no_float(text: str) -> Any:
 def parse_event(line: bytes, position: int) -> dict[str, Any]:
     """One line from a log, checked: canonical, typed, no duplicates or floats."""
     where = f"event {position}"
-    if len(line) > MAX_LINE_BYTES:
-        raise FormatError(f"{where} is over the {MAX_LINE_BYTES}-byte line limit")
+    if len(line) > limits.MAX_LINE_BYTES:
+        raise FormatError(f"{where} is over the {limits.MAX_LINE_BYTES}-byte line limit")
     try:
         event = json.loads(line.decode("utf-8"), object_pairs_hook=_no_duplicates,
                            parse_float=_no_float, parse_constant=_no_float)
@@ -103,13 +98,13 @@ def parse_event(line: bytes, position: int) -> dict[str, Any]:
 
 
 def parse_log(data: bytes, what: str) -> list[dict[str, Any]]:
-    if len(data) > MAX_LOG_BYTES:
-        raise FormatError(f"{what} is over the {MAX_LOG_BYTES}-byte limit")
+    if len(data) > limits.MAX_LOG_BYTES:
+        raise FormatError(f"{what} is over the {limits.MAX_LOG_BYTES}-byte limit")
     if data and not data.endswith(b"\n"):
         raise FormatError(f"{what} does not end with a newline: it was truncated")
     lines = data.split(b"\n")[:-1] if data else []
-    if len(lines) > MAX_EVENTS:
-        raise FormatError(f"{what} holds more than {MAX_EVENTS} events")
+    if len(lines) > limits.MAX_EVENTS:
+        raise FormatError(f"{what} holds more than {limits.MAX_EVENTS} events")
     try:
         return [parse_event(line, position) for position, line in enumerate(lines, start=1)]
     except FormatError as exc:
@@ -120,7 +115,7 @@ def read_log(path: Path, what: str | None = None) -> list[dict[str, Any]]:
     """Events of a log file (empty if there is none), bounded and parsed strictly."""
     if not path.exists() and not path.is_symlink():
         return []
-    return parse_log(read_bounded(path, MAX_LOG_BYTES, what="custody log"), what or str(path))
+    return parse_log(read_bounded(path, limits.MAX_LOG_BYTES, what="custody log"), what or str(path))
 
 
 def _describe(event: dict[str, Any]) -> str:
@@ -239,8 +234,8 @@ def write_log(folder: Path, events: list[dict[str, Any]], key: minisign.SecretKe
 
 def parse_heads(data: bytes, what: str) -> list[str]:
     """The signature texts in a heads file: minisign signatures of four lines each, one after another."""
-    if len(data) > MAX_HEADS_BYTES:
-        raise FormatError(f"{what} is over the {MAX_HEADS_BYTES}-byte limit")
+    if len(data) > limits.MAX_HEADS_BYTES:
+        raise FormatError(f"{what} is over the {limits.MAX_HEADS_BYTES}-byte limit")
     try:
         lines = data.decode("ascii").split("\n")
     except UnicodeDecodeError:
@@ -249,15 +244,15 @@ def parse_heads(data: bytes, what: str) -> list[str]:
         raise FormatError(f"{what} is not a list of four-line signatures: it was truncated or edited",
                           hint="the heads file was damaged; use another drive's copy")
     count = (len(lines) - 1) // 4
-    if count > MAX_HEADS:
-        raise FormatError(f"{what} holds more than {MAX_HEADS} signed heads")
+    if count > limits.MAX_HEADS:
+        raise FormatError(f"{what} holds more than {limits.MAX_HEADS} signed heads")
     return ["\n".join(lines[4 * i:4 * i + 4]) + "\n" for i in range(count)]
 
 
 def read_heads(path: Path) -> list[str]:
     if not path.exists() and not path.is_symlink():
         return []
-    return parse_heads(read_bounded(path, MAX_HEADS_BYTES, what="custody heads file"), str(path))
+    return parse_heads(read_bounded(path, limits.MAX_HEADS_BYTES, what="custody heads file"), str(path))
 
 
 def add_head(path: Path, text: str) -> None:
@@ -265,7 +260,7 @@ def add_head(path: Path, text: str) -> None:
     texts = read_heads(path)
     if text not in texts:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fsio.atomic_write_bytes(path, "".join(texts + [text]).encode("ascii"))
+        fsio.atomic_write_bytes(path, "".join([*texts, text]).encode("ascii"))
 
 
 def read_head_text(folder: Path) -> str | None:
@@ -273,7 +268,7 @@ def read_head_text(folder: Path) -> str | None:
     if not path.exists() and not path.is_symlink():
         return None
     try:
-        return read_bounded(path, MAX_HEAD_BYTES, what="custody head").decode("utf-8")
+        return read_bounded(path, limits.MAX_HEAD_BYTES, what="custody head").decode("utf-8")
     except UnicodeDecodeError:
         raise TrustError(f"{path} is not text", hint="the head file was damaged") from None
 

@@ -24,14 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from airgap_transfer import limits
 from airgap_transfer.custody import chain as custody
 from airgap_transfer.errors import AirgapError, IntegrityError, TrustError
 from airgap_transfer.format import layout
-from airgap_transfer.format.index import MAX_INDEX_BYTES
 from airgap_transfer.format.serialization import read_bounded
 from airgap_transfer.trust import keys, minisign
 
-MAX_INDEX_SIGNATURE = 8192
 _UNTRUSTED_HINT = ("if you know that key (the sender's, or a courier's), pass it with --trust, or run "
                    "`airgap-transfer trust add KEY` (with --custody-only for a courier's)")
 _TAMPER_HINT = "the custody log was altered after it was signed; compare with the other drives' copies"
@@ -149,11 +148,11 @@ def final_index_signer(folder: layout.TransferFolder, trusted: list[minisign.Pub
     if not folder.has_index:
         return None
     try:
-        text = read_bounded(folder.signature_path, MAX_INDEX_SIGNATURE, what="signature").decode("utf-8")
+        text = read_bounded(folder.signature_path, limits.MAX_SIGNATURE_BYTES, what="signature").decode("utf-8")
         signature = minisign.Signature.from_text(text)
         if signature.trusted_comment != keys.trusted_comment(folder.transfer_id, True):
             return None
-        data = read_bounded(folder.index_path, MAX_INDEX_BYTES, what="index")
+        data = read_bounded(folder.index_path, limits.MAX_INDEX_BYTES, what="index")
         return minisign.verify(data, signature, trusted).key_id_hex
     except (AirgapError, UnicodeDecodeError):
         return None  # an index that cannot be checked is the index check's business, not custody's
@@ -174,7 +173,7 @@ def read_drive_copy(folder: layout.TransferFolder, trusted: list[minisign.Public
     if head_text is None:
         raise TrustError(f"{where}: has no signed head ({custody.HEAD_NAME})",
                          hint="the head was deleted; use another drive's copy")
-    signatures = parse_signatures(texts + [head_text], folder.transfer_id, trusted,
+    signatures = parse_signatures([*texts, head_text], folder.transfer_id, trusted,
                                   str(folder.path / custody.HEAD_NAME))
     latest = next(s for s in signatures if s.text == head_text)
     copy = Coverage(where, events, signatures, final_index_signer(folder, trusted), latest)

@@ -9,15 +9,14 @@ unknown field is refused too: version 1 events carry exactly these.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-HEX256_RE = re.compile(r"[0-9a-f]{64}")
-TRANSFER_ID_RE = re.compile(r"[0-9a-f]{32}")
+from airgap_transfer import limits
+from airgap_transfer.limits import HEX256_RE, TRANSFER_ID_RE
+
 TYPE_RE = re.compile(r"[a-z][a-z0-9-]{0,39}")
 DIGEST_NAME_RE = re.compile(r"[a-z0-9-]{1,16}")
-MAX_LIST = 250_000      # chunk numbers in one event (a transfer's chunk cap)
-MAX_DRIVES = 1000
-MAX_DEPTH = 8           # nesting inside ``details``
 
 Check = Callable[[Any], bool]
 
@@ -51,8 +50,8 @@ def _list(item: Check, cap: int) -> Check:
 
 
 def _json(value: Any, depth: int = 0) -> bool:
-    """Any JSON value without floats, nested at most MAX_DEPTH deep (``details`` is free-form)."""
-    if depth > MAX_DEPTH:
+    """Any JSON value without floats, nested at most MAX_DETAILS_DEPTH deep (``details`` is free-form)."""
+    if depth > limits.MAX_DETAILS_DEPTH:
         return False
     if value is None or type(value) in (str, int, bool):
         return True
@@ -73,10 +72,10 @@ OPTIONAL: dict[str, Check] = {
     "local_time": _text, "tz": _text, "host": _text, "tool": _text, "bundle": _text, "size": _int,
     "signer": _text,
     "actor": _record({"user", "operator", "title"}, _text),
-    "chunks": _list(_int, MAX_LIST),
+    "chunks": _list(_int, limits.MAX_EVENT_CHUNKS),
     "digests": _record(None, _text),
     "media": _MEDIA,
-    "drives": _list(_MEDIA, MAX_DRIVES),
+    "drives": _list(_MEDIA, limits.MAX_EVENT_DRIVES),
     "handover": _record({"from", "to", "seal", "purpose", "location"}, _text),
     "details": lambda value: type(value) is dict and _json(value),
 }
@@ -88,10 +87,12 @@ def problem(event: dict[str, Any]) -> str | None:
         if key not in event or not check(event[key]):
             return f"lacks a valid {key!r} field"
     for key, value in event.items():
-        check = OPTIONAL.get(key)
-        if check is None and key not in REQUIRED:
+        if key in REQUIRED:
+            continue
+        optional = OPTIONAL.get(key)
+        if optional is None:
             return f"has an unknown field {key[:40]!r}"
-        if check is not None and not check(value):
+        if not optional(value):
             return f"has a {key!r} field of the wrong type"
     if not all(DIGEST_NAME_RE.fullmatch(name) and HEX256_RE.fullmatch(v)
                for name, v in event.get("digests", {}).items()):

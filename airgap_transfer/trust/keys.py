@@ -10,13 +10,11 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+from airgap_transfer import limits
 from airgap_transfer.errors import KeyFileError, TrustError
-from airgap_transfer.events import Reporter
+from airgap_transfer.events import Kind, Reporter
 from airgap_transfer.state import paths
 from airgap_transfer.trust import minisign, passphrase
-
-MAX_TRUSTED_KEYS = 1000
-
 
 _loaded: dict[tuple[str, int, int], minisign.SecretKey] = {}  # a passphrase is asked once per run
 
@@ -36,18 +34,22 @@ def read_secret_key(path: Path) -> minisign.SecretKey:
     return key
 
 
-def load_signing_key(path: Path | None, report: Reporter, create: bool = True) -> minisign.SecretKey | None:
-    """The key given with --key, else the default one; created only when ``create`` (None otherwise).
-
-    Callers pass ``create=False`` until every check that can still fail has
-    passed, so no command leaves a new key behind and then fails.
-    """
+def existing_signing_key(path: Path | None) -> minisign.SecretKey | None:
+    """The key given with --key, else the default one if it exists (None: there is none yet)."""
     if path is not None:
         return read_secret_key(path)
     secret_path = paths.default_secret_key()
-    if secret_path.exists():
-        return read_secret_key(secret_path)
-    return create_default_key(report) if create else None
+    return read_secret_key(secret_path) if secret_path.exists() else None
+
+
+def load_signing_key(path: Path | None, report: Reporter) -> minisign.SecretKey:
+    """``existing_signing_key``, else a new default key.
+
+    Callers that can still fail call ``existing_signing_key`` first and this
+    only once every check has passed, so no command leaves a new key behind
+    and then fails.
+    """
+    return existing_signing_key(path) or create_default_key(report)
 
 
 def create_default_key(report: Reporter) -> minisign.SecretKey:
@@ -59,7 +61,7 @@ def create_default_key(report: Reporter) -> minisign.SecretKey:
            f"UNENCRYPTED (no terminal to ask a passphrase on, and {passphrase.ENV_FILE} is not set; "
            "run `airgap-transfer keygen` beforehand for an encrypted key)")
     report.warning(
-        "key-created",
+        Kind.KEY_CREATED,
         f"created signing key {secret.public_key().key_id_hex} at {secret_path}, {how}; "
         f"give the receiver {paths.default_public_key()} to trust",
         key_id=secret.public_key().key_id_hex, secret_key=str(secret_path),
@@ -96,7 +98,7 @@ def parse_trust_argument(value: str) -> minisign.PublicKey:
 def _keys_in(folder: Path) -> list[minisign.PublicKey]:
     found: list[minisign.PublicKey] = []
     if folder.is_dir():
-        for entry in sorted(folder.iterdir())[:MAX_TRUSTED_KEYS]:
+        for entry in sorted(folder.iterdir())[:limits.MAX_TRUSTED_KEYS]:
             try:
                 if entry.suffix == ".pub" and stat.S_ISREG(entry.lstat().st_mode):
                     found.append(minisign.PublicKey.from_file(entry))

@@ -10,13 +10,12 @@ that needs one stops with a usage error saying how to give it.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from airgap_transfer.errors import KeyFileError, UsageError
+from airgap_transfer.limits import MAX_PASSPHRASE_CHARS, MAX_PASSPHRASE_FILE_BYTES
 
 ENV_FILE = "AIRGAP_TRANSFER_PASSPHRASE_FILE"
-MAX_FILE_BYTES = 4096
-MAX_CHARS = 1024
 
 # prompt(text, confirm) -> passphrase, or None when there is no terminal to ask on
 Prompt = Callable[[str, bool], "str | None"]
@@ -35,13 +34,14 @@ def from_file() -> bytes | None:
         return None
     try:
         with open(name, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+            data = handle.read(MAX_PASSPHRASE_FILE_BYTES + 1)
     except OSError as exc:
         raise KeyFileError(f"cannot read the passphrase file {name} ({ENV_FILE}): {exc.strerror}",
                            hint=f"point {ENV_FILE} at a readable file whose first line is the passphrase") from None
     line = data.split(b"\n", 1)[0].removesuffix(b"\r")
-    if len(data) > MAX_FILE_BYTES and b"\n" not in data[:MAX_FILE_BYTES]:
-        raise KeyFileError(f"the passphrase file {name} has no line break in its first {MAX_FILE_BYTES} bytes",
+    if len(data) > MAX_PASSPHRASE_FILE_BYTES and b"\n" not in data[:MAX_PASSPHRASE_FILE_BYTES]:
+        raise KeyFileError(f"the passphrase file {name} has no line break in its first "
+                           f"{MAX_PASSPHRASE_FILE_BYTES} bytes",
                            hint="its first line must be the passphrase")
     if not line:
         raise KeyFileError(f"the passphrase file {name} ({ENV_FILE}) has an empty first line",
@@ -52,12 +52,12 @@ def from_file() -> bytes | None:
 def _check(text: str) -> bytes:
     if not text:
         raise UsageError("the passphrase is empty", hint="give a passphrase, or use keygen --no-passphrase")
-    if len(text) > MAX_CHARS:
-        raise UsageError(f"the passphrase is longer than {MAX_CHARS} characters")
+    if len(text) > MAX_PASSPHRASE_CHARS:
+        raise UsageError(f"the passphrase is longer than {MAX_PASSPHRASE_CHARS} characters")
     return text.encode("utf-8")
 
 
-def for_existing_key(path) -> bytes:
+def for_existing_key(path: object) -> bytes:
     """The passphrase that opens the encrypted key at ``path``."""
     found = from_file()
     if found is not None:
@@ -69,7 +69,7 @@ def for_existing_key(path) -> bytes:
     return _check(text)
 
 
-def for_new_key(path) -> bytes | None:
+def for_new_key(path: object) -> bytes | None:
     """The passphrase a new key is encrypted with (asked twice on a terminal); None means none can be had."""
     found = from_file()
     if found is not None:

@@ -19,7 +19,9 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from airgap_transfer import limits
 from airgap_transfer.errors import KeyFileError, UsageError
 from airgap_transfer.media import fsio
 from airgap_transfer.state import paths
@@ -36,7 +38,7 @@ class TrustEntry:
     problem: str | None = None
     role: str = SIGNER
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"key_id": self.key_id, "role": self.role, "path": str(self.path), "problem": self.problem}
 
 
@@ -49,7 +51,7 @@ def _entries_in(role: str) -> list[TrustEntry]:
     if not folder.is_dir():
         return []
     found = []
-    for path in sorted(folder.iterdir())[:keys.MAX_TRUSTED_KEYS]:
+    for path in sorted(folder.iterdir())[:limits.MAX_TRUSTED_KEYS]:
         if path.suffix != ".pub":
             continue
         try:

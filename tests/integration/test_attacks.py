@@ -418,6 +418,7 @@ def run_pty_dialogue(args: list, env: dict, answers: list[str], timeout: float =
     """Run the CLI on a terminal and type each answer after each passphrase prompt."""
     import pty
     import select
+
     from tests.conftest import _cli_command
     master, slave = pty.openpty()
     proc = subprocess.Popen(_cli_command() + [str(a) for a in args], stdin=slave, stdout=slave, stderr=slave,

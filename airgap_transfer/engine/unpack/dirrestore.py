@@ -21,14 +21,14 @@ from pathlib import Path
 
 from airgap_transfer.engine.unpack import tarcheck
 from airgap_transfer.errors import FormatError, IntegrityError, UsageError
-from airgap_transfer.events import Reporter
+from airgap_transfer.events import Kind, Reporter
 from airgap_transfer.format.names import printable
 from airgap_transfer.media import fsio
 
 
 def _skip(refused: list[tarcheck.Refused], report: Reporter, name: str, reason: str) -> None:
     refused.append(tarcheck.Refused(name, reason))
-    report.warning("member-skipped", f"skipped {printable(name)}: {reason}", member=name, reason=reason)
+    report.warning(Kind.MEMBER_SKIPPED, f"skipped {printable(name)}: {reason}", member=name, reason=reason)
 
 
 def _member_filter(top: str, report: Reporter, refused: list[tarcheck.Refused]):
@@ -80,7 +80,7 @@ def restore_directory(tar_path: Path, final: Path, top: str, force: bool, report
         shutil.rmtree(staging, ignore_errors=True)
     fsio.fsync_dir(final.parent)
     done = len(members) - len(refused)
-    report.info("directory-restored", f"restored folder {final} ({done} entries"
+    report.info(Kind.DIRECTORY_RESTORED, f"restored folder {final} ({done} entries"
                 + (f", {len(refused)} REFUSED)" if refused else ")"),
                 output=str(final), entries=done, refused=len(refused))
     return Restored(done, refused)

@@ -8,7 +8,7 @@ silently past PATH_MAX; these checks never touch the file system and never
 resolve a link through another one, so a member is judged on its names alone:
 
 * a name is relative, made of plain components (no ``..``, ``.``, empty or
-  NUL), at most MAX_NAME_CHARS long with components of at most 255 bytes,
+  NUL), at most MAX_MEMBER_NAME_CHARS long with components of at most 255 bytes,
   and inside the bundle's top folder;
 * only files, folders, symlinks and hard links, and a name appears once
   (folders excepted): a second member of the same name would write through
@@ -27,8 +27,7 @@ from __future__ import annotations
 import tarfile
 from dataclasses import dataclass
 
-MAX_NAME_CHARS = 1024     # well under PATH_MAX (4096) even below a deep output folder
-MAX_COMPONENT_BYTES = 255
+from airgap_transfer.limits import MAX_MEMBER_COMPONENT_BYTES, MAX_MEMBER_NAME_CHARS
 
 
 @dataclass
@@ -41,15 +40,15 @@ def _plain(name: str) -> str | None:
     """Why ``name`` is not a plain relative path, or None."""
     if not name or "\0" in name:
         return "empty name or NUL in it"
-    if len(name) > MAX_NAME_CHARS:
-        return f"name longer than {MAX_NAME_CHARS} characters"
+    if len(name) > MAX_MEMBER_NAME_CHARS:
+        return f"name longer than {MAX_MEMBER_NAME_CHARS} characters"
     if name.startswith("/"):
         return "absolute name"
     parts = name.rstrip("/").split("/")
     if any(part in ("", ".", "..") for part in parts):
         return "name with an empty, '.' or '..' component"
-    if any(len(part.encode("utf-8", "surrogateescape")) > MAX_COMPONENT_BYTES for part in parts):
-        return f"a name component longer than {MAX_COMPONENT_BYTES} bytes"
+    if any(len(part.encode("utf-8", "surrogateescape")) > MAX_MEMBER_COMPONENT_BYTES for part in parts):
+        return f"a name component longer than {MAX_MEMBER_COMPONENT_BYTES} bytes"
     return None
 
 
@@ -117,7 +116,7 @@ def _symlink_problem(name: str, target: str, top: str, links: set[str]) -> str |
     Lexical normalisation is not enough: ``link/..`` is the parent of wherever
     ``link`` points, not the folder holding ``link``.
     """
-    if not target or "\0" in target or len(target) > MAX_NAME_CHARS:
+    if not target or "\0" in target or len(target) > MAX_MEMBER_NAME_CHARS:
         return "an empty, overlong or NUL-holding link target"
     if target.startswith("/"):
         return "a link to an absolute path"
