@@ -134,6 +134,27 @@ def test_1_forged_custody_events_are_never_adopted_nor_laundered(hosts, sender_a
     assert after.code == EXIT_INTEGRITY, after.output
 
 
+def test_1_a_forged_tail_signed_by_the_attackers_own_key_is_not_laundered(hosts, sender_and_drive, tmp_path):
+    """The forger signs the head himself: the chain and that signature check out, but nobody trusts his key."""
+    sender, drive, _ = sender_and_drive
+    events = read_log(drive)
+    covered = len(events)
+    forged = {k: v for k, v in events[-1].items() if k not in ("seq", "prev", "media", "chunks", "digests")}
+    custody.chain(events, {**forged, "type": "handover", "handover": {"from": "Alice", "to": "Mallory"}})
+    custody.write_log(transfer_folder(drive), events, minisign.SecretKey.generate())
+    tampered = snapshot(transfer_folder(drive))
+    courier = hosts("courier")
+    courier.keygen()
+    handed = courier("custody", "handover", drive, "--from", "Mallory", "--to", "Bob", "--trust", sender.public_key)
+    assert handed.code == EXIT_TRUST and "not trusted" in handed.stderr, handed.output
+    assert snapshot(transfer_folder(drive)) == tampered
+    receiver = hosts("receiver")
+    assert receiver("report", drive, "--verify", "--trust", sender.public_key).code == EXIT_TRUST
+    unpacked = receiver("unpack", drive, tmp_path / "out", "--trust", sender.public_key)
+    assert unpacked.code == EXIT_OK and f"only events 1 to {covered} adopted" in unpacked.stderr, unpacked.output
+    assert "Mallory" not in json.dumps(receiver.local_events(transfer_id_of(drive)))
+
+
 def test_1_a_forged_log_with_its_heads_removed_is_refused(hosts, sender_and_drive):
     sender, drive, _ = sender_and_drive
     forged = rechain([e for e in read_log(drive) if e["type"] != "packed"])
@@ -326,12 +347,12 @@ def test_11_a_trailing_newline_is_no_longer_accepted_in_index_custody_or_layout(
     sender, drive, _ = sender_and_drive
     receiver = hosts("receiver")
     folder = transfer_folder(drive)
-    # layout: a chunk copy whose name ends in a newline is not a chunk file
-    chunk = next(folder.glob("*-000002.chunk"))
-    os.rename(chunk, folder / (chunk.name + "\n"))
+    # layout: a transfer folder whose name ends in a newline is not a transfer folder
+    renamed = folder.with_name(folder.name + "\n")
+    os.rename(folder, renamed)
     run = receiver("unpack", drive, tmp_path / "out", "--trust", sender.public_key, "--no-prompt")
-    assert run.code == EXIT_INCOMPLETE and "chunks 2 (drive 1" in run.stderr, run.output
-    os.rename(folder / (chunk.name + "\n"), chunk)
+    assert run.code == EXIT_INCOMPLETE and "no airgap-transfer folder found" in run.stderr, run.output
+    os.rename(renamed, folder)
     # custody: an event type with a trailing newline
     events = read_log(drive)
     events[0]["type"] = "pack-started\n"
