@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,8 @@ def _skip(refused: list[tarcheck.Refused], report: Reporter, name: str, reason: 
     report.warning(Kind.MEMBER_SKIPPED, f"skipped {printable(name)}: {reason}", member=name, reason=reason)
 
 
-def _member_filter(top: str, report: Reporter, refused: list[tarcheck.Refused]):
+def _member_filter(top: str, report: Reporter,
+                   refused: list[tarcheck.Refused]) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo | None]:
     def check(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
         if member.name.rstrip("/") != top and not member.name.startswith(top + "/"):
             _skip(refused, report, member.name, "outside the bundle folder")
