@@ -120,7 +120,7 @@ def read_chunk(fd: int, chunk, whole, out_fd: int | None, ring: pipeline.Ring,
     not followed.
     """
     _advise_sequential(fd)
-    plain = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    plain = blake3.blake3()
     reader = compression.FrameReader(fd, chunk.stored_length) if chunk.encoding == "zstd" else None
     raw_fill = reader.fill if reader else (lambda view: os.readv(fd, [view]))
 
@@ -173,7 +173,7 @@ def read_back(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
     medium; at most ``length + 1`` bytes are read.  When ``stop`` is set the
     read ends early with ``Stopped`` (the chunk is then simply not proven).
     """
-    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    hasher = blake3.blake3()
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
 
     def fill(view: memoryview) -> int:

@@ -176,7 +176,7 @@ def rehash_prefix(stream, chunks: list[Chunk], buffer: bytearray, report: Report
     source that changed in a way its size and times do not show (a file
     edited in place, a folder whose contents changed).
     """
-    whole = whole or blake3.blake3(max_threads=blake3.blake3.AUTO)
+    whole = whole or blake3.blake3()
     view = memoryview(buffer)
     stream.seek(0)
     position = 0
@@ -197,7 +197,7 @@ def rehash_prefix(stream, chunks: list[Chunk], buffer: bytearray, report: Report
 
     for chunk in chunks:
         hash_span(chunk.offset - position, whole)
-        piece_hash = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        piece_hash = blake3.blake3()
         hash_span(chunk.length, piece_hash, whole)
         if piece_hash.hexdigest() != chunk.blake3:
             raise UsageError(f"the source changed since chunk {chunk.seq} was packed; resume refused",
