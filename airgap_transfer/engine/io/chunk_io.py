@@ -16,7 +16,7 @@ from typing import Callable
 import blake3
 import zstandard
 
-from airgap_transfer.engine.io import compression, pipeline
+from airgap_transfer.engine.io import compression, direct, pipeline
 from airgap_transfer.engine.io.digests import Digests
 from airgap_transfer.errors import IntegrityError
 from airgap_transfer.media import fsio
@@ -166,27 +166,18 @@ def read_chunk(fd: int, chunk, whole, out_fd: int | None, ring: pipeline.Ring,
 
 
 def read_back(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
-              stop: threading.Event | None = None) -> None:
-    """Prove the medium returns exactly the bytes written; its reads overlap the hashing.
+              stop: threading.Event | None = None) -> str:
+    """Prove the medium returns exactly the bytes written; return how it was read (``direct``).
 
-    The page cache for the file is dropped first so the bytes come from the
-    medium; at most ``length + 1`` bytes are read.  When ``stop`` is set the
+    The bytes come from the medium, not the page cache: ``O_DIRECT`` where the
+    file system allows it, else with the file's cache dropped first (see
+    direct.py).  At most ``length`` bytes (and one buffer more) are read.  It
+    runs in the caller's thread, which for chunks is the read-back thread
+    already overlapping the next chunk's writing.  When ``stop`` is set the
     read ends early with ``Stopped`` (the chunk is then simply not proven).
     """
     hasher = blake3.blake3()
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-
-    def fill(view: memoryview) -> int:
-        if stop is not None and stop.is_set():
-            raise Stopped()
-        return os.readv(fd, [view])
-
-    try:
-        fsio.drop_cache(fd)
-        _advise_sequential(fd)
-        seen = pipeline.pump(fill, lambda view: None, hasher.update, length + 1, ring)
-    finally:
-        os.close(fd)
+    seen, _mode = direct.read_uncached(path, length, hasher.update, ring.views[0], stop)
     if seen != length:
         raise IntegrityError(f"read-back of {what} gave {seen if seen <= length else 'more than ' + str(length)} "
                              f"bytes, {length} were written",
@@ -194,6 +185,7 @@ def read_back(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
     if hasher.hexdigest() != digest:
         raise IntegrityError(f"read-back of {what} does not match what was written",
                              hint="the drive may be fake-capacity or failing; use another drive")
+    return _mode
 
 
 def prove(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
@@ -209,8 +201,7 @@ def prove(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
         raise
 
 
-class Stopped(Exception):
-    """A copy or read-back was told to stop (another drive failed, or Ctrl-C)."""
+Stopped = direct.Stopped  # a copy or read-back was told to stop (another drive failed, or Ctrl-C)
 
 
 class ChunkReadError(Exception):

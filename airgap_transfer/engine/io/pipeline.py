@@ -26,6 +26,7 @@ the caller's thread.
 
 from __future__ import annotations
 
+import mmap
 import queue
 import threading
 from typing import Callable
@@ -46,7 +47,8 @@ class Ring:
     def __init__(self, count: int | None = None, size: int | None = None) -> None:
         count, size = count or RING_BUFFERS, size or RING_BUFFER_SIZE
         # Between pumps the buffers are idle: callers may borrow one (read-back, metadata).
-        self.buffers = [bytearray(size) for _ in range(count)]
+        # Anonymous maps are page-aligned, as O_DIRECT reads need (direct.py).
+        self.buffers = [mmap.mmap(-1, size) for _ in range(count)]
         self.views = [memoryview(buffer) for buffer in self.buffers]
 
 
