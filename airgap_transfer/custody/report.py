@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from airgap_transfer import __version__
 from airgap_transfer.custody import chain as custody
-from airgap_transfer.custody import recorder
+from airgap_transfer.custody import chunk_sets, recorder
 from airgap_transfer.engine.unpack import catalog
 from airgap_transfer.errors import (
     AirgapError,
@@ -34,6 +34,7 @@ from airgap_transfer.errors import (
     UsageError,
 )
 from airgap_transfer.events import Callback, Reporter
+from airgap_transfer.limits import CUSTODY_CHUNK_LIST
 from airgap_transfer.media import fsio
 from airgap_transfer.state import paths
 from airgap_transfer.trust import keys, minisign
@@ -201,14 +202,26 @@ def _summary(g: Gathered) -> tuple[dict[str, Any], dict[str, str]]:
 
 
 def _drives(g: Gathered) -> list[dict[str, Any]]:
+    """Each drive the log names, with the chunks written to it (a list, or ranges when many)."""
     drives: dict[str, dict[str, Any]] = {}
+    written: dict[str, list[list[int]]] = {}
     for event in g.events:
         for media in [event.get("media")] + list(event.get("drives", [])):
             if isinstance(media, dict) and media.get("path"):
-                entry = drives.setdefault(media["path"], {**media, "chunks": []})
+                drives.setdefault(media["path"], {k: v for k, v in media.items() if k not in _CHUNK_KEYS})
+                spans = written.setdefault(media["path"], [])
                 if event["type"] == "chunk-written":
-                    entry["chunks"].extend(event.get("chunks", []))
+                    spans.extend(chunk_sets.event_ranges(event))
+    for path, entry in drives.items():
+        spans = chunk_sets.union(written[path])
+        if chunk_sets.count(spans) <= CUSTODY_CHUNK_LIST:
+            entry["chunks"] = [seq for first, last in spans for seq in range(first, last + 1)]
+        else:
+            entry.update(chunk_ranges=spans, chunk_count=chunk_sets.count(spans))
     return list(drives.values())
+
+
+_CHUNK_KEYS = ("chunks", "chunk_ranges", "chunk_count")
 
 
 def build(g: Gathered, actor: recorder.Actor) -> dict[str, Any]:
@@ -255,13 +268,20 @@ def to_csv(document: dict[str, Any]) -> str:
         writer.writerow(_cell(value) for value in [
             e["seq"], e["time"], e.get("local_time", ""), e.get("tz", ""), e["type"], e["result"],
             actor.get("user", ""), actor.get("operator", ""), actor.get("title", ""), e.get("host", ""),
-            e.get("tool", ""), e["transfer_id"], " ".join(map(str, e.get("chunks", []))),
+            e.get("tool", ""), e["transfer_id"], _chunks_cell(e),
             " ".join(f"{k}:{v}" for k, v in e.get("digests", {}).items()),
             " ".join(str(media.get(k, "")) for k in ("path", "label", "fs_uuid", "serial") if media.get(k)),
             json.dumps(e.get("handover", {}), sort_keys=True) if e.get("handover") else "",
             json.dumps(e.get("details", {}), sort_keys=True) if e.get("details") else "",
             e["prev"], e["hash"]])
     return out.getvalue()
+
+
+def _chunks_cell(event: dict[str, Any]) -> str:
+    """Chunk numbers as the event lists them, or its ranges (``1-1000 1002-2000``)."""
+    if event.get("chunks"):
+        return " ".join(map(str, event["chunks"]))
+    return chunk_sets.describe(chunk_sets.event_ranges(event))
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
