@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -231,7 +232,7 @@ def unpack_command(paths_, output_file, force, no_prompt, no_sha256, restart, tr
         f"signed by key {result.key_id}" + ("" if result.trusted else " (NOT trusted: --allow-untrusted)")])
 
 
-def _survey_lines(survey: inspect.Survey) -> list[str]:
+def _survey_lines(survey: inspect.Survey) -> Iterator[str]:
     lines = [f"transfer {survey.transfer_id}: {printable(survey.bundle_name)}, {survey.bundle_size} bytes, "
              f"{len(survey.chunks)} chunks, key {survey.key_id}" + ("" if survey.trusted else " (untrusted)"),
              ]
@@ -250,12 +251,12 @@ def _survey_lines(survey: inspect.Survey) -> list[str]:
     if unpacking:
         lines.append(f"unpack on this machine: {unpacking['chunks']} of {len(survey.chunks)} chunks "
                      f"({unpacking['bytes']} bytes) already in {unpacking['partial']}")
+    yield from lines
     for chunk in survey.chunks:
         where = ", ".join(chunk.drives) if chunk.drives else "; ".join(chunk.problems) or "-"
-        lines.append(f"  chunk {chunk.seq:>6}  {chunk.state:<8} {where}")
+        yield f"  chunk {chunk.seq:>6}  {chunk.state:<8} {where}"
     counts = ", ".join(f"{survey.count(s)} {s}" for s in ("good", "present", "missing", "corrupt") if survey.count(s))
-    lines.append(f"{counts}; " + ("complete" if survey.complete else "incomplete"))
-    return lines
+    yield f"{counts}; " + ("complete" if survey.complete else "incomplete")
 
 
 @cli.command("verify")
@@ -268,7 +269,7 @@ def verify_command(sources, trust, allow_untrusted, transfer_id, operator, title
     render = _renderer_for(json_mode, quiet)
     config = inspect.InspectConfig(list(sources), list(trust), allow_untrusted, transfer_id)
     result = custody_record.verify_recorded(config, custody_record.Actor(operator, title), render)
-    render.result(result.to_dict(), _survey_lines(result))
+    render.result(result.to_dict, lambda: _survey_lines(result))
 
 
 @cli.command("status")
@@ -281,7 +282,7 @@ def status_command(sources, trust, allow_untrusted, transfer_id, json_mode, quie
     config = inspect.InspectConfig(list(sources), list(trust), allow_untrusted, transfer_id,
                                           hash_chunks=False)
     result = inspect.survey(config, render)
-    render.result(result.to_dict(), _survey_lines(result))
+    render.result(result.to_dict, lambda: _survey_lines(result))
 
 
 @cli.group("custody")

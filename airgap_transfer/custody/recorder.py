@@ -330,7 +330,7 @@ def verify_recorded(config, actor: Actor, callback: Callback):
     except AirgapError as exc:
         record_verify_failure(config.sources, config.transfer_id, actor, exc, callback)
         raise
-    record_verify(config.sources, result.transfer_id, actor, Reporter(callback), result.to_dict()["counts"], "ok")
+    record_verify(config.sources, result.transfer_id, actor, Reporter(callback), result.counts(), "ok")
     return result
 
 

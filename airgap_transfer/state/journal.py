@@ -182,24 +182,55 @@ MAX_JOURNALS_SCANNED = 1000
 
 
 def local_progress(transfer_id: str) -> dict:
-    """What this machine's journals say about a transfer: pack and unpack progress."""
+    """What this machine's journals say about a transfer: pack and unpack progress.
+
+    Each journal is read a line at a time and only counted: a journal of 10^5
+    chunks is never held as 10^5 parsed records, and one of another transfer
+    is left after its header line.
+    """
     found: dict = {}
-    for kind, cls in (("pack", PackJournal), ("unpack", UnpackJournal)):
+    for kind in ("pack", "unpack"):
         folder = paths.state_dir() / kind
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.json"))[:MAX_JOURNALS_SCANNED]:
             try:
-                saved = load(path, cls)
-            except UsageError:
+                progress = _progress(path, kind, transfer_id)
+            except (OSError, ValueError, TypeError, KeyError, AttributeError):
                 continue  # an unreadable journal says nothing reliable about progress
-            if saved is None or saved.transfer_id != transfer_id:
-                continue
-            if kind == "pack":
-                found["pack"] = {"source": saved.source.path, "size": saved.source.size,
-                                 "chunks": len(saved.chunks), "bytes": sum(c["length"] for c in saved.chunks),
-                                 "complete": saved.complete}
-            else:
-                found["unpack"] = {"output": saved.output, "partial": saved.partial,
-                                   "chunks": len(saved.placed), "bytes": sum(c["length"] for c in saved.placed)}
+            if progress is not None:
+                found[kind] = progress
     return found
+
+
+def _progress(path: Path, kind: str, transfer_id: str) -> dict | None:
+    record_key = "chunk" if kind == "pack" else "placed"
+    lengths: dict[int, int] = {}   # seq -> length; a later line replaces an earlier
+    complete = False
+    with open(path, "rb") as handle:
+        header = json.loads(handle.readline(MAX_JOURNAL_BYTES))
+        if (not isinstance(header, dict) or header.get("version") != JOURNAL_VERSION
+                or header.get("journal") != kind or header.get("transfer_id") != transfer_id):
+            return None
+        total, torn = 0, False
+        for line in handle:
+            total += len(line)
+            if total > MAX_JOURNAL_BYTES or torn:
+                raise ValueError("over the size limit" if not torn else "a damaged line before the last")
+            try:
+                record = json.loads(line)
+            except ValueError:
+                torn = True   # only the last line may be torn: that record was never durable
+                continue
+            if not isinstance(record, dict):
+                raise ValueError("a record is not an object")
+            complete = complete or record.get("complete") is True
+            item = record.get(record_key)
+            if isinstance(item, dict) and type(item.get("seq")) is int and type(item.get("length")) is int:
+                lengths[item["seq"]] = item["length"]
+    if kind == "pack":
+        source = header["source"]
+        return {"source": source["path"], "size": source["size"], "chunks": len(lengths),
+                "bytes": sum(lengths.values()), "complete": complete or header.get("complete") is True}
+    return {"output": header["output"], "partial": header["partial"], "chunks": len(lengths),
+            "bytes": sum(lengths.values())}

@@ -214,7 +214,10 @@ class ReadBackQueue:
     One read-back runs at a time, on its own small ring.  Its failure is an
     IntegrityError raised by the next ``submit`` or by ``wait``; pack calls
     ``wait`` before it writes any index, so an index never names a chunk that
-    has not been read back.
+    has not been read back.  A chunk that fits one buffer is read back at once
+    in the caller's thread: starting a thread cost more than the read (a third
+    of pack's time at 10^4 chunks of 4 KiB), and a drive serves one request
+    at a time anyway.
     """
 
     def __init__(self) -> None:
@@ -224,6 +227,9 @@ class ReadBackQueue:
 
     def submit(self, path, length: int, digest: str, *, what: str) -> None:
         self.wait()
+        if length <= len(self.ring.views[0]):
+            prove(path, length, digest, self.ring, what=what)
+            return
 
         def run() -> None:
             try:
