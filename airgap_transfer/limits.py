@@ -60,3 +60,8 @@ CUSTODY_SINGLE_CHUNK_EVENTS = 1000
 CUSTODY_CHUNK_GROUP = 1000
 CUSTODY_CHUNK_LIST = 1000
 CUSTODY_MAX_RANGES = 1000
+
+# Parity (pack --parity N): at most this many drives' worth, and a stripe of
+# data plus parity shards must fit the 256 elements of GF(2^8).
+MAX_PARITY = 16
+MAX_STRIPE_SHARDS = 256

@@ -208,6 +208,12 @@ class Recorder:
         for where, group in self._groups.take(drive):
             self._record_group("chunk-written" if self.operation == "pack" else "chunk-verified", where, group)
 
+    def _on_parity_written(self, data: dict[str, Any]) -> None:
+        for drive, name, digest in zip(data["drives"], data["files"], data["blake3"]):
+            self.record("parity-written", chunks=list(data["chunks"]), media=self.media(drive),
+                        digests={"blake3": digest},
+                        details={"file": name, "stripe": data.get("stripe"), "length": data.get("length")})
+
     def _on_drive_sealed(self, data: dict[str, Any]) -> None:
         self._flush_groups(data["drive"])
         self._drive_finished(data["drive"])
@@ -272,6 +278,10 @@ class Recorder:
         group = self._groups.add(data["drive"], data["chunk"], data.get("blake3", ""), data.get("length") or 0)
         if group is not None:
             self._record_group("chunk-verified", data["drive"], group)
+
+    def _on_chunk_rebuilt(self, data: dict[str, Any]) -> None:
+        self.record("chunk-rebuilt", chunks=[data["chunk"]], digests=_digests(data),
+                    details={"stripe": data.get("stripe"), "from": "parity"})
 
     def _on_unpack_finished(self, data: dict[str, Any]) -> None:
         self._flush_groups()

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from airgap_transfer.errors import FormatError, UsageError
 from airgap_transfer.format import layout, serialization
+from airgap_transfer.format.fields import CREATED_FORMAT, CREATED_RE, HEX256_RE  # noqa: F401 (re-exported)
+from airgap_transfer.format.fields import Fields as _Fields
 from airgap_transfer.format.names import sanitize_bundle_name
+from airgap_transfer.format.parity import Parity
 
 MAGIC = "airgap-transfer/index"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1  # 1.1: the optional ``parity`` field (section 12 of docs/FORMAT.md)
 MAX_CHUNKS = 999_999  # six-digit sequence numbers in chunk names
 MAX_NAME_CHARS = 255
 MAX_TEXT_CHARS = 1024
@@ -29,10 +31,6 @@ MAX_BUNDLE_SIZE = 2**60
 MAX_INDEX_BYTES = 64 * 2**20
 
 TRANSFER_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-HEX256_RE = re.compile(r"^[0-9a-f]{64}$")
-# UTC to the second, as pack writes it; the replay rule compares these dates.
-CREATED_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-CREATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 ENCODINGS = ("none", "zstd")
 _ENCODING_NAMES = {name: name for name in ENCODINGS}  # parsed names become these shared strings
 
@@ -137,9 +135,10 @@ class Index:
     bundle_sha256: str | None = None
     chunks: list[Chunk] = field(default_factory=list)
     drives: list[Drive] = field(default_factory=list)
+    parity: Parity | None = None  # pack --parity: which parity files protect which chunks
 
     def to_dict(self, with_chunks: bool = True) -> dict[str, Any]:
-        return {
+        data = {
             "magic": MAGIC, "version": [FORMAT_MAJOR, FORMAT_MINOR],
             "transfer_id": self.transfer_id, "final": self.final,
             "bundle": {"name": self.bundle_name, "size": self.bundle_size, "kind": self.kind,
@@ -149,6 +148,9 @@ class Index:
             "drives": [drive.to_dict() for drive in self.drives],
             "chunks": [chunk.to_dict() for chunk in self.chunks] if with_chunks else None,
         }
+        if self.parity is not None:  # absent, not null, without parity: a 1.0 reader refuses no field it knows
+            data["parity"] = self.parity.to_dict()
+        return data
 
     def to_bytes(self) -> bytes:
         """The exact bytes that are signed: ``dumps(to_dict())``, packed a chunk at a time.
@@ -212,11 +214,16 @@ class Index:
             compression=d.text("compression", 64),
             chunks=_chunks_in_place(chunks_raw, strict),
             drives=[Drive.from_dict(item, strict) for item in drives_raw],
+            parity=Parity.from_dict(d.take("parity"), strict) if "parity" in d.raw else None,
         )
         bundle.done()
         d.done()
         index._check_name()
         index._check_tiling()
+        if index.parity is not None:
+            if not index.final:
+                raise FormatError("a partial index carries parity (only the final one may)")
+            index.parity.check(index.transfer_id, index.chunks)
         return index
 
     def _check_name(self) -> None:
@@ -279,74 +286,3 @@ def _chunk_early(item: Any, head: dict) -> Any:
             and all(type(v) is int for v in version) and version[0] == FORMAT_MAJOR):
         return Chunk.from_dict(item, version[1] <= FORMAT_MINOR)
     return item
-
-
-class _Fields:
-    """Typed, bounded access to a dict from a drive; ``done`` rejects unknown keys."""
-
-    def __init__(self, raw: Any, what: str, strict: bool = True) -> None:
-        if not isinstance(raw, dict):
-            raise FormatError(f"{what} is not a map")
-        self.raw, self.what, self.strict, self.seen = raw, what, strict, set()
-
-    def take(self, key: str) -> Any:
-        if key not in self.raw:
-            raise FormatError(f"{self.what} lacks field {key!r}")
-        self.seen.add(key)
-        return self.raw[key]
-
-    def int(self, key: str, low: int, high: int) -> int:
-        value = self.take(key)
-        if type(value) is not int or not low <= value <= high:
-            raise FormatError(f"{self.what} field {key!r} is not an integer in [{low}, {high}]")
-        return value
-
-    def bool(self, key: str) -> bool:
-        value = self.take(key)
-        if type(value) is not bool:
-            raise FormatError(f"{self.what} field {key!r} is not a boolean")
-        return value
-
-    def text(self, key: str, limit: int) -> str:
-        value = self.take(key)
-        if not isinstance(value, str) or not value or len(value) > limit:
-            raise FormatError(f"{self.what} field {key!r} is not a string of 1 to {limit} characters")
-        return value
-
-    def optional_text(self, key: str, limit: int) -> str | None:
-        return None if self.raw.get(key, None) is None and self._mark(key) else self.text(key, limit)
-
-    def match(self, key: str, pattern: re.Pattern) -> str:
-        value = self.text(key, 256)
-        if not pattern.match(value):
-            raise FormatError(f"{self.what} field {key!r} is malformed")
-        return value
-
-    def created(self, key: str) -> str:
-        value = self.match(key, CREATED_RE)
-        try:
-            datetime.strptime(value, CREATED_FORMAT)
-        except ValueError:
-            raise FormatError(f"{self.what} field {key!r} is not a real date") from None
-        return value
-
-    def hex256(self, key: str) -> str:
-        return self.match(key, HEX256_RE)
-
-    def optional_hex256(self, key: str) -> str | None:
-        return None if self.raw.get(key, None) is None and self._mark(key) else self.hex256(key)
-
-    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
-        value = self.take(key)
-        if value not in allowed:
-            raise FormatError(f"{self.what} field {key!r} is not one of {', '.join(allowed)}")
-        return value
-
-    def _mark(self, key: str) -> bool:
-        self.seen.add(key)
-        return True
-
-    def done(self) -> None:
-        unknown = set(self.raw) - self.seen
-        if unknown and self.strict:
-            raise FormatError(f"{self.what} has unknown field(s) {', '.join(sorted(map(str, unknown)))}")

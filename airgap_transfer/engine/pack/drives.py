@@ -29,6 +29,7 @@ class DriveRequest:
     remaining: int | None
     used: list[Path]
     need: int | None = None  # the drive must take a chunk of this many bytes (one that did not fit elsewhere)
+    parity: int = 0          # > 0: a parity drive is wanted, and this many are still to come
 
 
 @dataclass
@@ -60,7 +61,9 @@ class DriveRotation:
         return DriveSlot(saved["ordinal"], root, root / layout.folder_name(self.transfer_id), medium,
                           planning.chunk_limit(self.config.chunk_size, medium.fs_type).size, files, present)
 
-    def _open_slot(self, dest: Path) -> DriveSlot:
+    def _open_slot(self, dest: Path, ordinal: int | None = None) -> DriveSlot:
+        """Open ``dest`` as the next drive; with ``ordinal``, as that drive, which the caller lists itself
+        (parity drives are opened before the data drives but numbered after them)."""
         medium = probe.describe(dest)
         limit = planning.chunk_limit(self.config.chunk_size, medium.fs_type)
         if limit.clamped:
@@ -74,9 +77,12 @@ class DriveRotation:
         folder = dest / layout.folder_name(self.transfer_id)
         folder.mkdir(exist_ok=True)
         fsio.fsync_dir(dest)
-        slot = DriveSlot(ordinal=max((s.ordinal for s in self.slots), default=0) + 1, root=dest, folder=folder,
+        listed = ordinal is None
+        ordinal = ordinal or max((s.ordinal for s in self.slots), default=0) + 1
+        slot = DriveSlot(ordinal=ordinal, root=dest, folder=folder,
                           medium=medium, chunk_limit=limit.size)
-        self.slots.append(slot)
+        if listed:
+            self.slots.append(slot)
         self.report.info("drive-opened", f"writing to {dest} ({medium.describe()}, {medium.free} bytes free)",
                          drive=str(dest), ordinal=slot.ordinal, medium=medium.to_dict())
         return slot
@@ -104,13 +110,16 @@ class DriveRotation:
                             drive=str(dest), need=need)
         return False
 
-    def _ask_for_drive(self, need: int | None = None) -> Path:
+    def _ask_for_drive(self, need: int | None = None, parity: int = 0) -> Path:
         remaining = None if self.source.size is None else self.source.size - sum(c.length for c in self.chunks)
-        request = DriveRequest(len(self.slots) + 1, self.offset, remaining, [s.root for s in self.slots], need)
+        request = DriveRequest(len(self.slots) + 1, self.offset, remaining, [s.root for s in self.slots], need,
+                               parity)
         answer = self.config.next_drive(request) if self.config.next_drive else None
         if answer is None:
             left = "the rest" if remaining is None else f"{remaining} bytes"
             wanted = f"a drive with room for a {need}-byte chunk" if need else f"drive {request.ordinal}"
+            if parity:
+                wanted, left = f"{parity} more parity drive(s)", "its parity"
             again = ("run the same pack command with the next drive to resume" if self.source.seekable
                      else "run pack again with enough drives")
             raise IncompleteError(
