@@ -171,7 +171,7 @@ class Index:
     def from_bytes(cls, data: bytes) -> "Index":
         """Parse and check; each chunk map becomes a Chunk as soon as it is parsed (10^5 chunks)."""
         return cls.from_dict(serialization.loads(data, what="index", limit=MAX_INDEX_BYTES,
-                                                 stream=("chunks", _chunk_early)))
+                                                 stream=("chunks", _chunk_early, MAX_CHUNKS)))
 
     @classmethod
     def from_dict(cls, data: Any) -> "Index":

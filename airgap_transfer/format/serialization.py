@@ -79,9 +79,11 @@ MAX_MAP_LEN = 2**16
 _MAP_TYPES = frozenset([*range(0x80, 0x90), 0xDE, 0xDF])
 _ARRAY_TYPES = frozenset([*range(0x90, 0xA0), 0xDC, 0xDD])
 
-# (key, convert): the list under ``key`` in the top-level map is parsed an item
-# at a time and each item replaced by ``convert(item, fields parsed so far)``.
-Stream = tuple[str, Callable[[Any, dict], Any]]
+# (key, convert, most): the list under ``key`` in the top-level map is parsed an
+# item at a time and each item replaced by ``convert(item, fields parsed so
+# far)``; a list of more than ``most`` items is left unconverted, for the
+# caller's own check to refuse with its own message.
+Stream = tuple[str, Callable[[Any, dict], Any], int]
 
 
 def loads(data: bytes, *, what: str = "document", limit: int = MAX_DOCUMENT_BYTES,
@@ -136,7 +138,7 @@ def _next_type(unpacker: msgpack.Unpacker, data: bytes) -> int:
 
 
 def _unpack_streamed(unpacker: msgpack.Unpacker, data: bytes, stream: Stream) -> Any:
-    list_key, convert = stream
+    list_key, convert, most = stream
     if _next_type(unpacker, data) not in _MAP_TYPES:
         return unpacker.unpack()   # not a map: refused by the caller
     document: dict = {}
@@ -154,7 +156,7 @@ def _unpack_streamed(unpacker: msgpack.Unpacker, data: bytes, stream: Stream) ->
             for _ in range(count):
                 item = unpacker.unpack()
                 _check_depth(item, 2)
-                items.append(convert(item, document))
+                items.append(convert(item, document) if count <= most else item)
             document[key] = items
         else:
             value = unpacker.unpack()

@@ -161,3 +161,11 @@ def test_small_chunks_are_plain_slices_or_frames_and_pass_stock_b3sum(tmp_path_f
     assert bytes(rebuilt) == data and result.bundle_blake3 == blake3.blake3(data).hexdigest()
     check = subprocess.run(["b3sum", "-c", layout.B3SUMS_NAME], cwd=folder, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_streamed_parse_reports_too_many_chunks_before_looking_at_them():
+    index = Index(transfer_id=TID, bundle_name="b", bundle_size=0, bundle_blake3="a" * 64,
+                  created="2026-12-03T04:00:00Z", tool="t", signer="00" * 8, final=True)
+    data = msgpack.packb({**index.to_dict(), "chunks": [None] * 1_000_000}, use_bin_type=True)
+    with pytest.raises(Exception, match="at most 999999"):
+        Index.from_bytes(data)

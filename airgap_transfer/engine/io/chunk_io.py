@@ -131,10 +131,14 @@ def read_chunk(fd: int, chunk, whole, out_fd: int | None, ring: pipeline.Ring,
             raise ChunkReadError(exc.strerror or str(exc)) from None
     position = dropped = chunk.offset
 
+    # BLAKE3 (chunk and whole) in the reader thread, the whole's SHA-256 in the writing one.
+    whole_blake3 = whole.blake3 if whole is not None else None
+    late_tap = whole.sha256.update if whole is not None and whole.sha256 is not None else None
+
     def tap(view: memoryview) -> None:
         plain.update(view)
-        if whole is not None:
-            whole.update(view)
+        if whole_blake3 is not None:
+            whole_blake3.update(view)
 
     def sink(view: memoryview) -> None:
         nonlocal position, dropped
@@ -147,7 +151,7 @@ def read_chunk(fd: int, chunk, whole, out_fd: int | None, ring: pipeline.Ring,
             dropped = position - DROP_BEHIND
 
     try:
-        seen = pipeline.pump(fill, sink, tap, chunk.length + 1, ring, progress)
+        seen = pipeline.pump(fill, sink, tap, chunk.length + 1, ring, progress, late_tap)
     except zstandard.ZstdError as exc:
         return f"not a valid zstd frame ({exc})"
     except ChunkReadError as exc:

@@ -58,13 +58,16 @@ class _Failure:
 
 
 def pump(fill: Fill, sink: Sink, tap: Tap, limit: int, ring: Ring,
-         progress: Callable[[int], None] | None = None) -> int:
+         progress: Callable[[int], None] | None = None, late_tap: Tap | None = None) -> int:
     """Move at most ``limit`` bytes from fill to sink through tap; return the count moved.
 
-    ``limit`` may be -1 for "until fill returns 0".
+    ``limit`` may be -1 for "until fill returns 0".  ``late_tap`` also sees
+    every view in order, in the caller's thread just before ``sink``: hashing
+    split between the two threads (unpack's SHA-256 of the whole runs there
+    while the reader thread reads and runs BLAKE3).
     """
     if 0 <= limit <= len(ring.views[0]):
-        return _pump_inline(fill, sink, tap, limit, ring.views[0], progress)
+        return _pump_inline(fill, sink, tap, limit, ring.views[0], progress, late_tap)
     free: queue.Queue = queue.Queue()
     filled: queue.Queue = queue.Queue()
     stop = threading.Event()
@@ -102,6 +105,8 @@ def pump(fill: Fill, sink: Sink, tap: Tap, limit: int, ring: Ring,
             if isinstance(item, _Failure):
                 raise item.error
             view, got = item
+            if late_tap is not None:
+                late_tap(view[:got])
             sink(view[:got])
             free.put(view)
             moved += got
@@ -114,7 +119,7 @@ def pump(fill: Fill, sink: Sink, tap: Tap, limit: int, ring: Ring,
 
 
 def _pump_inline(fill: Fill, sink: Sink, tap: Tap, limit: int, view: memoryview,
-                 progress: Callable[[int], None] | None) -> int:
+                 progress: Callable[[int], None] | None, late_tap: Tap | None) -> int:
     """``pump`` for a stream that fits one buffer: no thread to start or hand off to."""
     got = 0
     while got < limit:
@@ -124,6 +129,8 @@ def _pump_inline(fill: Fill, sink: Sink, tap: Tap, limit: int, view: memoryview,
         got += step
     if got:
         tap(view[:got])
+        if late_tap is not None:
+            late_tap(view[:got])
         sink(view[:got])
         if progress is not None:
             progress(got)
