@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from airgap_transfer import limits
 from airgap_transfer.errors import UsageError
 
 FOLDER_PREFIX = "airgap-"
@@ -31,8 +32,6 @@ SIGNATURE_NAME = "index.agt.minisig"
 B3SUMS_NAME = "B3SUMS"
 SIGNER_KEY_NAME = "signer.pub"  # lets --allow-untrusted still detect corruption
 SEARCH_DEPTH = 3
-MAX_ENTRIES_PER_DIR = 250_000  # above the most chunks a transfer may have (limits.MAX_TRANSFER_CHUNKS)
-MAX_ENTRIES_TOTAL = 1_000_000  # a drive crafted with huge folder trees cannot stall discovery
 
 FOLDER_RE = re.compile(r"^airgap-([0-9a-f]{32})$")
 CHUNK_RE = re.compile(r"^([0-9a-f]{12})-(\d{6})\.chunk(\.zst)?$")
@@ -56,7 +55,8 @@ class ChunkFiles(Mapping[str, Path]):
     """
 
     def __init__(self, folder: Path) -> None:
-        self.folder, self.names = folder, set()
+        self.folder = folder
+        self.names: set[str] = set()
 
     def add(self, name: str) -> None:
         self.names.add(name)
@@ -118,7 +118,7 @@ class _Budget:
                              hint="give each drive's mount point (or its airgap-* folder) as SOURCE")
 
 
-def _entries(path: Path, budget: _Budget | None = None) -> Iterator[os.DirEntry]:
+def _entries(path: Path, budget: _Budget | None = None) -> Iterator[os.DirEntry[str]]:
     """A folder's entries, at most MAX_ENTRIES_PER_DIR, each counted against ``budget``.
 
     Yielded one at a time: a folder of 10^5 chunks is not held as a list.
@@ -129,7 +129,7 @@ def _entries(path: Path, budget: _Budget | None = None) -> Iterator[os.DirEntry]
                 if budget is not None:
                     budget.spend(1, path)
                 yield entry
-                if number >= MAX_ENTRIES_PER_DIR:
+                if number >= limits.MAX_ENTRIES_PER_DIR:
                     break
     except OSError:
         return
@@ -151,7 +151,7 @@ def _read_folder(path: Path, transfer_id: str, drive_root: Path, budget: _Budget
                 continue
             if name == INDEX_NAME:
                 found.has_index = True
-            elif match.group(1) != prefix:
+            elif match is not None and match.group(1) != prefix:
                 found.ignored.append((Path(entry.path), "chunk of another transfer"))
             elif name.endswith(".parity"):
                 found.parity[name] = Path(entry.path)
@@ -160,7 +160,7 @@ def _read_folder(path: Path, transfer_id: str, drive_root: Path, budget: _Budget
     return found
 
 
-def discover(sources: list[Path], max_entries: int = MAX_ENTRIES_TOTAL) -> list[TransferFolder]:
+def discover(sources: list[Path], max_entries: int = limits.MAX_ENTRIES_TOTAL) -> list[TransferFolder]:
     """Every transfer folder at most SEARCH_DEPTH levels below each source."""
     budget = _Budget(max_entries)
     results: list[TransferFolder] = []

@@ -16,14 +16,12 @@ from typing import Any
 
 import msgpack
 
+from airgap_transfer import limits
 from airgap_transfer.errors import FormatError
 
-MAX_DOCUMENT_BYTES = 16 * 2**20
-MAX_DEPTH = 16
 
-
-def _pairs_to_dict(pairs: list[tuple[Any, Any]]) -> dict:
-    result: dict = {}
+def _pairs_to_dict(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
     for key, value in pairs:
         if not isinstance(key, str):
             raise FormatError(f"map key {key!r} is not a string")
@@ -38,44 +36,43 @@ def _check_depth(root: Any, start: int = 0) -> None:
     stack = [(root, start)]
     while stack:
         value, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise FormatError(f"nesting deeper than {MAX_DEPTH} levels")
+        if depth > limits.MAX_DEPTH:
+            raise FormatError(f"nesting deeper than {limits.MAX_DEPTH} levels")
         if isinstance(value, dict):
             stack.extend((item, depth + 1) for item in value.values())
         elif isinstance(value, list):
             stack.extend((item, depth + 1) for item in value)
 
 
-def dumps(document: dict) -> bytes:
+def dumps(document: dict[str, Any]) -> bytes:
     """Serialize deterministically (insertion order of the dicts we build)."""
     return msgpack.packb(document, use_bin_type=True, strict_types=False)
 
 
-def dumps_with_list(document: dict, key: str, items: Iterable[Any], count: int) -> bytes:
+def dumps_with_list(document: dict[str, Any], key: str, items: Iterable[Any], count: int) -> bytes:
     """``dumps(document)`` with ``document[key]`` being the ``count`` items, packed one at a time.
 
     The same bytes as packing the whole document at once, without holding
     every item's map in memory (an index of 10^5 chunks).
     """
     packer = msgpack.Packer(use_bin_type=True, strict_types=False)
-    out = bytearray(packer.pack_map_header(len(document)))
+    out = io.BytesIO()   # getvalue() hands over its buffer: no second copy of a 26 MB index
+    out.write(packer.pack_map_header(len(document)))
     for name, value in document.items():
-        out += packer.pack(name)
+        out.write(packer.pack(name))
         if name != key:
-            out += packer.pack(value)
+            out.write(packer.pack(value))
             continue
-        out += packer.pack_array_header(count)
+        out.write(packer.pack_array_header(count))
         packed = 0
         for item in items:
-            out += packer.pack(item)
+            out.write(packer.pack(item))
             packed += 1
         if packed != count:
             raise ValueError(f"{key}: {packed} items packed, {count} announced")
-    return out  # a bytearray is bytes-like everywhere it goes; copying it would double the peak
+    return out.getvalue()
 
 
-MAX_ARRAY_LEN = 2**20
-MAX_MAP_LEN = 2**16
 _MAP_TYPES = frozenset([*range(0x80, 0x90), 0xDE, 0xDF])
 _ARRAY_TYPES = frozenset([*range(0x90, 0xA0), 0xDC, 0xDD])
 
@@ -83,11 +80,11 @@ _ARRAY_TYPES = frozenset([*range(0x90, 0xA0), 0xDC, 0xDD])
 # item at a time and each item replaced by ``convert(item, fields parsed so
 # far)``; a list of more than ``most`` items is left unconverted, for the
 # caller's own check to refuse with its own message.
-Stream = tuple[str, Callable[[Any, dict], Any], int]
+Stream = tuple[str, Callable[[Any, dict[str, Any]], Any], int]
 
 
-def loads(data: bytes, *, what: str = "document", limit: int = MAX_DOCUMENT_BYTES,
-          stream: Stream | None = None) -> dict:
+def loads(data: bytes, *, what: str = "document", limit: int = limits.MAX_DOCUMENT_BYTES,
+          stream: Stream | None = None) -> dict[str, Any]:
     """Parse one msgpack map of at most ``limit`` bytes; FormatError otherwise.
 
     With ``stream``, one list of the map is converted item by item as it is
@@ -107,8 +104,8 @@ def loads(data: bytes, *, what: str = "document", limit: int = MAX_DOCUMENT_BYTE
         use_list=True,
         max_bin_len=limit,
         max_str_len=limit,
-        max_array_len=MAX_ARRAY_LEN,
-        max_map_len=MAX_MAP_LEN,
+        max_array_len=limits.MAX_ARRAY_LEN,
+        max_map_len=limits.MAX_MAP_LEN,
         max_ext_len=0,
     )
     try:
@@ -141,7 +138,7 @@ def _unpack_streamed(unpacker: msgpack.Unpacker, data: bytes, stream: Stream) ->
     list_key, convert, most = stream
     if _next_type(unpacker, data) not in _MAP_TYPES:
         return unpacker.unpack()   # not a map: refused by the caller
-    document: dict = {}
+    document: dict[str, Any] = {}
     for _ in range(unpacker.read_map_header()):
         key = unpacker.unpack()
         if not isinstance(key, str):
@@ -150,8 +147,8 @@ def _unpack_streamed(unpacker: msgpack.Unpacker, data: bytes, stream: Stream) ->
             raise FormatError(f"duplicate key {key!r}")
         if key == list_key and _next_type(unpacker, data) in _ARRAY_TYPES:
             count = unpacker.read_array_header()
-            if count > MAX_ARRAY_LEN:
-                raise FormatError(f"{key} holds {count} items, over {MAX_ARRAY_LEN}")
+            if count > limits.MAX_ARRAY_LEN:
+                raise FormatError(f"{key} holds {count} items, over {limits.MAX_ARRAY_LEN}")
             items = []
             for _ in range(count):
                 item = unpacker.unpack()
@@ -165,7 +162,7 @@ def _unpack_streamed(unpacker: msgpack.Unpacker, data: bytes, stream: Stream) ->
     return document
 
 
-def read_bounded(path, limit: int = MAX_DOCUMENT_BYTES, *, what: str = "file") -> bytes:
+def read_bounded(path: str | os.PathLike[str], limit: int = limits.MAX_DOCUMENT_BYTES, *, what: str = "file") -> bytes:
     """Read a regular file of at most ``limit`` bytes, never following a symlink."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))

@@ -20,6 +20,7 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from airgap_transfer import limits
 from airgap_transfer.engine.io import pipeline
 from airgap_transfer.engine.io.digests import Digests
 from airgap_transfer.engine.pack.packer import PackConfig, pack
@@ -166,6 +167,6 @@ def test_small_chunks_are_plain_slices_or_frames_and_pass_stock_b3sum(tmp_path_f
 def test_streamed_parse_reports_too_many_chunks_before_looking_at_them():
     index = Index(transfer_id=TID, bundle_name="b", bundle_size=0, bundle_blake3="a" * 64,
                   created="2026-12-03T04:00:00Z", tool="t", signer="00" * 8, final=True)
-    data = msgpack.packb({**index.to_dict(), "chunks": [None] * 1_000_000}, use_bin_type=True)
-    with pytest.raises(Exception, match="at most 999999"):
+    data = msgpack.packb({**index.to_dict(), "chunks": [None] * (limits.MAX_CHUNKS + 1)}, use_bin_type=True)
+    with pytest.raises(Exception, match=f"at most {limits.MAX_CHUNKS}"):
         Index.from_bytes(data)

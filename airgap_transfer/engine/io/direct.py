@@ -32,7 +32,7 @@ class Stopped(Exception):
     """A read was told to stop (another drive failed, or Ctrl-C)."""
 
 
-def _open(path, direct: bool) -> int:
+def _open(path: str | os.PathLike[str], direct: bool) -> int:
     flags = os.O_RDONLY | os.O_NOFOLLOW | (os.O_DIRECT if direct else 0)
     fd = os.open(path, flags)
     if not direct:
@@ -40,7 +40,8 @@ def _open(path, direct: bool) -> int:
     return fd
 
 
-def read_uncached(path, limit: int, consume: Callable[[memoryview], None], view: memoryview,
+def read_uncached(path: str | os.PathLike[str], limit: int, consume: Callable[[memoryview], object],
+                  view: memoryview,
                   stop: threading.Event | None = None) -> tuple[int, str]:
     """Feed ``consume`` the file's bytes from the medium, at most ``limit`` of them.
 
@@ -76,7 +77,7 @@ def read_uncached(path, limit: int, consume: Callable[[memoryview], None], view:
         os.close(fd)
 
 
-def _read(fd: int, limit: int, consume: Callable[[memoryview], None], view: memoryview,
+def _read(fd: int, limit: int, consume: Callable[[memoryview], object], view: memoryview,
           stop: threading.Event | None) -> int:
     try:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)

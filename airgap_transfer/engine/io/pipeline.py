@@ -29,7 +29,8 @@ from __future__ import annotations
 import mmap
 import queue
 import threading
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 RING_BUFFERS = 4
 RING_BUFFER_SIZE = 2 * 2**20
@@ -68,8 +69,8 @@ def pump(fill: Fill, sink: Sink, tap: Tap, limit: int, ring: Ring,
     """
     if 0 <= limit <= len(ring.views[0]):
         return _pump_inline(fill, sink, tap, limit, ring.views[0], progress, late_tap)
-    free: queue.Queue = queue.Queue()
-    filled: queue.Queue = queue.Queue()
+    free: queue.Queue[Any] = queue.Queue()
+    filled: queue.Queue[Any] = queue.Queue()
     stop = threading.Event()
     for view in ring.views:
         free.put(view)
