@@ -33,7 +33,7 @@ def test_ten_thousand_chunks_round_trip_with_bounded_custody(cli, tmpfs, tmp_pat
     folder = transfer_folder(drive)
     log = (folder / custody.LOG_NAME).read_bytes()
     events = custody.parse_log(log, "drive log")   # within every cap a receiver enforces
-    assert max(len(line) for line in log.split(b"\n")) < custody.MAX_LINE_BYTES // 4
+    assert max(len(line) for line in log.split(b"\n")) < limits.MAX_LINE_BYTES // 4
     written = [e for e in events if e["type"] == "chunk-written"]
     grouped = CHUNKS - limits.CUSTODY_SINGLE_CHUNK_EVENTS
     assert len(written) == limits.CUSTODY_SINGLE_CHUNK_EVENTS + -(-grouped // limits.CUSTODY_CHUNK_GROUP)

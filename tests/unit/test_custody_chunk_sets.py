@@ -144,8 +144,8 @@ def test_the_log_of_a_hundred_thousand_chunks_stays_within_its_caps(tmp_path):
     events, drives = _pack_events(tmp_path, [25_000] * 4)
     data = custody.render_log(events)
     longest = max(len(line) for line in data.split(b"\n"))
-    assert longest < custody.MAX_LINE_BYTES // 2
-    assert len(events) < 1200 and len(data) < custody.MAX_LOG_BYTES // 4
+    assert longest < limits.MAX_LINE_BYTES // 2
+    assert len(events) < 1200 and len(data) < limits.MAX_LOG_BYTES // 4
     assert custody.parse_log(data, "log") == events
     document = report.build(report.Gathered(TID, None, False, [], events, []), custody_record.Actor())
     assert [d["chunk_count"] for d in document["drives"]] == [25_000] * 4
