@@ -9,7 +9,7 @@ import pytest
 
 from airgap_transfer import limits
 from airgap_transfer.custody import chain as custody
-from airgap_transfer.custody import chunk_sets, report
+from airgap_transfer.custody import chunk_sets, report, report_formats
 from airgap_transfer.custody import recorder as custody_record
 from airgap_transfer.events import Event
 from airgap_transfer.format import layout
@@ -150,5 +150,5 @@ def test_the_log_of_a_hundred_thousand_chunks_stays_within_its_caps(tmp_path):
     document = report.build(report.Gathered(TID, None, False, [], events, []), custody_record.Actor())
     assert [d["chunk_count"] for d in document["drives"]] == [25_000] * 4
     assert document["drives"][1]["chunk_ranges"] == [[25_001, 50_000]]
-    csv_text = report.to_csv(document)
+    csv_text = report_formats.to_csv(document)
     assert "1001-2000" in csv_text
