@@ -84,7 +84,7 @@ def open_regular(path: Path) -> int:
     return fd
 
 
-def hash_file_bounded(path: Path, expected_length: int, buffer: bytearray) -> tuple[str, int]:
+def hash_file_bounded(path: Path, expected_length: int, buffer: bytearray | memoryview) -> tuple[str, int]:
     """BLAKE3 of a regular file, reading at most expected_length + 1 bytes.
 
     Returns (hex digest, bytes seen); a file longer than expected reports

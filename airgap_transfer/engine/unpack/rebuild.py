@@ -141,8 +141,10 @@ class Rebuilder:
                 os.close(fd)
             for output in outputs:
                 output.close()
-        return TransferFolder(path=folder_path, transfer_id=transfer_id, drive_root=folder_path,
-                              chunks={c.file: folder_path / c.file for c in targets})
+        rebuilt = TransferFolder(path=folder_path, transfer_id=transfer_id, drive_root=folder_path)
+        for chunk in targets:
+            rebuilt.chunks.add(chunk.file)
+        return rebuilt
 
     def _set_aside(self, candidate: _Candidate, why: str) -> None:
         self.report.warning(Kind.PARITY_INPUT_BAD, f"not used for rebuilding: {candidate.what} {why}",
