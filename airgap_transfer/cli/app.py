@@ -176,7 +176,7 @@ def _dry_run(config: PackConfig, render: Renderer, drive_size: int | None, fs_ty
     if fs_type is not None and fs_type.lower() not in limits.MAX_FILE_SIZE:
         raise click.BadParameter(f"unknown file system {fs_type!r}; known: {', '.join(sorted(limits.MAX_FILE_SIZE))}",
                                  param_hint="--fs-type")
-    data, reserved = split_parity(config) if drive_size is None else (config.destinations, [])
+    data, reserved = split_parity(config, planning_only=True) if drive_size is None else (config.destinations, [])
     data_config = dataclasses.replace(config, destinations=data)
     with open_source(config.source, config.name) as source:
         if source.size is None:
