@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 from airgap_transfer.engine.parity import margin
 from airgap_transfer.engine.unpack import assemble, catalog, dirrestore, rebuild
@@ -24,7 +26,7 @@ from airgap_transfer.errors import (
     NoSpaceError,
     UsageError,
 )
-from airgap_transfer.events import Callback, Reporter
+from airgap_transfer.events import Callback, Kind, Reporter
 from airgap_transfer.format.index import Chunk, Index
 from airgap_transfer.format.names import printable, sanitize_bundle_name
 from airgap_transfer.media import fsio
@@ -44,7 +46,7 @@ class UnpackConfig:
     no_prompt: bool = False
     # Asked for another drive when chunks or the final index are missing;
     # None (or returning None) means stop with exit 3.
-    next_source: "Callable[[SourceRequest], Path | None] | None" = None
+    next_source: Callable[[SourceRequest], Path | None] | None = None
     sha256: bool = True      # hash the whole with SHA-256 too when the index has none (custody report)
     restart: bool = False    # drop the partial output of an earlier run instead of continuing it
 
@@ -59,7 +61,7 @@ class UnpackResult:
     trusted: bool
     sha256: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"transfer_id": self.transfer_id, "output": str(self.output), "size": self.size,
                 "blake3": self.blake3, "sha256": self.sha256, "key_id": self.key_id, "trusted": self.trusted}
 
@@ -160,8 +162,7 @@ class _UnpackSession:
             self.assembler.place_available(transfer, index)
             missing = [c for c in index.chunks if c.seq not in self.assembler.placed]
             if index.final and missing and index.parity is not None:
-                rebuilder = rebuild.Rebuilder(self.report, self.assembler,
-                                              self.tmp.with_name(self.tmp.name + ".rebuild"))
+                rebuilder = rebuild.Rebuilder(self.report, self.assembler, self._rebuild_work())
                 rebuilder.rebuild(transfer, index)
                 missing = [c for c in index.chunks if c.seq not in self.assembler.placed]
             if index.final and not missing:
@@ -173,7 +174,7 @@ class _UnpackSession:
         started = self.assembler is not None
         for source in [s for s in self.sources if (started or s not in self.config.sources) and not s.is_dir()]:
             self.sources.remove(source)
-            self.report.info("drive-removed", f"{source} is no longer mounted", drive=str(source))
+            self.report.info(Kind.DRIVE_REMOVED, f"{source} is no longer mounted", drive=str(source))
 
     def _open_output(self, index: Index, loaded: catalog.LoadedIndex) -> None:
         replay.check(index, loaded.signer.key_id_hex, self.config.force, self.report)
@@ -183,7 +184,7 @@ class _UnpackSession:
         earlier = self._earlier_run()
         allocated = os.stat(self.tmp).st_blocks * 512 if earlier else 0  # a resumed run needs only the rest
         _check_output(self.final, max(0, index.bundle_size - allocated), self.config.force, index.kind)
-        self.report.info("unpack-started", f"unpacking {printable(index.bundle_name)} to {self.final}",
+        self.report.info(Kind.UNPACK_STARTED, f"unpacking {printable(index.bundle_name)} to {self.final}",
                          transfer_id=index.transfer_id, output=str(self.final), size=index.bundle_size,
                          final_index=index.final, key_id=loaded.signer.key_id_hex, trusted=loaded.trusted)
         if earlier is None:
@@ -270,17 +271,24 @@ class _UnpackSession:
                                  hint="pass --force to replace it, or -o for another path")
             os.replace(self.tmp, self.final)
             fsio.fsync_dir(self.final.parent)
+        shutil.rmtree(self._rebuild_work(), ignore_errors=True)  # left by a run killed while rebuilding
         self.tmp = None
         journal.remove(self.journal_path)
         replay.remember(index, loaded.signer.key_id_hex, self.report)
         sha256 = self.assembler.whole.sha256_hexdigest()
-        self.report.info("unpack-finished", f"{self.final} written and proven (blake3 {digest})",
+        self.report.info(Kind.UNPACK_FINISHED, f"{self.final} written and proven (blake3 {digest})",
                          output=str(self.final), blake3=digest, sha256=sha256)
         return UnpackResult(index.transfer_id, self.final, index.bundle_size, digest,
                             loaded.signer.key_id_hex, loaded.trusted, sha256)
 
+    def _rebuild_work(self) -> Path:
+        """Where chunks rebuilt from parity wait to be placed: beside the partial output."""
+        assert self.tmp is not None
+        return self.tmp.with_name(self.tmp.name + ".rebuild")
+
     def discard(self) -> None:
         if self.tmp is not None:
+            shutil.rmtree(self._rebuild_work(), ignore_errors=True)
             self.tmp.unlink(missing_ok=True)
         if self.journal_path is not None:
             journal.remove(self.journal_path)
