@@ -73,6 +73,8 @@ OPTIONAL: dict[str, Check] = {
     "signer": _text,
     "actor": _record({"user", "operator", "title"}, _text),
     "chunks": _list(_int, limits.MAX_EVENT_CHUNKS),
+    "chunk_ranges": _list(lambda r: type(r) is list and len(r) == 2 and all(type(v) is int for v in r)
+                          and 1 <= r[0] <= r[1], limits.CUSTODY_MAX_RANGES),
     "digests": _record(None, _text),
     "media": _MEDIA,
     "drives": _list(_MEDIA, limits.MAX_EVENT_DRIVES),

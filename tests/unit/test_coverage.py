@@ -137,3 +137,22 @@ def test_a_forged_signature_by_a_trusted_key_id_is_a_trust_failure(tmp_path):
 def test_a_damaged_heads_file_is_refused(data):
     with pytest.raises(FormatError):
         custody.parse_heads(data, "heads")
+
+
+@pytest.mark.parametrize("field, value, ok", [
+    ("chunk_ranges", [[1, 5000], [5002, 9000]], True),
+    ("chunk_ranges", [[5, 1]], False),
+    ("chunk_ranges", [[0, 3]], False),
+    ("chunk_ranges", [[1, 2, 3]], False),
+    ("chunk_ranges", "1-5", False),
+    ("drives", 5, False),
+    ("chunks", ["1"], False),
+    ("handover", {"from": "A", "to": "B", "bribe": "yes"}, False),
+    ("details", {"x": 1.5}, False),
+    ("unknown", 1, False),
+])
+def test_every_custody_field_is_type_checked(field, value, ok):
+    from airgap_transfer.custody import fields
+    event = make_log()[0]
+    event[field] = value
+    assert (fields.problem(event) is None) == ok, fields.problem(event)
