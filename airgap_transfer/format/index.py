@@ -15,11 +15,12 @@ from typing import Any
 
 from airgap_transfer.errors import FormatError, UsageError
 from airgap_transfer.format import layout, serialization
+from airgap_transfer.format.encryption import Encryption, is_encrypted
 from airgap_transfer.format.names import sanitize_bundle_name
 
 MAGIC = "airgap-transfer/index"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1  # 1.1: the optional "encryption" field (section 13)
 MAX_CHUNKS = 999_999  # six-digit sequence numbers in chunk names
 MAX_NAME_CHARS = 255
 MAX_TEXT_CHARS = 1024
@@ -33,7 +34,7 @@ HEX256_RE = re.compile(r"^[0-9a-f]{64}$")
 # UTC to the second, as pack writes it; the replay rule compares these dates.
 CREATED_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 CREATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-ENCODINGS = ("none", "zstd")
+ENCODINGS = ("none", "zstd", "age", "zstd+age")
 
 
 @dataclass
@@ -130,9 +131,10 @@ class Index:
     bundle_sha256: str | None = None
     chunks: list[Chunk] = field(default_factory=list)
     drives: list[Drive] = field(default_factory=list)
+    encryption: Encryption | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        document = {
             "magic": MAGIC, "version": [FORMAT_MAJOR, FORMAT_MINOR],
             "transfer_id": self.transfer_id, "final": self.final,
             "bundle": {"name": self.bundle_name, "size": self.bundle_size, "kind": self.kind,
@@ -142,6 +144,9 @@ class Index:
             "drives": [drive.to_dict() for drive in self.drives],
             "chunks": [chunk.to_dict() for chunk in self.chunks],
         }
+        if self.encryption is not None:
+            document["encryption"] = self.encryption.to_dict()
+        return document
 
     def to_bytes(self) -> bytes:
         data = serialization.dumps(self.to_dict())
@@ -177,6 +182,9 @@ class Index:
         bundle = _Fields(d.take("bundle"), "bundle", strict)
         chunks_raw = d.take("chunks")
         drives_raw = d.take("drives")
+        encryption_raw = d.raw.get("encryption") if version[1] >= 1 else None  # 1.0 has no such field
+        if encryption_raw is not None:
+            d.seen.add("encryption")
         if not isinstance(chunks_raw, list) or len(chunks_raw) > MAX_CHUNKS:
             raise FormatError(f"index chunk list is not a list of at most {MAX_CHUNKS}")
         if not isinstance(drives_raw, list) or len(drives_raw) > MAX_CHUNKS:
@@ -196,6 +204,8 @@ class Index:
             compression=d.text("compression", 64),
             chunks=[Chunk.from_dict(item, strict) for item in chunks_raw],
             drives=[Drive.from_dict(item, strict) for item in drives_raw],
+            encryption=(Encryption.from_dict(encryption_raw, MAX_INDEX_BYTES)
+                        if encryption_raw is not None else None),
         )
         bundle.done()
         d.done()
@@ -233,12 +243,22 @@ class Index:
             names.add(chunk.file)
             if chunk.encoding == "none" and chunk.stored_length != chunk.length:
                 raise FormatError(f"chunk {chunk.seq}: stored length differs from length")
+            if is_encrypted(chunk.encoding) != (self.encryption is not None):
+                # One transfer is encrypted throughout or not at all: a plain chunk slipped
+                # into an encrypted transfer (or the reverse) is refused, never mixed in.
+                raise FormatError(f"chunk {chunk.seq} is {'' if is_encrypted(chunk.encoding) else 'not '}"
+                                  f"encrypted but the transfer is {'' if self.encryption else 'not '}"
+                                  "(mixed encrypted and plain chunks)")
+            if is_encrypted(chunk.encoding) and chunk.blake3 != chunk.stored_blake3:
+                raise FormatError(f"chunk {chunk.seq}: an encrypted chunk's public digest must be its stored digest")
             expected_offset += chunk.length
+        if self.encryption is not None and (self.bundle_blake3 is not None or self.bundle_sha256 is not None):
+            raise FormatError("an encrypted index carries its whole-bundle digests in the sealed section only")
         if self.final:
             if expected_offset != self.bundle_size:
                 raise FormatError(
                     f"chunk lengths add up to {expected_offset}, not the bundle size {self.bundle_size}")
-            if self.bundle_blake3 is None:
+            if self.bundle_blake3 is None and self.encryption is None:
                 raise FormatError("final index carries no whole-bundle digest")
 
     def chunk_by_file(self) -> dict[str, Chunk]:

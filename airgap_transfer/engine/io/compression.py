@@ -92,8 +92,9 @@ def new_compressor() -> zstandard.ZstdCompressor:
 class FrameWriter:
     """Compresses one chunk into one frame, writing and hashing the stored bytes."""
 
-    def __init__(self, fd: int, stored_cap: int, compressor: zstandard.ZstdCompressor | None = None) -> None:
-        self.fd, self.stored_cap = fd, stored_cap
+    def __init__(self, fd: int, stored_cap: int, compressor: zstandard.ZstdCompressor | None = None,
+                 out=None) -> None:
+        self.fd, self.stored_cap, self.out = fd, stored_cap, out  # out: where the frame goes instead of fd (an encrypter)
         self.frame = (compressor or new_compressor()).compressobj()
         self.stored = blake3.blake3(max_threads=blake3.blake3.AUTO)
         self.stored_length = 0
@@ -113,6 +114,9 @@ class FrameWriter:
             raise RuntimeError(f"zstd frame grew past {self.stored_cap} bytes")
         self.stored.update(data)
         view = memoryview(data)
+        if self.out is not None:
+            self.out(view)
+            return
         while view:
             written = os.write(self.fd, view)
             if written <= 0:  # a full medium may report no progress rather than ENOSPC
@@ -141,8 +145,9 @@ class _HashingFile:
 class FrameReader:
     """Bounded decoder of one chunk file; ``fill`` feeds the pipeline plain bytes."""
 
-    def __init__(self, fd: int, stored_length: int) -> None:
-        self.raw = _HashingFile(fd, stored_length + 1)
+    def __init__(self, fd: int, stored_length: int, raw=None) -> None:
+        # raw: a file-like source of the frame instead of fd (a decrypter, which bounds and hashes itself)
+        self.raw = raw if raw is not None else _HashingFile(fd, stored_length + 1)
         decoder = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
         self.stream = decoder.stream_reader(self.raw, read_size=2**20, read_across_frames=False,
                                             closefd=False)

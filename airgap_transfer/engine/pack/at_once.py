@@ -44,7 +44,7 @@ class AtOnce:
     def _plan_at_once(self, slot: DriveSlot | None, given: list[Path]):
         """([(drive or destination, its plan)], bytes they cannot hold), or None to fill them in turn."""
         roots = ([slot.root] if slot else []) + given
-        reason = preflight.why_in_turn(self.source, self.compression.encoding, roots, self.config.parallel)
+        reason = preflight.why_in_turn(self.source, self.planned_encoding(), roots, self.config.parallel)
         if reason is not None:
             if len(roots) > 1:
                 self.report.info("drives-in-turn", f"filling the drives one after another: {reason}", reason=reason)

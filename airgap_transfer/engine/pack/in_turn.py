@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import errno
 
-from airgap_transfer.engine.io import chunk_io, compression
-from airgap_transfer.engine.pack import planning
+from airgap_transfer.engine.io import chunk_io
+from airgap_transfer.engine.pack import planning, sealing
 from airgap_transfer.engine.pack.drives import DriveSlot
 from airgap_transfer.errors import DriveIOError, NoSpaceError
 from airgap_transfer.format import layout
@@ -51,7 +51,8 @@ class InTurn:
                 final, self.source.readinto, limit, self.whole, self.ring, encoding, stored_cap,
                 lambda done: self.report.progress(done=self.offset + done, total=self.source.size,
                                                   drive=str(slot.root), chunk=seq),
-                self.compressor, sha256=self.config.sha256)
+                self.compressor, sha256=self.config.sha256,
+                seal=self.sealing.start_sealer if self.sealing else None)
         except OSError as exc:
             if exc.errno != errno.ENOSPC:
                 raise DriveIOError(f"chunk {seq} could not be written to {slot.root}: {exc.strerror}",
@@ -86,7 +87,8 @@ class InTurn:
         self._save_journal()
         self.report.info("chunk-written", f"chunk {seq} ({length} bytes) written to {slot.root}"
                          + (", being read back" if self.config.readback else ""),
-                         chunk=seq, length=length, blake3=digest, sha256=stored.sha256, drive=str(slot.root),
+                         chunk=seq, length=length, drive=str(slot.root),
+                         **_digest_fields(self.sealing, digest, stored.sha256, stored.stored_blake3),
                          file=name, readback=self.config.readback, stored_length=stored.stored_length)
         return chunk
 
@@ -98,10 +100,12 @@ class InTurn:
         frame lets fit in the room (or --chunk-size).  Where that leaves too
         little, the chunk is stored plain: it then never exceeds ``want``.
         """
-        if self.compression.encoding != "zstd":
-            return "none", want, want
-        cap = min(slot.room(len(self.chunks)), slot.chunk_limit)
-        limit = min(want, compression.plain_limit(cap))
-        if limit < min(want, planning.MIN_CHUNK):
-            return "none", want, want
-        return "zstd", limit, cap
+        return sealing.chunk_plan(self.sealing, self.compression.encoding, slot.room(len(self.chunks)),
+                                  slot.chunk_limit, want)
+
+
+def _digest_fields(keys, blake3: str, sha256: str | None, stored_blake3: str) -> dict:
+    """An encrypted chunk's events (and so the custody log) name only its stored bytes' digest."""
+    if keys is not None:
+        return {"blake3": stored_blake3, "sha256": None}
+    return {"blake3": blake3, "sha256": sha256}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import errno
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -24,7 +24,7 @@ import blake3
 from airgap_transfer import __version__
 from airgap_transfer.engine.io import chunk_io, compression, pipeline
 from airgap_transfer.engine.io.digests import Digests
-from airgap_transfer.engine.pack import preflight, resume
+from airgap_transfer.engine.pack import preflight, resume, sealing
 from airgap_transfer.engine.pack.at_once import AtOnce
 from airgap_transfer.engine.pack.drives import DriveRequest, DriveRotation, DriveSlot
 from airgap_transfer.engine.pack.in_turn import InTurn
@@ -67,6 +67,11 @@ class PackConfig:
     # Called with each chunk's final path before read-back; tests use it to
     # simulate a medium that changes data after it was written.
     after_chunk_written: Callable[[Path], None] | None = None
+    # Encryption at rest (sealing.py): age X25519 recipients, and/or a passphrase
+    # protecting a per-transfer identity.  Neither: chunks are stored in clear.
+    recipients: list = field(default_factory=list)
+    passphrase: bytes | None = None
+    scrypt_work_factor: int | None = None  # None: age's default (2^18); tests use less
 
 
 @dataclass
@@ -79,6 +84,7 @@ class PackResult:
     chunks: list[Chunk]
     drives: list[str]
     compression: str = "none"
+    recipients: int = 0  # age recipients of every chunk; 0: not encrypted
 
     @property
     def stored_size(self) -> int:
@@ -88,7 +94,8 @@ class PackResult:
         return {"transfer_id": self.transfer_id, "bundle": self.bundle_name,
                 "size": self.bundle_size, "blake3": self.bundle_blake3, "key_id": self.key_id,
                 "chunks": len(self.chunks), "drives": self.drives,
-                "compression": self.compression, "stored_size": self.stored_size}
+                "compression": self.compression, "stored_size": self.stored_size,
+                "encrypted": self.recipients > 0, "recipients": self.recipients}
 
 
 class _Packer(DriveRotation, AtOnce, InTurn):
@@ -116,6 +123,7 @@ class _Packer(DriveRotation, AtOnce, InTurn):
         self.journal_started = False
         self.journaled_drives: set[int] = set()
         self.source_identity: SourceIdentity | None = None
+        self.sealing: sealing.SealingKeys | None = None
 
     def run(self) -> PackResult:
         config = self.config
@@ -133,13 +141,16 @@ class _Packer(DriveRotation, AtOnce, InTurn):
             self.compression = compression.decide(config.compress, source.name,
                                                   source.sample(compression.SAMPLE_SIZE))
             self.compressor = compression.new_compressor() if self.compression.encoding == "zstd" else None
+            self.sealing = sealing.keys_for(config, found)
             if found:
                 self.transfer_id = found.transfer_id
             else:
                 preflight.check_chunk_count(source, config)
-                preflight.check_space(source, config, self.compression.encoding)
-            self.report.info("pack-started", f"packing {source.name} as transfer {self.transfer_id}",
-                             transfer_id=self.transfer_id, bundle=source.name, size=source.size,
+                preflight.check_space(source, config, self.planned_encoding())
+            self.report.info("pack-started", f"packing {source.name} as transfer {self.transfer_id}"
+                             + (f", encrypted to {len(self.sealing.recipients)} recipient(s)" if self.sealing else ""),
+                             transfer_id=self.transfer_id, size=source.size,
+                             **sealing.public_event_fields(self.sealing, source.name),
                              key_id=key.public_key().key_id_hex, resumed=found is not None,
                              compression=self.compression.recorded)
             if found:
@@ -157,10 +168,18 @@ class _Packer(DriveRotation, AtOnce, InTurn):
         self._save_journal(complete=True)
         self.report.info("pack-finished", f"packed {index.bundle_size} bytes in {len(self.chunks)} "
                          f"chunks onto {len(self.slots)} drive(s)", transfer_id=self.transfer_id,
-                         blake3=index.bundle_blake3, sha256=index.bundle_sha256)
+                         **sealing.public_event_fields(self.sealing, index.bundle_name, blake3=index.bundle_blake3,
+                                                       sha256=index.bundle_sha256))
         return PackResult(self.transfer_id, index.bundle_name, index.bundle_size,
                           index.bundle_blake3 or "", key.public_key().key_id_hex,
-                          self.chunks, [str(s.root) for s in self.slots], self.compression.recorded)
+                          self.chunks, [str(s.root) for s in self.slots], self.compression.recorded,
+                          len(self.sealing.recipients) if self.sealing else 0)
+
+    def planned_encoding(self) -> str:
+        """The chunks' encoding as planning sees it (compression, and encryption around it)."""
+        if self.sealing is None:
+            return self.compression.encoding
+        return sealing.sealed_encoding(self.compression.encoding)
 
     def _check_source(self) -> None:
         """A file read more than once (drives at once, refilled gaps) must not have changed in between.
@@ -233,7 +252,8 @@ class _Packer(DriveRotation, AtOnce, InTurn):
                 transfer_id=self.transfer_id, source=self.source_identity, bundle_name=self.source.name,
                 key_id=self.key.public_key().key_id_hex, readback=self.config.readback,
                 chunks=[{**c.to_dict(), "root": roots[c.drive]} for c in self.chunks if c is not self.in_flight],
-                drives=list(drives.values()), complete=complete, sha256=self.config.sha256))
+                drives=list(drives.values()), complete=complete, sha256=self.config.sha256,
+                encryption=sealing.journal_record(self.sealing)))
             self.journaled_drives = set(drives)
             self.journal_started = True
         else:
@@ -287,6 +307,9 @@ class _Packer(DriveRotation, AtOnce, InTurn):
 
     def _write_metadata(self, slot: DriveSlot, index: Index) -> None:
         self._wait_readbacks()
+        if self.sealing is not None:  # signed and written in its public form: the secrets sealed inside
+            index = self.sealing.public_index(index)
+            sealing.write_identity(self.sealing, slot.folder)
         data = index.to_bytes()
         signature = keys.sign_index(data, self.key, self.transfer_id, index.final)
         index_path = slot.folder / layout.INDEX_NAME

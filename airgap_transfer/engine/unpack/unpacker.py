@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from airgap_transfer.engine.crypt.transfer import OpeningKeys
 from airgap_transfer.engine.unpack import assemble, catalog, dirrestore
 from airgap_transfer.errors import (
     DriveIOError,
@@ -46,6 +47,11 @@ class UnpackConfig:
     next_source: "Callable[[SourceRequest], Path | None] | None" = None
     sha256: bool = True      # hash the whole with SHA-256 too when the index has none (custody report)
     restart: bool = False    # drop the partial output of an earlier run instead of continuing it
+    # An encrypted transfer (index field "encryption"): age identities given with --identity,
+    # and the passphrase, or a way to ask for it when the transfer has one and no identity opens it.
+    identities: list = field(default_factory=list)
+    passphrase: bytes | None = None
+    ask_passphrase: "Callable[[], bytes | None] | None" = None
 
 
 @dataclass
@@ -119,6 +125,8 @@ class _UnpackSession:
         self.final: Path | None = None
         self.tmp: Path | None = None
         self.journal_path: Path | None = None
+        self.opening = OpeningKeys(list(config.identities), config.passphrase)
+        self.opened: dict[bytes, Index] = {}  # public index bytes' identity -> full index, opened once
 
     def run(self) -> UnpackResult:
         try:
@@ -137,7 +145,7 @@ class _UnpackSession:
             transfer = catalog.find_transfer(self.sources, self.transfer_id, self.report)
             self.transfer_id = transfer.transfer_id  # later drives must belong to the same transfer
             loaded = catalog.load_index(transfer, self.trusted, self.config.allow_untrusted, self.report)
-            index = last_index = loaded.index
+            index = last_index = self._open_index(loaded.index)
             absent = [c for c in index.chunks if not transfer.copies(c.file)
                       and (self.assembler is None or c.seq not in self.assembler.placed)]
             if self.config.next_source is None and (absent or not index.final):
@@ -149,6 +157,15 @@ class _UnpackSession:
             if index.final and not missing:
                 return self._finish(index, loaded)
             self._ask_for_more(index, missing)
+
+    def _open_index(self, index: Index) -> Index:
+        """An encrypted transfer's full index (name, plaintext digests), opened with the keys given."""
+        if index.encryption is None:
+            return index
+        key = index.encryption.sealed
+        if key not in self.opened:
+            self.opened[key] = self.opening.open_index(index, self.config.ask_passphrase)
+        return self.opened[key]
 
     def _forget_removed_drives(self) -> None:
         """Once unpacking has begun, a drive swapped out (its mount folder gone) is just gone."""
@@ -165,8 +182,10 @@ class _UnpackSession:
         earlier = self._earlier_run()
         allocated = os.stat(self.tmp).st_blocks * 512 if earlier else 0  # a resumed run needs only the rest
         _check_output(self.final, max(0, index.bundle_size - allocated), self.config.force, index.kind)
+        encrypted = index.encryption is not None  # then the events (and the custody log) name no plaintext
         self.report.info("unpack-started", f"unpacking {printable(index.bundle_name)} to {self.final}",
-                         transfer_id=index.transfer_id, output=str(self.final), size=index.bundle_size,
+                         transfer_id=index.transfer_id, size=index.bundle_size,
+                         **({"encrypted": True} if encrypted else {"output": str(self.final)}),
                          final_index=index.final, key_id=loaded.signer.key_id_hex, trusted=loaded.trusted)
         if earlier is None:
             self.tmp.unlink(missing_ok=True)
@@ -176,7 +195,8 @@ class _UnpackSession:
         # SHA-256 of the whole: checked when the index signs one, else computed for the custody report.
         self.assembler = assemble.Assembler(self.report, self.out_fd, index.bundle_size,
                                     sha256=self.config.sha256 or index.bundle_sha256 is not None,
-                                    on_placed=self._record)
+                                    on_placed=self._record,
+                                    open_sealed=self.opening.open_chunk if encrypted else None)
         self.assembler.earlier = earlier.placed if earlier else []
         # The journal starts afresh from what is reusable; chunks placed from now on are appended.
         journal.save(self.journal_path, journal.UnpackJournal(
@@ -245,7 +265,8 @@ class _UnpackSession:
         replay.remember(index, loaded.signer.key_id_hex, self.report)
         sha256 = self.assembler.whole.sha256_hexdigest()
         self.report.info("unpack-finished", f"{self.final} written and proven (blake3 {digest})",
-                         output=str(self.final), blake3=digest, sha256=sha256)
+                         **({"encrypted": True} if index.encryption is not None
+                            else {"output": str(self.final), "blake3": digest, "sha256": sha256}))
         return UnpackResult(index.transfer_id, self.final, index.bundle_size, digest,
                             loaded.signer.key_id_hex, loaded.trusted, sha256)
 
