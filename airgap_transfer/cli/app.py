@@ -15,6 +15,7 @@ import click
 import humanize
 
 from airgap_transfer import __version__, limits
+from airgap_transfer.cli import encryption
 from airgap_transfer.cli.render import Renderer
 from airgap_transfer.cli.sizes import parse_size, parse_size_or_auto
 from airgap_transfer.cli.waiting import DriveWaiter
@@ -34,6 +35,7 @@ from airgap_transfer.errors import (
     UsageError,
 )
 from airgap_transfer.events import Event
+from airgap_transfer.format.encryption import sealed_encoding
 from airgap_transfer.format.names import printable
 from airgap_transfer.state import paths
 from airgap_transfer.trust import keys
@@ -131,11 +133,12 @@ def _drive_prompt(render: Renderer, use_stdin: bool):
 @click.option("--restart", is_flag=True, help="Forget an unfinished pack of SOURCE and start a new transfer.")
 @click.option("--no-parallel", is_flag=True,
               help="Fill the DESTs one after another instead of writing those on different disks at once.")
+@encryption.pack_options
 @_actor_options
 @_common
 def pack_command(source, destinations, chunk_size, key_path, name, no_readback, no_prompt, dry_run,
-                 drive_size, fs_type, sha256, compress, resume, restart, no_parallel, operator, title, json_mode,
-                 quiet, debug):
+                 drive_size, fs_type, sha256, compress, resume, restart, no_parallel, encrypt_to, use_passphrase,
+                 operator, title, json_mode, quiet, debug):
     """Pack SOURCE (a file, a folder, or - for stdin) onto one or more DEST drives."""
     render = _renderer_for(json_mode, quiet)
     config = PackConfig(source=source, destinations=list(destinations), chunk_size=chunk_size,
@@ -144,9 +147,12 @@ def pack_command(source, destinations, chunk_size, key_path, name, no_readback, 
                         parallel=not no_parallel)
     if resume and restart:
         raise click.UsageError("--resume and --restart exclude each other")
+    config.recipients = encryption.recipients(encrypt_to)
     if dry_run:
-        _dry_run(config, render, drive_size, fs_type)
+        _dry_run(config, render, drive_size, fs_type, encrypted=bool(encrypt_to) or use_passphrase)
         return
+    if use_passphrase:
+        config.passphrase = encryption.passphrase(confirm=True)
     if drive_size is not None or fs_type is not None:
         raise click.UsageError("--drive-size and --fs-type go with --dry-run")
     if not no_prompt:
@@ -157,12 +163,14 @@ def pack_command(source, destinations, chunk_size, key_path, name, no_readback, 
     render.result(result.to_dict(), [
         f"packed {printable(result.bundle_name)}: {result.bundle_size} bytes, {len(result.chunks)} chunks, "
         f"{len(result.drives)} drive(s)",
-        f"compression {result.compression}: {result.stored_size} bytes stored",
+        f"compression {result.compression}: {result.stored_size} bytes stored"
+        + (f", encrypted (age) to {result.recipients} recipient(s)" if result.recipients else ""),
         f"transfer {result.transfer_id}, signed by key {result.key_id}",
         f"blake3 {result.bundle_blake3}"])
 
 
-def _dry_run(config: PackConfig, render: Renderer, drive_size: int | None, fs_type: str | None) -> None:
+def _dry_run(config: PackConfig, render: Renderer, drive_size: int | None, fs_type: str | None,
+             encrypted: bool = False) -> None:
     if fs_type is not None and drive_size is None:
         raise click.UsageError("--fs-type goes with --drive-size")
     if fs_type is not None and fs_type.lower() not in limits.MAX_FILE_SIZE:
@@ -173,6 +181,8 @@ def _dry_run(config: PackConfig, render: Renderer, drive_size: int | None, fs_ty
             raise UsageError("--dry-run needs a source whose size is known (a file, not stdin)")
         encoding = compression.decide(config.compress, source.name,
                                       source.sample(compression.SAMPLE_SIZE)).encoding
+        if encrypted:
+            encoding = sealed_encoding(encoding)
         may_share = why_in_turn(source, encoding, config.destinations, config.parallel) is None
         plan, at_once = dry_run_plan(source.size, config, drive_size, fs_type, at_once=may_share)
     size = humanize.naturalsize
@@ -209,18 +219,21 @@ def _source_prompt(render: Renderer):
               help="Skip SHA-256 of the whole when pack did not record one (faster; no in-toto export then).")
 @click.option("--restart", is_flag=True,
               help="Drop the partial output of an earlier interrupted unpack instead of continuing it.")
+@encryption.unpack_options
 @_trust_options
 @_actor_options
 @_common
-def unpack_command(paths_, output_file, force, no_prompt, no_sha256, restart, trust, allow_untrusted, transfer_id,
-                   operator, title, json_mode, quiet, debug):
+def unpack_command(paths_, output_file, force, no_prompt, no_sha256, restart, identity_files, trust, allow_untrusted,
+                   transfer_id, operator, title, json_mode, quiet, debug):
     """Rebuild the bundle from SOURCE drives (any order) into OUTPUT_DIR."""
     if len(paths_) < 2:
         raise click.UsageError("give at least one SOURCE and the OUTPUT_DIR")
     render = _renderer_for(json_mode, quiet)
     config = UnpackConfig(sources=list(paths_[:-1]), output_dir=paths_[-1], output_file=output_file,
                           force=force, trust=list(trust), allow_untrusted=allow_untrusted,
-                          transfer_id=transfer_id, no_prompt=no_prompt, sha256=not no_sha256, restart=restart)
+                          transfer_id=transfer_id, no_prompt=no_prompt, sha256=not no_sha256, restart=restart,
+                          identities=encryption.identities(identity_files),
+                          passphrase=encryption.passphrase_from_file(), ask_passphrase=encryption.ask_passphrase)
     if not no_prompt:
         config.next_source = _source_prompt(render)
     recorder = custody_record.Recorder(render, custody_record.Actor(operator, title), sources=config.sources)
@@ -235,6 +248,9 @@ def _survey_lines(survey: inspect.Survey) -> list[str]:
     lines = [f"transfer {survey.transfer_id}: {printable(survey.bundle_name)}, {survey.bundle_size} bytes, "
              f"{len(survey.chunks)} chunks, key {survey.key_id}" + ("" if survey.trusted else " (untrusted)"),
              ]
+    if survey.encrypted:
+        lines.append(f"encrypted (age) to {survey.encrypted} recipient(s): name and plaintext digests are sealed; "
+                     "the chunks are checked by their stored bytes")
     for drive in survey.media:
         lines.append(f"drive {drive['path']}: {drive['label'] or '(no label)'}, {drive['fs_type'] or 'unknown fs'}, "
                      f"UUID {drive['fs_uuid'] or '-'}, serial {drive['serial'] or '-'}, "
@@ -348,10 +364,21 @@ def report_command(source, fmt, output, verify_only, key_path, trust, transfer_i
 @cli.command("keygen")
 @click.option("--secret-key", type=click.Path(path_type=Path), help="Where to write the secret key.")
 @click.option("--public-key", type=click.Path(path_type=Path), help="Where to write the public key.")
+@click.option("--age", "age_identity", is_flag=True,
+              help="Make an age identity (X25519, as age-keygen) for unpack --identity instead; "
+                   "--secret-key names its file.")
 @_common
-def keygen_command(secret_key, public_key, json_mode, quiet, debug):
-    """Make an Ed25519 signing key pair (minisign-compatible files)."""
+def keygen_command(secret_key, public_key, age_identity, json_mode, quiet, debug):
+    """Make an Ed25519 signing key pair (minisign-compatible files), or with --age an age identity."""
     render = _renderer_for(json_mode, quiet)
+    if age_identity:
+        if public_key is not None:
+            raise click.UsageError("--public-key does not go with --age: the public key is in the identity file")
+        path, identity = encryption.write_age_identity(secret_key)
+        render.result({"identity": str(path), "recipient": str(identity.recipient)}, [
+            f"age identity: {path} (keep it on the receiving side; unpack --identity {path})",
+            f"public key: {identity.recipient} (give it to senders: pack --encrypt-to {identity.recipient})"])
+        return
     secret_path = secret_key or paths.default_secret_key()
     public_path = public_key or (secret_path.with_suffix(".pub") if secret_key else paths.default_public_key())
     secret = keys.generate_default_key(secret_path, public_path)

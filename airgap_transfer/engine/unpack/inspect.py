@@ -56,6 +56,7 @@ class Survey:
     chunks: list[ChunkState]
     media: list[dict] = field(default_factory=list)
     local: dict = field(default_factory=dict)  # this machine's pack/unpack journals for the transfer
+    encrypted: int = 0  # age recipients of an encrypted transfer (its name here is the public placeholder)
 
     def count(self, state: str) -> int:
         return sum(1 for c in self.chunks if c.state == state)
@@ -68,6 +69,7 @@ class Survey:
         return {"transfer_id": self.transfer_id, "bundle": self.bundle_name, "size": self.bundle_size,
                 "final_index": self.final_index, "key_id": self.key_id, "trusted": self.trusted,
                 "drives": self.drives, "media": self.media, "local": self.local, "complete": self.complete,
+                "encrypted": self.encrypted > 0, "recipients": self.encrypted,
                 "counts": {s: self.count(s) for s in ("good", "present", "missing", "corrupt")},
                 "chunks": [c.to_dict() for c in self.chunks]}
 
@@ -128,7 +130,8 @@ def survey(config: InspectConfig, callback: Callback | None = None) -> Survey:
     drives = sorted({str(f.drive_root) for f in transfer.folders})
     return Survey(index.transfer_id, index.bundle_name, index.bundle_size, index.final,
                   loaded.signer.key_id_hex, loaded.trusted, drives, states,
-                  [media.describe(Path(d)).to_dict() for d in drives], journal.local_progress(index.transfer_id))
+                  [media.describe(Path(d)).to_dict() for d in drives], journal.local_progress(index.transfer_id),
+                  index.encryption.recipients if index.encryption else 0)
 
 
 def verify(config: InspectConfig, callback: Callback | None = None) -> Survey:
