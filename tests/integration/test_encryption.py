@@ -213,3 +213,77 @@ def test_a_file_from_stock_age_and_a_recipients_file(cli, tmp_path, random_file,
     assert (out / NAME).read_bytes() == bundle.read_bytes()
     bad = cli("pack", bundle, drive, "--encrypt-to", "age1notakey")
     assert bad.code == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.output
+
+
+RESUME_POINTS = [("pack-write", 1), ("pack-write", 2 * 10**6 + 4096), ("pack-write", int(4.5 * 10**6)),
+                 ("pack-readback", 3), ("pack-journal", 3), ("metadata", 3)]
+
+
+@pytest.mark.parametrize("mode", ["at-once", "in-turn"])
+@pytest.mark.parametrize("phase, target", RESUME_POINTS)
+def test_encrypted_pack_killed_anywhere_then_resumed(phase, target, mode, tmpfs, random_file, cli, tmp_path, age_key):
+    from tests.integration.test_resume import interrupted, no_temp_files, pack_args
+    key, public = age_key
+    drives = [tmpfs("5M", "small"), tmpfs("16M", "large")]
+    source = random_file(6 * 10**6, name=NAME)
+    args = pack_args(source, drives, "--encrypt-to", public, *([] if mode == "at-once" else ["--no-parallel"]))
+    killed = interrupted(phase, target, "SIGKILL", *args)
+    assert killed.returncode == -9, killed.stderr
+    again = cli(*args)
+    assert again.code == 0, again.output
+    assert no_temp_files(drives) and all(len(list(d.glob("airgap-*"))) <= 1 for d in drives)
+    chunks = [p for d in drives for p in d.rglob("*.chunk*")]
+    assert chunks and all(p.name.endswith(".chunk.age") for p in chunks), "one transfer is encrypted throughout"
+    assert stock_restore(drives, key) == source.read_bytes()
+    out = tmp_path / "out"
+    assert cli("unpack", *drives, out, "--identity", key, "--trust", default_public_key(), "--no-prompt").code == 0
+    assert (out / NAME).read_bytes() == source.read_bytes()
+
+
+def test_resume_keeps_the_passphrase_identity_and_refuses_other_keys(tmpfs, random_file, cli, tmp_path, age_key,
+                                                                      monkeypatch):
+    from tests.integration.test_resume import interrupted
+    key, public = age_key
+    passfile = tmp_path / "pass.txt"
+    passfile.write_text("resume me\n")
+    env = {"AIRGAP_TRANSFER_PASSPHRASE_FILE": str(passfile)}
+    monkeypatch.setenv("AIRGAP_TRANSFER_PASSPHRASE_FILE", str(passfile))
+    small, large = tmpfs("5M", "small"), tmpfs("16M", "large")
+    source = random_file(6 * 10**6, name=NAME)
+    first = interrupted("pack-write", 2 * 10**6 + 4096, "SIGKILL", "pack", source, small, large, "--chunk-size",
+                        "1MB", "--no-prompt", "--passphrase", "--no-parallel")
+    assert first.returncode == -9, first.stderr
+    plain = cli("pack", source, small, large, "--chunk-size", "1MB", "--no-prompt")
+    assert plain.code == 2 and "encryption" in plain.stderr, plain.output
+    other = cli("pack", source, small, large, "--chunk-size", "1MB", "--no-prompt", "--passphrase",
+                "--encrypt-to", public, env=env)
+    assert other.code == 2 and "recipients" in other.stderr, other.output
+    passfile.write_text("not the one\n")
+    wrong = cli("pack", source, small, large, "--chunk-size", "1MB", "--no-prompt", "--passphrase", env=env)
+    assert wrong.code == 5, wrong.output
+    passfile.write_text("resume me\n")
+    again = cli("pack", source, small, large, "--chunk-size", "1MB", "--no-prompt", "--passphrase", env=env)
+    assert again.code == 0, again.output
+    assert len({p.read_bytes() for d in (small, large) for p in d.rglob("identity.age")}) == 1
+    out = tmp_path / "out"
+    assert cli("unpack", small, large, out, "--trust", default_public_key(), "--no-prompt", env=env).code == 0
+    assert (out / NAME).read_bytes() == source.read_bytes()
+
+
+def test_two_drives_written_at_once_encrypted(cli, tmp_path, random_file, tmpfs, age_key):
+    key, public = age_key
+    bundle = random_file(7 * 2**20 + 99, name=NAME)
+    assert cli("keygen").code == 0
+    drives = [tmpfs("8M"), tmpfs("8M")]
+    packed = cli("pack", bundle, *drives, "--chunk-size", "1MiB", "--encrypt-to", public, "--no-prompt", "--json")
+    assert packed.code == 0, packed.output
+    assert '"event": "drives-at-once"' in packed.stdout, "both drives were written at the same time"
+    assert all(list(transfer_folder(d).glob("*.chunk.age")) for d in drives)
+    for drive in drives:
+        names = [p.name for p in transfer_folder(drive).iterdir()]
+        assert not [n for n in names if n.endswith(".chunk")], names
+    assert stock_restore(drives, key) == bundle.read_bytes()
+    assert leaked(drives, plaintext_secrets(bundle, 2**20)) == []
+    out = tmp_path / "out"
+    assert cli("unpack", *drives, out, "--identity", key, "--trust", default_public_key(), "--no-prompt").code == 0
+    assert (out / NAME).read_bytes() == bundle.read_bytes()

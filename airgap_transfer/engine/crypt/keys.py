@@ -119,7 +119,10 @@ class X25519Identity:
             if len(stanza.body) != FILE_KEY_SIZE + 16:
                 raise HeaderError("X25519 stanza body is not 32 bytes")
             key = X25519PrivateKey.from_private_bytes(self.secret)
-            shared = key.exchange(X25519PublicKey.from_public_bytes(share)) if any(share) else bytes(32)
+            try:  # cryptography refuses an all-zero shared secret (a low-order share), as age must
+                shared = key.exchange(X25519PublicKey.from_public_bytes(share))
+            except ValueError:
+                shared = bytes(32)
             if not any(shared):
                 raise HeaderError("X25519 share is a low-order point")
             file_key = _unwrap(_x25519_wrap_key(shared, share, self.recipient.public), stanza.body)

@@ -116,7 +116,7 @@ class StreamReader:
             view[:take] = self.plain[self.plain_start:self.plain_start + take]
             self.plain_start += take
             produced = take
-        while not self.done and (len(view) - produced >= CHUNK or produced == 0):
+        while (not self.done or produced == 0) and (len(view) - produced >= CHUNK or produced == 0):
             room = view[produced:produced + CHUNK] if len(view) - produced >= CHUNK else None
             got = self._open_next(room)
             if room is None:
@@ -131,25 +131,39 @@ class StreamReader:
         return produced
 
     def _open_next(self, room: memoryview | None) -> int:
-        """Decrypt the next chunk into ``room`` (or the own plaintext buffer); its plaintext length."""
+        """Decrypt the next chunk into ``room`` (or the own plaintext buffer); its plaintext length.
+
+        As age's reference reader does: a full-size chunk is tried as a middle
+        chunk first and then as the last; a chunk opened as the last must be
+        followed by nothing (checked on the next call, after its plaintext was
+        released, so the released bytes are exactly the authenticated ones).
+        """
         self._fill()
         available = self.end - self.start
-        last = available <= SEALED_CHUNK  # only after _fill: then nothing more follows
-        if last:
-            if available < TAG:
-                raise PayloadError("payload truncated" if available or self.counter == 0 else
-                                   "payload ends without its final chunk")
-            if available == TAG and self.counter > 0:
-                raise PayloadError("final chunk is empty")
-            size = available
-        else:
-            size = SEALED_CHUNK
+        if self.done:
+            if available:
+                raise PayloadError("trailing data after the final chunk")
+            return 0
+        if available == 0:
+            raise PayloadError("payload is empty" if self.counter == 0 else "payload ends without its final chunk")
+        if available < TAG:
+            raise PayloadError("payload truncated inside a chunk")
+        size = min(available, SEALED_CHUNK)
+        if size == TAG and self.counter > 0:
+            raise PayloadError("final chunk is empty")
         target = (room if room is not None else self.plain)[:size - TAG]
+        sealed = self.buffer[self.start:self.start + size]
+        last = size < SEALED_CHUNK
         try:
-            self.aead.decrypt_into(_nonce(self.counter, last), self.buffer[self.start:self.start + size],
-                                   None, target)
+            self.aead.decrypt_into(_nonce(self.counter, last), sealed, None, target)
         except InvalidTag:
-            raise PayloadError(f"payload chunk {self.counter} fails authentication") from None
+            if last:
+                raise PayloadError(f"payload chunk {self.counter} fails authentication") from None
+            try:  # a full-size chunk may be the last one
+                self.aead.decrypt_into(_nonce(self.counter, True), sealed, None, target)
+            except InvalidTag:
+                raise PayloadError(f"payload chunk {self.counter} fails authentication") from None
+            last = True
         self.start += size
         self.counter += 1
         self.done = last

@@ -98,6 +98,10 @@ class SealingKeys:
     def start_sealer(self, emit) -> age.Sealer:
         return age.Sealer(self.recipients, emit)
 
+    @property
+    def header_size(self) -> int:
+        return age.header_size(self.recipients)
+
     def plain_limit(self, cap: int) -> int:
         return age.plain_limit(cap, self.recipients)
 

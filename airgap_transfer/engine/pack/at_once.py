@@ -11,7 +11,7 @@ import bisect
 from pathlib import Path
 
 from airgap_transfer import limits
-from airgap_transfer.engine.pack import parallel, planning, preflight
+from airgap_transfer.engine.pack import parallel, planning, preflight, sealing
 from airgap_transfer.engine.pack.drives import DriveSlot
 from airgap_transfer.engine.pack.parallel import Assignment, Planned
 from airgap_transfer.format.index import Chunk
@@ -52,6 +52,7 @@ class AtOnce:
         drives = ([planning.DrivePlan(str(slot.root), slot.medium.fs_type, fsio.free_space(slot.folder),
                                       slot.chunk_limit, block=fsio.block_size(slot.folder))] if slot else [])
         drives += preflight.drive_plans(given, self.config.chunk_size)
+        drives = [sealing.sealed_drive_plan(self.sealing, d) for d in drives]
         chosen = planning.plan_at_once(self.source.size - self.offset, drives, self.config.chunk_size,
                                        len(self.chunks))
         if chosen is None:
@@ -90,7 +91,7 @@ class AtOnce:
             return None
         position = bisect.bisect_left(seqs, planned.seq)
         slot = self._slot(self.chunks[position - 1 if position else 0].drive)
-        if slot is None or not slot.present or slot.chunk_limit < planned.length:
+        if slot is None or not slot.present or slot.chunk_limit < sealing.stored_size(self.sealing, planned.length):
             return None
         return slot
 
@@ -115,8 +116,9 @@ class AtOnce:
         room = slot.room(len(self.chunks))
         batch = []
         for item in candidates:
-            cost = item.length + limits.RESERVE_PER_CHUNK + fsio.block_size(slot.folder)
-            if item.length <= slot.chunk_limit and cost <= room:
+            stored = sealing.stored_size(self.sealing, item.length)
+            cost = stored + limits.RESERVE_PER_CHUNK + fsio.block_size(slot.folder)
+            if stored <= slot.chunk_limit and cost <= room:
                 batch.append(item)
                 room -= cost
         return batch
@@ -129,7 +131,8 @@ class AtOnce:
         where = (f"{len(assignments)} drives at once" if len(assignments) > 1 else str(assignments[0].slot.root))
         phase = parallel.Phase(self.source.stream.fileno(), assignments, transfer_id=self.transfer_id,
                                readback=self.config.readback, sha256=self.config.sha256, hash_range=hash_range,
-                               whole=self.whole, after_chunk_written=self.config.after_chunk_written)
+                               whole=self.whole, after_chunk_written=self.config.after_chunk_written,
+                               sealing=self.sealing)
         try:
             full = phase.run(self._record_written, lambda done: self.report.progress(
                 done=before + done, total=self.source.size, drive=where))
@@ -146,7 +149,7 @@ class AtOnce:
     def _record_written(self, written: parallel.Written) -> None:
         planned, stored, slot = written.planned, written.stored, written.slot
         chunk = Chunk(seq=planned.seq, offset=planned.offset, length=planned.length, blake3=stored.blake3,
-                      file=written.file, drive=slot.ordinal, encoding="none", stored_length=stored.stored_length,
+                      file=written.file, drive=slot.ordinal, encoding=stored.encoding, stored_length=stored.stored_length,
                       stored_blake3=stored.stored_blake3, sha256=stored.sha256)
         self.chunks.append(chunk)
         slot.files.append((written.file, stored.stored_blake3))
@@ -154,6 +157,7 @@ class AtOnce:
         self._save_journal()
         self.report.info("chunk-written", f"chunk {chunk.seq} ({chunk.length} bytes) written to {slot.root}"
                          + (" and read back" if self.config.readback else ""),
-                         chunk=chunk.seq, length=chunk.length, blake3=chunk.blake3, sha256=chunk.sha256,
+                         chunk=chunk.seq, length=chunk.length,
+                         **sealing.chunk_event_digests(self.sealing, chunk.blake3, chunk.sha256, chunk.stored_blake3),
                          drive=str(slot.root), file=chunk.file, readback=self.config.readback,
                          stored_length=chunk.stored_length)

@@ -88,7 +88,7 @@ class InTurn:
         self.report.info("chunk-written", f"chunk {seq} ({length} bytes) written to {slot.root}"
                          + (", being read back" if self.config.readback else ""),
                          chunk=seq, length=length, drive=str(slot.root),
-                         **_digest_fields(self.sealing, digest, stored.sha256, stored.stored_blake3),
+                         **sealing.chunk_event_digests(self.sealing, digest, stored.sha256, stored.stored_blake3),
                          file=name, readback=self.config.readback, stored_length=stored.stored_length)
         return chunk
 
@@ -102,10 +102,3 @@ class InTurn:
         """
         return sealing.chunk_plan(self.sealing, self.compression.encoding, slot.room(len(self.chunks)),
                                   slot.chunk_limit, want)
-
-
-def _digest_fields(keys, blake3: str, sha256: str | None, stored_blake3: str) -> dict:
-    """An encrypted chunk's events (and so the custody log) name only its stored bytes' digest."""
-    if keys is not None:
-        return {"blake3": stored_blake3, "sha256": None}
-    return {"blake3": blake3, "sha256": sha256}

@@ -16,6 +16,7 @@ resumed pack encrypts to exactly the same keys, or refuses.
 from __future__ import annotations
 
 import base64
+import dataclasses
 from pathlib import Path
 
 from airgap_transfer.engine.crypt.keys import X25519Recipient
@@ -73,6 +74,30 @@ def chunk_plan(keys: SealingKeys | None, encoding: str, room: int, chunk_limit: 
     if keys is None:
         return "none", want, want
     return sealed_encoding("none"), min(want, keys.plain_limit(cap)), cap
+
+
+def sealed_drive_plan(keys: SealingKeys | None, plan: planning.DrivePlan) -> planning.DrivePlan:
+    """A drive as the at-once planner must see it: room and chunk limit in plaintext bytes.
+
+    age adds 16 bytes per 64 KiB and a header per file; planning the plain
+    lengths against the room less that keeps every stored file within it.
+    """
+    if keys is None:
+        return plan
+    chunks = plan.free // max(1, plan.chunk_limit) + 1
+    free = plan.free * 65536 // 65552 - (keys.header_size + 16) * chunks
+    return dataclasses.replace(plan, free=max(0, free), chunk_limit=keys.plain_limit(plan.chunk_limit))
+
+
+def stored_size(keys: SealingKeys | None, length: int) -> int:
+    return keys.stored_size(length) if keys is not None else length
+
+
+def chunk_event_digests(keys: SealingKeys | None, blake3: str, sha256: str | None, stored_blake3: str) -> dict:
+    """An encrypted chunk's events (and so the custody log) name only its stored bytes' digest."""
+    if keys is not None:
+        return {"blake3": stored_blake3, "sha256": None}
+    return {"blake3": blake3, "sha256": sha256}
 
 
 def write_identity(keys: SealingKeys | None, folder: Path) -> None:
