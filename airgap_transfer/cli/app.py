@@ -6,6 +6,7 @@ is the one place that turns it into one line and the exit code from the brief.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 import traceback
@@ -24,7 +25,7 @@ from airgap_transfer.custody import report
 from airgap_transfer.engine import bootstrap
 from airgap_transfer.engine.io import compression
 from airgap_transfer.engine.pack.packer import DriveRequest, PackConfig, pack
-from airgap_transfer.engine.pack.preflight import dry_run_plan, why_in_turn
+from airgap_transfer.engine.pack.preflight import dry_run_plan, parity_need, split_parity, why_in_turn
 from airgap_transfer.engine.pack.source import open_source
 from airgap_transfer.engine.unpack import inspect
 from airgap_transfer.engine.unpack.unpacker import SourceRequest, UnpackConfig, unpack
@@ -104,9 +105,11 @@ def _drive_prompt(render: Renderer, use_stdin: bool):
         how = "type its mount path and Enter, or just mount it" if use_stdin else "mount it"
         room = (f"; it must take a file of {humanize.naturalsize(request.need, binary=True)}" if request.need
                 else "")
-        render(Event("waiting-for-drive", f"insert drive {request.ordinal} ({left} still to write{room}): {how}",
-                     {"ordinal": request.ordinal, "remaining": request.remaining, "need": request.need},
-                     level="warning"))
+        what = (f"insert drive {request.ordinal} for parity ({request.parity} parity drive(s) still to write)"
+                if request.parity else f"insert drive {request.ordinal} ({left} still to write{room})")
+        render(Event("waiting-for-drive", f"{what}: {how}",
+                     {"ordinal": request.ordinal, "remaining": request.remaining, "need": request.need,
+                      "parity": request.parity}, level="warning"))
         return waiter.wait()
     return next_drive
 
@@ -133,18 +136,21 @@ def _drive_prompt(render: Renderer, use_stdin: bool):
 @click.option("--restart", is_flag=True, help="Forget an unfinished pack of SOURCE and start a new transfer.")
 @click.option("--no-parallel", is_flag=True,
               help="Fill the DESTs one after another instead of writing those on different disks at once.")
+@click.option("--parity", type=click.IntRange(0, limits.MAX_PARITY), default=0, show_default=True, metavar="N",
+              help="Write N drives' worth of parity (on the last N DESTs, or drives asked for at the end): any N "
+                   "drives, or damaged chunks on up to N drives, may then be lost and unpack still rebuilds the bundle.")
 @encryption.pack_options
 @_actor_options
 @_common
 def pack_command(source, destinations, chunk_size, key_path, name, no_readback, no_prompt, dry_run,
-                 drive_size, fs_type, sha256, compress, resume, restart, no_parallel, encrypt_to, use_passphrase,
-                 operator, title, json_mode, quiet, debug):
+                 drive_size, fs_type, sha256, compress, resume, restart, no_parallel, parity, encrypt_to,
+                 use_passphrase, operator, title, json_mode, quiet, debug):
     """Pack SOURCE (a file, a folder, or - for stdin) onto one or more DEST drives."""
     render = _renderer_for(json_mode, quiet)
     config = PackConfig(source=source, destinations=list(destinations), chunk_size=chunk_size,
                         key_path=key_path, no_prompt=no_prompt, readback=not no_readback, name=name,
                         sha256=sha256, compress=compress, resume=resume, restart=restart,
-                        parallel=not no_parallel)
+                        parallel=not no_parallel, parity=parity)
     if resume and restart:
         raise click.UsageError("--resume and --restart exclude each other")
     config.recipients = encryption.recipients(encrypt_to)
@@ -165,6 +171,8 @@ def pack_command(source, destinations, chunk_size, key_path, name, no_readback, 
         f"{len(result.drives)} drive(s)",
         f"compression {result.compression}: {result.stored_size} bytes stored"
         + (f", encrypted (age) to {result.recipients} recipient(s)" if result.recipients else ""),
+        *([f"parity on {', '.join(result.parity_drives)}: any {result.parity} drive(s) may be lost"]
+          if result.parity else []),
         f"transfer {result.transfer_id}, signed by key {result.key_id}",
         f"blake3 {result.bundle_blake3}"])
 
@@ -176,6 +184,8 @@ def _dry_run(config: PackConfig, render: Renderer, drive_size: int | None, fs_ty
     if fs_type is not None and fs_type.lower() not in limits.MAX_FILE_SIZE:
         raise click.BadParameter(f"unknown file system {fs_type!r}; known: {', '.join(sorted(limits.MAX_FILE_SIZE))}",
                                  param_hint="--fs-type")
+    data, reserved = split_parity(config) if drive_size is None else (config.destinations, [])
+    data_config = dataclasses.replace(config, destinations=data)
     with open_source(config.source, config.name) as source:
         if source.size is None:
             raise UsageError("--dry-run needs a source whose size is known (a file, not stdin)")
@@ -183,8 +193,8 @@ def _dry_run(config: PackConfig, render: Renderer, drive_size: int | None, fs_ty
                                       source.sample(compression.SAMPLE_SIZE)).encoding
         if encrypted:
             encoding = sealed_encoding(encoding)
-        may_share = why_in_turn(source, encoding, config.destinations, config.parallel) is None
-        plan, at_once = dry_run_plan(source.size, config, drive_size, fs_type, at_once=may_share)
+        may_share = why_in_turn(source, encoding, data, config.parallel) is None
+        plan, at_once = dry_run_plan(source.size, data_config, drive_size, fs_type, at_once=may_share)
     size = humanize.naturalsize
     lines = [f"{source.name}: {size(plan.size, binary=True)} in {plan.chunk_count} chunks on "
              f"{sum(1 for d in plan.drives if d.chunks)} drive(s)"
@@ -195,7 +205,17 @@ def _dry_run(config: PackConfig, render: Renderer, drive_size: int | None, fs_ty
                          f"(chunk limit {size(drive.chunk_limit, binary=True)}, {drive.fs_type or 'unknown fs'})")
     if plan.unplaced:
         lines.append(f"{size(plan.unplaced, binary=True)} do not fit on the drives given: more drives are needed")
-    render.result({"dry_run": True, "bundle": source.name, "at_once": at_once, **plan.to_dict()}, lines)
+    parity_plan = None
+    if config.parity:
+        need = parity_need(plan)
+        data_drives = sum(1 for d in plan.drives if d.chunks)
+        places = ", ".join(map(str, reserved)) or "drives asked for at the end"
+        lines.append(f"parity: {config.parity} more drive(s) of at least {size(need, binary=True)} each "
+                     f"({places}); {data_drives + config.parity} drives in all, any {config.parity} of which may be lost")
+        parity_plan = {"drives": config.parity, "bytes_per_drive": need, "destinations": [str(d) for d in reserved],
+                       "drives_in_all": data_drives + config.parity}
+    render.result({"dry_run": True, "bundle": source.name, "at_once": at_once, **plan.to_dict(),
+                   "parity": parity_plan}, lines)
 
 
 def _source_prompt(render: Renderer):
@@ -271,6 +291,12 @@ def _survey_lines(survey: inspect.Survey) -> list[str]:
         lines.append(f"  chunk {chunk.seq:>6}  {chunk.state:<8} {where}")
     counts = ", ".join(f"{survey.count(s)} {s}" for s in ("good", "present", "missing", "corrupt") if survey.count(s))
     lines.append(f"{counts}; " + ("complete" if survey.complete else "incomplete"))
+    if survey.parity is not None:
+        for item in survey.parity["files"]:
+            if item["state"] in ("missing", "corrupt"):
+                where = "; ".join(item["problems"]) or "-"
+                lines.append(f"  parity {item['file']}  {item['state']:<8} {where}")
+        lines.append(f"parity ({survey.parity['m']} drive(s)' worth): {survey.parity['summary']}")
     return lines
 
 

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from airgap_transfer.errors import FormatError, UsageError
 from airgap_transfer.format import layout, serialization
 from airgap_transfer.format.encryption import Encryption, is_encrypted
+from airgap_transfer.format.fields import CREATED_FORMAT, CREATED_RE, HEX256_RE  # noqa: F401 (re-exported)
+from airgap_transfer.format.fields import Fields as _Fields
 from airgap_transfer.format.names import sanitize_bundle_name
+from airgap_transfer.format.parity import Parity
 
 MAGIC = "airgap-transfer/index"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 1  # 1.1: the optional "encryption" field (section 13)
+FORMAT_MINOR = 1  # 1.1: the optional "parity" (section 12) and "encryption" (section 13) fields
 MAX_CHUNKS = 999_999  # six-digit sequence numbers in chunk names
 MAX_NAME_CHARS = 255
 MAX_TEXT_CHARS = 1024
@@ -30,10 +32,6 @@ MAX_BUNDLE_SIZE = 2**60
 MAX_INDEX_BYTES = 64 * 2**20
 
 TRANSFER_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-HEX256_RE = re.compile(r"^[0-9a-f]{64}$")
-# UTC to the second, as pack writes it; the replay rule compares these dates.
-CREATED_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-CREATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 ENCODINGS = ("none", "zstd", "age", "zstd+age")
 
 
@@ -131,10 +129,11 @@ class Index:
     bundle_sha256: str | None = None
     chunks: list[Chunk] = field(default_factory=list)
     drives: list[Drive] = field(default_factory=list)
-    encryption: Encryption | None = None
+    parity: Parity | None = None  # pack --parity: which parity files protect which chunks
+    encryption: Encryption | None = None  # pack --encrypt-to/--passphrase (section 13)
 
     def to_dict(self) -> dict[str, Any]:
-        document = {
+        data = {
             "magic": MAGIC, "version": [FORMAT_MAJOR, FORMAT_MINOR],
             "transfer_id": self.transfer_id, "final": self.final,
             "bundle": {"name": self.bundle_name, "size": self.bundle_size, "kind": self.kind,
@@ -144,9 +143,11 @@ class Index:
             "drives": [drive.to_dict() for drive in self.drives],
             "chunks": [chunk.to_dict() for chunk in self.chunks],
         }
+        if self.parity is not None:  # absent rather than null: readers of 1.0 never see it
+            data["parity"] = self.parity.to_dict()
         if self.encryption is not None:
-            document["encryption"] = self.encryption.to_dict()
-        return document
+            data["encryption"] = self.encryption.to_dict()
+        return data
 
     def to_bytes(self) -> bytes:
         data = serialization.dumps(self.to_dict())
@@ -206,11 +207,16 @@ class Index:
             drives=[Drive.from_dict(item, strict) for item in drives_raw],
             encryption=(Encryption.from_dict(encryption_raw, MAX_INDEX_BYTES)
                         if encryption_raw is not None else None),
+            parity=Parity.from_dict(d.take("parity"), strict) if "parity" in d.raw else None,
         )
         bundle.done()
         d.done()
         index._check_name()
         index._check_tiling()
+        if index.parity is not None:
+            if not index.final:
+                raise FormatError("a partial index carries parity (only the final one may)")
+            index.parity.check(index.transfer_id, index.chunks)
         return index
 
     def _check_name(self) -> None:
@@ -263,74 +269,3 @@ class Index:
 
     def chunk_by_file(self) -> dict[str, Chunk]:
         return {chunk.file: chunk for chunk in self.chunks}
-
-
-class _Fields:
-    """Typed, bounded access to a dict from a drive; ``done`` rejects unknown keys."""
-
-    def __init__(self, raw: Any, what: str, strict: bool = True) -> None:
-        if not isinstance(raw, dict):
-            raise FormatError(f"{what} is not a map")
-        self.raw, self.what, self.strict, self.seen = raw, what, strict, set()
-
-    def take(self, key: str) -> Any:
-        if key not in self.raw:
-            raise FormatError(f"{self.what} lacks field {key!r}")
-        self.seen.add(key)
-        return self.raw[key]
-
-    def int(self, key: str, low: int, high: int) -> int:
-        value = self.take(key)
-        if type(value) is not int or not low <= value <= high:
-            raise FormatError(f"{self.what} field {key!r} is not an integer in [{low}, {high}]")
-        return value
-
-    def bool(self, key: str) -> bool:
-        value = self.take(key)
-        if type(value) is not bool:
-            raise FormatError(f"{self.what} field {key!r} is not a boolean")
-        return value
-
-    def text(self, key: str, limit: int) -> str:
-        value = self.take(key)
-        if not isinstance(value, str) or not value or len(value) > limit:
-            raise FormatError(f"{self.what} field {key!r} is not a string of 1 to {limit} characters")
-        return value
-
-    def optional_text(self, key: str, limit: int) -> str | None:
-        return None if self.raw.get(key, None) is None and self._mark(key) else self.text(key, limit)
-
-    def match(self, key: str, pattern: re.Pattern) -> str:
-        value = self.text(key, 256)
-        if not pattern.match(value):
-            raise FormatError(f"{self.what} field {key!r} is malformed")
-        return value
-
-    def created(self, key: str) -> str:
-        value = self.match(key, CREATED_RE)
-        try:
-            datetime.strptime(value, CREATED_FORMAT)
-        except ValueError:
-            raise FormatError(f"{self.what} field {key!r} is not a real date") from None
-        return value
-
-    def hex256(self, key: str) -> str:
-        return self.match(key, HEX256_RE)
-
-    def optional_hex256(self, key: str) -> str | None:
-        return None if self.raw.get(key, None) is None and self._mark(key) else self.hex256(key)
-
-    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
-        value = self.take(key)
-        if value not in allowed:
-            raise FormatError(f"{self.what} field {key!r} is not one of {', '.join(allowed)}")
-        return value
-
-    def _mark(self, key: str) -> bool:
-        self.seen.add(key)
-        return True
-
-    def done(self) -> None:
-        unknown = set(self.raw) - self.seen
-        if unknown and self.strict:
-            raise FormatError(f"{self.what} has unknown field(s) {', '.join(sorted(map(str, unknown)))}")
