@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import evict, make_random, parse_size, timed  # noqa: E402
+from bench import evict, make_random, parse_size, timed
 
 
 def tool() -> str:

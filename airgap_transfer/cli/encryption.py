@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -22,11 +23,12 @@ from airgap_transfer.errors import KeyFileError, UsageError
 from airgap_transfer.format.names import printable
 from airgap_transfer.state import paths
 
+F = TypeVar("F", bound=Any)
 PASSPHRASE_ENV = "AIRGAP_TRANSFER_PASSPHRASE_FILE"
 MAX_PASSPHRASE_FILE_BYTES = 64 * 2**10
 
 
-def pack_options(func):
+def pack_options(func: F) -> F:
     func = click.option("--passphrase", "use_passphrase", is_flag=True,
                         help=f"Encrypt with a passphrase (age scrypt; from ${PASSPHRASE_ENV} or asked): "
                              "it protects the transfer's key, identity.age, on every drive.")(func)
@@ -36,7 +38,7 @@ def pack_options(func):
     return func
 
 
-def unpack_options(func):
+def unpack_options(func: F) -> F:
     return click.option("--identity", "identity_files", multiple=True, metavar="FILE",
                         type=click.Path(path_type=Path),
                         help="age identity file (age-keygen, keygen --age) for an encrypted transfer; "
@@ -83,7 +85,8 @@ def identities(files: tuple[Path, ...]) -> list[age_keys.X25519Identity]:
             found.extend(age_keys.parse_identities(_read_small(path, age_keys.MAX_KEY_FILE_BYTES).decode("utf-8")))
         except (age_keys.KeyError_, UnicodeDecodeError) as exc:
             raise KeyFileError(f"identity file {path}: {exc}",
-                               hint="give an age identity file (AGE-SECRET-KEY-1… lines), e.g. from keygen --age") from None
+                               hint="give an age identity file (AGE-SECRET-KEY-1… lines), "
+                                    "e.g. from keygen --age") from None
     return found
 
 
@@ -129,7 +132,7 @@ def write_age_identity(path: Path | None) -> tuple[Path, age_keys.X25519Identity
     target = path or (paths.config_dir() / "age-identity.txt")
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     identity = age_keys.X25519Identity.generate()
-    created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -16,11 +16,15 @@ section has been decrypted.  Both are pure data: the cryptography is in
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airgap_transfer.errors import FormatError, TrustError
 from airgap_transfer.format import serialization
+
+if TYPE_CHECKING:
+    from airgap_transfer.format.index import Index
 
 SCHEME = "age-v1"
 SEALED_MAGIC = "airgap-transfer/sealed"
@@ -58,7 +62,7 @@ class Encryption:
                 "identity": self.identity, "sealed": self.sealed}
 
     @classmethod
-    def from_dict(cls, data: Any, limit: int) -> "Encryption":
+    def from_dict(cls, data: Any, limit: int) -> Encryption:
         if not isinstance(data, dict) or set(data) != {"scheme", "recipients", "passphrase", "identity", "sealed"}:
             raise FormatError("index field 'encryption' is malformed")
         if data["scheme"] != SCHEME:
@@ -96,9 +100,10 @@ class SealedSection:
             "chunks": [[b3, sha] for b3, sha in self.chunks]})
 
     @classmethod
-    def from_bytes(cls, data: bytes, limit: int) -> "SealedSection":
+    def from_bytes(cls, data: bytes, limit: int) -> SealedSection:
         # Local import: index imports this module for the field.
-        from airgap_transfer.format.index import HEX256_RE, MAX_NAME_CHARS
+        from airgap_transfer.format.fields import HEX256_RE
+        from airgap_transfer.format.index import MAX_NAME_CHARS
         raw = serialization.loads(data, what="sealed section", limit=limit)
         if raw.get("magic") != SEALED_MAGIC or set(raw) != {"magic", "transfer_id", "bundle", "chunks"}:
             raise FormatError("sealed section is malformed")
@@ -106,12 +111,13 @@ class SealedSection:
         if not isinstance(bundle, dict) or set(bundle) != {"name", "blake3", "sha256"} or not isinstance(chunks, list):
             raise FormatError("sealed section is malformed")
 
-        def digest(value: Any, optional: bool = True) -> str | None:
-            if value is None and optional:
-                return None
+        def digest(value: Any) -> str:
             if not isinstance(value, str) or not HEX256_RE.match(value):
                 raise FormatError("sealed section holds a malformed digest")
             return value
+
+        def optional(value: Any) -> str | None:
+            return None if value is None else digest(value)
 
         name = bundle["name"]
         if not isinstance(name, str) or not name or len(name) > MAX_NAME_CHARS:
@@ -120,13 +126,13 @@ class SealedSection:
         for item in chunks:
             if not isinstance(item, list) or len(item) != 2:
                 raise FormatError("sealed section holds a malformed chunk entry")
-            entries.append((digest(item[0], optional=False), digest(item[1])))
+            entries.append((digest(item[0]), optional(item[1])))
         if not isinstance(raw["transfer_id"], str):
             raise FormatError("sealed section is malformed")
-        return cls(raw["transfer_id"], name, digest(bundle["blake3"]), digest(bundle["sha256"]), entries)
+        return cls(raw["transfer_id"], name, optional(bundle["blake3"]), optional(bundle["sha256"]), entries)
 
 
-def public_index(index, encryption_without_sealed: Encryption, seal) -> Any:
+def public_index(index: Index, encryption_without_sealed: Encryption, seal: Callable[[bytes], bytes]) -> Index:
     """The index as it goes on the drive: secrets replaced, ``seal(bytes) -> bytes`` encrypts them."""
     section = SealedSection(index.transfer_id, index.bundle_name, index.bundle_blake3, index.bundle_sha256,
                             [(c.blake3, c.sha256) for c in sorted(index.chunks, key=lambda c: c.seq)])
@@ -136,7 +142,7 @@ def public_index(index, encryption_without_sealed: Encryption, seal) -> Any:
                                chunks=chunks, encryption=encryption)
 
 
-def apply_sealed(index, section: SealedSection) -> Any:
+def apply_sealed(index: Index, section: SealedSection) -> Index:
     """The full index from a verified public one and its decrypted sealed section."""
     if section.transfer_id != index.transfer_id:
         raise TrustError("the sealed section of the index belongs to another transfer",
@@ -146,7 +152,7 @@ def apply_sealed(index, section: SealedSection) -> Any:
     if index.final and section.bundle_blake3 is None:
         raise FormatError("final index's sealed section carries no whole-bundle digest")
     chunks = [dataclasses.replace(c, blake3=b3, sha256=sha)
-              for c, (b3, sha) in zip(sorted(index.chunks, key=lambda c: c.seq), section.chunks)]
+              for c, (b3, sha) in zip(sorted(index.chunks, key=lambda c: c.seq), section.chunks, strict=True)]
     full = dataclasses.replace(index, bundle_name=section.bundle_name, bundle_blake3=section.bundle_blake3,
                                bundle_sha256=section.bundle_sha256, chunks=chunks)
     full._check_name()

@@ -287,3 +287,23 @@ def test_two_drives_written_at_once_encrypted(cli, tmp_path, random_file, tmpfs,
     out = tmp_path / "out"
     assert cli("unpack", *drives, out, "--identity", key, "--trust", default_public_key(), "--no-prompt").code == 0
     assert (out / NAME).read_bytes() == bundle.read_bytes()
+
+
+def test_parity_over_encrypted_chunks_rebuilds_a_lost_drive(cli, tmp_path, random_file, tmpfs, age_key):
+    """Parity covers the stored (encrypted) bytes: a withheld data drive is rebuilt, then decrypted."""
+    key, public = age_key
+    bundle = random_file(6 * 10**6, name=NAME)
+    assert cli("keygen").code == 0
+    drives = [tmpfs("8M") for _ in range(3)]
+    packed = cli("pack", bundle, *drives, "--parity", "1", "--chunk-size", "1MB", "--encrypt-to", public,
+                 "--no-prompt")
+    assert packed.code == 0, packed.output
+    assert list(transfer_folder(drives[-1]).glob("*.parity"))
+    assert leaked(drives, plaintext_secrets(bundle, 10**6)) == []
+    for withheld in range(2):
+        present = [d for i, d in enumerate(drives) if i != withheld]
+        out = tmp_path / f"out{withheld}"
+        result = cli("unpack", *present, out, "--identity", key, "--trust", default_public_key(), "--no-prompt")
+        assert result.code == 0, result.output
+        assert "rebuilt from parity" in result.output
+        assert (out / NAME).read_bytes() == bundle.read_bytes()

@@ -346,8 +346,12 @@ def test_plain_limit_is_the_largest_that_fits(identity, cap):
 def test_writer_reuses_buffers_for_any_write_pattern(identity):
     plain = os.urandom(5 * stream.CHUNK + 7)
     for piece in (1, 1000, stream.CHUNK, stream.CHUNK + 1, 2**20):
-        parts = []
-        sealer = age.Sealer([identity.recipient], lambda view: parts.append(bytes(view)))
+        parts: list[bytes] = []
+
+        def collect(view: memoryview, out: list[bytes] = parts) -> None:
+            out.append(bytes(view))
+
+        sealer = age.Sealer([identity.recipient], collect)
         for start in range(0, len(plain), piece):
             sealer.write(memoryview(plain)[start:start + piece])
         sealer.finish()

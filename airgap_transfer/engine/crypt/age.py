@@ -14,7 +14,7 @@ Errors: ``NoIdentity`` (no identity given opens any stanza: the wrong key),
 from __future__ import annotations
 
 import os
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from airgap_transfer.engine.crypt import header, stream
 from airgap_transfer.engine.crypt.keys import FILE_KEY_SIZE, Identity, Recipient, X25519Recipient

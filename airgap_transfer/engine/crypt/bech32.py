@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 MAX_LENGTH = 1024
 _GENERATOR = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
@@ -31,7 +33,7 @@ def _expand(hrp: str) -> list[int]:
     return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
 
 
-def _convert(data, from_bits: int, to_bits: int, pad: bool) -> list[int]:
+def _convert(data: Iterable[int], from_bits: int, to_bits: int, pad: bool) -> list[int]:
     acc = bits = 0
     out = []
     maxv = (1 << to_bits) - 1

@@ -17,6 +17,7 @@ import base64
 import binascii
 import hmac
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
@@ -148,7 +149,7 @@ def parse(data: bytes) -> Header:
     return Header(stanzas, mac, signed_part)
 
 
-def read(read_some, cap: int) -> tuple[Header, bytes]:
+def read(read_some: Callable[[int], bytes], cap: int) -> tuple[Header, bytes]:
     """Read the header through ``read_some(n) -> bytes`` (at most ``cap`` bytes in all).
 
     Returns (header, payload bytes read past it).

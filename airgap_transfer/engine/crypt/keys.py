@@ -12,6 +12,7 @@ refused by name, with the line number, never echoed whole.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -61,7 +62,7 @@ class X25519Recipient:
     public: bytes  # 32 bytes
 
     @classmethod
-    def parse(cls, text: str) -> "X25519Recipient":
+    def parse(cls, text: str) -> X25519Recipient:
         try:
             hrp, data = bech32.decode(text)
         except bech32.Bech32Error as exc:
@@ -86,11 +87,11 @@ class X25519Identity:
     secret: bytes  # 32 bytes
 
     @classmethod
-    def generate(cls) -> "X25519Identity":
+    def generate(cls) -> X25519Identity:
         return cls(X25519PrivateKey.generate().private_bytes_raw())
 
     @classmethod
-    def parse(cls, text: str) -> "X25519Identity":
+    def parse(cls, text: str) -> X25519Identity:
         try:
             hrp, data = bech32.decode(text)
         except bech32.Bech32Error as exc:
@@ -178,7 +179,7 @@ Recipient = X25519Recipient | ScryptRecipient
 Identity = X25519Identity | ScryptIdentity
 
 
-def _key_lines(text: str, what: str):
+def _key_lines(text: str, what: str) -> Iterator[tuple[int, str]]:
     count = 0
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()

@@ -13,7 +13,7 @@ reused buffers (``encrypt_into``/``decrypt_into``): no allocation per chunk.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -60,7 +60,7 @@ class StreamWriter:
         self.out_len = 0
         self.counter = 0
 
-    def write(self, data) -> None:
+    def write(self, data: memoryview | bytes) -> None:
         view = memoryview(data).cast("B")
         while view:
             if self.pending_len == CHUNK:  # more follows, so the held chunk is not the last

@@ -13,6 +13,7 @@ parse although a stanza opened → IntegrityError (4).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from airgap_transfer.engine.crypt import age
@@ -28,12 +29,13 @@ from airgap_transfer.engine.io import sealed_chunks
 from airgap_transfer.errors import FormatError, IntegrityError, TrustError, UsageError
 from airgap_transfer.format import encryption
 from airgap_transfer.format.encryption import Encryption, SealedSection
+from airgap_transfer.format.index import Index
 
 
 class _ChunkOpener:
     """An age.Opener whose failures are sealed_chunks.SealError (the io layer's vocabulary)."""
 
-    def __init__(self, identities, read_into, cap: int) -> None:
+    def __init__(self, identities: Sequence[Identity], read_into: Callable[[memoryview], int], cap: int) -> None:
         try:
             self.opener = age.Opener(identities, read_into, cap)
         except age.AgeError as exc:
@@ -53,7 +55,10 @@ class _ChunkOpener:
 
 
 def _seal_error(exc: age.AgeError) -> sealed_chunks.SealError:
-    kind = "key" if isinstance(exc, age.NoIdentity) else "auth" if isinstance(exc, age.AuthenticationError) else "format"
+    if isinstance(exc, age.NoIdentity):
+        kind = "key"
+    else:
+        kind = "auth" if isinstance(exc, age.AuthenticationError) else "format"
     return sealed_chunks.SealError(kind, str(exc))
 
 
@@ -68,13 +73,13 @@ class SealingKeys:
 
     @classmethod
     def create(cls, recipients: list[X25519Recipient], passphrase: bytes | None,
-               work_factor: int | None = None) -> "SealingKeys":
+               work_factor: int | None = None) -> SealingKeys:
         unique = list(dict.fromkeys(recipients))
         keys = cls(unique, passphrase)
         if passphrase is not None:
             keys.transfer_identity = X25519Identity.generate()
             keys.identity_file = identity_file(keys.transfer_identity, passphrase, work_factor)
-            keys.recipients = unique + [keys.transfer_identity.recipient]
+            keys.recipients = [*unique, keys.transfer_identity.recipient]
         if not keys.recipients:
             raise UsageError("encryption needs a recipient (--encrypt-to) or --passphrase")
         if len(keys.recipients) > encryption.MAX_RECIPIENTS:
@@ -83,7 +88,7 @@ class SealingKeys:
 
     @classmethod
     def resume(cls, recipients: list[X25519Recipient], passphrase: bytes | None,
-               identity_bytes: bytes | None) -> "SealingKeys":
+               identity_bytes: bytes | None) -> SealingKeys:
         """The keys of a transfer an earlier run began: its identity.age reopened with the passphrase."""
         unique = list(dict.fromkeys(recipients))
         keys = cls(unique, passphrase)
@@ -92,10 +97,10 @@ class SealingKeys:
                 raise UsageError("the unfinished transfer is encrypted with a passphrase", hint="add --passphrase")
             keys.transfer_identity = open_identity_file(identity_bytes, passphrase)
             keys.identity_file = identity_bytes
-            keys.recipients = unique + [keys.transfer_identity.recipient]
+            keys.recipients = [*unique, keys.transfer_identity.recipient]
         return keys
 
-    def start_sealer(self, emit) -> age.Sealer:
+    def start_sealer(self, emit: Callable[[memoryview], None]) -> age.Sealer:
         return age.Sealer(self.recipients, emit)
 
     @property
@@ -108,7 +113,7 @@ class SealingKeys:
     def stored_size(self, plain: int) -> int:
         return age.stored_size(plain, self.recipients)
 
-    def public_index(self, index):
+    def public_index(self, index: Index) -> Index:
         """The index as signed and written: the secrets in its sealed section."""
         field_ = Encryption(recipients=len(self.recipients), passphrase=self.identity_file is not None,
                             sealed=b"", identity=self.identity_file)
@@ -141,9 +146,10 @@ class OpeningKeys:
     passphrase: bytes | None = None
     opened_identity_files: set[bytes] = field(default_factory=set)
 
-    def open_index(self, index, ask_passphrase=None):
+    def open_index(self, index: Index, ask_passphrase: Callable[[], bytes | None] | None = None) -> Index:
         """The full index from a verified public one; TrustError when no key given opens it."""
-        enc: Encryption = index.encryption
+        enc = index.encryption
+        assert enc is not None, "only an encrypted index is opened"
         if enc.passphrase and enc.identity is not None and enc.identity not in self.opened_identity_files:
             if self.passphrase is None and ask_passphrase is not None and not self.identities:
                 self.passphrase = ask_passphrase()
@@ -172,5 +178,5 @@ class OpeningKeys:
             raise IntegrityError(f"the index's sealed section is malformed ({exc.detail})") from None
         return encryption.apply_sealed(index, section)
 
-    def open_chunk(self, read_into, cap: int) -> _ChunkOpener:
+    def open_chunk(self, read_into: Callable[[memoryview], int], cap: int) -> _ChunkOpener:
         return _ChunkOpener(self.identities, read_into, cap)

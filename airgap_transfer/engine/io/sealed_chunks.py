@@ -16,7 +16,8 @@ signals a bad file by raising ``SealError`` with a ``kind``.
 from __future__ import annotations
 
 import os
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import blake3
 
@@ -24,7 +25,7 @@ Emit = Callable[[memoryview], None]
 
 
 class Sealer(Protocol):
-    def write(self, data) -> None: ...
+    def write(self, data: memoryview | bytes) -> None: ...
     def finish(self) -> None: ...
 
 
@@ -55,7 +56,7 @@ class SealedWriter:
         self.stored_length = 0
         self.sealer = start(self._emit)
 
-    def write(self, view) -> None:
+    def write(self, view: memoryview | bytes) -> None:
         self.sealer.write(view)
 
     def finish(self) -> None:
@@ -99,9 +100,11 @@ class SealedReader:
         self.opener = open_(self.raw.readinto, self.raw.cap)
 
     def fill(self, view: memoryview) -> int:
+        assert self.opener is not None, "open() first"
         return self.opener.readinto(view)
 
     def read(self, size: int = -1) -> bytes:
+        assert self.opener is not None, "open() first"
         return self.opener.read(size)
 
     def stored_digest(self) -> tuple[str, int]:
