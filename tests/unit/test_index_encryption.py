@@ -104,3 +104,19 @@ def test_chunk_names_of_encrypted_chunks():
     assert layout.chunk_file_name(TID, 7, "zstd+age") == "0123456789ab-000007.chunk.zst.age"
     assert layout.CHUNK_RE.match("0123456789ab-000007.chunk.zst.age")
     assert not layout.CHUNK_RE.match("0123456789ab-000007.chunk.age.zst")
+
+
+def test_the_passphrase_opens_when_the_identities_given_do_not(identity):
+    keys = SealingKeys.create([identity.recipient], b"pw", work_factor=10)
+    public = Index.from_bytes(keys.public_index(full_index()).to_bytes())
+    assert public.encryption.passphrase and public.encryption.recipients == 2
+    stranger = X25519Identity.generate()
+    asked = []
+    opened = OpeningKeys([stranger]).open_index(public, lambda: asked.append(1) or b"pw")
+    assert opened.bundle_name == "secret plans.tar" and asked == [1]
+    assert OpeningKeys([identity]).open_index(public, lambda: asked.append(2) or b"pw").bundle_name
+    assert asked == [1], "the passphrase is asked only when the identities do not open it"
+    with pytest.raises(TrustError, match="passphrase"):
+        OpeningKeys([stranger]).open_index(public, lambda: None)
+    with pytest.raises(TrustError, match="passphrase"):
+        OpeningKeys([], b"wrong").open_index(public)

@@ -147,36 +147,49 @@ class OpeningKeys:
     opened_identity_files: set[bytes] = field(default_factory=set)
 
     def open_index(self, index: Index, ask_passphrase: Callable[[], bytes | None] | None = None) -> Index:
-        """The full index from a verified public one; TrustError when no key given opens it."""
+        """The full index from a verified public one; TrustError when no key given opens it.
+
+        The identities given are tried first; the passphrase (given, or asked
+        for only now) unlocks the transfer's identity.age when they do not.
+        """
         enc = index.encryption
         assert enc is not None, "only an encrypted index is opened"
-        if enc.passphrase and enc.identity is not None and enc.identity not in self.opened_identity_files:
-            if self.passphrase is None and ask_passphrase is not None and not self.identities:
-                self.passphrase = ask_passphrase()
-            if self.passphrase is not None:  # scrypt runs once per identity.age, not per index copy
-                self.identities.append(open_identity_file(enc.identity, self.passphrase))
-                self.opened_identity_files.add(enc.identity)
-        identities = list(self.identities)
-        if not identities:
-            needs = ("an age identity (--identity FILE)" + (" or the passphrase" if enc.passphrase else ""))
+        data = self._open_sealed(index, enc) if self.identities else None
+        if data is None and enc.passphrase and enc.identity is not None:
+            if enc.identity not in self.opened_identity_files:
+                if self.passphrase is None and ask_passphrase is not None:
+                    self.passphrase = ask_passphrase()
+                if self.passphrase is not None:  # scrypt runs once per identity.age, not per index copy
+                    self.identities.append(open_identity_file(enc.identity, self.passphrase))
+                    self.opened_identity_files.add(enc.identity)
+            data = self._open_sealed(index, enc) if self.identities else None
+        if data is None:
+            if self.identities:
+                raise TrustError(f"none of the {len(self.identities)} identity(ies) given is a recipient of "
+                                 f"transfer {index.transfer_id} (encrypted to {enc.recipients} recipient(s))",
+                                 hint="use the age identity whose public key the sender encrypted to"
+                                 + (", or its passphrase" if enc.passphrase else ""))
+            needs = "an age identity (--identity FILE)" + (" or the passphrase" if enc.passphrase else "")
             raise TrustError(f"transfer {index.transfer_id} is encrypted to {enc.recipients} recipient(s); "
                              f"unpacking it needs {needs}",
                              hint="pass --identity KEY.txt" + (" or set AIRGAP_TRANSFER_PASSPHRASE_FILE"
                                                                 if enc.passphrase else ""))
         try:
-            data = age.decrypt(enc.sealed, identities, len(enc.sealed))
-        except age.NoIdentity:
-            raise TrustError(f"none of the {len(identities)} identity(ies) given is a recipient of transfer "
-                             f"{index.transfer_id} (encrypted to {enc.recipients} recipient(s))",
-                             hint="use the age identity whose public key the sender encrypted to") from None
-        except age.AgeError as exc:
-            raise IntegrityError(f"the index's sealed section does not decrypt ({exc})",
-                                 hint="the signer wrote a damaged index; ask the sender to pack again") from None
-        try:
             section = SealedSection.from_bytes(data, len(enc.sealed))
         except FormatError as exc:
             raise IntegrityError(f"the index's sealed section is malformed ({exc.detail})") from None
         return encryption.apply_sealed(index, section)
+
+    def _open_sealed(self, index: Index, enc: Encryption) -> bytes | None:
+        """The sealed section's plaintext, or None when no identity held opens it."""
+        try:
+            return age.decrypt(enc.sealed, self.identities, len(enc.sealed))
+        except age.NoIdentity:
+            return None
+        except age.AgeError as exc:
+            raise IntegrityError(f"the index's sealed section of transfer {index.transfer_id} does not "
+                                 f"decrypt ({exc})",
+                                 hint="the signer wrote a damaged index; ask the sender to pack again") from None
 
     def open_chunk(self, read_into: Callable[[memoryview], int], cap: int) -> _ChunkOpener:
         return _ChunkOpener(self.identities, read_into, cap)

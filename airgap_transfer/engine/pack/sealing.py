@@ -43,6 +43,10 @@ def keys_for(config, found) -> SealingKeys | None:
                              hint="give the same --encrypt-to/--passphrase options as before, or --restart")
         if saved is None:
             return None
+        if (saved.get("identity") is None) != (config.passphrase is None):
+            raise UsageError(f"transfer {found.transfer_id} was started "
+                             f"{'without' if saved.get('identity') is None else 'with'} --passphrase",
+                             hint="give the same --encrypt-to/--passphrase options as before, or --restart")
         if sorted(saved["recipients"]) != sorted(str(r) for r in dict.fromkeys(recipients)):
             raise UsageError(f"transfer {found.transfer_id} is encrypted to other recipients",
                              hint="give the same --encrypt-to options as before, or --restart")
