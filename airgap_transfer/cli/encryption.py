@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
+from airgap_transfer import limits
 from airgap_transfer.engine.crypt import keys as age_keys
 from airgap_transfer.errors import KeyFileError, UsageError
 from airgap_transfer.format.names import printable
@@ -25,7 +26,7 @@ from airgap_transfer.state import paths
 
 F = TypeVar("F", bound=Any)
 PASSPHRASE_ENV = "AIRGAP_TRANSFER_PASSPHRASE_FILE"
-MAX_PASSPHRASE_FILE_BYTES = 64 * 2**10
+MAX_PASSPHRASE_FILE_BYTES = limits.MAX_PASSPHRASE_FILE_BYTES
 
 
 def pack_options(func: F) -> F:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airgap_transfer import limits
 from airgap_transfer.errors import FormatError, TrustError
 from airgap_transfer.format import serialization
 
@@ -29,8 +30,8 @@ if TYPE_CHECKING:
 SCHEME = "age-v1"
 SEALED_MAGIC = "airgap-transfer/sealed"
 PUBLIC_NAME = "encrypted-bundle"
-MAX_RECIPIENTS = 64
-MAX_IDENTITY_FILE_BYTES = 4096   # an scrypt age file of one AGE-SECRET-KEY line is ~260 bytes
+MAX_RECIPIENTS = limits.MAX_RECIPIENTS
+MAX_IDENTITY_FILE_BYTES = limits.MAX_IDENTITY_AGE_BYTES
 ENCRYPTED_ENCODINGS = ("age", "zstd+age")
 
 
@@ -101,9 +102,6 @@ class SealedSection:
 
     @classmethod
     def from_bytes(cls, data: bytes, limit: int) -> SealedSection:
-        # Local import: index imports this module for the field.
-        from airgap_transfer.format.fields import HEX256_RE
-        from airgap_transfer.format.index import MAX_NAME_CHARS
         raw = serialization.loads(data, what="sealed section", limit=limit)
         if raw.get("magic") != SEALED_MAGIC or set(raw) != {"magic", "transfer_id", "bundle", "chunks"}:
             raise FormatError("sealed section is malformed")
@@ -112,7 +110,7 @@ class SealedSection:
             raise FormatError("sealed section is malformed")
 
         def digest(value: Any) -> str:
-            if not isinstance(value, str) or not HEX256_RE.match(value):
+            if not isinstance(value, str) or not limits.HEX256_RE.match(value):
                 raise FormatError("sealed section holds a malformed digest")
             return value
 
@@ -120,7 +118,7 @@ class SealedSection:
             return None if value is None else digest(value)
 
         name = bundle["name"]
-        if not isinstance(name, str) or not name or len(name) > MAX_NAME_CHARS:
+        if not isinstance(name, str) or not name or len(name) > limits.MAX_NAME_CHARS:
             raise FormatError("sealed section holds a malformed bundle name")
         entries = []
         for item in chunks:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import unicodedata
 
+from airgap_transfer import limits
 from airgap_transfer.errors import UsageError
 
-MAX_NAME_BYTES = 200  # leaves room for temp-name decorations under NAME_MAX (255)
 _FORBIDDEN = set('/\\:*?"<>|')
 
 
@@ -21,7 +21,7 @@ def sanitize_bundle_name(name: str) -> str:
         "_" if ch in _FORBIDDEN or unicodedata.category(ch)[0] == "C" else ch
         for ch in unicodedata.normalize("NFC", name)
     ).strip().lstrip(".")
-    encoded = cleaned.encode("utf-8")[:MAX_NAME_BYTES]
+    encoded = cleaned.encode("utf-8")[:limits.MAX_NAME_BYTES]
     cleaned = encoded.decode("utf-8", errors="ignore").strip()
     if not cleaned:
         raise UsageError(f"bundle name {printable(name)} gives no usable file name",

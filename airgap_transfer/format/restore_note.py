@@ -111,8 +111,8 @@ def _parity_lines(index: Index) -> list[str]:
 def _partial_tail(lines: list[str]) -> list[str]:
     """Steps 1 and 2 hold on a sealed drive too; step 3 needs the final figures."""
     cut = next(i for i, line in enumerate(lines) if line.startswith("3. "))
-    return lines[:cut] + ["3. Then follow step 3 of the RESTORE.txt on the last drive written: it joins",
-                          "   the chunks and checks the whole bundle against its digest.", ""]
+    return [*lines[:cut], "3. Then follow step 3 of the RESTORE.txt on the last drive written: it joins",
+            "   the chunks and checks the whole bundle against its digest.", ""]
 
 
 def _tools(index: Index) -> str:
@@ -141,6 +141,7 @@ def _encrypted_text(index: Index) -> str:
     id12 = index.transfer_id[:12]
     folder = layout.folder_name(index.transfer_id)
     enc = index.encryption
+    assert enc is not None, "the note of an encrypted transfer"
     drives = len({chunk.drive for chunk in index.chunks}) or 1
     tools = ["age", "b3sum", "cat"] + (["zstd"] if _compressed(index) else []) + (["tar"] if directory else [])
     lines = [
@@ -181,7 +182,7 @@ def _encrypted_text(index: Index) -> str:
         "",
     ]
     if not index.final:
-        return "\n".join(_partial_tail(lines + ["3. "]))
+        return "\n".join(_partial_tail([*lines, "3. "]))
     if enc.passphrase:
         lines += [
             "3. Unlock the transfer's key with the passphrase (age asks for it), or, if you",
@@ -198,10 +199,8 @@ def _encrypted_text(index: Index) -> str:
             f"{COMMAND_PREFIX}cd \"$WORK\"",
         ]
     decrypt = 'age -d -i "$KEY" -- "$f"'
-    if _compressed(index):
-        body = f'case "$f" in *.zst.age) {decrypt} | zstd -d -c ;; *) {decrypt} ;; esac'
-    else:
-        body = decrypt
+    compressed = f'case "$f" in *.zst.age) {decrypt} | zstd -d -c ;; *) {decrypt} ;; esac'
+    body = compressed if _compressed(index) else decrypt
     lines += [
         "",
         f"4. When WORK holds all {len(index.chunks)} chunk files, decrypt and join them in name order:",

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from airgap_transfer import limits
+
 CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-MAX_LENGTH = 1024
+MAX_LENGTH = limits.MAX_BECH32_CHARS
 _GENERATOR = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
 
 

@@ -23,11 +23,13 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from airgap_transfer import limits
+
 VERSION_LINE = b"age-encryption.org/v1"
 END_PREFIX = b"---"
 COLUMNS = 64
-MAX_HEADER_BYTES = 64 * 2**10
-MAX_STANZAS = 1024
+MAX_HEADER_BYTES = limits.MAX_AGE_HEADER_BYTES
+MAX_STANZAS = limits.MAX_AGE_STANZAS
 MAC_SIZE = 32
 _B64 = re.compile(rb"^[A-Za-z0-9+/]*$")
 

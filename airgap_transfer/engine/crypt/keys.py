@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from airgap_transfer import limits
 from airgap_transfer.engine.crypt import bech32
 from airgap_transfer.engine.crypt.header import HeaderError, Stanza, b64decode, b64encode
 
@@ -32,9 +33,9 @@ X25519_LABEL = b"age-encryption.org/v1/X25519"
 SCRYPT_LABEL = b"age-encryption.org/v1/scrypt"
 SCRYPT_SALT_SIZE = 16
 SCRYPT_WORK_FACTOR = 18        # age's default: 2^18 iterations, about a second
-MAX_SCRYPT_WORK_FACTOR = 22    # age's own cap when decrypting: a header cannot make us spin for minutes
-MAX_KEY_FILE_BYTES = 1 * 2**20
-MAX_KEYS_PER_FILE = 1024
+MAX_SCRYPT_WORK_FACTOR = limits.MAX_SCRYPT_WORK_FACTOR
+MAX_KEY_FILE_BYTES = limits.MAX_AGE_KEY_FILE_BYTES
+MAX_KEYS_PER_FILE = limits.MAX_AGE_KEYS_PER_FILE
 _ZERO_NONCE = bytes(12)
 
 

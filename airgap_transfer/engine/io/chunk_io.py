@@ -1,8 +1,9 @@
 """Writing one chunk file from the source, and reading one back into the output.
 
 Both run on ``pipeline.pump`` so reading, hashing and writing overlap.  These
-are the inner loops of pack (``_Packer._copy_into``) and unpack
-(``_Assembler._copy``); the callers keep the durability and retry logic.
+are the inner loops of pack (the writers in engine/pack/in_turn.py and
+parallel.py) and of unpack (``Assembler._copy`` in engine/unpack/assemble.py);
+the callers keep the durability and retry logic.
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ from __future__ import annotations
 import errno
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
 
 import blake3
 import zstandard
 
 from airgap_transfer.engine.io import compression, pipeline, sealed_chunks
-from airgap_transfer.engine.io.digests import Digests
+from airgap_transfer.engine.io.digests import Digests, Hasher
 from airgap_transfer.errors import IntegrityError
+from airgap_transfer.format.index import Chunk
 from airgap_transfer.media import fsio
 
 DROP_BEHIND = 16 * 2**20   # written pages older than this are let go
@@ -36,7 +39,7 @@ class Stored:
     sha256: str | None = None  # of the plain slice, with pack --sha256
 
 
-def write_chunk(fill: pipeline.Fill, fd: int, limit: int, whole, ring: pipeline.Ring,
+def write_chunk(fill: pipeline.Fill, fd: int, limit: int, whole: Hasher, ring: pipeline.Ring,
                 encoding: str, stored_cap: int, progress: Callable[[int], None],
                 compressor: zstandard.ZstdCompressor | None = None, sha256: bool = False,
                 seal: sealed_chunks.StartSealer | None = None) -> Stored:
@@ -53,6 +56,8 @@ def write_chunk(fill: pipeline.Fill, fd: int, limit: int, whole, ring: pipeline.
         whole.update(view)
 
     if encoding in ("age", "zstd+age"):
+        if seal is None:
+            raise ValueError(f"encoding {encoding} needs a sealer")
         sealed = sealed_chunks.SealedWriter(_PlainWriter(fd).write, stored_cap, seal)
         if encoding == "zstd+age":
             frame = compression.FrameWriter(fd, stored_cap, compressor, out=sealed.write)
@@ -77,7 +82,7 @@ def write_chunk(fill: pipeline.Fill, fd: int, limit: int, whole, ring: pipeline.
     return Stored(length, digest, "none", length, digest, plain.sha256_hexdigest())
 
 
-def write_chunk_file(final, fill: pipeline.Fill, limit: int, whole, ring: pipeline.Ring,
+def write_chunk_file(final: Path, fill: pipeline.Fill, limit: int, whole: Hasher, ring: pipeline.Ring,
                      encoding: str, stored_cap: int, progress: Callable[[int], None],
                      compressor: zstandard.ZstdCompressor | None = None, sha256: bool = False,
                      seal: sealed_chunks.StartSealer | None = None) -> Stored:
@@ -125,7 +130,7 @@ class _PlainWriter:
             self.dropped = self.written - DROP_BEHIND
 
 
-def read_chunk(fd: int, chunk, whole, out_fd: int | None, ring: pipeline.Ring,
+def read_chunk(fd: int, chunk: Chunk, whole: Hasher | None, out_fd: int | None, ring: pipeline.Ring,
                progress: Callable[[int], None], open_sealed: sealed_chunks.OpenSealed | None = None) -> str | None:
     """Copy one candidate chunk file (already open) to its offset; a problem, or None if proven.
 
@@ -139,6 +144,8 @@ def read_chunk(fd: int, chunk, whole, out_fd: int | None, ring: pipeline.Ring,
     plain = blake3.blake3(max_threads=blake3.blake3.AUTO)
     sealed = None
     if chunk.encoding in ("age", "zstd+age"):
+        if open_sealed is None:
+            return "is encrypted, and no key was given to open it"
         sealed = sealed_chunks.SealedReader(fd, chunk.stored_length)
         try:
             sealed.open(open_sealed)
@@ -179,6 +186,7 @@ def read_chunk(fd: int, chunk, whole, out_fd: int | None, ring: pipeline.Ring,
             return _sealed_problem(sealed, chunk, exc)
         return f"not a valid zstd frame ({exc})"
     except sealed_chunks.SealError as exc:
+        assert sealed is not None, "only an opener raises SealError"
         return _sealed_problem(sealed, chunk, exc)
     except ChunkReadError as exc:
         return f"read error ({exc})"
@@ -199,7 +207,7 @@ def read_chunk(fd: int, chunk, whole, out_fd: int | None, ring: pipeline.Ring,
     return None
 
 
-def _sealed_problem(sealed: sealed_chunks.SealedReader, chunk, exc: Exception) -> str:
+def _sealed_problem(sealed: sealed_chunks.SealedReader, chunk: Chunk, exc: Exception) -> str:
     """Why an encrypted chunk failed: changed bytes (the signed stored digest says so) or else the cause."""
     try:
         stored_digest, stored_seen = sealed.stored_digest()
@@ -210,7 +218,7 @@ def _sealed_problem(sealed: sealed_chunks.SealedReader, chunk, exc: Exception) -
     return f"cannot be decrypted although its stored bytes match the signed index ({exc})"
 
 
-def read_back(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
+def read_back(path: Path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
               stop: threading.Event | None = None) -> None:
     """Prove the medium returns exactly the bytes written; its reads overlap the hashing.
 
@@ -226,10 +234,13 @@ def read_back(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
             raise Stopped()
         return os.readv(fd, [view])
 
+    def tap(view: memoryview) -> None:
+        hasher.update(view)
+
     try:
         fsio.drop_cache(fd)
         _advise_sequential(fd)
-        seen = pipeline.pump(fill, lambda view: None, hasher.update, length + 1, ring)
+        seen = pipeline.pump(fill, _discard, tap, length + 1, ring)
     finally:
         os.close(fd)
     if seen != length:
@@ -241,7 +252,7 @@ def read_back(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
                              hint="the drive may be fake-capacity or failing; use another drive")
 
 
-def prove(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
+def prove(path: Path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
           stop: threading.Event | None = None) -> None:
     """``read_back``, and a chunk that fails it loses its final name: nothing known bad stays."""
     try:
@@ -252,6 +263,10 @@ def prove(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
         except OSError:
             pass
         raise
+
+
+def _discard(_view: memoryview) -> None:
+    pass
 
 
 class Stopped(Exception):
@@ -276,7 +291,7 @@ class ReadBackQueue:
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
 
-    def submit(self, path, length: int, digest: str, *, what: str) -> None:
+    def submit(self, path: Path, length: int, digest: str, *, what: str) -> None:
         self.wait()
 
         def run() -> None:

@@ -15,17 +15,22 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import IO, Protocol, cast
 
 import blake3
 import zstandard
 
+from airgap_transfer import limits
+
 MODES = ("auto", "zstd", "none")
 LEVEL = 3
-MAX_WINDOW = 2**24             # our frames use ≤ 2 MiB windows at LEVEL; refuse greedier ones
 SAMPLE_SIZE = 4 * 2**20
 MIN_SAVING = 0.05              # auto: compress only if the sample shrinks by at least 5 %
-JOB_SIZE = 2**20               # per-thread job: the default (8× window) costs ~40 MiB RSS; 1 MiB keeps pack < 60 MiB, same ratio
+# Per-thread job: the default (8× window) costs ~40 MiB RSS; 1 MiB keeps pack
+# under 60 MiB with the same ratio.
+JOB_SIZE = 2**20
 FRAME_SLACK = 4096              # frame header, checksum, per-job block headers, and then some
 
 # Data that zstd cannot shrink: skip the sampling cost and store it plain.
@@ -93,8 +98,9 @@ class FrameWriter:
     """Compresses one chunk into one frame, writing and hashing the stored bytes."""
 
     def __init__(self, fd: int, stored_cap: int, compressor: zstandard.ZstdCompressor | None = None,
-                 out=None) -> None:
-        self.fd, self.stored_cap, self.out = fd, stored_cap, out  # out: where the frame goes instead of fd (an encrypter)
+                 out: Callable[[memoryview], None] | None = None) -> None:
+        # out: where the frame goes instead of fd (an encrypter, for zstd+age chunks)
+        self.fd, self.stored_cap, self.out = fd, stored_cap, out
         self.frame = (compressor or new_compressor()).compressobj()
         self.stored = blake3.blake3(max_threads=blake3.blake3.AUTO)
         self.stored_length = 0
@@ -124,6 +130,12 @@ class FrameWriter:
             view = view[written:]
 
 
+class FrameSource(Protocol):
+    """What the zstd decoder reads a frame from."""
+
+    def read(self, size: int = -1) -> bytes: ...
+
+
 class _HashingFile:
     """File-like view of a chunk file for the zstd decoder: hashes and counts what it reads."""
 
@@ -145,11 +157,13 @@ class _HashingFile:
 class FrameReader:
     """Bounded decoder of one chunk file; ``fill`` feeds the pipeline plain bytes."""
 
-    def __init__(self, fd: int, stored_length: int, raw=None) -> None:
-        # raw: a file-like source of the frame instead of fd (a decrypter, which bounds and hashes itself)
-        self.raw = raw if raw is not None else _HashingFile(fd, stored_length + 1)
-        decoder = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
-        self.stream = decoder.stream_reader(self.raw, read_size=2**20, read_across_frames=False,
+    def __init__(self, fd: int, stored_length: int, raw: FrameSource | None = None) -> None:
+        # raw: a source of the frame instead of fd (a decrypter, which bounds and hashes the file itself)
+        self.hashing = _HashingFile(fd, stored_length + 1) if raw is None else None
+        self.raw: FrameSource = raw if raw is not None else cast(FrameSource, self.hashing)
+        decoder = zstandard.ZstdDecompressor(max_window_size=limits.MAX_ZSTD_WINDOW)
+        # The decoder only calls read(); the stub asks for a whole IO[bytes].
+        self.stream = decoder.stream_reader(cast(IO[bytes], self.raw), read_size=2**20, read_across_frames=False,
                                             closefd=False)
 
     def fill(self, view: memoryview) -> int:
@@ -157,6 +171,7 @@ class FrameReader:
 
     def stored_digest(self) -> tuple[str, int]:
         """Hash whatever follows the frame too, so trailing bytes cannot hide."""
-        while self.raw.read(2**20):
+        assert self.hashing is not None, "a decrypter hashes the stored bytes of an encrypted chunk"
+        while self.hashing.read(2**20):
             pass
-        return self.raw.hasher.hexdigest(), self.raw.seen
+        return self.hashing.hasher.hexdigest(), self.hashing.seen

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import stat
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from airgap_transfer.engine.pack.dirsource import DirectoryStream
 from airgap_transfer.errors import UsageError
