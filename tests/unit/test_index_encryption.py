@@ -116,7 +116,8 @@ def test_the_passphrase_opens_when_the_identities_given_do_not(identity):
     assert opened.bundle_name == "secret plans.tar" and asked == [1]
     assert OpeningKeys([identity]).open_index(public, lambda: asked.append(2) or b"pw").bundle_name
     assert asked == [1], "the passphrase is asked only when the identities do not open it"
-    with pytest.raises(TrustError, match="passphrase"):
+    with pytest.raises(TrustError) as refused:
         OpeningKeys([stranger]).open_index(public, lambda: None)
+    assert "passphrase" in refused.value.one_line()
     with pytest.raises(TrustError, match="passphrase"):
         OpeningKeys([], b"wrong").open_index(public)
