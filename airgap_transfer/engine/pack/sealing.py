@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from airgap_transfer.engine.crypt.keys import X25519Recipient
 from airgap_transfer.engine.crypt.transfer import SealingKeys
@@ -31,8 +32,12 @@ __all__ = ["SealingKeys", "chunk_plan", "journal_record", "keys_for", "public_ev
            "sealed_encoding", "write_identity"]
 from airgap_transfer.media import fsio
 
+if TYPE_CHECKING:
+    from airgap_transfer.engine.pack.config import PackConfig
+    from airgap_transfer.state.journal import PackJournal
 
-def keys_for(config, found) -> SealingKeys | None:
+
+def keys_for(config: PackConfig, found: PackJournal | None) -> SealingKeys | None:
     """The keys of this run: new ones, or those of the journal being resumed (which must agree)."""
     recipients: list[X25519Recipient] = list(config.recipients)
     saved = getattr(found, "encryption", None) if found is not None else None
@@ -57,7 +62,7 @@ def keys_for(config, found) -> SealingKeys | None:
     return SealingKeys.create(recipients, config.passphrase, config.scrypt_work_factor)
 
 
-def journal_record(keys: SealingKeys | None) -> dict | None:
+def journal_record(keys: SealingKeys | None) -> dict[str, Any] | None:
     if keys is None:
         return None
     given = keys.recipients[:-1] if keys.transfer_identity is not None else keys.recipients
@@ -97,7 +102,8 @@ def stored_size(keys: SealingKeys | None, length: int) -> int:
     return keys.stored_size(length) if keys is not None else length
 
 
-def chunk_event_digests(keys: SealingKeys | None, blake3: str, sha256: str | None, stored_blake3: str) -> dict:
+def chunk_event_digests(keys: SealingKeys | None, blake3: str, sha256: str | None,
+                        stored_blake3: str) -> dict[str, Any]:
     """An encrypted chunk's events (and so the custody log) name only its stored bytes' digest."""
     if keys is not None:
         return {"blake3": stored_blake3, "sha256": None}
@@ -110,7 +116,7 @@ def write_identity(keys: SealingKeys | None, folder: Path) -> None:
         fsio.atomic_write_bytes(folder / layout.IDENTITY_NAME, keys.identity_file)
 
 
-def public_event_fields(keys: SealingKeys | None, bundle: str, **digests) -> dict:
+def public_event_fields(keys: SealingKeys | None, bundle: str, **digests: str | None) -> dict[str, Any]:
     """Event data that reaches the custody log: no name or plaintext digest of an encrypted bundle."""
     if keys is None:
         return {"bundle": bundle, **digests}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 from airgap_transfer.errors import FormatError, IntegrityError, UsageError
@@ -22,7 +23,7 @@ from airgap_transfer.format.names import printable
 from airgap_transfer.media import fsio
 
 
-def _member_filter(top: str, report: Reporter):
+def _member_filter(top: str, report: Reporter) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo | None]:
     def check(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
         if member.name.rstrip("/") != top and not member.name.startswith(top + "/"):
             report.warning(Kind.MEMBER_SKIPPED, f"skipped {printable(member.name)}: outside the folder {top}",
