@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -26,7 +27,7 @@ def verify_command(sources: tuple[Path, ...], trust: tuple[str, ...], allow_untr
     render = renderer_for(json_mode, quiet)
     config = inspect.InspectConfig(list(sources), list(trust), allow_untrusted, transfer_id)
     result = verify_recorded(config, Actor(operator, title), render)
-    render.result(result.to_dict(), survey_lines(result))
+    render.result(result.to_dict, lambda: survey_lines(result))
 
 
 @click.command("status")
@@ -39,35 +40,35 @@ def status_command(sources: tuple[Path, ...], trust: tuple[str, ...], allow_untr
     render = renderer_for(json_mode, quiet)
     config = inspect.InspectConfig(list(sources), list(trust), allow_untrusted, transfer_id, hash_chunks=False)
     result = inspect.survey(config, render)
-    render.result(result.to_dict(), survey_lines(result))
+    render.result(result.to_dict, lambda: survey_lines(result))
 
 
-def survey_lines(survey: inspect.Survey) -> list[str]:
-    lines = [f"transfer {survey.transfer_id}: {printable(survey.bundle_name)}, {survey.bundle_size} bytes, "
-             f"{len(survey.chunks)} chunks, key {survey.key_id}" + ("" if survey.trusted else " (untrusted)")]
+def survey_lines(survey: inspect.Survey) -> Iterator[str]:
+    """The human report, a line at a time (a survey of 10^5 chunks is not built as one list)."""
+    yield (f"transfer {survey.transfer_id}: {printable(survey.bundle_name)}, {survey.bundle_size} bytes, "
+           f"{len(survey.chunks)} chunks, key {survey.key_id}" + ("" if survey.trusted else " (untrusted)"))
     if survey.encrypted:
-        lines.append(f"encrypted (age) to {survey.encrypted} recipient(s): name and plaintext digests are sealed; "
-                     "the chunks are checked by their stored bytes")
+        yield (f"encrypted (age) to {survey.encrypted} recipient(s): name and plaintext digests are sealed; "
+               "the chunks are checked by their stored bytes")
     for drive in survey.media:
-        lines.append(f"drive {drive['path']}: {drive['label'] or '(no label)'}, {drive['fs_type'] or 'unknown fs'}, "
-                     f"UUID {drive['fs_uuid'] or '-'}, serial {drive['serial'] or '-'}, "
-                     f"{humanize.naturalsize(drive['free'], binary=True)} free of "
-                     f"{humanize.naturalsize(drive['capacity'], binary=True)}")
+        yield (f"drive {drive['path']}: {drive['label'] or '(no label)'}, {drive['fs_type'] or 'unknown fs'}, "
+               f"UUID {drive['fs_uuid'] or '-'}, serial {drive['serial'] or '-'}, "
+               f"{humanize.naturalsize(drive['free'], binary=True)} free of "
+               f"{humanize.naturalsize(drive['capacity'], binary=True)}")
     if not survey.final_index:
-        lines.append("only a partial index was found: the final index is on the last drive written")
-    lines += _local_lines(survey)
+        yield "only a partial index was found: the final index is on the last drive written"
+    yield from _local_lines(survey)
     for chunk in survey.chunks:
-        where = ", ".join(chunk.drives) if chunk.drives else "; ".join(chunk.problems) or "-"
-        lines.append(f"  chunk {chunk.seq:>6}  {chunk.state:<8} {where}")
+        where = ", ".join(chunk.drives) if chunk.drives else "; ".join(chunk.problems or []) or "-"
+        yield f"  chunk {chunk.seq:>6}  {chunk.state:<8} {where}"
     counts = ", ".join(f"{survey.count(s)} {s}" for s in ("good", "present", "missing", "corrupt") if survey.count(s))
-    lines.append(f"{counts}; " + ("complete" if survey.complete else "incomplete"))
+    yield f"{counts}; " + ("complete" if survey.complete else "incomplete")
     if survey.parity is not None:
         for item in survey.parity["files"]:
             if item["state"] in ("missing", "corrupt"):
                 where = "; ".join(item["problems"]) or "-"
-                lines.append(f"  parity {item['file']}  {item['state']:<8} {where}")
-        lines.append(f"parity ({survey.parity['m']} drive(s)' worth): {survey.parity['summary']}")
-    return lines
+                yield f"  parity {item['file']}  {item['state']:<8} {where}"
+        yield f"parity ({survey.parity['m']} drive(s)' worth): {survey.parity['summary']}"
 
 
 def _local_lines(survey: inspect.Survey) -> list[str]:

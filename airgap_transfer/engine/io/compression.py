@@ -102,7 +102,7 @@ class FrameWriter:
         # out: where the frame goes instead of fd (an encrypter, for zstd+age chunks)
         self.fd, self.stored_cap, self.out = fd, stored_cap, out
         self.frame = (compressor or new_compressor()).compressobj()
-        self.stored = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        self.stored = blake3.blake3()
         self.stored_length = 0
 
     def write(self, plain: memoryview) -> None:
@@ -141,7 +141,7 @@ class _HashingFile:
 
     def __init__(self, fd: int, cap: int) -> None:
         self.fd, self.cap = fd, cap
-        self.hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        self.hasher = blake3.blake3()
         self.seen = 0
 
     def read(self, size: int = -1) -> bytes:
