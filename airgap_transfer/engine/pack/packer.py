@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from airgap_transfer.engine.io.digests import Digests
-from airgap_transfer.engine.pack import preflight, resume
+from airgap_transfer.engine.pack import preflight, resume, sealing
 from airgap_transfer.engine.pack.at_once import AtOnce
 from airgap_transfer.engine.pack.config import PackConfig, PackResult
 from airgap_transfer.engine.pack.drives import DriveRequest, Drives, DriveSlot
@@ -57,10 +57,12 @@ class _Packer:
         if self.found is None:
             preflight.check_chunk_count(source, config)
             preflight.check_space(source, replace(config, destinations=run.data_destinations),
-                                  run.compression.encoding)
+                                  run.planned_encoding)
             preflight.check_parity_space(source, config, run.data_destinations, run.parity_destinations)
-        run.report.info(Kind.PACK_STARTED, f"packing {source.name} as transfer {state.transfer_id}",
-                        transfer_id=state.transfer_id, bundle=source.name, size=source.size,
+        run.report.info(Kind.PACK_STARTED, f"packing {source.name} as transfer {state.transfer_id}"
+                        + (f", encrypted to {len(run.sealing.recipients)} recipient(s)" if run.sealing else ""),
+                        transfer_id=state.transfer_id, size=source.size,
+                        **sealing.public_event_fields(run.sealing, source.name),
                         key_id=run.key_id, resumed=self.found is not None, compression=run.compression.recorded)
         resume_slot = self._restore(self.found) if self.found else None
         self.ledger.save_journal()  # from the start, so even a run killed in chunk 1 is resumed and cleaned
@@ -89,10 +91,12 @@ class _Packer:
         self.ledger.save_journal(complete=True)
         run.report.info(Kind.PACK_FINISHED, f"packed {index.bundle_size} bytes in {len(state.chunks)} "
                         f"chunks onto {len(state.slots)} drive(s)", transfer_id=state.transfer_id,
-                        blake3=index.bundle_blake3, sha256=index.bundle_sha256)
+                        **sealing.public_event_fields(run.sealing, index.bundle_name, blake3=index.bundle_blake3,
+                                                      sha256=index.bundle_sha256))
         return PackResult(state.transfer_id, index.bundle_name, index.bundle_size, index.bundle_blake3 or "",
                           run.key_id, state.chunks, [str(s.root) for s in state.slots], run.compression.recorded,
-                          run.config.parity, [str(s.root) for s in state.parity_slots])
+                          run.config.parity, [str(s.root) for s in state.parity_slots],
+                          len(run.sealing.recipients) if run.sealing else 0)
 
     def _write_final_index(self, index: Index) -> None:
         """The last drive must get the final index; earlier ones still mounted get it if they can."""
@@ -153,7 +157,8 @@ def _run(config: PackConfig, report: Reporter) -> PackResult:
     with open_source(config.source, config.name) as source:
         found = resume.find(config.source, key.public_key().key_id_hex, resume=config.resume,
                             restart=config.restart, sha256=config.sha256, readback=config.readback)
-        return _Packer(PackRun.start(config, source, key, report, data, parity), found).run_pack()
+        keys_ = sealing.keys_for(config, found)
+        return _Packer(PackRun.start(config, source, key, report, data, parity, keys_), found).run_pack()
 
 
 def pack(config: PackConfig, callback: Callback | None = None) -> PackResult:
