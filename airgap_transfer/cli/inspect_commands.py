@@ -47,6 +47,9 @@ def survey_lines(survey: inspect.Survey) -> Iterator[str]:
     """The human report, a line at a time (a survey of 10^5 chunks is not built as one list)."""
     yield (f"transfer {survey.transfer_id}: {printable(survey.bundle_name)}, {survey.bundle_size} bytes, "
            f"{len(survey.chunks)} chunks, key {survey.key_id}" + ("" if survey.trusted else " (untrusted)"))
+    if survey.encrypted:
+        yield (f"encrypted (age) to {survey.encrypted} recipient(s): name and plaintext digests are sealed; "
+               "the chunks are checked by their stored bytes")
     for drive in survey.media:
         yield (f"drive {drive['path']}: {drive['label'] or '(no label)'}, {drive['fs_type'] or 'unknown fs'}, "
                f"UUID {drive['fs_uuid'] or '-'}, serial {drive['serial'] or '-'}, "

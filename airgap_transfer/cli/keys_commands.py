@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from airgap_transfer.cli import encryption
 from airgap_transfer.cli.options import common, renderer_for
 from airgap_transfer.errors import KeyFileError, UsageError
 from airgap_transfer.state import paths
@@ -19,11 +20,22 @@ from airgap_transfer.trust import keys, passphrase, store
 @click.option("--no-passphrase", is_flag=True,
               help="Store the secret key unencrypted (unattended signing); otherwise a passphrase is asked "
                    "twice on the terminal, or read from the file named by AIRGAP_TRANSFER_PASSPHRASE_FILE.")
+@click.option("--age", "age_identity", is_flag=True,
+              help="Make an age identity (X25519, as age-keygen) for unpack --identity instead; "
+                   "--secret-key names its file.")
 @common
-def keygen_command(secret_key: Path | None, public_key: Path | None, no_passphrase: bool, json_mode: bool,
-                   quiet: bool, debug: bool) -> None:
-    """Make an Ed25519 signing key pair (minisign-compatible files, secret key encrypted)."""
+def keygen_command(secret_key: Path | None, public_key: Path | None, no_passphrase: bool, age_identity: bool,
+                   json_mode: bool, quiet: bool, debug: bool) -> None:
+    """Make an Ed25519 signing key pair (minisign-compatible, secret key encrypted), or with --age an age identity."""
     render = renderer_for(json_mode, quiet)
+    if age_identity:
+        if public_key is not None:
+            raise click.UsageError("--public-key does not go with --age: the public key is in the identity file")
+        path, identity = encryption.write_age_identity(secret_key)
+        render.result({"identity": str(path), "recipient": str(identity.recipient)}, [
+            f"age identity: {path} (keep it on the receiving side; unpack --identity {path})",
+            f"public key: {identity.recipient} (give it to senders: pack --encrypt-to {identity.recipient})"])
+        return
     secret_path = secret_key or paths.default_secret_key()
     public_path = public_key or (secret_path.with_suffix(".pub") if secret_key else paths.default_public_key())
     if os.path.lexists(secret_path):  # before asking for a passphrase that would be thrown away

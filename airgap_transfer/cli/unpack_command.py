@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from airgap_transfer.cli import encryption
 from airgap_transfer.cli.options import actor_options, common, renderer_for, trust_options
 from airgap_transfer.cli.prompts import source_prompt
 from airgap_transfer.custody.recorder import Actor, Recorder
@@ -25,12 +26,13 @@ from airgap_transfer.format.names import printable
               help="Skip SHA-256 of the whole when pack did not record one (faster; no in-toto export then).")
 @click.option("--restart", is_flag=True,
               help="Drop the partial output of an earlier interrupted unpack instead of continuing it.")
+@encryption.unpack_options
 @trust_options
 @actor_options
 @common
 def unpack_command(paths_: tuple[Path, ...], output_file: Path | None, force: bool, allow_rollback: bool,
-                   no_prompt: bool,
-                   no_sha256: bool, restart: bool, trust: tuple[str, ...], allow_untrusted: bool,
+                   no_prompt: bool, no_sha256: bool, restart: bool, identity_files: tuple[Path, ...],
+                   trust: tuple[str, ...], allow_untrusted: bool,
                    transfer_id: str | None, operator: str | None, title: str | None, json_mode: bool,
                    quiet: bool, debug: bool) -> None:
     """Rebuild the bundle from SOURCE drives (any order) into OUTPUT_DIR."""
@@ -41,7 +43,9 @@ def unpack_command(paths_: tuple[Path, ...], output_file: Path | None, force: bo
                           force=force, allow_rollback=allow_rollback, trust=list(trust),
                           allow_untrusted=allow_untrusted,
                           transfer_id=transfer_id, no_prompt=no_prompt, sha256=not no_sha256, restart=restart,
-                          next_source=None if no_prompt else source_prompt(render))
+                          next_source=None if no_prompt else source_prompt(render),
+                          identities=encryption.identities(identity_files),
+                          passphrase=encryption.passphrase_from_file(), ask_passphrase=encryption.ask_passphrase)
     recorder = Recorder(render, Actor(operator, title), sources=config.sources, trust=config.trust)
     with recorder.failures():
         result = unpack(config, recorder)

@@ -39,7 +39,7 @@ def check_invariants(index: Index) -> None:
     offset = 0
     for position, chunk in enumerate(index.chunks, start=1):
         assert chunk.seq == position and chunk.offset == offset and chunk.length > 0
-        assert layout.CHUNK_RE.match(chunk.file) and "/" not in chunk.file
+        assert layout.CHUNK_RE.fullmatch(chunk.file) and "/" not in chunk.file
         offset += chunk.length
     if index.final:
         assert offset == index.bundle_size and index.bundle_blake3

@@ -78,7 +78,7 @@ def test_discovery_offers_only_safe_chunks(plan) -> None:
             for name, path in folder.chunks.items():
                 info = os.lstat(path)
                 assert stat.S_ISREG(info.st_mode), path
-                assert layout.CHUNK_RE.match(name) and name.startswith(folder.transfer_id[:12])
+                assert layout.CHUNK_RE.fullmatch(name) and name.startswith(folder.transfer_id[:12])
                 assert path.parent == folder.path
         for transfer_id in {f.transfer_id for f in layout.discover([root])}:
             transfer = catalog.find_transfer([root], transfer_id, Reporter(None))

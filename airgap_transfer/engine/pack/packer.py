@@ -13,14 +13,14 @@ The Ledger journals what is proven and writes each drive's signed index
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import secrets
 from dataclasses import replace
 from pathlib import Path
 
-from airgap_transfer.engine.io import compression
 from airgap_transfer.engine.io.digests import Digests
-from airgap_transfer.engine.pack import preflight, resume
+from airgap_transfer.engine.pack import preflight, resume, sealing
 from airgap_transfer.engine.pack.at_once import AtOnce
 from airgap_transfer.engine.pack.config import PackConfig, PackResult
 from airgap_transfer.engine.pack.drives import DriveRequest, Drives, DriveSlot
@@ -34,7 +34,7 @@ from airgap_transfer.events import Callback, Kind, Reporter
 from airgap_transfer.format.index import Index
 from airgap_transfer.media import fsio
 from airgap_transfer.state.journal import PackJournal
-from airgap_transfer.trust import keys
+from airgap_transfer.trust import keys, minisign
 
 __all__ = ["DriveRequest", "PackConfig", "PackResult", "pack"]
 
@@ -55,8 +55,12 @@ class _Packer:
 
     def run_pack(self) -> PackResult:
         run, state, config, source = self.run, self.state, self.run.config, self.run.source
-        run.report.info(Kind.PACK_STARTED, f"packing {source.name} as transfer {state.transfer_id}",
-                        transfer_id=state.transfer_id, bundle=source.name, size=source.size,
+        if self.found is None:
+            _preflight(run)
+        run.report.info(Kind.PACK_STARTED, f"packing {source.name} as transfer {state.transfer_id}"
+                        + (f", encrypted to {len(run.sealing.recipients)} recipient(s)" if run.sealing else ""),
+                        transfer_id=state.transfer_id, size=source.size,
+                        **sealing.public_event_fields(run.sealing, source.name),
                         key_id=run.key_id, resumed=self.found is not None, compression=run.compression.recorded)
         resume_slot = self._restore(self.found) if self.found else None
         self.ledger.save_journal()  # from the start, so even a run killed in chunk 1 is resumed and cleaned
@@ -85,10 +89,12 @@ class _Packer:
         self.ledger.save_journal(complete=True)
         run.report.info(Kind.PACK_FINISHED, f"packed {index.bundle_size} bytes in {len(state.chunks)} "
                         f"chunks onto {len(state.slots)} drive(s)", transfer_id=state.transfer_id,
-                        blake3=index.bundle_blake3, sha256=index.bundle_sha256)
+                        **sealing.public_event_fields(run.sealing, index.bundle_name, blake3=index.bundle_blake3,
+                                                      sha256=index.bundle_sha256))
         return PackResult(state.transfer_id, index.bundle_name, index.bundle_size, index.bundle_blake3 or "",
                           run.key_id, state.chunks, [str(s.root) for s in state.slots], run.compression.recorded,
-                          run.config.parity, [str(s.root) for s in state.parity_slots])
+                          run.config.parity, [str(s.root) for s in state.parity_slots],
+                          len(run.sealing.recipients) if run.sealing else 0)
 
     def _write_final_index(self, index: Index) -> None:
         """The last drive must get the final index; earlier ones still mounted get it if they can."""
@@ -150,14 +156,21 @@ def _run(config: PackConfig, report: Reporter) -> PackResult:
         found = resume.find(config.source, key.public_key().key_id_hex if key else "(none yet)",
                             resume=config.resume, restart=config.restart, sha256=config.sha256,
                             readback=config.readback)
-        decision = compression.decide(config.compress, source.name, source.sample(compression.SAMPLE_SIZE))
-        if found is None:
-            preflight.check_chunk_count(source, config)
-            preflight.check_space(source, replace(config, destinations=data), decision.encoding)
-            preflight.check_parity_space(source, config, data, parity)
-        if key is None:  # every check passed: the default key is made now, as it is about to be used
-            key = keys.create_default_key(report)
-        return _Packer(PackRun.start(config, source, key, report, data, parity, decision), found).run_pack()
+        keys_ = sealing.keys_for(config, found)
+        run = PackRun.start(config, source, key or minisign.SecretKey.generate(), report, data, parity, keys_)
+        if key is None:  # every check first: the default key is made only when it is about to be used
+            if found is None:
+                _preflight(run)
+            run = dataclasses.replace(run, key=keys.create_default_key(report))
+        return _Packer(run, found).run_pack()
+
+
+def _preflight(run: PackRun) -> None:
+    """What can still fail before anything is written: chunk count, room for the data and the parity."""
+    config, source = run.config, run.source
+    preflight.check_chunk_count(source, config)
+    preflight.check_space(source, replace(config, destinations=run.data_destinations), run.planned_encoding)
+    preflight.check_parity_space(source, config, run.data_destinations, run.parity_destinations)
 
 
 def pack(config: PackConfig, callback: Callback | None = None) -> PackResult:

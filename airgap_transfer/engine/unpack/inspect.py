@@ -64,6 +64,7 @@ class Survey:
     local: dict[str, Any] = field(default_factory=dict)  # this machine's pack/unpack journals for the transfer
     # pack --parity: the margin left (margin.Margin.to_dict) and parity file states
     parity: dict[str, Any] | None = None
+    encrypted: int = 0  # age recipients of an encrypted transfer (its name here is the public placeholder)
 
     def count(self, state: str) -> int:
         return sum(1 for c in self.chunks if c.state == state)
@@ -79,6 +80,7 @@ class Survey:
         return {"transfer_id": self.transfer_id, "bundle": self.bundle_name, "size": self.bundle_size,
                 "final_index": self.final_index, "key_id": self.key_id, "trusted": self.trusted,
                 "drives": self.drives, "media": self.media, "local": self.local, "complete": self.complete,
+                "encrypted": self.encrypted > 0, "recipients": self.encrypted,
                 "counts": self.counts(),
                 "chunks": [c.to_dict() for c in self.chunks], "parity": self.parity}
 
@@ -150,7 +152,7 @@ def survey(config: InspectConfig, callback: Callback | None = None) -> Survey:
     return Survey(index.transfer_id, index.bundle_name, index.bundle_size, index.final,
                   loaded.signer.key_id_hex, loaded.trusted, drives, states,
                   [media.describe(Path(d)).to_dict() for d in drives], journal.local_progress(index.transfer_id),
-                  parity)
+                  parity, index.encryption.recipients if index.encryption else 0)
 
 
 def _parity_state(parity: Parity, transfer: catalog.Transfer, states: list[ChunkState], buffer: bytearray,
