@@ -70,7 +70,7 @@ class Runner:
         home = work / "home"
         self.env = {**os.environ, "XDG_CONFIG_HOME": str(home / "config"), "XDG_STATE_HOME": str(home / "state")}
         self.tool = shutil.which("airgap-transfer") or f"{sys.executable} -m airgap_transfer"
-        self.run(f"{self.tool} keygen -q")
+        self.run(f"{self.tool} keygen --no-passphrase -q")
         self.trust = f"--trust {home / 'config' / 'airgap-transfer' / 'signing.pub'}"
 
     def say(self, text: str = "") -> None:

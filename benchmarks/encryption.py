@@ -66,7 +66,7 @@ def main() -> None:
         subprocess.run(["age-keygen", "-o", str(key)], capture_output=True, check=True)
         recipient = subprocess.run(["age-keygen", "-y", str(key)], capture_output=True, text=True,
                                    check=True).stdout.strip()
-        subprocess.run(f"{cli} keygen -q", shell=True, env=env, check=True)
+        subprocess.run(f"{cli} keygen --no-passphrase -q", shell=True, env=env, check=True)
         trust = work / "config" / "airgap-transfer" / "signing.pub"
         source = work / "bundle.bin"
         make_random(source, parse_size(args.size))

@@ -70,7 +70,7 @@ def plaintext_secrets(bundle: Path, chunk_size: int) -> list[bytes]:
 def test_two_tmpfs_drives_round_trip_stock_age_and_no_leak(cli, tmp_path, random_file, tmpfs, age_key):
     key, public = age_key
     bundle = random_file(5 * 2**20 + 4321, name=NAME)
-    assert cli("keygen").code == 0
+    assert cli("keygen", "--no-passphrase").code == 0
     drives = [tmpfs("6M"), tmpfs("6M")]
     packed = cli("pack", bundle, *drives, "--chunk-size", "1MiB", "--encrypt-to", public, "--no-prompt",
                  "--no-parallel", "--compress", "none")
@@ -97,7 +97,7 @@ def test_two_tmpfs_drives_round_trip_stock_age_and_no_leak(cli, tmp_path, random
 def test_wrong_or_missing_identity_is_exit_5_and_writes_nothing(cli, tmp_path, random_file, tmpfs, age_key):
     _key, public = age_key
     bundle = random_file(2 * 2**20, name=NAME)
-    assert cli("keygen").code == 0
+    assert cli("keygen", "--no-passphrase").code == 0
     drive = tmpfs("8M")
     assert cli("pack", bundle, drive, "--encrypt-to", public, "--chunk-size", "1MiB").code == 0
     other = tmp_path / "other.txt"
@@ -114,7 +114,7 @@ def test_wrong_or_missing_identity_is_exit_5_and_writes_nothing(cli, tmp_path, r
 def test_flipped_ciphertext_byte_is_exit_4_naming_the_chunk(cli, tmp_path, random_file, tmpfs, age_key):
     key, public = age_key
     bundle = random_file(3 * 2**20, name=NAME)
-    assert cli("keygen").code == 0
+    assert cli("keygen", "--no-passphrase").code == 0
     drive = tmpfs("8M")
     assert cli("pack", bundle, drive, "--encrypt-to", public, "--chunk-size", "1MiB").code == 0
     second = sorted(transfer_folder(drive).glob("*.chunk.age"))[1]
@@ -142,7 +142,7 @@ def test_passphrase_with_compression_and_stock_age_via_identity_age(cli, tmp_pat
     passfile = tmp_path / "pass.txt"
     passfile.write_text("correct horse battery staple\nsecond line is ignored\n")
     env = {"AIRGAP_TRANSFER_PASSPHRASE_FILE": str(passfile)}
-    assert cli("keygen").code == 0
+    assert cli("keygen", "--no-passphrase").code == 0
     drive = tmpfs("8M")
     packed = cli("pack", bundle, drive, "--passphrase", "--compress", "zstd", "--chunk-size", "1MiB", env=env)
     assert packed.code == 0, packed.output
@@ -168,7 +168,7 @@ def test_passphrase_with_compression_and_stock_age_via_identity_age(cli, tmp_pat
 def test_directory_bundle_restored_by_the_notes_commands(cli, tmp_path, tmpfs, age_key):
     key, public = age_key
     source = make_tree(tmp_path / "deploy-secret")
-    assert cli("keygen").code == 0
+    assert cli("keygen", "--no-passphrase").code == 0
     drive = tmpfs("16M")
     assert cli("pack", source, drive, "--encrypt-to", public, "--chunk-size", "1MiB").code == 0
     assert leaked([drive], [b"deploy-secret"] + [p.name.encode() for p in source.rglob("*") if len(p.name) > 5]) == []
@@ -202,7 +202,7 @@ def test_a_file_from_stock_age_and_a_recipients_file(cli, tmp_path, random_file,
     recipients = tmp_path / "team.txt"
     recipients.write_text(f"# the receiving team\n{public}\n\n{our_public}\n")
     bundle = random_file(1_500_000, name=NAME)
-    assert cli("keygen").code == 0
+    assert cli("keygen", "--no-passphrase").code == 0
     drive = tmpfs("8M")
     packed = cli("pack", bundle, drive, "--encrypt-to", recipients, "--json")
     assert packed.code == 0 and '"recipients": 2' in packed.stdout, packed.output
@@ -244,6 +244,7 @@ def test_resume_keeps_the_passphrase_identity_and_refuses_other_keys(tmpfs, rand
                                                                       monkeypatch):
     from tests.integration.test_resume import interrupted
     key, public = age_key
+    assert cli("keygen", "--no-passphrase").code == 0  # the signing key is not what this test's passphrase opens
     passfile = tmp_path / "pass.txt"
     passfile.write_text("resume me\n")
     env = {"AIRGAP_TRANSFER_PASSPHRASE_FILE": str(passfile)}
@@ -273,7 +274,7 @@ def test_resume_keeps_the_passphrase_identity_and_refuses_other_keys(tmpfs, rand
 def test_two_drives_written_at_once_encrypted(cli, tmp_path, random_file, tmpfs, age_key):
     key, public = age_key
     bundle = random_file(7 * 2**20 + 99, name=NAME)
-    assert cli("keygen").code == 0
+    assert cli("keygen", "--no-passphrase").code == 0
     drives = [tmpfs("8M"), tmpfs("8M")]
     packed = cli("pack", bundle, *drives, "--chunk-size", "1MiB", "--encrypt-to", public, "--no-prompt", "--json")
     assert packed.code == 0, packed.output
@@ -293,7 +294,7 @@ def test_parity_over_encrypted_chunks_rebuilds_a_lost_drive(cli, tmp_path, rando
     """Parity covers the stored (encrypted) bytes: a withheld data drive is rebuilt, then decrypted."""
     key, public = age_key
     bundle = random_file(6 * 10**6, name=NAME)
-    assert cli("keygen").code == 0
+    assert cli("keygen", "--no-passphrase").code == 0
     drives = [tmpfs("8M") for _ in range(3)]
     packed = cli("pack", bundle, *drives, "--parity", "1", "--chunk-size", "1MB", "--encrypt-to", public,
                  "--no-prompt")
