@@ -60,8 +60,25 @@ def parse_trust_argument(value: str) -> minisign.PublicKey:
             hint="pass the .pub file from `airgap-transfer keygen` or its base64 line") from None
 
 
+def local_public_key() -> minisign.PublicKey | None:
+    """This machine's own signing key (key pair in the config folder), or None.
+
+    It counts as trusted here: a sender checking its own drives needs no --trust.
+    """
+    secret, public = paths.default_secret_key(), paths.default_public_key()
+    try:
+        if stat.S_ISREG(secret.lstat().st_mode) and stat.S_ISREG(public.lstat().st_mode):
+            return minisign.PublicKey.from_file(public)
+    except (OSError, KeyFileError):
+        pass
+    return None
+
+
 def trusted_keys(extra: list[str]) -> list[minisign.PublicKey]:
     keys = [parse_trust_argument(value) for value in extra]
+    own = local_public_key()
+    if own is not None:
+        keys.append(own)
     folder = paths.trusted_dir()
     if folder.is_dir():
         for entry in sorted(folder.iterdir())[:MAX_TRUSTED_KEYS]:
