@@ -31,6 +31,7 @@ from airgap_transfer.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     AirgapError,
+    IncompleteError,
     UsageError,
 )
 from airgap_transfer.events import Event
@@ -231,21 +232,31 @@ def unpack_command(paths_, output_file, force, no_prompt, no_sha256, restart, tr
         f"signed by key {result.key_id}" + ("" if result.trusted else " (NOT trusted: --allow-untrusted)")])
 
 
-def _survey_lines(survey: inspect.Survey) -> list[str]:
-    lines = [f"transfer {survey.transfer_id}: {printable(survey.bundle_name)}, {survey.bundle_size} bytes, "
-             f"{len(survey.chunks)} chunks, key {survey.key_id}" + ("" if survey.trusted else " (untrusted)"),
-             ]
+def _survey_lines(survey: inspect.Survey, sources: list[Path]) -> list[str]:
+    size = humanize.naturalsize
+    if survey.final_index:
+        extent = f"{survey.bundle_size} bytes ({size(survey.bundle_size, binary=True)})"
+    else:
+        extent = (f"size not known yet (the partial index found lists {len(survey.chunks)} chunks, "
+                  f"{survey.listed_size} bytes)")
+    lines = [f"transfer {survey.transfer_id}: {printable(survey.bundle_name)}, {extent}, "
+             f"{_count(len(survey.chunks), 'chunk')}, packed {survey.created or 'at an unknown time'}"]
+    if survey.trusted:
+        lines.append(f"signed by trusted key {survey.key_id}")
+    else:
+        lines.append(f"UNVERIFIED: signed by key {survey.key_id}, which is not trusted here; compare this key id "
+                     "with the sender's, then pass --trust SENDER.pub (or `trust add`)")
     for drive in survey.media:
         lines.append(f"drive {drive['path']}: {drive['label'] or '(no label)'}, {drive['fs_type'] or 'unknown fs'}, "
                      f"UUID {drive['fs_uuid'] or '-'}, serial {drive['serial'] or '-'}, "
-                     f"{humanize.naturalsize(drive['free'], binary=True)} free of "
-                     f"{humanize.naturalsize(drive['capacity'], binary=True)}")
+                     f"{size(drive['free'], binary=True)} free of "
+                     f"{size(drive['capacity'], binary=True)}")
     if not survey.final_index:
         lines.append("only a partial index was found: the final index is on the last drive written")
     packing, unpacking = survey.local.get("pack"), survey.local.get("unpack")
     if packing:
         state = "finished" if packing["complete"] else "unfinished (run the same pack command to resume)"
-        lines.append(f"pack on this machine: {packing['chunks']} chunks, {packing['bytes']} of "
+        lines.append(f"pack on this machine: {_count(packing['chunks'], 'chunk')}, {packing['bytes']} of "
                      f"{packing['size']} bytes of {packing['source']} proven on drives; {state}")
     if unpacking:
         lines.append(f"unpack on this machine: {unpacking['chunks']} of {len(survey.chunks)} chunks "
@@ -255,7 +266,34 @@ def _survey_lines(survey: inspect.Survey) -> list[str]:
         lines.append(f"  chunk {chunk.seq:>6}  {chunk.state:<8} {where}")
     counts = ", ".join(f"{survey.count(s)} {s}" for s in ("good", "present", "missing", "corrupt") if survey.count(s))
     lines.append(f"{counts}; " + ("complete" if survey.complete else "incomplete"))
+    if not survey.hashed:
+        lines.append("status checked presence and sizes only, not contents: run `airgap-transfer verify "
+                     f"{' '.join(map(str, sources))}` to find corrupt chunks")
     return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _incomplete(surveys: list[inspect.Survey]) -> IncompleteError | None:
+    """Exit 3 when chunks or a final index are missing (the README's table)."""
+    gaps = []
+    for survey in surveys:
+        missing = [c.seq for c in survey.missing]
+        what = []
+        if missing:
+            shown = ", ".join(map(str, missing[:20])) + (", ..." if len(missing) > 20 else "")
+            what.append(f"{_count(len(missing), 'chunk')} missing ({shown})")
+        if not survey.final_index:
+            what.append("the final index is missing")
+        if what:
+            gaps.append(f"transfer {survey.transfer_id[:12]} ({printable(survey.bundle_name)}): {' and '.join(what)}")
+    if not gaps:
+        return None
+    return IncompleteError("incomplete: " + "; ".join(gaps),
+                           hint="insert the other drives of the transfer (the final index is on the last drive "
+                                "written) and run the same command again")
 
 
 @cli.command("verify")
@@ -264,11 +302,14 @@ def _survey_lines(survey: inspect.Survey) -> list[str]:
 @_actor_options
 @_common
 def verify_command(sources, trust, allow_untrusted, transfer_id, operator, title, json_mode, quiet, debug):
-    """Check every chunk on the SOURCE drives against the signed index."""
+    """Check every chunk on the SOURCE drives against the signed index; exit 3 if chunks are missing."""
     render = _renderer_for(json_mode, quiet)
     config = inspect.InspectConfig(list(sources), list(trust), allow_untrusted, transfer_id)
     result = custody_record.verify_recorded(config, custody_record.Actor(operator, title), render)
-    render.result(result.to_dict(), _survey_lines(result))
+    render.result(result.to_dict(), _survey_lines(result, list(sources)))
+    gap = _incomplete([result])
+    if gap:
+        raise gap
 
 
 @cli.command("status")
@@ -276,12 +317,24 @@ def verify_command(sources, trust, allow_untrusted, transfer_id, operator, title
 @_trust_options
 @_common
 def status_command(sources, trust, allow_untrusted, transfer_id, json_mode, quiet, debug):
-    """Which chunks are present, missing or wrong-sized, and on which drive."""
+    """What is on the SOURCE drives (even unverified): chunks present, missing or wrong-sized, per drive.
+
+    Sizes only: `verify` reads the contents.  Exit 3 when chunks or the final index are missing.
+    """
     render = _renderer_for(json_mode, quiet)
     config = inspect.InspectConfig(list(sources), list(trust), allow_untrusted, transfer_id,
-                                          hash_chunks=False)
-    result = inspect.survey(config, render)
-    render.result(result.to_dict(), _survey_lines(result))
+                                   hash_chunks=False, show_unverified=True)
+    surveys = inspect.survey_all(config, render)
+    if len(surveys) == 1:
+        render.result(surveys[0].to_dict(), _survey_lines(surveys[0], list(sources)))
+    else:
+        lines = [f"{len(surveys)} transfers on these drives (choose one with --transfer ID):"]
+        for survey in surveys:
+            lines += ["", *_survey_lines(survey, list(sources))]
+        render.result({"transfers": [s.to_dict() for s in surveys]}, lines)
+    gap = _incomplete(surveys)
+    if gap:
+        raise gap
 
 
 @cli.group("custody")

@@ -22,7 +22,7 @@ from typing import Any
 from airgap_transfer import __version__, interrupts
 from airgap_transfer.custody import chain as custody
 from airgap_transfer.custody.media_identity import MAX_FIELD_CHARS, media_identity
-from airgap_transfer.errors import AirgapError, FormatError, IntegrityError
+from airgap_transfer.errors import AirgapError, DriveIOError, FormatError, IntegrityError, UsageError
 from airgap_transfer.events import Callback, Event, Reporter, ignore
 from airgap_transfer.format import layout
 from airgap_transfer.media import fsio
@@ -296,7 +296,8 @@ def verify_recorded(config, actor: Actor, callback: Callback):
     except AirgapError as exc:
         record_verify_failure(config.sources, config.transfer_id, actor, exc, callback)
         raise
-    record_verify(config.sources, result.transfer_id, actor, Reporter(callback), result.to_dict()["counts"], "ok")
+    record_verify(config.sources, result.transfer_id, actor, Reporter(callback), result.to_dict()["counts"],
+                  "ok" if result.complete else "incomplete")
     return result
 
 
@@ -324,6 +325,19 @@ class HandoverConfig:
     actor: Actor = field(default_factory=Actor)
 
 
+def _check_writable(drive: Path, folder: Path) -> None:
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError as exc:
+        raise DriveIOError(f"drive {drive} cannot be read ({exc.strerror})",
+                           hint="check the drive, then run the same command again") from None
+    if read_only or not os.access(folder, os.W_OK):
+        why = "is mounted read-only" if read_only else "is not writable"
+        raise UsageError(f"drive {drive} {why}: the handover is recorded on every drive, so nothing was recorded",
+                         hint="remount it read-write (or slide its write-protect switch off), "
+                              "then run the same command again")
+
+
 def handover(config: HandoverConfig, callback: Callback | None = None) -> dict[str, Any]:
     """Append a handover to the drives' logs and the local log; re-sign each drive's head."""
     from airgap_transfer.engine.unpack import catalog
@@ -332,6 +346,8 @@ def handover(config: HandoverConfig, callback: Callback | None = None) -> dict[s
     for folder in transfer.folders:  # never extend a log that was tampered with
         path = folder.path / custody.LOG_NAME
         custody.check_chain(custody.read_log(path), transfer.transfer_id, str(path))
+    for folder in transfer.folders:  # all drives writable, or nothing is recorded anywhere
+        _check_writable(folder.drive_root, folder.path)
     key = keys.load_signing_key(config.key_path, report)
     events = continue_chain(transfer.transfer_id, config.sources, report)
     drives = sorted({str(f.drive_root) for f in transfer.folders})
@@ -343,7 +359,12 @@ def handover(config: HandoverConfig, callback: Callback | None = None) -> dict[s
                       drives=[media_identity(Path(d)) for d in drives])
     custody.chain(events, event)
     for folder in transfer.folders:
-        custody.write_log(folder.path, events, key)
+        try:
+            custody.write_log(folder.path, events, key)
+        except OSError as exc:
+            raise DriveIOError(f"the handover could not be written to drive {folder.drive_root} ({exc.strerror})",
+                               hint="check the drive, then run the same command again to record it on "
+                                    "every drive") from None
     write_local(events)
     report.info("custody-handover", f"handover {config.from_name} -> {config.to_name} recorded "
                 f"as event {event['seq']} on {len(transfer.folders)} drive(s)",

@@ -1,7 +1,9 @@
 """verify and status: what is on the drives, judged against the signed index.
 
 ``status`` looks at presence and sizes only (fast); ``verify`` also hashes
-every copy found.  Neither writes anything.
+every copy found.  Neither writes anything.  ``status`` shows what a drive
+holds even when its signer is not trusted here (marked UNVERIFIED, the key
+id named), and every transfer on the sources when there are several.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class InspectConfig:
     allow_untrusted: bool = False
     transfer_id: str | None = None
     hash_chunks: bool = True
+    show_unverified: bool = False  # status: an untrusted (but self-consistent) index is shown, marked
 
 
 @dataclass
@@ -56,6 +59,17 @@ class Survey:
     chunks: list[ChunkState]
     media: list[dict] = field(default_factory=list)
     local: dict = field(default_factory=dict)  # this machine's pack/unpack journals for the transfer
+    created: str = ""
+    hashed: bool = True  # False for status: sizes only, contents not read
+
+    @property
+    def listed_size(self) -> int:
+        """Bytes of the chunks the index lists: the bundle's size only when the index is final."""
+        return sum(c.length for c in self.chunks)
+
+    @property
+    def missing(self) -> list[ChunkState]:
+        return [c for c in self.chunks if c.state == "missing"]
 
     def count(self, state: str) -> int:
         return sum(1 for c in self.chunks if c.state == state)
@@ -65,8 +79,10 @@ class Survey:
         return self.final_index and not any(c.state in ("missing", "corrupt") for c in self.chunks)
 
     def to_dict(self) -> dict:
-        return {"transfer_id": self.transfer_id, "bundle": self.bundle_name, "size": self.bundle_size,
-                "final_index": self.final_index, "key_id": self.key_id, "trusted": self.trusted,
+        return {"transfer_id": self.transfer_id, "bundle": self.bundle_name,
+                "size": self.bundle_size if self.final_index else None, "listed_size": self.listed_size,
+                "created": self.created, "final_index": self.final_index, "key_id": self.key_id,
+                "trusted": self.trusted, "verified": self.trusted, "contents_checked": self.hashed,
                 "drives": self.drives, "media": self.media, "local": self.local, "complete": self.complete,
                 "counts": {s: self.count(s) for s in ("good", "present", "missing", "corrupt")},
                 "chunks": [c.to_dict() for c in self.chunks]}
@@ -94,7 +110,20 @@ def _judge_copy(path: Path, length: int, digest: str, buffer: bytearray, hash_ch
 def survey(config: InspectConfig, callback: Callback | None = None) -> Survey:
     report = Reporter(callback)
     transfer = catalog.find_transfer(config.sources, config.transfer_id, report)
-    loaded = catalog.load_index(transfer, keys.trusted_keys(config.trust), config.allow_untrusted, report)
+    return _survey_transfer(transfer, config, report)
+
+
+def survey_all(config: InspectConfig, callback: Callback | None = None) -> list[Survey]:
+    """status: every transfer on the sources (or the one chosen), each surveyed."""
+    report = Reporter(callback)
+    return [_survey_transfer(t, config, report)
+            for t in catalog.find_transfers(config.sources, config.transfer_id, report)]
+
+
+def _survey_transfer(transfer: catalog.Transfer, config: InspectConfig, report: Reporter) -> Survey:
+    loaded = catalog.load_index(transfer, keys.trusted_keys(config.trust),
+                                config.allow_untrusted or config.show_unverified, report,
+                                warn_untrusted=not config.show_unverified)
     index: Index = loaded.index
     buffer = bytearray(fsio.BUFFER_SIZE)
     ring = pipeline.Ring(2)
@@ -128,7 +157,8 @@ def survey(config: InspectConfig, callback: Callback | None = None) -> Survey:
     drives = sorted({str(f.drive_root) for f in transfer.folders})
     return Survey(index.transfer_id, index.bundle_name, index.bundle_size, index.final,
                   loaded.signer.key_id_hex, loaded.trusted, drives, states,
-                  [media.describe(Path(d)).to_dict() for d in drives], journal.local_progress(index.transfer_id))
+                  [media.describe(Path(d)).to_dict() for d in drives], journal.local_progress(index.transfer_id),
+                  index.created, config.hash_chunks)
 
 
 def verify(config: InspectConfig, callback: Callback | None = None) -> Survey:
