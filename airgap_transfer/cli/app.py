@@ -132,17 +132,19 @@ def _drive_prompt(render: Renderer, use_stdin: bool):
 @click.option("--restart", is_flag=True, help="Forget an unfinished pack of SOURCE and start a new transfer.")
 @click.option("--no-parallel", is_flag=True,
               help="Fill the DESTs one after another instead of writing those on different disks at once.")
+@click.option("--full-recheck", is_flag=True,
+              help="The last check of each finished drive re-reads every chunk whole instead of samples of each.")
 @_actor_options
 @_common
 def pack_command(source, destinations, chunk_size, key_path, name, no_readback, no_prompt, dry_run,
-                 drive_size, fs_type, sha256, compress, resume, restart, no_parallel, operator, title, json_mode,
-                 quiet, debug):
+                 drive_size, fs_type, sha256, compress, resume, restart, no_parallel, full_recheck, operator, title,
+                 json_mode, quiet, debug):
     """Pack SOURCE (a file, a folder, or - for stdin) onto one or more DEST drives."""
     render = _renderer_for(json_mode, quiet)
     config = PackConfig(source=source, destinations=list(destinations), chunk_size=chunk_size,
                         key_path=key_path, no_prompt=no_prompt, readback=not no_readback, name=name,
                         sha256=sha256, compress=compress, resume=resume, restart=restart,
-                        parallel=not no_parallel)
+                        parallel=not no_parallel, full_recheck=full_recheck)
     if resume and restart:
         raise click.UsageError("--resume and --restart exclude each other")
     if dry_run:

@@ -16,9 +16,9 @@ from typing import Callable
 import blake3
 import zstandard
 
-from airgap_transfer.engine.io import compression, pipeline
+from airgap_transfer.engine.io import compression, pipeline, samples
 from airgap_transfer.engine.io.digests import Digests
-from airgap_transfer.errors import IntegrityError
+from airgap_transfer.errors import DriveIOError, IntegrityError
 from airgap_transfer.media import fsio
 
 DROP_BEHIND = 16 * 2**20   # written pages older than this are let go
@@ -166,15 +166,21 @@ def read_chunk(fd: int, chunk, whole, out_fd: int | None, ring: pipeline.Ring,
 
 
 def read_back(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
-              stop: threading.Event | None = None) -> None:
+              stop: threading.Event | None = None, tap: samples.SampleTap | None = None) -> None:
     """Prove the medium returns exactly the bytes written; its reads overlap the hashing.
 
     The page cache for the file is dropped first so the bytes come from the
     medium; at most ``length + 1`` bytes are read.  When ``stop`` is set the
     read ends early with ``Stopped`` (the chunk is then simply not proven).
+    ``tap`` keeps digests of sample blocks for the drive's last check.  A
+    drive that stops answering is a DriveIOError naming ``what`` (and so the drive).
     """
     hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+
+    def hash_view(view: memoryview) -> None:
+        hasher.update(view)
+        if tap is not None:
+            tap.update(view)
 
     def fill(view: memoryview) -> int:
         if stop is not None and stop.is_set():
@@ -182,11 +188,20 @@ def read_back(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
         return os.readv(fd, [view])
 
     try:
-        fsio.drop_cache(fd)
-        _advise_sequential(fd)
-        seen = pipeline.pump(fill, lambda view: None, hasher.update, length + 1, ring)
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            fsio.drop_cache(fd)
+            _advise_sequential(fd)
+            seen = pipeline.pump(fill, lambda view: None, hash_view, length + 1, ring)
+        finally:
+            os.close(fd)
+    except FileNotFoundError:
+        raise IntegrityError(f"read-back of {what}: the file is gone",
+                             hint="the drive may be failing; use another drive") from None
+    except OSError as exc:
+        raise DriveIOError(f"the drive stopped answering during the read-back of {what} "
+                           f"({exc.strerror or exc})",
+                           hint="reconnect or replace that drive, then run the same pack command to resume") from None
     if seen != length:
         raise IntegrityError(f"read-back of {what} gave {seen if seen <= length else 'more than ' + str(length)} "
                              f"bytes, {length} were written",
@@ -197,10 +212,10 @@ def read_back(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
 
 
 def prove(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
-          stop: threading.Event | None = None) -> None:
+          stop: threading.Event | None = None, tap: samples.SampleTap | None = None) -> None:
     """``read_back``, and a chunk that fails it loses its final name: nothing known bad stays."""
     try:
-        read_back(path, length, digest, ring, what=what, stop=stop)
+        read_back(path, length, digest, ring, what=what, stop=stop, tap=tap)
     except IntegrityError:
         try:
             os.unlink(path)
@@ -231,12 +246,12 @@ class ReadBackQueue:
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
 
-    def submit(self, path, length: int, digest: str, *, what: str) -> None:
+    def submit(self, path, length: int, digest: str, *, what: str, tap: samples.SampleTap | None = None) -> None:
         self.wait()
 
         def run() -> None:
             try:
-                prove(path, length, digest, self.ring, what=what)
+                prove(path, length, digest, self.ring, what=what, tap=tap)
             except BaseException as exc:  # re-raised in pack's thread by wait()
                 self.error = exc
 

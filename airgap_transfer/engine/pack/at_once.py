@@ -150,6 +150,8 @@ class AtOnce:
                       stored_blake3=stored.stored_blake3, sha256=stored.sha256)
         self.chunks.append(chunk)
         slot.files.append((written.file, stored.stored_blake3))
+        self._expect(slot, slot.folder / written.file, f"chunk {chunk.seq}", stored.stored_length,
+                     stored.stored_blake3, written.samples)
         self._proven(chunk)  # the writer read it back before handing it over
         self._save_journal()
         self.report.info("chunk-written", f"chunk {chunk.seq} ({chunk.length} bytes) written to {slot.root}"

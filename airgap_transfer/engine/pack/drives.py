@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from airgap_transfer import limits
-from airgap_transfer.engine.pack import planning
+from airgap_transfer.engine.pack import last_check, planning
 from airgap_transfer.errors import IncompleteError
 from airgap_transfer.format import layout
 from airgap_transfer.media import fsio, probe
@@ -137,7 +137,9 @@ class DriveRotation:
         if given is not None:  # several drives mounted at once: this one stays for the final index
             return self._open_slot(given)
         fsio.sync_filesystem(slot.root)  # before anyone is told the drive may be removed
+        self._last_check(slot)  # a fake-capacity stick shows here: later chunks overwrote earlier ones
         slot.present = False  # and once told, it is never written again
-        self.report.info("drive-safe-to-remove", f"{slot.root} ({slot.medium.display_name}) is synced "
-                         "and can be removed", drive=str(slot.root), ordinal=slot.ordinal)
+        who = last_check.drive_words(slot.root, slot.medium.label)
+        self.report.info("drive-safe-to-remove", f"{who[0].upper()}{who[1:]} is synced, checked and can be removed",
+                         drive=str(slot.root), ordinal=slot.ordinal)
         return self._next_slot(destinations)

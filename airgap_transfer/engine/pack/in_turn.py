@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno
 
-from airgap_transfer.engine.io import chunk_io, compression
+from airgap_transfer.engine.io import chunk_io, compression, samples
 from airgap_transfer.engine.pack import planning
 from airgap_transfer.engine.pack.drives import DriveSlot
 from airgap_transfer.errors import DriveIOError, NoSpaceError
@@ -72,9 +72,11 @@ class InTurn:
         chunk = Chunk(seq=seq, offset=self.offset, length=length, blake3=digest, file=name, drive=slot.ordinal,
                       encoding=stored.encoding, stored_length=stored.stored_length,
                       stored_blake3=stored.stored_blake3, sha256=stored.sha256)
+        tap = samples.SampleTap(stored.stored_length) if self.readbacks is not None else None
+        self._expect(slot, final, f"chunk {seq}", stored.stored_length, stored.stored_blake3, tap)
         if self.readbacks is not None:  # proven while the next chunk is written; awaited before any index
             self.readbacks.submit(final, stored.stored_length, stored.stored_blake3,
-                                  what=f"chunk {seq} on {slot.root}")  # first waits for the previous one
+                                  what=f"chunk {seq} on {slot.root}", tap=tap)  # first waits for the previous one
             self._proven(self.in_flight)
             self.in_flight = chunk
         else:

@@ -22,9 +22,9 @@ from typing import Callable
 import blake3
 
 from airgap_transfer import __version__
-from airgap_transfer.engine.io import chunk_io, compression, pipeline
+from airgap_transfer.engine.io import chunk_io, compression, pipeline, samples
 from airgap_transfer.engine.io.digests import Digests
-from airgap_transfer.engine.pack import preflight, resume
+from airgap_transfer.engine.pack import last_check, preflight, resume
 from airgap_transfer.engine.pack.at_once import AtOnce
 from airgap_transfer.engine.pack.drives import DriveRequest, DriveRotation, DriveSlot
 from airgap_transfer.engine.pack.in_turn import InTurn
@@ -40,7 +40,7 @@ from airgap_transfer.events import Callback, Reporter
 from airgap_transfer.format import layout, restore_note
 from airgap_transfer.format.index import Chunk, Drive, Index
 from airgap_transfer.media import fsio
-from airgap_transfer.state import journal
+from airgap_transfer.state import guard, journal, paths
 from airgap_transfer.state.journal import PackJournal, SourceIdentity
 from airgap_transfer.trust import keys
 
@@ -61,6 +61,7 @@ class PackConfig:
     resume: bool = False     # require an unfinished journal to continue
     restart: bool = False    # ignore (and drop) any unfinished journal
     parallel: bool = True    # write several DESTs mounted at once at the same time (see parallel.py)
+    full_recheck: bool = False  # the last check of each drive re-reads every chunk whole, not samples
     # Asked for another drive when the given ones are full; None (or returning
     # None) means there is none and pack stops with exit 3.
     next_drive: Callable[[DriveRequest], Path | None] | None = None
@@ -116,6 +117,9 @@ class _Packer(DriveRotation, AtOnce, InTurn):
         self.journal_started = False
         self.journaled_drives: set[int] = set()
         self.source_identity: SourceIdentity | None = None
+        # What each drive's files read back as, for its last check: ordinal -> path -> expectation.
+        self.expected: dict[int, dict[Path, last_check.Expected]] = {}
+        self.held: guard.Held | None = None  # the journal's lock
 
     def run(self) -> PackResult:
         config = self.config
@@ -124,6 +128,9 @@ class _Packer(DriveRotation, AtOnce, InTurn):
         self.key = key
         with open_source(config.source, config.name) as source:
             self.source = source
+            if source.seekable:  # one run per journal: a second would delete the first one's fresh chunks
+                self.held = guard.lock(journal.pack_journal_path(Path(config.source)), f"a pack of {source.name}")
+            guard.check_room(paths.state_dir(), _chunk_estimate(source.size, config.chunk_size), "pack")
             found = resume.find(config.source, key.public_key().key_id_hex,
                                 resume=config.resume, restart=config.restart, sha256=config.sha256,
                                 readback=config.readback)
@@ -154,6 +161,9 @@ class _Packer(DriveRotation, AtOnce, InTurn):
             self._check_source()
         index = self._build_index(final=True)
         self._write_final_index(index)
+        for slot in self.slots:
+            if slot.present:
+                self._last_check(slot)
         self._save_journal(complete=True)
         self.report.info("pack-finished", f"packed {index.bundle_size} bytes in {len(self.chunks)} "
                          f"chunks onto {len(self.slots)} drive(s)", transfer_id=self.transfer_id,
@@ -187,6 +197,32 @@ class _Packer(DriveRotation, AtOnce, InTurn):
                 self.report.warning("final-index-skipped", f"{slot.root} keeps its partial index "
                                     f"({exc.strerror}); the final index is on {present[-1].root}",
                                     drive=str(slot.root))
+
+    def _expect(self, slot: DriveSlot, path: Path, what: str, length: int, digest: str,
+                tap: samples.SampleTap | None) -> None:
+        self.expected.setdefault(slot.ordinal, {})[path] = last_check.Expected(path, what, length, digest, tap)
+
+    def _last_check(self, slot: DriveSlot) -> None:
+        """Before a drive is called finished: every chunk on it still reads as it did (last_check)."""
+        if not (self.config.readback or self.config.full_recheck):
+            return
+        self._wait_readbacks()
+        known = self.expected.get(slot.ordinal, {})
+        items = []
+        for chunk in self.chunks:
+            if chunk.drive == slot.ordinal:
+                path = slot.folder / chunk.file
+                items.append(known.get(path) or last_check.Expected(path, f"chunk {chunk.seq}", chunk.stored_length,
+                                                                    chunk.stored_blake3))
+        index_path = slot.folder / layout.INDEX_NAME
+        if index_path in known:
+            items.append(known[index_path])
+        outcome = last_check.check_drive(slot.root, slot.medium.label, items, self.config.full_recheck,
+                                         self.ring, self.report)
+        how = "whole" if self.config.full_recheck else "in samples"
+        self.report.info("drive-rechecked", f"{slot.root}: all {outcome.files} files still read as written "
+                         f"(re-read {how}, {outcome.bytes_read} bytes)", drive=str(slot.root), files=outcome.files,
+                         bytes_read=outcome.bytes_read, whole=outcome.whole, full=self.config.full_recheck)
 
     def _restore(self, found: PackJournal) -> None:
         # Refilling a gap reads the source at its offset and stores it plain, as drives written at
@@ -297,21 +333,50 @@ class _Packer(DriveRotation, AtOnce, InTurn):
         index_digest = blake3.blake3(data).hexdigest()
         if self.config.readback:
             chunk_io.read_back(index_path, len(data), index_digest, self.ring, what=f"index on {slot.root}")
+        self._expect(slot, index_path, "the index", len(data), index_digest, None)
         sums = layout.b3sums_text(sorted(slot.files) + [(layout.INDEX_NAME, index_digest)])
         fsio.atomic_write_bytes(slot.folder / layout.B3SUMS_NAME, sums.encode())
         fsio.atomic_write_bytes(slot.folder / restore_note.NOTE_NAME, restore_note.restore_text(index).encode())
+
+
+def _drive_of(filename, destinations: list[Path]) -> Path | None:
+    """The destination a failed path is on, so the message names the stick and not "the drive and source"."""
+    if not filename:
+        return None
+    path = Path(str(filename))
+    for dest in destinations:
+        if path == dest or dest in path.parents:
+            return dest
+    return None
+
+
+def _chunk_estimate(size: int | None, chunk_size: int | None) -> int | None:
+    if size is None or not chunk_size:
+        return None
+    return -(-size // chunk_size)
 
 
 def pack(config: PackConfig, callback: Callback | None = None) -> PackResult:
     """Pack ``config.source`` onto ``config.destinations``; see PackConfig."""
     resumable = config.source != "-"
     again = "run the same pack command again to resume" if resumable else "run pack again"
+    packer = _Packer(config, Reporter(callback))
     try:
-        return _Packer(config, Reporter(callback)).run()
+        return packer.run()
     except KeyboardInterrupt:
         raise Interrupted("interrupted; every chunk finished so far is kept", hint=again) from None
     except OSError as exc:  # metadata writes, source reads, a drive that vanished
         where = f"{exc.filename}: " if exc.filename else ""
         if exc.errno == errno.ENOSPC:
             raise NoSpaceError(f"{where}no space left", hint=f"free space, then {again}") from None
+        drive = _drive_of(exc.filename, config.destinations)
+        if drive is not None:
+            raise DriveIOError(f"drive {drive} stopped answering ({exc.strerror}: {exc.filename})",
+                               hint=f"reconnect or replace that drive, then {again}") from None
+        if exc.filename and config.source != "-" and Path(exc.filename) == Path(config.source):
+            raise DriveIOError(f"the source {exc.filename} could not be read ({exc.strerror})",
+                               hint=f"check the disk it is on, then {again}") from None
         raise DriveIOError(f"{where}{exc.strerror}", hint=f"check the drive and source, then {again}") from None
+    finally:
+        if packer.held is not None:
+            packer.held.release()

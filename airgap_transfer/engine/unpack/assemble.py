@@ -82,7 +82,7 @@ class Assembler:
         return self.whole.hexdigest()
 
     def _place(self, transfer: catalog.Transfer, chunk: Chunk) -> None:
-        failures, problems = [], []
+        failures, problems, drives = [], [], []
         in_order = chunk.seq == self.next_in_order
         for path, drive in transfer.copies(chunk.file):
             before = self.whole.copy() if in_order else None
@@ -102,10 +102,12 @@ class Assembler:
                 self.whole = before
             failures.append(f"{path}: {problem}")
             problems.append(problem)
+            drives.append(str(drive))
             self.report.warning("chunk-bad-copy", f"chunk {chunk.seq} on {drive} is bad: {problem}",
                                 chunk=chunk.seq, drive=str(drive), path=str(path), problem=problem)
         if problems and all(p.startswith(_IO_PROBLEMS) for p in problems):
-            raise DriveIOError(f"chunk {chunk.seq} could not be read ({'; '.join(failures)})",
+            raise DriveIOError(f"drive {', '.join(dict.fromkeys(drives))} stopped answering: chunk {chunk.seq} "
+                               f"could not be read from it ({'; '.join(failures)})",
                                hint="check or reinsert the drive, then run the same unpack command to resume")
         raise IntegrityError(f"chunk {chunk.seq} has no good copy ({'; '.join(failures)})",
                              hint="re-copy that chunk from the sending side or another drive")
@@ -140,4 +142,7 @@ class Assembler:
                 lambda seen: self.report.progress(done=self.done + seen, total=self.total,
                                                   drive=str(drive), chunk=chunk.seq))
         finally:
-            os.close(fd)
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # a read-only descriptor: a dying drive's error on close changes nothing read
