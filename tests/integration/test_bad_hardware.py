@@ -155,3 +155,19 @@ def test_a_second_pack_of_the_same_source_is_refused(tmpfs, random_file, cli, tm
             first.kill()
     assert first.returncode == 0, errors.decode()
     assert cli("verify", *drives).code == 0
+
+
+def test_a_full_drive_typed_again_at_the_prompt_is_refused(tmpfs, random_file, cli):
+    source = random_file(30 * MB)
+    first, full, second = tmpfs("20M", "usb1"), tmpfs("8M", "junk"), tmpfs("20M", "usb2")
+    (full / "filler").write_bytes(b"\0" * (8 * 2**20 - 64 * 2**10))  # another stick, already full
+    answers = f"{first}\n{full}\n{second}\n".encode()
+    run = cli("pack", source, first, "--chunk-size", "4MB", "--json", input=answers)
+    assert run.code == 0, run.output
+    refused = [json.loads(line) for line in run.stdout.splitlines() if '"drive-refused"' in line]
+    assert [r["drive"] for r in refused] == [str(first), str(full)], refused
+    assert "already drive 1 of this transfer" in refused[0]["message"] and "is full" in refused[1]["message"]
+    result = json.loads(run.stdout.splitlines()[-1])
+    assert result["drives"] == [str(first), str(second)]
+    assert not list(full.glob("airgap-*"))
+    assert cli("verify", first, second).code == 0

@@ -123,6 +123,18 @@ class DriveRotation:
         if not dest.is_dir() or not os.access(dest, os.W_OK):
             self.report.warning("drive-refused", f"{dest} is not a writable folder", drive=str(dest))
             return False
+        if (dest / layout.folder_name(self.transfer_id)).exists():  # typed again after it was let go
+            held = next((s for s in self.slots if s.root == dest), None)
+            which = f"drive {held.ordinal} of this transfer" if held else "a drive of this transfer"
+            self.report.warning("drive-refused", f"{dest} is already {which} (it holds this transfer's folder); "
+                                "insert the next, empty drive", drive=str(dest))
+            return False
+        room = fsio.free_space(dest) - limits.reserve(len(self.chunks) + 1) - fsio.block_size(dest)
+        if room < min(planning.MIN_CHUNK, self.source.size - self.offset if self.source.size is not None
+                      else planning.MIN_CHUNK):
+            self.report.warning("drive-refused", f"{dest} is full ({fsio.free_space(dest)} bytes free); "
+                                "insert a drive with room", drive=str(dest))
+            return False
         device = dest.stat().st_dev
         if any(s.present and s.root.exists() and s.root.stat().st_dev == device for s in self.slots):
             self.report.warning("drive-refused", f"{dest} is on a drive already used for this transfer; "
