@@ -24,6 +24,7 @@ from airgap_transfer.engine import bootstrap
 from airgap_transfer.engine.io import compression
 from airgap_transfer.engine.pack.packer import DriveRequest, PackConfig, pack
 from airgap_transfer.engine.pack.preflight import dry_run_plan, why_in_turn
+from airgap_transfer.engine.pack.preflight import more_drives as dry_run_more
 from airgap_transfer.engine.pack.source import open_source
 from airgap_transfer.engine.unpack import inspect
 from airgap_transfer.engine.unpack.unpacker import SourceRequest, UnpackConfig, unpack
@@ -32,6 +33,7 @@ from airgap_transfer.errors import (
     EXIT_INTERRUPTED,
     AirgapError,
     IncompleteError,
+    NoSpaceError,
     UsageError,
 )
 from airgap_transfer.events import Event
@@ -112,7 +114,7 @@ def _drive_prompt(render: Renderer, use_stdin: bool):
 
 @cli.command("pack")
 @click.argument("source")
-@click.argument("destinations", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("destinations", metavar="DEST...", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--chunk-size", default="auto", show_default=True, callback=_size,
               help="Chunk size: 16GB (10^9), 16GiB (2^30), bytes, or auto (as large as each drive and its "
                    "file system allow).")
@@ -147,6 +149,8 @@ def pack_command(source, destinations, chunk_size, key_path, name, no_readback, 
                         parallel=not no_parallel, full_recheck=full_recheck)
     if resume and restart:
         raise click.UsageError("--resume and --restart exclude each other")
+    if not destinations and not (dry_run and drive_size is not None):
+        raise click.UsageError("give at least one DEST drive (only --dry-run --drive-size SIZE plans without one)")
     if dry_run:
         _dry_run(config, render, drive_size, fs_type)
         return
@@ -179,16 +183,31 @@ def _dry_run(config: PackConfig, render: Renderer, drive_size: int | None, fs_ty
         may_share = why_in_turn(source, encoding, config.destinations, config.parallel) is None
         plan, at_once = dry_run_plan(source.size, config, drive_size, fs_type, at_once=may_share)
     size = humanize.naturalsize
-    lines = [f"{source.name}: {size(plan.size, binary=True)} in {plan.chunk_count} chunks on "
-             f"{sum(1 for d in plan.drives if d.chunks)} drive(s)"
-             + (", written at once" if at_once else "")]
+    used = sum(1 for d in plan.drives if d.chunks)
+    lines = [f"{printable(source.name)}: {size(plan.size, binary=True)} in {_count(plan.chunk_count, 'chunk')} on "
+             f"{_count(used, 'drive')}" + (", written at once" if at_once else "")
+             + ("" if not plan.unplaced else ", for the part that fits")]
     for drive in plan.drives:
         if drive.chunks:
-            lines.append(f"  {drive.name}: {len(drive.chunks)} chunks, {size(sum(drive.chunks), binary=True)} "
+            lines.append(f"  {drive.name}: {_count(len(drive.chunks), 'chunk')}, {size(sum(drive.chunks), binary=True)} "
                          f"(chunk limit {size(drive.chunk_limit, binary=True)}, {drive.fs_type or 'unknown fs'})")
+    document = {"dry_run": True, "bundle": source.name, "at_once": at_once, **plan.to_dict()}
+    if plan.unplaced and drive_size is not None:
+        render.result(document, lines)
+        raise NoSpaceError(f"drives of {size(drive_size, binary=True)} cannot hold a chunk of this bundle",
+                           hint="plan with a larger --drive-size")
     if plan.unplaced:
-        lines.append(f"{size(plan.unplaced, binary=True)} do not fit on the drives given: more drives are needed")
-    render.result({"dry_run": True, "bundle": source.name, "at_once": at_once, **plan.to_dict()}, lines)
+        more = dry_run_more(plan.unplaced, config.destinations, config.chunk_size)
+        if more is None:
+            render.result(document, lines)
+            raise NoSpaceError(f"{size(plan.unplaced, binary=True)} of {printable(source.name)} do not fit on the "
+                               "drives given, and empty drives of their size could not hold a chunk either",
+                               hint="use larger drives, or plan for them with --drive-size SIZE --fs-type TYPE")
+        count, like, capacity = more
+        document["more_drives"] = count
+        lines.append(f"the other {size(plan.unplaced, binary=True)} need {_count(count, 'more drive')} like {like} "
+                     f"({size(capacity, binary=True)}, empty)")
+    render.result(document, lines)
 
 
 def _source_prompt(render: Renderer):
