@@ -15,11 +15,11 @@ from typing import Any
 
 from airgap_transfer.errors import FormatError, UsageError
 from airgap_transfer.format import layout, serialization
-from airgap_transfer.format.names import sanitize_bundle_name
+from airgap_transfer.format.names import MAX_ORIGINAL_NAME_CHARS, sanitize_bundle_name
 
 MAGIC = "airgap-transfer/index"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1  # 1.1: bundle.original_name (optional)
 MAX_CHUNKS = 999_999  # six-digit sequence numbers in chunk names
 MAX_NAME_CHARS = 255
 MAX_TEXT_CHARS = 1024
@@ -128,6 +128,7 @@ class Index:
     readback: bool = True
     compression: str = "none"
     bundle_sha256: str | None = None
+    bundle_original_name: str | None = None  # the sender's name, when sanitising changed it (format 1.1)
     chunks: list[Chunk] = field(default_factory=list)
     drives: list[Drive] = field(default_factory=list)
 
@@ -136,7 +137,8 @@ class Index:
             "magic": MAGIC, "version": [FORMAT_MAJOR, FORMAT_MINOR],
             "transfer_id": self.transfer_id, "final": self.final,
             "bundle": {"name": self.bundle_name, "size": self.bundle_size, "kind": self.kind,
-                       "blake3": self.bundle_blake3, "sha256": self.bundle_sha256},
+                       "blake3": self.bundle_blake3, "sha256": self.bundle_sha256,
+                       **({"original_name": self.bundle_original_name} if self.bundle_original_name else {})},
             "created": self.created, "tool": self.tool, "signer": self.signer,
             "readback": self.readback, "compression": self.compression,
             "drives": [drive.to_dict() for drive in self.drives],
@@ -189,6 +191,7 @@ class Index:
             kind=bundle.choice("kind", ("file", "directory", "stream")),
             bundle_blake3=bundle.optional_hex256("blake3"),
             bundle_sha256=bundle.optional_hex256("sha256"),
+            bundle_original_name=bundle.optional_text("original_name", MAX_ORIGINAL_NAME_CHARS),
             created=d.created("created"),
             tool=d.text("tool", MAX_TEXT_CHARS),
             signer=d.text("signer", 64),

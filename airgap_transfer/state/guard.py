@@ -22,7 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-from airgap_transfer.errors import NoSpaceError, UsageError
+from airgap_transfer.errors import AirgapError, DriveIOError, NoSpaceError, UsageError
+from airgap_transfer.state import paths
 
 MAX_HOLDER_BYTES = 4096
 # A journal line per chunk and drive, a custody event per chunk: about 1 kB each, plus headers and
@@ -91,3 +92,14 @@ def check_room(folder: Path, chunks: int | None, what: str) -> None:
                            "journal and custody log",
                            hint="free space there (or point XDG_STATE_HOME at a disk with room), then run the "
                                 "same command again")
+
+
+def state_folder_error(exc: OSError, what: str) -> AirgapError:
+    """A failed write to the state folder, blamed on the state folder (not the drive or the output)."""
+    folder = paths.state_dir()
+    if exc.errno == errno.ENOSPC:
+        return NoSpaceError(f"the state folder {folder} is full: {what}'s journal could not be written",
+                            hint="free space there (or point XDG_STATE_HOME at a disk with room), then run the "
+                                 f"same {what} command again to resume")
+    return DriveIOError(f"the state folder {folder} could not be written ({exc.strerror})",
+                        hint=f"check that disk, then run the same {what} command again to resume")

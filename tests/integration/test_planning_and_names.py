@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 
-from tests.conftest import transfer_folder
 
 MB = 10**6
 
@@ -36,3 +37,24 @@ def test_dry_run_on_a_small_drive_says_how_many_more_are_needed(tmpfs, tmp_path,
     plan = json.loads(cli("pack", big, drive, "--dry-run", "--json").stdout.splitlines()[-1])
     assert not plan["fits"] and plan["more_drives"] > 2000
     assert not list(drive.iterdir())
+
+
+def test_a_changed_bundle_name_is_said_kept_in_the_index_and_keeps_its_extension(tmp_path, cli):
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    long_name = "weights-" + "x" * 238 + ".bin"
+    for original, recorded in (("model:v1?.bin", "model_v1_.bin"),
+                               (long_name, long_name[:196] + ".bin")):
+        source = tmp_path / original
+        source.write_bytes(os.urandom(2 * MB))
+        packed = cli("pack", source, drive, "--no-prompt")
+        assert packed.code == 0, packed.output
+        assert f"is recorded as {recorded}" in packed.stderr
+        folder = next(p for p in sorted(drive.glob("airgap-*"), key=lambda p: p.stat().st_mtime))
+        out = tmp_path / "out"
+        unpacked = cli("unpack", drive, out, "--transfer", folder.name[len("airgap-"):], "--no-prompt", "--json")
+        assert unpacked.code == 0, unpacked.output
+        said = [json.loads(line) for line in unpacked.stdout.splitlines() if '"bundle-renamed"' in line]
+        assert said and said[0]["original_name"] == original and said[0]["output"] == str(out / recorded)
+        assert (out / recorded).read_bytes() == source.read_bytes()
+        shutil.rmtree(folder)

@@ -39,6 +39,7 @@ from airgap_transfer.errors import (
 from airgap_transfer.events import Callback, Reporter
 from airgap_transfer.format import layout, restore_note
 from airgap_transfer.format.index import Chunk, Drive, Index
+from airgap_transfer.format.names import printable
 from airgap_transfer.media import fsio
 from airgap_transfer.state import guard, journal, paths
 from airgap_transfer.state.journal import PackJournal, SourceIdentity
@@ -149,6 +150,10 @@ class _Packer(DriveRotation, AtOnce, InTurn):
                              transfer_id=self.transfer_id, bundle=source.name, size=source.size,
                              key_id=key.public_key().key_id_hex, resumed=found is not None,
                              compression=self.compression.recorded)
+            if source.renamed_because:
+                self.report.warning("bundle-renamed", f"{printable(source.original_name or '')} is recorded as "
+                                    f"{printable(source.name)} ({source.renamed_because}); the index keeps the "
+                                    "original name", original_name=source.original_name, name=source.name)
             if found:
                 self._restore(found)
             self._save_journal()  # from the start, so even a run killed in chunk 1 is resumed and cleaned
@@ -261,6 +266,12 @@ class _Packer(DriveRotation, AtOnce, InTurn):
         """
         if self.journal_path is None:
             return
+        try:
+            self._write_journal(complete)
+        except OSError as exc:  # the state folder, not a drive: say which
+            raise guard.state_folder_error(exc, "pack") from None
+
+    def _write_journal(self, complete: bool) -> None:
         roots = {s.ordinal: str(s.root.resolve()) for s in self.slots}
         drives = {d.ordinal: {**d.to_dict(), "root": roots[d.ordinal]} for d in self._drives()}
         new, self.pending = self.pending, []
@@ -291,6 +302,7 @@ class _Packer(DriveRotation, AtOnce, InTurn):
     def _build_index(self, final: bool) -> Index:
         return Index(
             transfer_id=self.transfer_id, bundle_name=self.source.name,
+            bundle_original_name=self.source.original_name,
             bundle_size=sum(c.length for c in self.chunks), bundle_blake3=self.whole.hexdigest() if final else None,
             bundle_sha256=self.whole.sha256_hexdigest() if final else None,
             created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

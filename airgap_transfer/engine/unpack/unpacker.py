@@ -27,7 +27,7 @@ from airgap_transfer.events import Callback, Reporter
 from airgap_transfer.format.index import Chunk, Index
 from airgap_transfer.format.names import printable, sanitize_bundle_name
 from airgap_transfer.media import fsio
-from airgap_transfer.state import journal
+from airgap_transfer.state import guard, journal, paths
 from airgap_transfer.trust import keys, replay
 
 
@@ -119,6 +119,7 @@ class _UnpackSession:
         self.final: Path | None = None
         self.tmp: Path | None = None
         self.journal_path: Path | None = None
+        self.held: guard.Held | None = None  # the journal's lock
 
     def run(self) -> UnpackResult:
         try:
@@ -159,7 +160,13 @@ class _UnpackSession:
 
     def _open_output(self, index: Index, loaded: catalog.LoadedIndex) -> None:
         replay.check(index, loaded.signer.key_id_hex, self.config.force, self.report)
-        self.final = output_path(self.config, index)
+        final = output_path(self.config, index)
+        # One run per output: a second would discard or overwrite the first one's partial output.
+        if self.held is None:
+            self.held = guard.lock(journal.unpack_journal_path(index.transfer_id, final),
+                                   f"an unpack of {printable(index.bundle_name)} to {final}")
+        guard.check_room(paths.state_dir(), len(index.chunks), "unpack")
+        self.final = final
         self.tmp = self.final.with_name(f".{self.final.name}.agt-partial-{index.transfer_id[:12]}")
         self.journal_path = journal.unpack_journal_path(index.transfer_id, self.final)
         earlier = self._earlier_run()
@@ -168,6 +175,10 @@ class _UnpackSession:
         self.report.info("unpack-started", f"unpacking {printable(index.bundle_name)} to {self.final}",
                          transfer_id=index.transfer_id, output=str(self.final), size=index.bundle_size,
                          final_index=index.final, key_id=loaded.signer.key_id_hex, trusted=loaded.trusted)
+        if index.bundle_original_name and index.bundle_original_name != self.final.name:
+            self.report.warning("bundle-renamed", f"the sender's file was called "
+                                f"{printable(index.bundle_original_name)}; on this side it is {self.final.name}",
+                                original_name=index.bundle_original_name, output=str(self.final))
         if earlier is None:
             self.tmp.unlink(missing_ok=True)
             self.out_fd = os.open(self.tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
@@ -200,8 +211,11 @@ class _UnpackSession:
     def _record(self, chunk: Chunk) -> None:
         """The placed chunk is durable in the partial output before the journal says so."""
         os.fdatasync(self.out_fd)
-        journal.append(self.journal_path, [{"placed": {"seq": chunk.seq, "offset": chunk.offset,
-                                                       "length": chunk.length, "blake3": chunk.blake3}}])
+        try:
+            journal.append(self.journal_path, [{"placed": {"seq": chunk.seq, "offset": chunk.offset,
+                                                           "length": chunk.length, "blake3": chunk.blake3}}])
+        except OSError as exc:  # the state folder, not the output: say which
+            raise guard.state_folder_error(exc, "unpack") from None
 
     def _ask_for_more(self, index: Index, missing: list[Chunk]) -> None:
         if index.final:
@@ -284,3 +298,6 @@ def unpack(config: UnpackConfig, callback: Callback | None = None) -> UnpackResu
     except BaseException:
         session.keep_or_discard()
         raise
+    finally:
+        if session.held is not None:
+            session.held.release()
