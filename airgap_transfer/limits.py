@@ -48,3 +48,8 @@ def max_file_size(fs_type: str | None) -> int:
 def reserve(chunks: int) -> int:
     """Bytes kept free on a drive holding ``chunks`` chunks."""
     return RESERVE_BASE + RESERVE_PER_CHUNK * chunks
+
+# Parity (pack --parity N): at most this many drives' worth, and a stripe of
+# data plus parity shards must fit the 256 elements of GF(2^8).
+MAX_PARITY = 16
+MAX_STRIPE_SHARDS = 256

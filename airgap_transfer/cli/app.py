@@ -6,6 +6,7 @@ is the one place that turns it into one line and the exit code from the brief.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 import traceback
@@ -23,7 +24,7 @@ from airgap_transfer.custody import report
 from airgap_transfer.engine import bootstrap
 from airgap_transfer.engine.io import compression
 from airgap_transfer.engine.pack.packer import DriveRequest, PackConfig, pack
-from airgap_transfer.engine.pack.preflight import dry_run_plan, why_in_turn
+from airgap_transfer.engine.pack.preflight import dry_run_plan, parity_need, split_parity, why_in_turn
 from airgap_transfer.engine.pack.preflight import more_drives as dry_run_more
 from airgap_transfer.engine.pack.source import open_source
 from airgap_transfer.engine.unpack import inspect
@@ -105,9 +106,11 @@ def _drive_prompt(render: Renderer, use_stdin: bool):
         how = "type its mount path and Enter, or just mount it" if use_stdin else "mount it"
         room = (f"; it must take a file of {humanize.naturalsize(request.need, binary=True)}" if request.need
                 else "")
-        render(Event("waiting-for-drive", f"insert drive {request.ordinal} ({left} still to write{room}): {how}",
-                     {"ordinal": request.ordinal, "remaining": request.remaining, "need": request.need},
-                     level="warning"))
+        what = (f"insert drive {request.ordinal} for parity ({request.parity} parity drive(s) still to write)"
+                if request.parity else f"insert drive {request.ordinal} ({left} still to write{room})")
+        render(Event("waiting-for-drive", f"{what}: {how}",
+                     {"ordinal": request.ordinal, "remaining": request.remaining, "need": request.need,
+                      "parity": request.parity}, level="warning"))
         return waiter.wait()
     return next_drive
 
@@ -136,17 +139,21 @@ def _drive_prompt(render: Renderer, use_stdin: bool):
               help="Fill the DESTs one after another instead of writing those on different disks at once.")
 @click.option("--full-recheck", is_flag=True,
               help="The last check of each finished drive re-reads every chunk whole instead of samples of each.")
+@click.option("--parity", type=click.IntRange(0, limits.MAX_PARITY), default=0, show_default=True, metavar="N",
+              help="Write N drives' worth of parity (on the last N DESTs, or drives asked for at the end): any N "
+                   "drives, or damaged chunks on up to N drives, may then be lost and unpack still rebuilds the bundle.")
 @_actor_options
 @_common
 def pack_command(source, destinations, chunk_size, key_path, name, no_readback, no_prompt, dry_run,
-                 drive_size, fs_type, sha256, compress, resume, restart, no_parallel, full_recheck, operator, title,
+                 drive_size, fs_type, sha256, compress, resume, restart, no_parallel, full_recheck, parity, operator,
+                 title,
                  json_mode, quiet, debug):
     """Pack SOURCE (a file, a folder, or - for stdin) onto one or more DEST drives."""
     render = _renderer_for(json_mode, quiet)
     config = PackConfig(source=source, destinations=list(destinations), chunk_size=chunk_size,
                         key_path=key_path, no_prompt=no_prompt, readback=not no_readback, name=name,
                         sha256=sha256, compress=compress, resume=resume, restart=restart,
-                        parallel=not no_parallel, full_recheck=full_recheck)
+                        parallel=not no_parallel, full_recheck=full_recheck, parity=parity)
     if resume and restart:
         raise click.UsageError("--resume and --restart exclude each other")
     if not destinations and not (dry_run and drive_size is not None):
@@ -165,6 +172,8 @@ def pack_command(source, destinations, chunk_size, key_path, name, no_readback, 
         f"packed {printable(result.bundle_name)}: {result.bundle_size} bytes, {len(result.chunks)} chunks, "
         f"{len(result.drives)} drive(s)",
         f"compression {result.compression}: {result.stored_size} bytes stored",
+        *([f"parity on {', '.join(result.parity_drives)}: any {result.parity} drive(s) may be lost"]
+          if result.parity else []),
         f"transfer {result.transfer_id}, signed by key {result.key_id}",
         f"blake3 {result.bundle_blake3}"])
 
@@ -175,13 +184,15 @@ def _dry_run(config: PackConfig, render: Renderer, drive_size: int | None, fs_ty
     if fs_type is not None and fs_type.lower() not in limits.MAX_FILE_SIZE:
         raise click.BadParameter(f"unknown file system {fs_type!r}; known: {', '.join(sorted(limits.MAX_FILE_SIZE))}",
                                  param_hint="--fs-type")
+    data, reserved = split_parity(config) if drive_size is None else (config.destinations, [])
+    data_config = dataclasses.replace(config, destinations=data)
     with open_source(config.source, config.name) as source:
         if source.size is None:
             raise UsageError("--dry-run needs a source whose size is known (a file, not stdin)")
         encoding = compression.decide(config.compress, source.name,
                                       source.sample(compression.SAMPLE_SIZE)).encoding
-        may_share = why_in_turn(source, encoding, config.destinations, config.parallel) is None
-        plan, at_once = dry_run_plan(source.size, config, drive_size, fs_type, at_once=may_share)
+        may_share = why_in_turn(source, encoding, data, config.parallel) is None
+        plan, at_once = dry_run_plan(source.size, data_config, drive_size, fs_type, at_once=may_share)
     size = humanize.naturalsize
     used = sum(1 for d in plan.drives if d.chunks)
     lines = [f"{printable(source.name)}: {size(plan.size, binary=True)} in {_count(plan.chunk_count, 'chunk')} on "
@@ -189,15 +200,15 @@ def _dry_run(config: PackConfig, render: Renderer, drive_size: int | None, fs_ty
              + ("" if not plan.unplaced else ", for the part that fits")]
     for drive in plan.drives:
         if drive.chunks:
-            lines.append(f"  {drive.name}: {_count(len(drive.chunks), 'chunk')}, {size(sum(drive.chunks), binary=True)} "
-                         f"(chunk limit {size(drive.chunk_limit, binary=True)}, {drive.fs_type or 'unknown fs'})")
-    document = {"dry_run": True, "bundle": source.name, "at_once": at_once, **plan.to_dict()}
+            lines.append(f"  {drive.name}: {_count(len(drive.chunks), 'chunk')}, "
+                         f"{size(sum(drive.chunks), binary=True)} (chunk limit {size(drive.chunk_limit, binary=True)}, {drive.fs_type or 'unknown fs'})")
+    document = {"dry_run": True, "bundle": source.name, "at_once": at_once, **plan.to_dict(), "parity": None}
     if plan.unplaced and drive_size is not None:
         render.result(document, lines)
         raise NoSpaceError(f"drives of {size(drive_size, binary=True)} cannot hold a chunk of this bundle",
                            hint="plan with a larger --drive-size")
     if plan.unplaced:
-        more = dry_run_more(plan.unplaced, config.destinations, config.chunk_size)
+        more = dry_run_more(plan.unplaced, data, config.chunk_size)
         if more is None:
             render.result(document, lines)
             raise NoSpaceError(f"{size(plan.unplaced, binary=True)} of {printable(source.name)} do not fit on the "
@@ -207,6 +218,13 @@ def _dry_run(config: PackConfig, render: Renderer, drive_size: int | None, fs_ty
         document["more_drives"] = count
         lines.append(f"the other {size(plan.unplaced, binary=True)} need {_count(count, 'more drive')} like {like} "
                      f"({size(capacity, binary=True)}, empty)")
+    if config.parity:
+        need = parity_need(plan)
+        places = ", ".join(map(str, reserved)) or "drives asked for at the end"
+        lines.append(f"parity: {config.parity} more drive(s) of at least {size(need, binary=True)} each "
+                     f"({places}); {used + config.parity} drives in all, any {config.parity} of which may be lost")
+        document["parity"] = {"drives": config.parity, "bytes_per_drive": need,
+                              "destinations": [str(d) for d in reserved], "drives_in_all": used + config.parity}
     render.result(document, lines)
 
 
@@ -287,6 +305,12 @@ def _survey_lines(survey: inspect.Survey, sources: list[Path]) -> list[str]:
         lines.append(f"  chunk {chunk.seq:>6}  {chunk.state:<8} {where}")
     counts = ", ".join(f"{survey.count(s)} {s}" for s in ("good", "present", "missing", "corrupt") if survey.count(s))
     lines.append(f"{counts}; " + ("complete" if survey.complete else "incomplete"))
+    if survey.parity is not None:
+        for item in survey.parity["files"]:
+            if item["state"] in ("missing", "corrupt"):
+                where = "; ".join(item["problems"]) or "-"
+                lines.append(f"  parity {item['file']}  {item['state']:<8} {where}")
+        lines.append(f"parity ({survey.parity['m']} drive(s)' worth): {survey.parity['summary']}")
     if not survey.hashed:
         lines.append("status checked presence and sizes only, not contents: run `airgap-transfer verify "
                      f"{' '.join(map(str, sources))}` to find corrupt chunks")
@@ -301,6 +325,8 @@ def _incomplete(surveys: list[inspect.Survey]) -> IncompleteError | None:
     """Exit 3 when chunks or a final index are missing (the README's table)."""
     gaps = []
     for survey in surveys:
+        if survey.rebuildable:
+            continue  # chunks missing, but parity rebuilds them: unpack will succeed
         missing = [c.seq for c in survey.missing]
         what = []
         if missing:

@@ -188,6 +188,12 @@ class Recorder:
                     digests=_digests(data), details={"file": data.get("file"), "length": data.get("length"),
                                                      "read_back": data.get("readback")})
 
+    def _on_parity_written(self, data: dict[str, Any]) -> None:
+        for drive, name, digest in zip(data["drives"], data["files"], data["blake3"]):
+            self.record("parity-written", chunks=list(data["chunks"]), media=self.media(drive),
+                        digests={"blake3": digest},
+                        details={"file": name, "stripe": data.get("stripe"), "length": data.get("length")})
+
     def _on_drive_sealed(self, data: dict[str, Any]) -> None:
         self._drive_finished(data["drive"])
         self._write_drive(data["drive"])
@@ -239,6 +245,10 @@ class Recorder:
 
     def _on_chunk_verified(self, data: dict[str, Any]) -> None:
         self.record("chunk-verified", chunks=[data["chunk"]], digests=_digests(data), media=self.media(data["drive"]))
+
+    def _on_chunk_rebuilt(self, data: dict[str, Any]) -> None:
+        self.record("chunk-rebuilt", chunks=[data["chunk"]], digests=_digests(data),
+                    details={"stripe": data.get("stripe"), "from": "parity"})
 
     def _on_unpack_finished(self, data: dict[str, Any]) -> None:
         self.record("bundle-proven", digests=_digests(data))

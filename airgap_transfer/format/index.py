@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from airgap_transfer.errors import FormatError, UsageError
 from airgap_transfer.format import layout, serialization
+from airgap_transfer.format.fields import CREATED_FORMAT, CREATED_RE, HEX256_RE  # noqa: F401 (re-exported)
+from airgap_transfer.format.fields import Fields as _Fields
 from airgap_transfer.format.names import MAX_ORIGINAL_NAME_CHARS, sanitize_bundle_name
+from airgap_transfer.format.parity import Parity
 
 MAGIC = "airgap-transfer/index"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 1  # 1.1: bundle.original_name (optional)
+# 1.1: the optional ``parity`` field (section 12 of docs/FORMAT.md) and ``bundle.original_name`` (section 3)
+FORMAT_MINOR = 1
 MAX_CHUNKS = 999_999  # six-digit sequence numbers in chunk names
 MAX_NAME_CHARS = 255
 MAX_TEXT_CHARS = 1024
@@ -29,10 +32,6 @@ MAX_BUNDLE_SIZE = 2**60
 MAX_INDEX_BYTES = 64 * 2**20
 
 TRANSFER_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-HEX256_RE = re.compile(r"^[0-9a-f]{64}$")
-# UTC to the second, as pack writes it; the replay rule compares these dates.
-CREATED_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-CREATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 ENCODINGS = ("none", "zstd")
 
 
@@ -131,9 +130,10 @@ class Index:
     bundle_original_name: str | None = None  # the sender's name, when sanitising changed it (format 1.1)
     chunks: list[Chunk] = field(default_factory=list)
     drives: list[Drive] = field(default_factory=list)
+    parity: Parity | None = None  # pack --parity: which parity files protect which chunks
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "magic": MAGIC, "version": [FORMAT_MAJOR, FORMAT_MINOR],
             "transfer_id": self.transfer_id, "final": self.final,
             "bundle": {"name": self.bundle_name, "size": self.bundle_size, "kind": self.kind,
@@ -144,6 +144,9 @@ class Index:
             "drives": [drive.to_dict() for drive in self.drives],
             "chunks": [chunk.to_dict() for chunk in self.chunks],
         }
+        if self.parity is not None:  # absent rather than null: readers of 1.0 never see it
+            data["parity"] = self.parity.to_dict()
+        return data
 
     def to_bytes(self) -> bytes:
         data = serialization.dumps(self.to_dict())
@@ -199,11 +202,16 @@ class Index:
             compression=d.text("compression", 64),
             chunks=[Chunk.from_dict(item, strict) for item in chunks_raw],
             drives=[Drive.from_dict(item, strict) for item in drives_raw],
+            parity=Parity.from_dict(d.take("parity"), strict) if "parity" in d.raw else None,
         )
         bundle.done()
         d.done()
         index._check_name()
         index._check_tiling()
+        if index.parity is not None:
+            if not index.final:
+                raise FormatError("a partial index carries parity (only the final one may)")
+            index.parity.check(index.transfer_id, index.chunks)
         return index
 
     def _check_name(self) -> None:
@@ -246,74 +254,3 @@ class Index:
 
     def chunk_by_file(self) -> dict[str, Chunk]:
         return {chunk.file: chunk for chunk in self.chunks}
-
-
-class _Fields:
-    """Typed, bounded access to a dict from a drive; ``done`` rejects unknown keys."""
-
-    def __init__(self, raw: Any, what: str, strict: bool = True) -> None:
-        if not isinstance(raw, dict):
-            raise FormatError(f"{what} is not a map")
-        self.raw, self.what, self.strict, self.seen = raw, what, strict, set()
-
-    def take(self, key: str) -> Any:
-        if key not in self.raw:
-            raise FormatError(f"{self.what} lacks field {key!r}")
-        self.seen.add(key)
-        return self.raw[key]
-
-    def int(self, key: str, low: int, high: int) -> int:
-        value = self.take(key)
-        if type(value) is not int or not low <= value <= high:
-            raise FormatError(f"{self.what} field {key!r} is not an integer in [{low}, {high}]")
-        return value
-
-    def bool(self, key: str) -> bool:
-        value = self.take(key)
-        if type(value) is not bool:
-            raise FormatError(f"{self.what} field {key!r} is not a boolean")
-        return value
-
-    def text(self, key: str, limit: int) -> str:
-        value = self.take(key)
-        if not isinstance(value, str) or not value or len(value) > limit:
-            raise FormatError(f"{self.what} field {key!r} is not a string of 1 to {limit} characters")
-        return value
-
-    def optional_text(self, key: str, limit: int) -> str | None:
-        return None if self.raw.get(key, None) is None and self._mark(key) else self.text(key, limit)
-
-    def match(self, key: str, pattern: re.Pattern) -> str:
-        value = self.text(key, 256)
-        if not pattern.match(value):
-            raise FormatError(f"{self.what} field {key!r} is malformed")
-        return value
-
-    def created(self, key: str) -> str:
-        value = self.match(key, CREATED_RE)
-        try:
-            datetime.strptime(value, CREATED_FORMAT)
-        except ValueError:
-            raise FormatError(f"{self.what} field {key!r} is not a real date") from None
-        return value
-
-    def hex256(self, key: str) -> str:
-        return self.match(key, HEX256_RE)
-
-    def optional_hex256(self, key: str) -> str | None:
-        return None if self.raw.get(key, None) is None and self._mark(key) else self.hex256(key)
-
-    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
-        value = self.take(key)
-        if value not in allowed:
-            raise FormatError(f"{self.what} field {key!r} is not one of {', '.join(allowed)}")
-        return value
-
-    def _mark(self, key: str) -> bool:
-        self.seen.add(key)
-        return True
-
-    def done(self) -> None:
-        unknown = set(self.raw) - self.seen
-        if unknown and self.strict:
-            raise FormatError(f"{self.what} has unknown field(s) {', '.join(sorted(map(str, unknown)))}")

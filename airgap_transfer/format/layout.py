@@ -4,6 +4,7 @@ Per destination, one folder per transfer:
 
     DEST/airgap-<transfer id>/
         <id12>-000001.chunk     plain byte slices of the bundle, in name order
+        <id12>-s000001-p01.parity   parity of stripe 1 (pack --parity), see format/parity.py
         index.agt               signed msgpack index (final, or partial on early drives)
         index.agt.minisig       minisign signature of index.agt
         B3SUMS                  `b3sum -c B3SUMS` checks this drive's files
@@ -34,6 +35,7 @@ MAX_ENTRIES_TOTAL = 1_000_000  # a drive crafted with huge folder trees cannot s
 
 FOLDER_RE = re.compile(r"^airgap-([0-9a-f]{32})$")
 CHUNK_RE = re.compile(r"^([0-9a-f]{12})-(\d{6})\.chunk(\.zst)?$")
+PARITY_RE = re.compile(r"^([0-9a-f]{12})-s(\d{6})-p(\d{2})\.parity$")
 
 
 def folder_name(transfer_id: str) -> str:
@@ -45,6 +47,11 @@ def chunk_file_name(transfer_id: str, seq: int, encoding: str = "none") -> str:
     return f"{transfer_id[:12]}-{seq:06d}.chunk{suffix}"
 
 
+def parity_file_name(transfer_id: str, stripe: int, shard: int) -> str:
+    """Parity shard ``shard`` (1-based) of stripe ``stripe``."""
+    return f"{transfer_id[:12]}-s{stripe:06d}-p{shard:02d}.parity"
+
+
 @dataclass
 class TransferFolder:
     """One transfer's folder as found on one drive.  Nothing here is trusted yet."""
@@ -54,6 +61,7 @@ class TransferFolder:
     drive_root: Path
     has_index: bool = False
     chunks: dict[str, Path] = field(default_factory=dict)
+    parity: dict[str, Path] = field(default_factory=dict)
     ignored: list[tuple[Path, str]] = field(default_factory=list)
 
     @property
@@ -101,7 +109,7 @@ def _read_folder(path: Path, transfer_id: str, drive_root: Path, budget: _Budget
         except OSError:
             continue
         name = entry.name
-        match = CHUNK_RE.match(name)
+        match = CHUNK_RE.match(name) or PARITY_RE.match(name)
         if name == INDEX_NAME or match:
             if not stat.S_ISREG(mode):
                 found.ignored.append((Path(entry.path), "not a regular file (symlink or special)"))
@@ -110,6 +118,8 @@ def _read_folder(path: Path, transfer_id: str, drive_root: Path, budget: _Budget
                 found.has_index = True
             elif match.group(1) != transfer_id[:12]:
                 found.ignored.append((Path(entry.path), "chunk of another transfer"))
+            elif name.endswith(".parity"):
+                found.parity[name] = Path(entry.path)
             else:
                 found.chunks[name] = Path(entry.path)
     return found

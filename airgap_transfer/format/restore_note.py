@@ -56,6 +56,7 @@ def restore_text(index: Index) -> str:
         "If airgap-transfer is installed, use it instead: it also checks the signature.",
         "  airgap-transfer unpack DRIVE... OUTPUT_DIR",
         "",
+        *_parity_lines(index),
         f"Otherwise you need a shell with {_tools(index)}. Type the lines that start with $.",
         "",
         f"1. Pick a folder with at least {_room(index)} free for the chunks and the result, and",
@@ -93,6 +94,16 @@ def restore_text(index: Index) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _parity_lines(index: Index) -> list[str]:
+    if index.parity is None:
+        return []
+    return [f"Parity:       {index.parity.m} parity drive(s) hold {index.transfer_id[:12]}-s*-p*.parity files",
+            f"and no chunks (skip their cp in step 2). With up to {index.parity.m} drive(s) lost or chunks damaged,",
+            "airgap-transfer unpack rebuilds the chunks from them; no stock tool reads this",
+            "code (Reed-Solomon over GF(2^8): section 12 of airgap-transfer's docs/FORMAT.md).",
+            ""]
 
 
 def _partial_tail(lines: list[str]) -> list[str]:

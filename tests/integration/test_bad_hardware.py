@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IS_ROOT, transfer_folder
+from tests.conftest import IS_ROOT
 
 MB = 10**6
 FAKESTICK = Path(__file__).resolve().parents[1] / "fakestick.py"

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 
-
 MB = 10**6
 
 

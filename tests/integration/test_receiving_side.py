@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import default_public_key, transfer_folder
+from tests.conftest import transfer_folder
 
 MB = 10**6
 

@@ -29,6 +29,7 @@ class DriveRequest:
     remaining: int | None
     used: list[Path]
     need: int | None = None  # the drive must take a chunk of this many bytes (one that did not fit elsewhere)
+    parity: int = 0          # > 0: a parity drive is wanted, and this many are still to come
 
 
 @dataclass
@@ -104,13 +105,16 @@ class DriveRotation:
                             drive=str(dest), need=need)
         return False
 
-    def _ask_for_drive(self, need: int | None = None) -> Path:
+    def _ask_for_drive(self, need: int | None = None, parity: int = 0) -> Path:
         remaining = None if self.source.size is None else self.source.size - sum(c.length for c in self.chunks)
-        request = DriveRequest(len(self.slots) + 1, self.offset, remaining, [s.root for s in self.slots], need)
+        request = DriveRequest(len(self.slots) + 1, self.offset, remaining, [s.root for s in self.slots], need,
+                               parity)
         answer = self.config.next_drive(request) if self.config.next_drive else None
         if answer is None:
             left = "the rest" if remaining is None else f"{remaining} bytes"
             wanted = f"a drive with room for a {need}-byte chunk" if need else f"drive {request.ordinal}"
+            if parity:
+                wanted, left = f"{parity} more parity drive(s)", "its parity"
             again = ("run the same pack command with the next drive to resume" if self.source.seekable
                      else "run pack again with enough drives")
             raise IncompleteError(

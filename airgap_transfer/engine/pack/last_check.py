@@ -53,7 +53,7 @@ def check_drive(root: Path, label: str | None, expected: list[Expected], full: b
     """Re-read ``expected`` from the drive at ``root``; IntegrityError (exit 4) at the first change."""
     outcome = Outcome()
     name = drive_words(root, label)
-    buffer = ring.buffers[0]  # called only while the ring is idle
+    buffer = bytearray(samples.SAMPLE_BLOCK)  # one sample at a time; the ring's buffers may be smaller
     for item in expected:
         try:
             taken = item.samples

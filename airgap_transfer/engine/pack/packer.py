@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import errno
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -24,7 +24,7 @@ import blake3
 from airgap_transfer import __version__
 from airgap_transfer.engine.io import chunk_io, compression, pipeline, samples
 from airgap_transfer.engine.io.digests import Digests
-from airgap_transfer.engine.pack import last_check, preflight, resume
+from airgap_transfer.engine.pack import last_check, parity_phase, preflight, resume
 from airgap_transfer.engine.pack.at_once import AtOnce
 from airgap_transfer.engine.pack.drives import DriveRequest, DriveRotation, DriveSlot
 from airgap_transfer.engine.pack.in_turn import InTurn
@@ -40,6 +40,7 @@ from airgap_transfer.events import Callback, Reporter
 from airgap_transfer.format import layout, restore_note
 from airgap_transfer.format.index import Chunk, Drive, Index
 from airgap_transfer.format.names import printable
+from airgap_transfer.format.parity import Parity
 from airgap_transfer.media import fsio
 from airgap_transfer.state import guard, journal, paths
 from airgap_transfer.state.journal import PackJournal, SourceIdentity
@@ -63,6 +64,7 @@ class PackConfig:
     restart: bool = False    # ignore (and drop) any unfinished journal
     parallel: bool = True    # write several DESTs mounted at once at the same time (see parallel.py)
     full_recheck: bool = False  # the last check of each drive re-reads every chunk whole, not samples
+    parity: int = 0          # drives' worth of parity: any this many drives may be lost (parity_phase.py)
     # Asked for another drive when the given ones are full; None (or returning
     # None) means there is none and pack stops with exit 3.
     next_drive: Callable[[DriveRequest], Path | None] | None = None
@@ -81,6 +83,8 @@ class PackResult:
     chunks: list[Chunk]
     drives: list[str]
     compression: str = "none"
+    parity: int = 0
+    parity_drives: list[str] = field(default_factory=list)
 
     @property
     def stored_size(self) -> int:
@@ -90,7 +94,8 @@ class PackResult:
         return {"transfer_id": self.transfer_id, "bundle": self.bundle_name,
                 "size": self.bundle_size, "blake3": self.bundle_blake3, "key_id": self.key_id,
                 "chunks": len(self.chunks), "drives": self.drives,
-                "compression": self.compression, "stored_size": self.stored_size}
+                "compression": self.compression, "stored_size": self.stored_size,
+                "parity": self.parity, "parity_drives": self.parity_drives}
 
 
 class _Packer(DriveRotation, AtOnce, InTurn):
@@ -121,6 +126,9 @@ class _Packer(DriveRotation, AtOnce, InTurn):
         # What each drive's files read back as, for its last check: ordinal -> path -> expectation.
         self.expected: dict[int, dict[Path, last_check.Expected]] = {}
         self.held: guard.Held | None = None  # the journal's lock
+        self.data_destinations, self.parity_destinations = preflight.split_parity(config)
+        self.parity: Parity | None = None
+        self.parity_slots: list[DriveSlot] = []
 
     def run(self) -> PackResult:
         config = self.config
@@ -145,7 +153,9 @@ class _Packer(DriveRotation, AtOnce, InTurn):
                 self.transfer_id = found.transfer_id
             else:
                 preflight.check_chunk_count(source, config)
-                preflight.check_space(source, config, self.compression.encoding)
+                preflight.check_space(source, replace(config, destinations=self.data_destinations),
+                                      self.compression.encoding)
+                preflight.check_parity_space(source, config, self.data_destinations, self.parity_destinations)
             self.report.info("pack-started", f"packing {source.name} as transfer {self.transfer_id}",
                              transfer_id=self.transfer_id, bundle=source.name, size=source.size,
                              key_id=key.public_key().key_id_hex, resumed=found is not None,
@@ -158,12 +168,15 @@ class _Packer(DriveRotation, AtOnce, InTurn):
                 self._restore(found)
             self._save_journal()  # from the start, so even a run killed in chunk 1 is resumed and cleaned
             used = {str(s.root.resolve()) for s in self.slots if s.present}
-            self._write_all([d for d in config.destinations if str(d.resolve()) not in used])
+            self._write_all([d for d in self.data_destinations if str(d.resolve()) not in used])
             self._wait_readbacks()
             if source.size is not None and self.offset != source.size:
                 raise IntegrityError(f"{source.name} changed size while it was read",
                                      hint="pack a source that is not being written to")
             self._check_source()
+            if config.parity:
+                self._write_parity()
+                self._check_source()
         index = self._build_index(final=True)
         self._write_final_index(index)
         for slot in self.slots:
@@ -175,7 +188,27 @@ class _Packer(DriveRotation, AtOnce, InTurn):
                          blake3=index.bundle_blake3, sha256=index.bundle_sha256)
         return PackResult(self.transfer_id, index.bundle_name, index.bundle_size,
                           index.bundle_blake3 or "", key.public_key().key_id_hex,
-                          self.chunks, [str(s.root) for s in self.slots], self.compression.recorded)
+                          self.chunks, [str(s.root) for s in self.slots], self.compression.recorded,
+                          config.parity, [str(s.root) for s in self.parity_slots])
+
+    def _write_parity(self) -> None:
+        """The parity drives: those reserved among the DESTs given, then any asked for."""
+        parity_phase.ParityPhase.check_readable(self.chunks, {s.ordinal: s for s in self.slots}, self.source)
+        data_devices = {s.root.stat().st_dev for s in self.slots if s.present and s.root.exists()}
+        reserved = iter(self.parity_destinations)
+        while len(self.parity_slots) < self.config.parity:
+            dest = next(reserved, None)
+            if dest is None:
+                dest = self._ask_for_drive(parity=self.config.parity - len(self.parity_slots))
+                if not self._usable(dest):
+                    continue
+            elif dest.stat().st_dev in data_devices:
+                self.report.warning("parity-same-drive", f"{dest} is on a drive that holds data of this transfer: "
+                                    "losing that drive loses data and parity together", drive=str(dest))
+            self.parity_slots.append(self._open_slot(dest))
+        phase = parity_phase.ParityPhase(self.config.parity, self.transfer_id, self.report)
+        self.parity = phase.run(parity_phase.ParityInputs(
+            self.chunks, {s.ordinal: s for s in self.slots}, self.parity_slots, self.source, self.config.readback))
 
     def _check_source(self) -> None:
         """A file read more than once (drives at once, refilled gaps) must not have changed in between.
@@ -310,7 +343,7 @@ class _Packer(DriveRotation, AtOnce, InTurn):
             final=final, kind=self.source.kind, readback=self.config.readback,
             compression=self.compression.recorded,
             chunks=sorted(self.chunks, key=lambda c: c.seq),
-            drives=self._drives())
+            drives=self._drives(), parity=self.parity if final else None)
 
     def _drives(self) -> list[Drive]:
         return [Drive(ordinal=s.ordinal, label=s.medium.label or s.root.name or str(s.root),

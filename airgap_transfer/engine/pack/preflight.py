@@ -8,11 +8,13 @@ bundle that cannot fit when pack may not ask for more drives (6).
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from airgap_transfer import limits
 from airgap_transfer.engine.pack import planning
 from airgap_transfer.engine.pack.source import Source
+from airgap_transfer.engine.parity import stripes
 from airgap_transfer.errors import NoSpaceError, UsageError
 from airgap_transfer.media import fsio, probe
 
@@ -107,3 +109,44 @@ def why_in_turn(source: Source, encoding: str, roots: list[Path], enabled: bool 
     if shared is not None:
         return f"two destinations are on the same {shared}"
     return None
+
+
+def split_parity(config) -> tuple[list[Path], list[Path]]:
+    """(DESTs for data, DESTs kept for parity): the last --parity N, else all but the first (more are asked for)."""
+    m, destinations = config.parity, list(config.destinations)
+    if not m:
+        return destinations, []
+    if not 1 <= m <= limits.MAX_PARITY:
+        raise UsageError(f"--parity {m} is out of range", hint=f"use 1 to {limits.MAX_PARITY}")
+    if config.next_drive is None and len(destinations) < m + 1:
+        raise UsageError(f"--parity {m} needs at least {m + 1} destinations (data first, then {m} for parity) "
+                         "when pack may not ask for drives",
+                         hint=f"give {m} more DEST, or let pack prompt for them (no --no-prompt)")
+    if len(destinations) > m:
+        return destinations[:-m], destinations[-m:]
+    return destinations[:1], destinations[1:]
+
+
+def parity_need(plan: planning.Plan) -> int:
+    """Bytes each parity drive needs for the data drives of ``plan`` (see engine.parity.stripes)."""
+    return stripes.parity_bytes([d.chunks for d in plan.drives if d.chunks])
+
+
+def check_parity_space(source: Source, config, data: list[Path], parity: list[Path]) -> None:
+    """Parity drives given up front must hold the parity: refuse before writing anything (exit 6)."""
+    if not config.parity or source.size is None or not parity:
+        return
+    plan, _ = dry_run_plan(source.size, _with_destinations(config, data),
+                           at_once=why_in_turn(source, "none", data, config.parallel) is None)
+    chunks = sum(len(d.chunks) for d in plan.drives)
+    need = parity_need(plan)
+    for dest in parity:
+        free = probe.describe(dest).free - limits.reserve(chunks) - chunks * fsio.block_size(dest)
+        if free < need:
+            raise NoSpaceError(f"parity drive {dest} has {max(free, 0)} bytes of room; the parity of this bundle "
+                               f"needs {need} (as much as the fullest data drive)",
+                               hint="give a larger drive for parity, or more data drives so each holds less")
+
+
+def _with_destinations(config, destinations: list[Path]):
+    return replace(config, destinations=destinations)

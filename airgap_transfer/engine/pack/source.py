@@ -12,7 +12,11 @@ from typing import BinaryIO, Iterator
 
 from airgap_transfer.engine.pack.dirsource import DirectoryStream
 from airgap_transfer.errors import UsageError
-from airgap_transfer.format.names import MAX_ORIGINAL_NAME_CHARS, renamed_because, sanitize_bundle_name
+from airgap_transfer.format.names import (
+    MAX_ORIGINAL_NAME_CHARS,
+    renamed_because,
+    sanitize_bundle_name,
+)
 
 
 @dataclass

@@ -45,6 +45,10 @@ class Assembler:
         self.placed: dict[int, Chunk] = {}
         self.next_in_order = 1
         self.done = 0
+        # With parity a chunk without a good copy is rebuilt, not fatal: its bad copies are noted here.
+        self.tolerate_bad = False
+        self.bad_paths: set[Path] = set()
+        self.bad_seqs: dict[int, str] = {}
 
     def adopt_earlier(self, index: Index) -> None:
         """Take chunks an earlier run proved into the partial output, where the index agrees exactly."""
@@ -105,6 +109,10 @@ class Assembler:
             drives.append(str(drive))
             self.report.warning("chunk-bad-copy", f"chunk {chunk.seq} on {drive} is bad: {problem}",
                                 chunk=chunk.seq, drive=str(drive), path=str(path), problem=problem)
+        self.bad_paths.update(path for path, _ in transfer.copies(chunk.file))
+        if self.tolerate_bad:
+            self.bad_seqs[chunk.seq] = "; ".join(failures)
+            return
         if problems and all(p.startswith(_IO_PROBLEMS) for p in problems):
             raise DriveIOError(f"drive {', '.join(dict.fromkeys(drives))} stopped answering: chunk {chunk.seq} "
                                f"could not be read from it ({'; '.join(failures)})",

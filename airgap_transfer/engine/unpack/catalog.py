@@ -42,6 +42,10 @@ class Transfer:
         """Every (chunk path, drive root) for a chunk file name, in discovery order."""
         return [(f.chunks[file_name], f.drive_root) for f in self.folders if file_name in f.chunks]
 
+    def parity_copies(self, file_name: str) -> list[tuple[Path, Path]]:
+        """Every (parity file path, drive root) for a parity file name, in discovery order."""
+        return [(f.parity[file_name], f.drive_root) for f in self.folders if file_name in f.parity]
+
 
 @dataclass
 class LoadedIndex:

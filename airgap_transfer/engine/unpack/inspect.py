@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from airgap_transfer.engine.io import chunk_io, pipeline
+from airgap_transfer.engine.parity import margin
 from airgap_transfer.engine.unpack import catalog
 from airgap_transfer.errors import IntegrityError
 from airgap_transfer.events import Callback, Reporter
@@ -59,6 +60,7 @@ class Survey:
     chunks: list[ChunkState]
     media: list[dict] = field(default_factory=list)
     local: dict = field(default_factory=dict)  # this machine's pack/unpack journals for the transfer
+    parity: dict | None = None  # pack --parity: the margin left (margin.Margin.to_dict) and parity file states
     created: str = ""
     hashed: bool = True  # False for status: sizes only, contents not read
 
@@ -85,7 +87,12 @@ class Survey:
                 "trusted": self.trusted, "verified": self.trusted, "contents_checked": self.hashed,
                 "drives": self.drives, "media": self.media, "local": self.local, "complete": self.complete,
                 "counts": {s: self.count(s) for s in ("good", "present", "missing", "corrupt")},
-                "chunks": [c.to_dict() for c in self.chunks]}
+                "chunks": [c.to_dict() for c in self.chunks], "parity": self.parity}
+
+    @property
+    def rebuildable(self) -> bool:
+        """Every chunk is there, or parity can rebuild those that are not."""
+        return self.complete or (self.final_index and self.parity is not None and self.parity["short"] == 0)
 
 
 def _judge_zstd_copy(path: Path, chunk, ring: pipeline.Ring) -> str | None:
@@ -155,18 +162,64 @@ def _survey_transfer(transfer: catalog.Transfer, config: InspectConfig, report: 
         report.progress(done=checked, total=index.bundle_size, chunk=chunk.seq, total_chunks=len(index.chunks),
                         drive=state.drives[0] if state.drives else None)
     drives = sorted({str(f.drive_root) for f in transfer.folders})
+    parity = _parity_state(index, transfer, states, buffer, config.hash_chunks, report) if index.parity else None
     return Survey(index.transfer_id, index.bundle_name, index.bundle_size, index.final,
                   loaded.signer.key_id_hex, loaded.trusted, drives, states,
                   [media.describe(Path(d)).to_dict() for d in drives], journal.local_progress(index.transfer_id),
-                  index.created, config.hash_chunks)
+                  parity, index.created, config.hash_chunks)
+
+
+def _parity_state(index: Index, transfer: catalog.Transfer, states: list[ChunkState], buffer: bytearray,
+                  hash_files: bool, report: Reporter) -> dict:
+    """Each parity file judged like a chunk, and the margin that leaves."""
+    files = []
+    for stripe, _, item in index.parity.files():
+        state = ParityState(item.file, stripe.seq, stripe.length, "missing")
+        for path, drive in transfer.parity_copies(item.file):
+            try:
+                problem = _judge_copy(path, stripe.length, item.blake3, buffer, hash_files)
+            except OSError as exc:
+                problem = f"read error ({exc.strerror})"
+            if problem:
+                state.problems.append(f"{drive}: {problem}")
+                report.warning("parity-bad-copy", f"parity file {item.file} on {drive}: {problem}",
+                               file=item.file, drive=str(drive), problem=problem)
+            else:
+                state.drives.append(str(drive))
+        state.state = ("good" if hash_files else "present") if state.drives else (
+            "corrupt" if state.problems else "missing")
+        files.append(state)
+    lost_chunks = {c.seq for c in states if c.state in ("missing", "corrupt")}
+    lost_parity = {f.file for f in files if f.state in ("missing", "corrupt")}
+    found = margin.assess(index.parity, lost_chunks, lost_parity)
+    return {**found.to_dict(), "files": [f.to_dict() for f in files]}
+
+
+@dataclass
+class ParityState:
+    file: str
+    stripe: int
+    length: int
+    state: str                         # good | present | missing | corrupt
+    drives: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "stripe": self.stripe, "length": self.length, "state": self.state,
+                "drives": self.drives, "problems": self.problems}
 
 
 def verify(config: InspectConfig, callback: Callback | None = None) -> Survey:
     """Hash every chunk present; IntegrityError (exit 4) if any has no good copy."""
     result = survey(config, callback)
     corrupt = [c for c in result.chunks if c.state == "corrupt"]
-    if corrupt:
+    if corrupt and result.rebuildable:
+        Reporter(callback).warning("chunks-rebuildable", f"{len(corrupt)} chunk(s) corrupt "
+                                   f"({', '.join(str(c.seq) for c in corrupt)}); parity can rebuild them: "
+                                   f"{result.parity['summary']}", chunks=[c.seq for c in corrupt])
+    elif corrupt:
         details = "; ".join(f"chunk {c.seq} ({', '.join(c.problems)})" for c in corrupt)
-        raise IntegrityError(f"{len(corrupt)} chunk(s) corrupt: {details}",
+        short = f"; {result.parity['summary']}" if result.parity else ""
+        raise IntegrityError(f"{len(corrupt)} chunk(s) corrupt: {details}{short}",
                              hint="re-copy those chunks from the sending side")
     return result

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from airgap_transfer.engine.unpack import assemble, catalog, dirrestore
+from airgap_transfer.engine.parity import margin
+from airgap_transfer.engine.unpack import assemble, catalog, dirrestore, rebuild
 from airgap_transfer.errors import (
     DriveIOError,
     IncompleteError,
@@ -99,6 +100,16 @@ def _describe_missing(missing: list[Chunk], index: Index) -> str:
     return "; ".join(parts)
 
 
+def _parity_shortfall(found: margin.Margin, index: Index, transfer: catalog.Transfer) -> str:
+    """Which parity files would help, for a message that says what to bring."""
+    absent = [item for stripe in index.parity.stripes if stripe.seq in found.unrebuildable_stripes
+              for item in stripe.parity if not transfer.parity_copies(item.file)]
+    drives = sorted({item.drive for item in absent})
+    where = f"; parity files missing too, on drive(s) {', '.join(map(str, drives))}" if drives else ""
+    return (f"parity cannot rebuild them: {found.short} more chunk(s) or parity file(s) needed "
+            f"(stripe(s) {', '.join(map(str, found.unrebuildable_stripes))}){where}")
+
+
 @dataclass
 class SourceRequest:
     """What unpack still needs when the drives given are not enough."""
@@ -141,15 +152,22 @@ class _UnpackSession:
             index = last_index = loaded.index
             absent = [c for c in index.chunks if not transfer.copies(c.file)
                       and (self.assembler is None or c.seq not in self.assembler.placed)]
-            if self.config.next_source is None and (absent or not index.final):
-                self._ask_for_more(index, absent)  # no way to get more: fail before copying anything
+            covered = index.parity is not None and self._margin(transfer, index, absent).ok
+            if self.config.next_source is None and ((absent and not covered) or not index.final):
+                self._ask_for_more(index, absent, transfer)  # no way to get more: fail before copying anything
             if self.assembler is None:
                 self._open_output(index, loaded)
+            self.assembler.tolerate_bad = index.parity is not None
             self.assembler.place_available(transfer, index)
             missing = [c for c in index.chunks if c.seq not in self.assembler.placed]
+            if index.final and missing and index.parity is not None:
+                rebuilder = rebuild.Rebuilder(self.report, self.assembler,
+                                              self.tmp.with_name(self.tmp.name + ".rebuild"))
+                rebuilder.rebuild(transfer, index)
+                missing = [c for c in index.chunks if c.seq not in self.assembler.placed]
             if index.final and not missing:
                 return self._finish(index, loaded)
-            self._ask_for_more(index, missing)
+            self._ask_for_more(index, missing, transfer)
 
     def _forget_removed_drives(self) -> None:
         """Once unpacking has begun, a drive swapped out (its mount folder gone) is just gone."""
@@ -217,9 +235,17 @@ class _UnpackSession:
         except OSError as exc:  # the state folder, not the output: say which
             raise guard.state_folder_error(exc, "unpack") from None
 
-    def _ask_for_more(self, index: Index, missing: list[Chunk]) -> None:
+    def _margin(self, transfer: catalog.Transfer, index: Index, lost: list[Chunk]) -> margin.Margin:
+        """What parity can do with the chunks in ``lost`` gone, given the parity files present."""
+        assert index.parity is not None
+        absent_parity = {item.file for _, _, item in index.parity.files() if not transfer.parity_copies(item.file)}
+        return margin.assess(index.parity, {c.seq for c in lost}, absent_parity)
+
+    def _ask_for_more(self, index: Index, missing: list[Chunk], transfer: catalog.Transfer | None = None) -> None:
         if index.final:
             text = f"{len(missing)} of {len(index.chunks)} chunks missing: {_describe_missing(missing, index)}"
+            if index.parity is not None and transfer is not None:
+                text += f"; {_parity_shortfall(self._margin(transfer, index, missing), index, transfer)}"
         else:
             last = max((d.ordinal for d in index.drives), default=0)
             text = (f"the final index is missing: it is on the last drive written "
@@ -227,6 +253,10 @@ class _UnpackSession:
         request = SourceRequest(text, [c.seq for c in missing], not index.final)
         answer = self.config.next_source(request) if self.config.next_source else None
         if answer is None:
+            corrupt = [c.seq for c in missing if self.assembler is not None and c.seq in self.assembler.bad_seqs]
+            if corrupt:
+                raise IntegrityError(f"{text}; chunk(s) {', '.join(map(str, corrupt))} have only bad copies",
+                                     hint="bring a good copy or more parity drives, then run unpack again")
             raise IncompleteError(text, hint="insert those drives and run unpack again")
         self.sources.append(answer)
 
