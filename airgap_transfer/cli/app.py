@@ -38,7 +38,7 @@ from airgap_transfer.errors import (
     UsageError,
 )
 from airgap_transfer.events import Event
-from airgap_transfer.format.names import printable
+from airgap_transfer.format.names import count_of, printable
 from airgap_transfer.state import paths
 from airgap_transfer.trust import keys
 
@@ -168,10 +168,8 @@ def pack_command(source, destinations, chunk_size, key_path, name, no_readback, 
     recorder = custody_record.Recorder(render, custody_record.Actor(operator, title), key_path=key_path)
     with recorder.failures():
         result = pack(config, recorder)
-    render.result(result.to_dict(), [
-        f"packed {printable(result.bundle_name)}: {result.bundle_size} bytes, {len(result.chunks)} chunks, "
-        f"{len(result.drives)} drive(s)",
-        f"compression {result.compression}: {result.stored_size} bytes stored",
+    render.result(result.to_dict(), [  # the pack-finished event said what was packed where
+        f"{compression.describe(result.compression)}: {result.stored_size} bytes on the drives",
         *([f"parity on {', '.join(result.parity_drives)}: any {result.parity} drive(s) may be lost"]
           if result.parity else []),
         f"transfer {result.transfer_id}, signed by key {result.key_id}",
@@ -317,8 +315,7 @@ def _survey_lines(survey: inspect.Survey, sources: list[Path]) -> list[str]:
     return lines
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+_count = count_of
 
 
 def _incomplete(surveys: list[inspect.Survey]) -> IncompleteError | None:
@@ -472,8 +469,7 @@ def bootstrap_command(destination, platforms, python_version, json_mode, quiet, 
     """Write the tool and its dependencies as wheels to DESTINATION for offline install."""
     render = _renderer_for(json_mode, quiet)
     result = bootstrap.bootstrap(bootstrap.BootstrapConfig(destination, list(platforms), python_version), render)
-    render.result(result.to_dict(), [
-        f"wrote {len(result.wheels)} wheels to {result.folder}",
+    render.result(result.to_dict(), [  # the bootstrap-finished event said how many wheels, where
         f"on the air-gapped side: pip install --no-index --find-links {result.folder} airgap-transfer",
         f"(see {result.folder / bootstrap.NOTE_NAME})"])
 

@@ -61,6 +61,11 @@ def renamed_because(original: str, safe: str) -> str | None:
     return "; ".join(reasons) or "normalised"
 
 
+def count_of(n: int, noun: str) -> str:
+    """``1 chunk``, ``3 chunks``: messages never say "1 chunks"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def printable(text: str, limit: int = 200) -> str:
     """Untrusted text made safe for a terminal: control characters escaped, length capped."""
     escaped = "".join(

@@ -57,3 +57,16 @@ def test_a_changed_bundle_name_is_said_kept_in_the_index_and_keeps_its_extension
         assert said and said[0]["original_name"] == original and said[0]["output"] == str(out / recorded)
         assert (out / recorded).read_bytes() == source.read_bytes()
         shutil.rmtree(folder)
+
+
+def test_one_clear_line_per_fact(tmp_path, tmpfs, cli):
+    source = tmp_path / "model.bin"
+    source.write_bytes(os.urandom(2 * MB))
+    drive = tmpfs("16M", "USB1")
+    run = cli("pack", source, drive, "--no-prompt")
+    assert run.code == 0, run.output
+    lines = run.stderr.splitlines()
+    assert sum(line.startswith("packed ") for line in lines) == 1, lines
+    assert "1 chunks" not in run.stderr and "drive(s)" not in run.stderr
+    assert "auto:none" not in run.stderr and "stored plain (not compressed)" in run.stderr
+    assert "(USB1)" not in run.stderr

@@ -39,7 +39,7 @@ from airgap_transfer.errors import (
 from airgap_transfer.events import Callback, Reporter
 from airgap_transfer.format import layout, restore_note
 from airgap_transfer.format.index import Chunk, Drive, Index
-from airgap_transfer.format.names import printable
+from airgap_transfer.format.names import count_of, printable
 from airgap_transfer.format.parity import Parity
 from airgap_transfer.media import fsio
 from airgap_transfer.state import guard, journal, paths
@@ -183,8 +183,9 @@ class _Packer(DriveRotation, AtOnce, InTurn):
             if slot.present:
                 self._last_check(slot)
         self._save_journal(complete=True)
-        self.report.info("pack-finished", f"packed {index.bundle_size} bytes in {len(self.chunks)} "
-                         f"chunks onto {len(self.slots)} drive(s)", transfer_id=self.transfer_id,
+        self.report.info("pack-finished", f"packed {printable(index.bundle_name)}: {index.bundle_size} bytes, "
+                         f"{count_of(len(self.chunks), 'chunk')}, {count_of(len(self.slots), 'drive')}",
+                         transfer_id=self.transfer_id,
                          blake3=index.bundle_blake3, sha256=index.bundle_sha256)
         return PackResult(self.transfer_id, index.bundle_name, index.bundle_size,
                           index.bundle_blake3 or "", key.public_key().key_id_hex,
@@ -353,7 +354,7 @@ class _Packer(DriveRotation, AtOnce, InTurn):
     def _seal(self, slot: DriveSlot) -> None:
         self._write_metadata(slot, self._build_index(final=False))
         self._save_journal()  # every read-back was awaited for the index: all chunks are proven now
-        self.report.info("drive-sealed", f"{slot.root} is complete ({len(slot.files)} chunks)",
+        self.report.info("drive-sealed", f"{slot.root} is complete ({count_of(len(slot.files), 'chunk')})",
                          drive=str(slot.root), chunks=[n for n, _ in slot.files])
 
     def _wait_readbacks(self) -> None:
