@@ -126,6 +126,12 @@ def test_a_full_state_folder_is_refused_up_front(tmpfs, random_file, cli):
     assert not list(drive.glob("airgap-*/*.chunk"))
     roomy = cli("pack", source, drive, "--no-prompt")
     assert roomy.code == 0, roomy.output
+    # The receiving side: the state folder is named, not the output file.
+    out = drive.parent / "out"
+    receiving = cli("unpack", drive, out, "--no-prompt", env={"XDG_STATE_HOME": str(state)})
+    assert receiving.code == 6, receiving.output
+    assert f"state folder {state}" in receiving.stderr and ".agt-partial" not in receiving.stderr
+    assert not out.exists() or not list(out.iterdir())
 
 
 def test_a_second_pack_of_the_same_source_is_refused(tmpfs, random_file, cli, tmp_path):
