@@ -25,12 +25,7 @@ from airgap_transfer.engine.io import chunk_io
 from airgap_transfer.engine.pack.drives import DriveSlot
 from airgap_transfer.engine.pack.source import Source
 from airgap_transfer.engine.parity import codec, stripes
-from airgap_transfer.errors import (
-    DriveIOError,
-    IncompleteError,
-    IntegrityError,
-    NoSpaceError,
-)
+from airgap_transfer.errors import DriveIOError, IncompleteError, IntegrityError, NoSpaceError
 from airgap_transfer.events import Reporter
 from airgap_transfer.format import layout
 from airgap_transfer.format.index import Chunk
