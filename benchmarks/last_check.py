@@ -67,7 +67,8 @@ def main() -> None:
     (work / "drive").mkdir(parents=True)
     env = {**os.environ, "XDG_CONFIG_HOME": str(work / "config"), "XDG_STATE_HOME": str(work / "state")}
     bundle = work / "bundle.bin"
-    subprocess.run(["head", "-c", str(args.size), "/dev/urandom"], stdout=open(bundle, "wb"), check=True)
+    with open(bundle, "wb") as out:
+        subprocess.run(["head", "-c", str(args.size), "/dev/urandom"], stdout=out, check=True)
     tool = Path(sys.executable).with_name("airgap-transfer")
     drop_caches()
     start = time.monotonic()

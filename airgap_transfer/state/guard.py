@@ -43,10 +43,10 @@ class Held:
             os.close(self.fd)  # closing drops the flock; the file stays (removing it would race)
             self.fd = -1
 
-    def __enter__(self) -> "Held":
+    def __enter__(self) -> Held:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 

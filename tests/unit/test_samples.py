@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import blake3
@@ -15,7 +16,7 @@ from airgap_transfer.engine.io import samples
 def test_ranges_are_disjoint_in_order_within_the_file_and_include_first_and_last(length):
     found = samples.ranges(length)
     assert all(0 <= o and o + n <= length and n > 0 for o, n in found)
-    assert all(a[0] + a[1] <= b[0] for a, b in zip(found, found[1:]))
+    assert all(a[0] + a[1] <= b[0] for a, b in itertools.pairwise(found))
     if length:
         assert found[0][0] == 0 and found[-1][0] + found[-1][1] == length
         assert len(found) <= max(samples.SAMPLES_PER_CHUNK, -(-length // samples.SAMPLE_BLOCK))

@@ -37,7 +37,7 @@ def ranges(length: int, block: int = SAMPLE_BLOCK, count: int = SAMPLES_PER_CHUN
         return [(offset, min(block, length - offset)) for offset in range(0, length, block)]
     last = length - block
     step = last / (count - 1)
-    starts = sorted({int(round(i * step)) for i in range(count - 1)} | {last})
+    starts = sorted({round(i * step) for i in range(count - 1)} | {last})
     return [(start, block) for start in starts]
 
 
@@ -68,7 +68,7 @@ class SampleTap:
         self.position = end
 
 
-def recheck(path, stored_length: int, samples: list[Sample], buffer: bytearray) -> str | None:
+def recheck(path: str | os.PathLike[str], stored_length: int, samples: list[Sample], buffer: bytearray) -> str | None:
     """Re-read the sampled blocks from the medium (page cache dropped); a problem, or None."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
