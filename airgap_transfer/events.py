@@ -1,25 +1,86 @@
 """How the engine talks to whoever drives it: a callback receiving Events.
 
-The engine never prints.  Each event has a kind (stable, for ``--json``), a
-one-line human message, and structured data.  ``progress`` events are frequent
-and only rendered on a TTY.
+The engine never prints.  Each event has a kind (a member of ``Kind``: stable,
+for ``--json`` and for the custody recorder, so a renamed kind fails at type
+check, not silently), a one-line human message, and structured data.
+``progress`` events are frequent and only rendered on a TTY.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from enum import StrEnum
+from typing import Any
+
+
+class Kind(StrEnum):
+    """Every event kind the engine, trust, custody and CLI emit; the value is what --json prints."""
+
+    # pack
+    PACK_STARTED = "pack-started"
+    BUNDLE_RENAMED = "bundle-renamed"        # the name was made safe; the index keeps the original (pack, unpack)
+    DRIVE_OPENED = "drive-opened"
+    CHUNK_SIZE_CLAMPED = "chunk-size-clamped"
+    DRIVES_AT_ONCE = "drives-at-once"
+    DRIVES_IN_TURN = "drives-in-turn"
+    DRIVE_REFUSED = "drive-refused"
+    DRIVE_FULL = "drive-full"
+    CHUNK_WRITTEN = "chunk-written"
+    CHUNK_BAD_COPY = "chunk-bad-copy"
+    DRIVE_SEALED = "drive-sealed"
+    DRIVE_RECHECKED = "drive-rechecked"      # the last check: every chunk on a finished drive still intact
+    DRIVE_SAFE_TO_REMOVE = "drive-safe-to-remove"
+    DRIVE_REMOVED = "drive-removed"
+    RESUME = "resume"
+    RESUME_CHUNK_REDO = "resume-chunk-redo"
+    STALE_REMOVED = "stale-removed"
+    FINAL_INDEX_SKIPPED = "final-index-skipped"
+    PARITY_SAME_DRIVE = "parity-same-drive"
+    PARITY_WRITTEN = "parity-written"
+    MEMBER_SKIPPED = "member-skipped"
+    PACK_FINISHED = "pack-finished"
+    # unpack, verify, status
+    UNPACK_STARTED = "unpack-started"
+    INDEX_REJECTED = "index-rejected"
+    INDEX_UNAVAILABLE = "index-unavailable"
+    UNTRUSTED_KEY = "untrusted-key"
+    TRANSFER_SEEN_BEFORE = "transfer-seen-before"
+    REPLAY_FORCED = "replay-forced"
+    REPLAY_RECORD_DAMAGED = "replay-record-damaged"
+    REPLAY_RECORD_FAILED = "replay-record-failed"
+    CHUNK_VERIFIED = "chunk-verified"
+    PARITY_BAD_COPY = "parity-bad-copy"
+    CHUNKS_REBUILDABLE = "chunks-rebuildable"
+    PARITY_INPUT_BAD = "parity-input-bad"
+    CHUNK_REBUILT = "chunk-rebuilt"
+    FILE_IGNORED = "file-ignored"
+    DIRECTORY_RESTORED = "directory-restored"
+    UNPACK_FINISHED = "unpack-finished"
+    # custody
+    CUSTODY_FORK = "custody-fork"
+    CUSTODY_HANDOVER = "custody-handover"
+    CUSTODY_LOCAL_DAMAGED = "custody-local-damaged"
+    CUSTODY_LOG_IGNORED = "custody-log-ignored"
+    CUSTODY_UNVERIFIED = "custody-unverified"
+    CUSTODY_WRITE_FAILED = "custody-write-failed"
+    # keys, bootstrap, prompts
+    KEY_CREATED = "key-created"
+    BOOTSTRAP_STEP = "bootstrap-step"
+    BOOTSTRAP_FINISHED = "bootstrap-finished"
+    WAITING_FOR_DRIVE = "waiting-for-drive"
+    PROGRESS = "progress"
 
 
 @dataclass
 class Event:
-    kind: str
+    kind: Kind
     message: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     level: str = "info"  # info | warning | progress
 
     def to_dict(self) -> dict[str, Any]:
-        return {"event": self.kind, "level": self.level, "message": self.message, **self.data}
+        return {"event": str(self.kind), "level": self.level, "message": self.message, **self.data}
 
 
 Callback = Callable[[Event], None]
@@ -30,16 +91,16 @@ def ignore(_event: Event) -> None:
 
 
 class Reporter:
-    """Small convenience wrapper so engine code reads as ``report.info(...)``."""
+    """Small convenience wrapper so engine code reads as ``report.info(Kind..., ...)``."""
 
     def __init__(self, callback: Callback | None) -> None:
         self.callback = callback or ignore
 
-    def info(self, kind: str, message: str, **data: Any) -> None:
+    def info(self, kind: Kind, message: str, **data: Any) -> None:
         self.callback(Event(kind, message, data))
 
-    def warning(self, kind: str, message: str, **data: Any) -> None:
+    def warning(self, kind: Kind, message: str, **data: Any) -> None:
         self.callback(Event(kind, message, data, level="warning"))
 
     def progress(self, **data: Any) -> None:
-        self.callback(Event("progress", "", data, level="progress"))
+        self.callback(Event(Kind.PROGRESS, "", data, level="progress"))

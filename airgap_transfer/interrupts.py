@@ -12,8 +12,12 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Iterator
+from types import FrameType
+from typing import Any
+
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -24,17 +28,21 @@ def held() -> Iterator[None]:
         yield  # signals are handled in the main thread only: nothing to hold here
         return
     arrived: list[int] = []
-    previous = {signum: signal.signal(signum, lambda signum, frame: arrived.append(signum)) for signum in SIGNALS}
+
+    def note(signum: int, _frame: FrameType | None) -> None:
+        arrived.append(signum)
+
+    previous = {signum: signal.signal(signum, note) for signum in SIGNALS}
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         if arrived:
-            _deliver(arrived[0], previous[arrived[0]])
+            _deliver(arrived[0], previous[signal.Signals(arrived[0])])
 
 
-def _deliver(signum: int, handler) -> None:
+def _deliver(signum: int, handler: _Handler) -> None:
     if callable(handler):
         handler(signum, None)  # Python's own SIGINT handler raises KeyboardInterrupt here
     elif handler == signal.SIG_DFL:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -92,7 +93,8 @@ def _paragraphs(help_text: str) -> list[str]:
     return [" ".join(p.split()) for p in text.split("\n\n") if p.strip()]
 
 
-def _commands(group: click.Group, ctx: click.Context, prefix: str):
+def _commands(group: click.Group, ctx: click.Context,
+              prefix: str) -> Iterator[tuple[str, click.Command, click.Context]]:
     for name in group.list_commands(ctx):
         command = group.get_command(ctx, name)
         if command is None or command.hidden:
@@ -119,7 +121,7 @@ def render() -> str:
     lines = [
         f'.TH AIRGAP\\-TRANSFER 1 "" "{PROG} {__version__}" "User Commands"',
         ".SH NAME",
-        f"{roff(PROG)} \\- {roff(_paragraphs(cli.help)[0])}",
+        f"{roff(PROG)} \\- {roff(_paragraphs(cli.help or '')[0])}",
         ".SH SYNOPSIS",
         f"\\fB{roff(PROG)}\\fR [\\fIGLOBAL OPTIONS\\fR] \\fICOMMAND\\fR [\\fIOPTIONS\\fR] [\\fIARGUMENTS\\fR]",
         ".SH DESCRIPTION",
@@ -141,12 +143,12 @@ def render() -> str:
     for path, command, ctx in _commands(cli, root, ""):
         usage = " ".join(command.collect_usage_pieces(ctx))
         lines += [f'.SS "{roff(path)} {roff(usage)}"']
-        for i, paragraph in enumerate(_paragraphs(command.help)):
+        for i, paragraph in enumerate(_paragraphs(command.help or '')):
             lines += ([".PP"] if i else []) + [roff(paragraph)]
         lines += _options(command, ctx)
     lines.append(".SH EXAMPLES")
-    for comment, command in EXAMPLES:
-        lines += [".PP", roff(comment), ".PP", ".RS", ".nf", roff(command), ".fi", ".RE"]
+    for comment, example in EXAMPLES:
+        lines += [".PP", roff(comment), ".PP", ".RS", ".nf", roff(example), ".fi", ".RE"]
     lines.append(".SH EXIT STATUS")
     for code, meaning in EXIT_CODES:
         lines += [".TP", f"\\fB{code}\\fR", roff(meaning)]

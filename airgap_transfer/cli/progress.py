@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections import deque
-from typing import Any
+from typing import Any, TextIO
 
 import humanize
 
@@ -38,7 +38,7 @@ class RateMeter:
         return (done - first_done) / elapsed if elapsed > 0 else 0.0
 
 
-def terminal_width(stream) -> int:
+def terminal_width(stream: TextIO) -> int:
     try:
         return os.get_terminal_size(stream.fileno()).columns or 80
     except (OSError, ValueError, AttributeError):

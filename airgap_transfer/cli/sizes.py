@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from airgap_transfer import limits
 from airgap_transfer.errors import UsageError
 
 _UNITS = {
@@ -17,7 +18,6 @@ _UNITS = {
     "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
 }
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
-MAX_SIZE = 2**62  # far beyond any medium; keeps arithmetic exact
 
 
 def parse_size(text: str) -> int:
@@ -29,13 +29,14 @@ def parse_size(text: str) -> int:
             f"cannot read size {text!r}",
             hint="write e.g. 16GB (10^9 units), 16GiB (2^30 units) or a plain number of bytes",
         )
-    number = match.group(1)
+    number: str = match.group(1)
+    value: int
     if "." in number:
         whole, frac = number.split(".")
         value = int(whole) * _UNITS[unit] + int(frac) * _UNITS[unit] // 10 ** len(frac)
     else:
         value = int(number) * _UNITS[unit]
-    if value <= 0 or value > MAX_SIZE:
+    if value <= 0 or value > limits.MAX_SIZE_ARGUMENT:
         raise UsageError(f"size {text!r} is out of range", hint="give a positive size below 4 EiB")
     return value
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import blake3
 
+from airgap_transfer import limits
 from airgap_transfer.errors import FormatError, IntegrityError, TrustError
 from airgap_transfer.format.serialization import read_bounded
 from airgap_transfer.media import fsio
@@ -30,13 +31,7 @@ HEAD_NAME = "custody.head.minisig"
 FORMAT_VERSION = 1
 GENESIS = "0" * 64
 HASH_ALGORITHM = "blake3"
-MAX_LOG_BYTES = 16 * 2**20
-MAX_LINE_BYTES = 64 * 2**10
-MAX_EVENTS = 100_000
-MAX_HEAD_BYTES = 4096
 
-HEX256_RE = re.compile(r"^[0-9a-f]{64}$")
-TRANSFER_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 TYPE_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 HEAD_COMMENT_RE = re.compile(
     r"^airgap-transfer custody transfer:([0-9a-f]{32}) seq:(\d{1,9}) head:([0-9a-f]{64})$")
@@ -81,8 +76,8 @@ def _no_float(text: str) -> Any:
 def parse_event(line: bytes, position: int) -> dict[str, Any]:
     """One line from a log, checked: canonical, typed, no duplicates or floats."""
     where = f"event {position}"
-    if len(line) > MAX_LINE_BYTES:
-        raise FormatError(f"{where} is over the {MAX_LINE_BYTES}-byte line limit")
+    if len(line) > limits.MAX_LINE_BYTES:
+        raise FormatError(f"{where} is over the {limits.MAX_LINE_BYTES}-byte line limit")
     try:
         event = json.loads(line.decode("utf-8"), object_pairs_hook=_no_duplicates,
                            parse_float=_no_float, parse_constant=_no_float)
@@ -93,8 +88,8 @@ def parse_event(line: bytes, position: int) -> dict[str, Any]:
     for key, kind in REQUIRED.items():
         if type(event.get(key)) is not kind:
             raise FormatError(f"{where} lacks a valid {key!r} field")
-    if not (HEX256_RE.match(event["prev"]) and TYPE_RE.match(event["type"])
-            and TRANSFER_ID_RE.match(event["transfer_id"])):
+    if not (limits.HEX256_RE.match(event["prev"]) and TYPE_RE.match(event["type"])
+            and limits.TRANSFER_ID_RE.match(event["transfer_id"])):
         raise FormatError(f"{where} has a malformed prev, type or transfer_id field")
     if canonical(event) != line:
         raise FormatError(f"{where} (seq {event['seq']}) is not in canonical form: it was edited by hand")
@@ -102,13 +97,13 @@ def parse_event(line: bytes, position: int) -> dict[str, Any]:
 
 
 def parse_log(data: bytes, what: str) -> list[dict[str, Any]]:
-    if len(data) > MAX_LOG_BYTES:
-        raise FormatError(f"{what} is over the {MAX_LOG_BYTES}-byte limit")
+    if len(data) > limits.MAX_LOG_BYTES:
+        raise FormatError(f"{what} is over the {limits.MAX_LOG_BYTES}-byte limit")
     if data and not data.endswith(b"\n"):
         raise FormatError(f"{what} does not end with a newline: it was truncated")
     lines = data.split(b"\n")[:-1] if data else []
-    if len(lines) > MAX_EVENTS:
-        raise FormatError(f"{what} holds more than {MAX_EVENTS} events")
+    if len(lines) > limits.MAX_EVENTS:
+        raise FormatError(f"{what} holds more than {limits.MAX_EVENTS} events")
     try:
         return [parse_event(line, position) for position, line in enumerate(lines, start=1)]
     except FormatError as exc:
@@ -119,7 +114,7 @@ def read_log(path: Path, what: str | None = None) -> list[dict[str, Any]]:
     """Events of a log file (empty if there is none), bounded and parsed strictly."""
     if not path.exists() and not path.is_symlink():
         return []
-    return parse_log(read_bounded(path, MAX_LOG_BYTES, what="custody log"), what or str(path))
+    return parse_log(read_bounded(path, limits.MAX_LOG_BYTES, what="custody log"), what or str(path))
 
 
 def _describe(event: dict[str, Any]) -> str:
@@ -232,7 +227,7 @@ def read_head_text(folder: Path) -> str | None:
     if not path.exists() and not path.is_symlink():
         return None
     try:
-        return read_bounded(path, MAX_HEAD_BYTES, what="custody head").decode("utf-8")
+        return read_bounded(path, limits.MAX_HEAD_BYTES, what="custody head").decode("utf-8")
     except UnicodeDecodeError:
         raise TrustError(f"{path} is not text", hint="the head file was damaged") from None
 

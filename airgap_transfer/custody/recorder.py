@@ -14,16 +14,17 @@ import getpass
 import os
 import socket
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from airgap_transfer import __version__, interrupts
+from airgap_transfer import __version__, interrupts, limits
 from airgap_transfer.custody import chain as custody
-from airgap_transfer.custody.media_identity import MAX_FIELD_CHARS, media_identity
-from airgap_transfer.errors import AirgapError, DriveIOError, FormatError, IntegrityError, UsageError
-from airgap_transfer.events import Callback, Event, Reporter, ignore
+from airgap_transfer.custody.media_identity import media_identity
+from airgap_transfer.errors import AirgapError, FormatError, IntegrityError
+from airgap_transfer.events import Callback, Event, Kind, Reporter, ignore
 from airgap_transfer.format import layout
 from airgap_transfer.media import fsio
 from airgap_transfer.state import paths
@@ -43,7 +44,7 @@ class Actor:
         except (KeyError, OSError):
             user = str(os.getuid())
         found = {"user": user, "operator": self.operator, "title": self.title}
-        return {k: v[:MAX_FIELD_CHARS] for k, v in found.items() if v}
+        return {k: v[:limits.MAX_FIELD_CHARS] for k, v in found.items() if v}
 
 
 def local_log_path(transfer_id: str) -> Path:
@@ -51,7 +52,7 @@ def local_log_path(transfer_id: str) -> Path:
 
 
 def _now() -> tuple[str, str, str]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     local = now.astimezone()
     return (now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), local.isoformat(timespec="seconds"),
             local.tzname() or "")
@@ -61,7 +62,7 @@ def new_event(kind: str, transfer_id: str, actor: Actor, result: str = "ok", **f
     """An event with the fields every event carries; ``seq``/``prev`` come from custody.chain."""
     utc, local, tzname = _now()
     event = {"v": custody.FORMAT_VERSION, "type": kind, "time": utc, "local_time": local, "tz": tzname,
-             "actor": actor.to_dict(), "host": socket.gethostname()[:MAX_FIELD_CHARS],
+             "actor": actor.to_dict(), "host": socket.gethostname()[:limits.MAX_FIELD_CHARS],
              "tool": f"airgap-transfer {__version__}", "transfer_id": transfer_id, "result": result}
     event.update({k: v for k, v in fields.items() if v not in (None, {}, [])})
     return event
@@ -75,7 +76,7 @@ def load_drive_logs(folders: list[layout.TransferFolder], report: Reporter) -> l
             events = custody.read_log(folder.path / custody.LOG_NAME)
             custody.check_chain(events, folder.transfer_id, str(folder.path / custody.LOG_NAME))
         except (FormatError, IntegrityError) as exc:
-            report.warning("custody-log-ignored", f"custody log on {folder.drive_root} ignored: {exc.one_line()}",
+            report.warning(Kind.CUSTODY_LOG_IGNORED, f"custody log on {folder.drive_root} ignored: {exc.one_line()}",
                            drive=str(folder.drive_root))
             continue
         logs.append(events)
@@ -92,9 +93,9 @@ def load_local_log(transfer_id: str) -> list[dict[str, Any]]:
 def _set_aside(transfer_id: str, error: AirgapError, report: Reporter) -> list[dict[str, Any]]:
     """Keep a damaged local log as evidence under another name, and start from the drives."""
     path = local_log_path(transfer_id)
-    kept = path.with_name(f"{path.name}.damaged-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}")
+    kept = path.with_name(f"{path.name}.damaged-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
     os.replace(path, kept)
-    report.warning("custody-local-damaged", f"this host's custody log was damaged ({error.detail}); "
+    report.warning(Kind.CUSTODY_LOCAL_DAMAGED, f"this host's custody log was damaged ({error.detail}); "
                    f"kept as {kept}, continuing from the drives' logs", kept=str(kept))
     return []
 
@@ -134,7 +135,7 @@ class Recorder:
     _lock: threading.Lock = field(default_factory=threading.Lock)  # drives may be written in parallel
 
     @contextlib.contextmanager
-    def failures(self):
+    def failures(self) -> Iterator[Recorder]:
         """Record a failed pack/unpack (its one-line reason) before the error goes on."""
         try:
             yield self
@@ -149,20 +150,26 @@ class Recorder:
 
     def __call__(self, event: Event) -> None:
         self.forward(event)
-        handler = getattr(self, "_on_" + event.kind.replace("-", "_"), None)
-        if handler is not None and (self.transfer_id or event.kind.endswith("-started")):
+        handler = _HANDLERS.get(event.kind)
+        if handler is not None and (self.transfer_id or event.kind in _STARTS):
             with self._lock:
-                handler(event.data)
+                handler(self, event.data)
 
     def record(self, kind: str, result: str = "ok", **fields: Any) -> dict[str, Any]:
         with interrupts.held():  # the chain in memory and the log on disk must not part
-            event = custody.chain(self.events, new_event(kind, self.transfer_id, self.actor, result, **fields))
+            event = custody.chain(self.events, new_event(kind, self._transfer(), self.actor, result, **fields))
             if self._local_in_step:
                 append_local(event)
             else:  # the first write of a run: the chain may have grown from the drives' logs
                 write_local(self.events)
                 self._local_in_step = True
         return event
+
+    def _transfer(self) -> str:
+        """The transfer being recorded; handlers run only once a ``*-started`` event named it."""
+        if self.transfer_id is None:
+            raise AssertionError("a custody record before the transfer is known")
+        return self.transfer_id
 
     def media(self, drive: str) -> dict[str, Any]:
         """Media identity of a drive, asked once per drive per run (psutil walks every mount)."""
@@ -179,7 +186,7 @@ class Recorder:
 
     def _on_drive_opened(self, data: dict[str, Any]) -> None:
         root = data["drive"]
-        self.drives[root] = Path(root) / layout.folder_name(self.transfer_id)
+        self.drives[root] = Path(root) / layout.folder_name(self._transfer())
         if isinstance(data.get("medium"), dict):  # pack already probed the drive (media.py): reuse it
             self._media[root] = {**_json_scalars(data["medium"]), "path": os.path.abspath(root)}
 
@@ -189,7 +196,7 @@ class Recorder:
                                                      "read_back": data.get("readback")})
 
     def _on_parity_written(self, data: dict[str, Any]) -> None:
-        for drive, name, digest in zip(data["drives"], data["files"], data["blake3"]):
+        for drive, name, digest in zip(data["drives"], data["files"], data["blake3"], strict=False):
             self.record("parity-written", chunks=list(data["chunks"]), media=self.media(drive),
                         digests={"blake3": digest},
                         details={"file": name, "stripe": data.get("stripe"), "length": data.get("length")})
@@ -200,7 +207,8 @@ class Recorder:
 
     def _drive_finished(self, drive: str) -> None:
         folder_chunks = [e["chunks"][0] for e in self.events
-                         if e["type"] == "chunk-written" and e.get("media", {}).get("path") == self.media(drive)["path"]]
+                         if e["type"] == "chunk-written"
+                         and e.get("media", {}).get("path") == self.media(drive)["path"]]
         self.record("drive-finished", chunks=folder_chunks, media=self.media(drive))
 
     def _on_pack_finished(self, data: dict[str, Any]) -> None:
@@ -219,8 +227,10 @@ class Recorder:
         written = {self.media(d)["path"] for d in self.drives}
         for event in self.events:
             path = event.get("media", {}).get("path") if event["type"] == "drive-finished" else None
-            folder = Path(path) / layout.folder_name(self.transfer_id) if path else None
-            if folder is not None and path not in written and folder.is_dir() and not folder.is_symlink():
+            if not isinstance(path, str) or path in written:
+                continue
+            folder = Path(path) / layout.folder_name(self._transfer())
+            if folder.is_dir() and not folder.is_symlink():
                 written.add(path)
                 self.drives[path] = folder
                 self._write_drive(path)
@@ -231,14 +241,14 @@ class Recorder:
         try:
             custody.write_log(self.drives[drive], self.events, self._key)
         except OSError as exc:
-            self.forward(Event("custody-write-failed", f"custody log not written to {drive}: {exc.strerror}",
+            self.forward(Event(Kind.CUSTODY_WRITE_FAILED, f"custody log not written to {drive}: {exc.strerror}",
                                {"drive": drive}, level="warning"))
 
     # unpack ----------------------------------------------------------------------------
     def _on_unpack_started(self, data: dict[str, Any]) -> None:
         self.transfer_id, self.operation = data["transfer_id"], "unpack"
         self.events = continue_chain(self.transfer_id, self.sources, Reporter(self.forward))
-        drives = sorted({str(f.drive_root) for f in _folders(self.sources, self.transfer_id)})
+        drives = sorted({str(f.drive_root) for f in folders_of(self.sources, self.transfer_id)})
         self.record("received", details={"output": data.get("output"), "size": data.get("size"),
                                          "index_signer": data.get("key_id"), "trusted": data.get("trusted")},
                     signer=data.get("key_id"), drives=[self.media(d) for d in drives])
@@ -255,9 +265,26 @@ class Recorder:
         self.record("output-written", details={"output": data.get("output")}, digests=_digests(data))
 
 
+# The engine events that become custody records; every other kind is only forwarded.
+_HANDLERS: dict[Kind, Callable[[Recorder, dict[str, Any]], None]] = {
+    Kind.PACK_STARTED: Recorder._on_pack_started,
+    Kind.DRIVE_OPENED: Recorder._on_drive_opened,
+    Kind.CHUNK_WRITTEN: Recorder._on_chunk_written,
+    Kind.PARITY_WRITTEN: Recorder._on_parity_written,
+    Kind.DRIVE_SEALED: Recorder._on_drive_sealed,
+    Kind.PACK_FINISHED: Recorder._on_pack_finished,
+    Kind.UNPACK_STARTED: Recorder._on_unpack_started,
+    Kind.CHUNK_VERIFIED: Recorder._on_chunk_verified,
+    Kind.CHUNK_REBUILT: Recorder._on_chunk_rebuilt,
+    Kind.UNPACK_FINISHED: Recorder._on_unpack_finished,
+}
+# Kinds that name the transfer: handled before any transfer is known.
+_STARTS = frozenset({Kind.PACK_STARTED, Kind.UNPACK_STARTED})
+
+
 def _json_scalars(data: dict[str, Any]) -> dict[str, Any]:
     """The str/int/bool fields of a dict, as a custody event may hold them (no floats, no None)."""
-    return {str(k)[:64]: (v[:MAX_FIELD_CHARS] if isinstance(v, str) else v) for k, v in data.items()
+    return {str(k)[:64]: (v[:limits.MAX_FIELD_CHARS] if isinstance(v, str) else v) for k, v in data.items()
             if isinstance(v, (str, int, bool)) and v != ""}
 
 
@@ -265,119 +292,21 @@ def _digests(data: dict[str, Any]) -> dict[str, str]:
     return {alg: data[alg] for alg in ("blake3", "sha256") if data.get(alg)}
 
 
-def _folders(sources: list[Path], transfer_id: str) -> list[layout.TransferFolder]:
+def folders_of(sources: list[Path], transfer_id: str) -> list[layout.TransferFolder]:
     return [f for f in layout.discover(sources) if f.transfer_id == transfer_id]
 
 
 def continue_chain(transfer_id: str, sources: list[Path], report: Reporter) -> list[dict[str, Any]]:
     """The longest chain among the local log and the drives' logs: what new events extend."""
-    logs = load_drive_logs(_folders(sources, transfer_id), report) if sources else []
+    logs = load_drive_logs(folders_of(sources, transfer_id), report) if sources else []
     try:
         local = load_local_log(transfer_id)
     except (FormatError, IntegrityError) as exc:
         local = _set_aside(transfer_id, exc, report)
-    longest = custody.tip(custody.merge([local] + logs))
+    longest = custody.tip(custody.merge([local, *logs]))
     if local and custody.event_hash(local[-1]) not in {custody.event_hash(e) for e in longest}:
         # The drives grew apart from this host's log (a fork): never drop local events.
-        report.warning("custody-fork", f"the drives' custody logs fork from this host's at event "
+        report.warning(Kind.CUSTODY_FORK, f"the drives' custody logs fork from this host's at event "
                        f"{local[-1]['seq']}; continuing this host's log", transfer_id=transfer_id)
         return local
     return longest
-
-
-# verify and handover ---------------------------------------------------------------------
-
-def record_verify(sources: list[Path], transfer_id: str, actor: Actor, report: Reporter,
-                  counts: dict[str, int], result: str, problem: str | None = None) -> None:
-    """A `verify` run, ok or failed, appended to the local log only."""
-    events = continue_chain(transfer_id, sources, report)
-    drives = sorted({str(f.drive_root) for f in _folders(sources, transfer_id)})
-    event = new_event("verified", transfer_id, actor, result, details={"counts": counts, "problem": problem},
-                      drives=[media_identity(Path(d)) for d in drives])
-    custody.chain(events, event)
-    write_local(events)
-
-
-def verify_recorded(config, actor: Actor, callback: Callback):
-    """inspect.verify, with its outcome (good or failed) appended to the local log."""
-    from airgap_transfer.engine.unpack import inspect
-    try:
-        result = inspect.verify(config, callback)
-    except AirgapError as exc:
-        record_verify_failure(config.sources, config.transfer_id, actor, exc, callback)
-        raise
-    record_verify(config.sources, result.transfer_id, actor, Reporter(callback), result.to_dict()["counts"],
-                  "ok" if result.complete else "incomplete")
-    return result
-
-
-def record_verify_failure(sources: list[Path], transfer_id: str | None, actor: Actor,
-                          error: AirgapError, callback: Callback) -> None:
-    """A failed `verify`, when the transfer can still be named; never masks the failure."""
-    from airgap_transfer.engine.unpack import catalog
-    try:
-        transfer = catalog.find_transfer(sources, transfer_id, Reporter(None))
-        record_verify(sources, transfer.transfer_id, actor, Reporter(callback), {}, "failed", error.one_line())
-    except (AirgapError, OSError):
-        pass
-
-
-@dataclass
-class HandoverConfig:
-    sources: list[Path]
-    from_name: str
-    to_name: str
-    seal: str | None = None
-    purpose: str | None = None
-    location: str | None = None
-    transfer_id: str | None = None
-    key_path: Path | None = None
-    actor: Actor = field(default_factory=Actor)
-
-
-def _check_writable(drive: Path, folder: Path) -> None:
-    try:
-        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
-    except OSError as exc:
-        raise DriveIOError(f"drive {drive} cannot be read ({exc.strerror})",
-                           hint="check the drive, then run the same command again") from None
-    if read_only or not os.access(folder, os.W_OK):
-        why = "is mounted read-only" if read_only else "is not writable"
-        raise UsageError(f"drive {drive} {why}: the handover is recorded on every drive, so nothing was recorded",
-                         hint="remount it read-write (or slide its write-protect switch off), "
-                              "then run the same command again")
-
-
-def handover(config: HandoverConfig, callback: Callback | None = None) -> dict[str, Any]:
-    """Append a handover to the drives' logs and the local log; re-sign each drive's head."""
-    from airgap_transfer.engine.unpack import catalog
-    report = Reporter(callback)
-    transfer = catalog.find_transfer(config.sources, config.transfer_id, report)
-    for folder in transfer.folders:  # never extend a log that was tampered with
-        path = folder.path / custody.LOG_NAME
-        custody.check_chain(custody.read_log(path), transfer.transfer_id, str(path))
-    for folder in transfer.folders:  # all drives writable, or nothing is recorded anywhere
-        _check_writable(folder.drive_root, folder.path)
-    key = keys.load_signing_key(config.key_path, report)
-    events = continue_chain(transfer.transfer_id, config.sources, report)
-    drives = sorted({str(f.drive_root) for f in transfer.folders})
-    handed = {"from": config.from_name, "to": config.to_name, "seal": config.seal,
-              "purpose": config.purpose, "location": config.location}
-    event = new_event("handover", transfer.transfer_id, config.actor,
-                      handover={k: v[:MAX_FIELD_CHARS] for k, v in handed.items() if v},
-                      signer=key.public_key().key_id_hex,
-                      drives=[media_identity(Path(d)) for d in drives])
-    custody.chain(events, event)
-    for folder in transfer.folders:
-        try:
-            custody.write_log(folder.path, events, key)
-        except OSError as exc:
-            raise DriveIOError(f"the handover could not be written to drive {folder.drive_root} ({exc.strerror})",
-                               hint="check the drive, then run the same command again to record it on "
-                                    "every drive") from None
-    write_local(events)
-    report.info("custody-handover", f"handover {config.from_name} -> {config.to_name} recorded "
-                f"as event {event['seq']} on {len(transfer.folders)} drive(s)",
-                transfer_id=transfer.transfer_id, seq=event["seq"], hash=custody.event_hash(event))
-    return {"transfer_id": transfer.transfer_id, "seq": event["seq"], "hash": custody.event_hash(event),
-            "signer": key.public_key().key_id_hex, "drives": drives}

@@ -16,7 +16,7 @@ import io
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,9 @@ from airgap_transfer.errors import (
     TrustError,
     UsageError,
 )
-from airgap_transfer.events import Callback, Reporter
+from airgap_transfer.events import Callback, Kind, Reporter
+from airgap_transfer.format.index import Index
+from airgap_transfer.format.layout import TransferFolder
 from airgap_transfer.media import fsio
 from airgap_transfer.state import paths
 from airgap_transfer.trust import keys, minisign
@@ -96,7 +98,8 @@ def _head_keys(extra: list[str]) -> list[minisign.PublicKey]:
     return found
 
 
-def _check_drive_copy(folder, head_keys: list[minisign.PublicKey]) -> tuple[Check, list[dict[str, Any]]]:
+def _check_drive_copy(folder: TransferFolder,
+                      head_keys: list[minisign.PublicKey]) -> tuple[Check, list[dict[str, Any]]]:
     path = folder.path / custody.LOG_NAME
     check = Check(where=str(path), events=0)
     events: list[dict[str, Any]] = []
@@ -171,12 +174,12 @@ def gather(config: ReportConfig, report: Reporter) -> Gathered:
     return Gathered(transfer_id, index, index_trusted, checks, custody.merge(logs), folders)
 
 
-def _load_index(transfer, trust: list[str], report: Reporter):
+def _load_index(transfer: catalog.Transfer, trust: list[str], report: Reporter) -> tuple[Index | None, bool]:
     """The signed index for the summary; an untrusted one is shown, and said to be untrusted."""
     try:
         loaded = catalog.load_index(transfer, keys.trusted_keys(trust), True, Reporter(None))
     except AirgapError as exc:
-        report.warning("index-unavailable", f"no usable index for the summary: {exc.one_line()}")
+        report.warning(Kind.INDEX_UNAVAILABLE, f"no usable index for the summary: {exc.one_line()}")
         return None, False
     return loaded.index, loaded.trusted
 
@@ -203,7 +206,7 @@ def _summary(g: Gathered) -> tuple[dict[str, Any], dict[str, str]]:
 def _drives(g: Gathered) -> list[dict[str, Any]]:
     drives: dict[str, dict[str, Any]] = {}
     for event in g.events:
-        for media in [event.get("media")] + list(event.get("drives", [])):
+        for media in [event.get("media"), *event.get("drives", [])]:
             if isinstance(media, dict) and media.get("path"):
                 entry = drives.setdefault(media["path"], {**media, "chunks": []})
                 if event["type"] == "chunk-written":
@@ -219,7 +222,7 @@ def build(g: Gathered, actor: recorder.Actor) -> dict[str, Any]:
     forks = custody.forks(g.events)
     return {
         "report": "airgap-transfer chain-of-custody report", "format": REPORT_FORMAT,
-        "generated": {"time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated": {"time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                       "actor": actor.to_dict(), "tool": f"airgap-transfer {__version__}"},
         "transfer": summary, "digests": digests, "drives": _drives(g),
         "verification": {"ok": error is None, "first_problem": error.one_line() if error else None,
@@ -327,7 +330,7 @@ def export(config: ReportConfig, fmt: str, output: Path, callback: Callback | No
     gathered = gather(config, report)
     document = build(gathered, config.actor)
     if not document["verification"]["ok"]:
-        report.warning("custody-unverified", "the report records a FAILED verification: "
+        report.warning(Kind.CUSTODY_UNVERIFIED, "the report records a FAILED verification: "
                        f"{document['verification']['first_problem']}")
     text = render(document, fmt, config.key_path, report)
     output.parent.mkdir(parents=True, exist_ok=True)

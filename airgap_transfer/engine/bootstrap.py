@@ -13,11 +13,12 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from airgap_transfer import __version__
 from airgap_transfer.engine import installed_wheel
 from airgap_transfer.errors import AirgapError, UsageError
-from airgap_transfer.events import Callback, Reporter
+from airgap_transfer.events import Callback, Kind, Reporter
 from airgap_transfer.media import fsio
 
 FOLDER_NAME = "airgap-transfer-bootstrap"
@@ -39,7 +40,7 @@ class BootstrapResult:
     folder: Path
     wheels: list[str]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"folder": str(self.folder), "wheels": self.wheels}
 
 
@@ -52,7 +53,7 @@ def _project_source() -> Path | None:
 
 def _pip(args: list[str], report: Reporter, what: str) -> None:
     command = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
-    report.info("bootstrap-step", what, command=command)
+    report.info(Kind.BOOTSTRAP_STEP, what, command=command)
     try:
         run = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -111,7 +112,7 @@ def bootstrap(config: BootstrapConfig, callback: Callback | None = None) -> Boot
              f"building the airgap-transfer {__version__} wheel")
     else:
         wheel = installed_wheel.build(folder)
-        report.info("bootstrap-step", f"rebuilt {wheel.name} from the installed files (RECORD digests checked)",
+        report.info(Kind.BOOTSTRAP_STEP, f"rebuilt {wheel.name} from the installed files (RECORD digests checked)",
                     wheel=wheel.name)
     own = sorted(folder.glob(f"airgap_transfer-{__version__}-*.whl"))
     if not own:
@@ -127,7 +128,7 @@ def bootstrap(config: BootstrapConfig, callback: Callback | None = None) -> Boot
     sums = "".join(f"{_sha256(folder / name)}  {name}\n" for name in wheels)
     fsio.atomic_write_bytes(folder / SUMS_NAME, sums.encode())
     fsio.atomic_write_bytes(folder / NOTE_NAME, install_note(FOLDER_NAME, wheels, config).encode())
-    report.info("bootstrap-finished", f"wrote {len(wheels)} wheels to {folder}", folder=str(folder),
+    report.info(Kind.BOOTSTRAP_FINISHED, f"wrote {len(wheels)} wheels to {folder}", folder=str(folder),
                 wheels=wheels)
     return BootstrapResult(folder, wheels)
 

@@ -22,6 +22,7 @@ import zipfile
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 
+from airgap_transfer import limits
 from airgap_transfer.errors import AirgapError
 from airgap_transfer.media import fsio
 
@@ -29,7 +30,6 @@ DIST_NAME = "airgap-transfer"
 PACKAGE = "airgap_transfer"
 # Written by the installer about this installation, not part of the wheel.
 INSTALLER_FILES = {"INSTALLER", "REQUESTED", "RECORD", "direct_url.json"}
-MAX_RECORD_BYTES = 4 * 2**20
 
 
 def _our_distribution() -> metadata.Distribution:
@@ -50,7 +50,7 @@ def _our_distribution() -> metadata.Distribution:
 
 def _record_rows(dist: metadata.Distribution) -> list[tuple[str, str]]:
     text = dist.read_text("RECORD") or ""
-    if len(text) > MAX_RECORD_BYTES:
+    if len(text) > limits.MAX_RECORD_BYTES:
         raise AirgapError("the installation's RECORD file is implausibly large", hint="reinstall airgap-transfer")
     rows = []
     for row in csv.reader(io.StringIO(text)):

@@ -10,9 +10,9 @@ import re
 from datetime import datetime
 from typing import Any
 
+from airgap_transfer import limits
 from airgap_transfer.errors import FormatError
 
-HEX256_RE = re.compile(r"^[0-9a-f]{64}$")
 # UTC to the second, as pack writes it; the replay rule compares these dates.
 CREATED_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 CREATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -24,7 +24,9 @@ class Fields:
     def __init__(self, raw: Any, what: str, strict: bool = True) -> None:
         if not isinstance(raw, dict):
             raise FormatError(f"{what} is not a map")
-        self.raw, self.what, self.strict, self.seen = raw, what, strict, set()
+        self.raw: dict[Any, Any] = raw
+        self.what, self.strict = what, strict
+        self.seen: set[str] = set()
 
     def take(self, key: str) -> Any:
         if key not in self.raw:
@@ -32,13 +34,13 @@ class Fields:
         self.seen.add(key)
         return self.raw[key]
 
-    def int(self, key: str, low: int, high: int) -> int:
+    def integer(self, key: str, low: int, high: int) -> int:
         value = self.take(key)
         if type(value) is not int or not low <= value <= high:
             raise FormatError(f"{self.what} field {key!r} is not an integer in [{low}, {high}]")
         return value
 
-    def bool(self, key: str) -> bool:
+    def boolean(self, key: str) -> bool:
         value = self.take(key)
         if type(value) is not bool:
             raise FormatError(f"{self.what} field {key!r} is not a boolean")
@@ -53,7 +55,7 @@ class Fields:
     def optional_text(self, key: str, limit: int) -> str | None:
         return None if self.raw.get(key, None) is None and self._mark(key) else self.text(key, limit)
 
-    def match(self, key: str, pattern: re.Pattern) -> str:
+    def match(self, key: str, pattern: re.Pattern[str]) -> str:
         value = self.text(key, 256)
         if not pattern.match(value):
             raise FormatError(f"{self.what} field {key!r} is malformed")
@@ -68,14 +70,14 @@ class Fields:
         return value
 
     def hex256(self, key: str) -> str:
-        return self.match(key, HEX256_RE)
+        return self.match(key, limits.HEX256_RE)
 
     def optional_hex256(self, key: str) -> str | None:
         return None if self.raw.get(key, None) is None and self._mark(key) else self.hex256(key)
 
     def choice(self, key: str, allowed: tuple[str, ...]) -> str:
         value = self.take(key)
-        if value not in allowed:
+        if not isinstance(value, str) or value not in allowed:
             raise FormatError(f"{self.what} field {key!r} is not one of {', '.join(allowed)}")
         return value
 

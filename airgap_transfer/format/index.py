@@ -1,37 +1,27 @@
 """The signed chunk index: a plain data model with strict to_dict/from_dict.
 
 The index is the one document a receiver trusts, and only after its signature
-has been checked over the exact bytes (see ``signing``).  ``from_dict`` still
+has been checked over the exact bytes (``engine/unpack/catalog.load_index``).  ``from_dict`` still
 treats its content as hostile: every field is type-checked and the chunk list
 must tile the bundle exactly, so a malformed index can never steer a write.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from airgap_transfer import limits
 from airgap_transfer.errors import FormatError, UsageError
 from airgap_transfer.format import layout, serialization
-from airgap_transfer.format.fields import CREATED_FORMAT, CREATED_RE, HEX256_RE  # noqa: F401 (re-exported)
 from airgap_transfer.format.fields import Fields as _Fields
-from airgap_transfer.format.names import MAX_ORIGINAL_NAME_CHARS, sanitize_bundle_name
+from airgap_transfer.format.names import sanitize_bundle_name
 from airgap_transfer.format.parity import Parity
 
 MAGIC = "airgap-transfer/index"
 FORMAT_MAJOR = 1
 # 1.1: the optional ``parity`` field (section 12 of docs/FORMAT.md) and ``bundle.original_name`` (section 3)
 FORMAT_MINOR = 1
-MAX_CHUNKS = 999_999  # six-digit sequence numbers in chunk names
-MAX_NAME_CHARS = 255
-MAX_TEXT_CHARS = 1024
-MAX_BUNDLE_SIZE = 2**60
-# About 264 bytes per chunk entry: room for ~250 000 chunks.  Pack and unpack
-# share this cap, so pack can never write an index that unpack refuses.
-MAX_INDEX_BYTES = 64 * 2**20
-
-TRANSFER_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 ENCODINGS = ("none", "zstd")
 
 
@@ -65,17 +55,17 @@ class Chunk:
         }
 
     @classmethod
-    def from_dict(cls, data: Any, strict: bool = True) -> "Chunk":
+    def from_dict(cls, data: Any, strict: bool = True) -> Chunk:
         d = _Fields(data, "chunk", strict)
         chunk = cls(
-            seq=d.int("seq", 1, MAX_CHUNKS),
-            offset=d.int("offset", 0, MAX_BUNDLE_SIZE),
-            length=d.int("length", 1, MAX_BUNDLE_SIZE),
+            seq=d.integer("seq", 1, limits.MAX_CHUNKS),
+            offset=d.integer("offset", 0, limits.MAX_BUNDLE_SIZE),
+            length=d.integer("length", 1, limits.MAX_BUNDLE_SIZE),
             blake3=d.hex256("blake3"),
-            file=d.text("file", MAX_NAME_CHARS),
-            drive=d.int("drive", 1, MAX_CHUNKS),
+            file=d.text("file", limits.MAX_NAME_CHARS),
+            drive=d.integer("drive", 1, limits.MAX_DRIVES),
             encoding=d.choice("encoding", ENCODINGS),
-            stored_length=d.int("stored_length", 1, MAX_BUNDLE_SIZE),
+            stored_length=d.integer("stored_length", 1, limits.MAX_BUNDLE_SIZE),
             stored_blake3=d.hex256("stored_blake3"),
             sha256=d.optional_hex256("sha256"),
         )
@@ -98,14 +88,14 @@ class Drive:
                 "fs_uuid": self.fs_uuid, "serial": self.serial}
 
     @classmethod
-    def from_dict(cls, data: Any, strict: bool = True) -> "Drive":
+    def from_dict(cls, data: Any, strict: bool = True) -> Drive:
         d = _Fields(data, "drive", strict)
         drive = cls(
-            ordinal=d.int("ordinal", 1, MAX_CHUNKS),
-            label=d.optional_text("label", MAX_TEXT_CHARS),
-            fs_type=d.optional_text("fs_type", MAX_TEXT_CHARS),
-            fs_uuid=d.optional_text("fs_uuid", MAX_TEXT_CHARS),
-            serial=d.optional_text("serial", MAX_TEXT_CHARS),
+            ordinal=d.integer("ordinal", 1, limits.MAX_DRIVES),
+            label=d.optional_text("label", limits.MAX_TEXT_CHARS),
+            fs_type=d.optional_text("fs_type", limits.MAX_TEXT_CHARS),
+            fs_uuid=d.optional_text("fs_uuid", limits.MAX_TEXT_CHARS),
+            serial=d.optional_text("serial", limits.MAX_TEXT_CHARS),
         )
         d.done()
         return drive
@@ -150,18 +140,18 @@ class Index:
 
     def to_bytes(self) -> bytes:
         data = serialization.dumps(self.to_dict())
-        if len(data) > MAX_INDEX_BYTES:
+        if len(data) > limits.MAX_INDEX_BYTES:
             raise UsageError(f"the index of {len(self.chunks)} chunks would be {len(data)} bytes, "
-                             f"over the {MAX_INDEX_BYTES}-byte limit receivers accept",
+                             f"over the {limits.MAX_INDEX_BYTES}-byte limit receivers accept",
                              hint="use a larger --chunk-size")
         return data
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Index":
-        return cls.from_dict(serialization.loads(data, what="index", limit=MAX_INDEX_BYTES))
+    def from_bytes(cls, data: bytes) -> Index:
+        return cls.from_dict(serialization.loads(data, what="index", limit=limits.MAX_INDEX_BYTES))
 
     @classmethod
-    def from_dict(cls, data: Any) -> "Index":
+    def from_dict(cls, data: Any) -> Index:
         d = _Fields(data, "index")
         if d.raw.get("magic") != MAGIC:
             raise FormatError("not an airgap-transfer index (wrong magic)")
@@ -182,23 +172,23 @@ class Index:
         bundle = _Fields(d.take("bundle"), "bundle", strict)
         chunks_raw = d.take("chunks")
         drives_raw = d.take("drives")
-        if not isinstance(chunks_raw, list) or len(chunks_raw) > MAX_CHUNKS:
-            raise FormatError(f"index chunk list is not a list of at most {MAX_CHUNKS}")
-        if not isinstance(drives_raw, list) or len(drives_raw) > MAX_CHUNKS:
+        if not isinstance(chunks_raw, list) or len(chunks_raw) > limits.MAX_CHUNKS:
+            raise FormatError(f"index chunk list is not a list of at most {limits.MAX_CHUNKS}")
+        if not isinstance(drives_raw, list) or len(drives_raw) > limits.MAX_DRIVES:
             raise FormatError("index drive list is malformed")
         index = cls(
-            transfer_id=d.match("transfer_id", TRANSFER_ID_RE),
-            final=d.bool("final"),
-            bundle_name=bundle.text("name", MAX_NAME_CHARS),
-            bundle_size=bundle.int("size", 0, MAX_BUNDLE_SIZE),
+            transfer_id=d.match("transfer_id", limits.TRANSFER_ID_RE),
+            final=d.boolean("final"),
+            bundle_name=bundle.text("name", limits.MAX_NAME_CHARS),
+            bundle_size=bundle.integer("size", 0, limits.MAX_BUNDLE_SIZE),
             kind=bundle.choice("kind", ("file", "directory", "stream")),
             bundle_blake3=bundle.optional_hex256("blake3"),
             bundle_sha256=bundle.optional_hex256("sha256"),
-            bundle_original_name=bundle.optional_text("original_name", MAX_ORIGINAL_NAME_CHARS),
+            bundle_original_name=bundle.optional_text("original_name", limits.MAX_ORIGINAL_NAME_CHARS),
             created=d.created("created"),
-            tool=d.text("tool", MAX_TEXT_CHARS),
+            tool=d.text("tool", limits.MAX_TEXT_CHARS),
             signer=d.text("signer", 64),
-            readback=d.bool("readback"),
+            readback=d.boolean("readback"),
             compression=d.text("compression", 64),
             chunks=[Chunk.from_dict(item, strict) for item in chunks_raw],
             drives=[Drive.from_dict(item, strict) for item in drives_raw],
@@ -251,6 +241,3 @@ class Index:
                     f"chunk lengths add up to {expected_offset}, not the bundle size {self.bundle_size}")
             if self.bundle_blake3 is None:
                 raise FormatError("final index carries no whole-bundle digest")
-
-    def chunk_by_file(self) -> dict[str, Chunk]:
-        return {chunk.file: chunk for chunk in self.chunks}

@@ -22,6 +22,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from airgap_transfer import limits
 from airgap_transfer.errors import UsageError
 
 FOLDER_PREFIX = "airgap-"
@@ -30,8 +31,6 @@ SIGNATURE_NAME = "index.agt.minisig"
 B3SUMS_NAME = "B3SUMS"
 SIGNER_KEY_NAME = "signer.pub"  # lets --allow-untrusted still detect corruption
 SEARCH_DEPTH = 3
-MAX_ENTRIES_PER_DIR = 250_000  # above the most chunks a transfer may have (limits.MAX_TRANSFER_CHUNKS)
-MAX_ENTRIES_TOTAL = 1_000_000  # a drive crafted with huge folder trees cannot stall discovery
 
 FOLDER_RE = re.compile(r"^airgap-([0-9a-f]{32})$")
 CHUNK_RE = re.compile(r"^([0-9a-f]{12})-(\d{6})\.chunk(\.zst)?$")
@@ -86,13 +85,13 @@ class _Budget:
                              hint="give each drive's mount point (or its airgap-* folder) as SOURCE")
 
 
-def _entries(path: Path, budget: _Budget | None = None) -> list[os.DirEntry]:
+def _entries(path: Path, budget: _Budget | None = None) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(path) as iterator:
             entries = []
             for entry in iterator:
                 entries.append(entry)
-                if len(entries) >= MAX_ENTRIES_PER_DIR:
+                if len(entries) >= limits.MAX_ENTRIES_PER_DIR:
                     break
     except OSError:
         return []
@@ -116,7 +115,7 @@ def _read_folder(path: Path, transfer_id: str, drive_root: Path, budget: _Budget
                 continue
             if name == INDEX_NAME:
                 found.has_index = True
-            elif match.group(1) != transfer_id[:12]:
+            elif match is not None and match.group(1) != transfer_id[:12]:
                 found.ignored.append((Path(entry.path), "chunk of another transfer"))
             elif name.endswith(".parity"):
                 found.parity[name] = Path(entry.path)
@@ -125,7 +124,7 @@ def _read_folder(path: Path, transfer_id: str, drive_root: Path, budget: _Budget
     return found
 
 
-def discover(sources: list[Path], max_entries: int = MAX_ENTRIES_TOTAL) -> list[TransferFolder]:
+def discover(sources: list[Path], max_entries: int = limits.MAX_ENTRIES_TOTAL) -> list[TransferFolder]:
     """Every transfer folder at most SEARCH_DEPTH levels below each source."""
     budget = _Budget(max_entries)
     results: list[TransferFolder] = []

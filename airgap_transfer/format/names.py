@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import unicodedata
 
+from airgap_transfer import limits
 from airgap_transfer.errors import UsageError
 
-MAX_NAME_BYTES = 200  # leaves room for temp-name decorations under NAME_MAX (255)
-MAX_EXTENSION_BYTES = 16
-MAX_ORIGINAL_NAME_CHARS = 1024  # the sender's name as given, kept in the index for the record
 _FORBIDDEN = set('/\\:*?"<>|')
 
 
@@ -31,17 +29,17 @@ def sanitize_bundle_name(name: str) -> str:
 
 
 def _cut_keeping_extension(name: str) -> str:
-    """``name`` cut to MAX_NAME_BYTES of UTF-8, keeping its extension (``.bin``, ``.tar.gz``) when it has one."""
-    if len(name.encode("utf-8")) <= MAX_NAME_BYTES:
+    """``name`` cut to MAX_NAME_BYTES of UTF-8, keeping its extension (``.bin``, ``.tar.gz``) if it has one."""
+    if len(name.encode("utf-8")) <= limits.MAX_NAME_BYTES:
         return name
     suffix = ""
     stem, dot, last = name.rpartition(".")
-    if dot and stem and 0 < len(last.encode("utf-8")) <= MAX_EXTENSION_BYTES and " " not in last:
+    if dot and stem and 0 < len(last.encode("utf-8")) <= limits.MAX_EXTENSION_BYTES and " " not in last:
         suffix = "." + last
         inner, dot2, before = stem.rpartition(".")
         if dot2 and inner and before in ("tar", "cpio"):
             stem, suffix = inner, f".{before}{suffix}"
-    keep = MAX_NAME_BYTES - len(suffix.encode("utf-8"))
+    keep = limits.MAX_NAME_BYTES - len(suffix.encode("utf-8"))
     stem_part = name[:len(name) - len(suffix)] if suffix else name
     cut = stem_part.encode("utf-8")[:keep].decode("utf-8", errors="ignore").strip()
     return (cut + suffix) if cut else suffix.lstrip(".")
@@ -56,8 +54,8 @@ def renamed_because(original: str, safe: str) -> str | None:
         reasons.append("characters that FAT, exFAT or Windows refuse became _")
     if original.lstrip().startswith("."):
         reasons.append("leading dots dropped (never a hidden file)")
-    if len(original.encode("utf-8")) > MAX_NAME_BYTES:
-        reasons.append(f"cut to {MAX_NAME_BYTES} bytes, extension kept")
+    if len(original.encode("utf-8")) > limits.MAX_NAME_BYTES:
+        reasons.append(f"cut to {limits.MAX_NAME_BYTES} bytes, extension kept")
     return "; ".join(reasons) or "normalised"
 
 

@@ -22,9 +22,6 @@ if TYPE_CHECKING:
     from airgap_transfer.format.index import Chunk
 
 SCHEME = "rs-cauchy-gf256-0x11d"
-MAX_STRIPES = 999_999          # six-digit stripe numbers in parity file names
-MAX_LENGTH = 2**60
-MAX_ORDINAL = 999_999
 
 
 @dataclass
@@ -39,9 +36,9 @@ class ParityFile:
         return {"file": self.file, "drive": self.drive, "blake3": self.blake3}
 
     @classmethod
-    def from_dict(cls, data: Any, strict: bool) -> "ParityFile":
+    def from_dict(cls, data: Any, strict: bool) -> ParityFile:
         d = Fields(data, "parity file", strict)
-        item = cls(file=d.text("file", 64), drive=d.int("drive", 1, MAX_ORDINAL), blake3=d.hex256("blake3"))
+        item = cls(file=d.text("file", 64), drive=d.integer("drive", 1, limits.MAX_DRIVES), blake3=d.hex256("blake3"))
         d.done()
         return item
 
@@ -58,16 +55,17 @@ class Stripe:
                 "parity": [p.to_dict() for p in self.parity]}
 
     @classmethod
-    def from_dict(cls, data: Any, strict: bool) -> "Stripe":
+    def from_dict(cls, data: Any, strict: bool) -> Stripe:
         d = Fields(data, "stripe", strict)
         chunks = d.take("chunks")
         parity = d.take("parity")
         if (not isinstance(chunks, list) or not 1 <= len(chunks) < limits.MAX_STRIPE_SHARDS
-                or not all(type(c) is int and 1 <= c <= MAX_ORDINAL for c in chunks)):
+                or not all(type(c) is int and 1 <= c <= limits.MAX_CHUNKS for c in chunks)):
             raise FormatError("stripe chunk list is malformed")
         if not isinstance(parity, list) or not 1 <= len(parity) <= limits.MAX_PARITY:
             raise FormatError("stripe parity list is malformed")
-        stripe = cls(seq=d.int("seq", 1, MAX_STRIPES), length=d.int("length", 1, MAX_LENGTH), chunks=chunks,
+        stripe = cls(seq=d.integer("seq", 1, limits.MAX_CHUNKS), length=d.integer("length", 1, limits.MAX_BUNDLE_SIZE),
+                     chunks=chunks,
                      parity=[ParityFile.from_dict(p, strict) for p in parity])
         d.done()
         return stripe
@@ -85,22 +83,22 @@ class Parity:
                 "stripes": [s.to_dict() for s in self.stripes]}
 
     @classmethod
-    def from_dict(cls, data: Any, strict: bool) -> "Parity":
+    def from_dict(cls, data: Any, strict: bool) -> Parity:
         d = Fields(data, "parity", strict)
         scheme = d.text("scheme", 64)
         if scheme != SCHEME:
             raise FormatError(f"parity scheme {scheme!r} is not supported (this tool reads {SCHEME})",
                               hint="use an airgap-transfer release that reads it")
-        m = d.int("m", 1, limits.MAX_PARITY)
-        k = d.int("k", 1, limits.MAX_STRIPE_SHARDS - m)
+        m = d.integer("m", 1, limits.MAX_PARITY)
+        k = d.integer("k", 1, limits.MAX_STRIPE_SHARDS - m)
         stripes = d.take("stripes")
-        if not isinstance(stripes, list) or not 1 <= len(stripes) <= MAX_STRIPES:
-            raise FormatError(f"parity stripe list is not a list of 1 to {MAX_STRIPES}")
+        if not isinstance(stripes, list) or not 1 <= len(stripes) <= limits.MAX_CHUNKS:
+            raise FormatError(f"parity stripe list is not a list of 1 to {limits.MAX_CHUNKS}")
         parity = cls(scheme, k, m, [Stripe.from_dict(s, strict) for s in stripes])
         d.done()
         return parity
 
-    def check(self, transfer_id: str, chunks: list["Chunk"]) -> None:
+    def check(self, transfer_id: str, chunks: list[Chunk]) -> None:
         """Every chunk in exactly one stripe; names, counts and lengths as pack writes them."""
         by_seq = {c.seq: c for c in chunks}
         covered: set[int] = set()

@@ -109,8 +109,8 @@ def _parity_lines(index: Index) -> list[str]:
 def _partial_tail(lines: list[str]) -> list[str]:
     """Steps 1 and 2 hold on a sealed drive too; step 3 needs the final figures."""
     cut = next(i for i, line in enumerate(lines) if line.startswith("3. "))
-    return lines[:cut] + ["3. Then follow step 3 of the RESTORE.txt on the last drive written: it joins",
-                          "   the chunks and checks the whole bundle against its digest.", ""]
+    return [*lines[:cut], "3. Then follow step 3 of the RESTORE.txt on the last drive written: it joins",
+            "   the chunks and checks the whole bundle against its digest.", ""]
 
 
 def _tools(index: Index) -> str:

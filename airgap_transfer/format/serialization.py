@@ -14,14 +14,12 @@ from typing import Any
 
 import msgpack
 
+from airgap_transfer import limits
 from airgap_transfer.errors import FormatError
 
-MAX_DOCUMENT_BYTES = 16 * 2**20
-MAX_DEPTH = 16
 
-
-def _pairs_to_dict(pairs: list[tuple[Any, Any]]) -> dict:
-    result: dict = {}
+def _pairs_to_dict(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
     for key, value in pairs:
         if not isinstance(key, str):
             raise FormatError(f"map key {key!r} is not a string")
@@ -36,20 +34,20 @@ def _check_depth(root: Any) -> None:
     stack = [(root, 0)]
     while stack:
         value, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise FormatError(f"nesting deeper than {MAX_DEPTH} levels")
+        if depth > limits.MAX_DEPTH:
+            raise FormatError(f"nesting deeper than {limits.MAX_DEPTH} levels")
         if isinstance(value, dict):
             stack.extend((item, depth + 1) for item in value.values())
         elif isinstance(value, list):
             stack.extend((item, depth + 1) for item in value)
 
 
-def dumps(document: dict) -> bytes:
+def dumps(document: dict[str, Any]) -> bytes:
     """Serialize deterministically (insertion order of the dicts we build)."""
     return msgpack.packb(document, use_bin_type=True, strict_types=False)
 
 
-def loads(data: bytes, *, what: str = "document", limit: int = MAX_DOCUMENT_BYTES) -> dict:
+def loads(data: bytes, *, what: str = "document", limit: int = limits.MAX_DOCUMENT_BYTES) -> dict[str, Any]:
     """Parse one msgpack map of at most ``limit`` bytes; FormatError otherwise."""
     if len(data) > limit:
         raise FormatError(f"{what} is {len(data)} bytes, over the {limit}-byte limit")
@@ -63,8 +61,8 @@ def loads(data: bytes, *, what: str = "document", limit: int = MAX_DOCUMENT_BYTE
         use_list=True,
         max_bin_len=limit,
         max_str_len=limit,
-        max_array_len=2**20,
-        max_map_len=2**16,
+        max_array_len=limits.MAX_ARRAY_LEN,
+        max_map_len=limits.MAX_MAP_LEN,
         max_ext_len=0,
     )
     try:
@@ -86,7 +84,7 @@ def loads(data: bytes, *, what: str = "document", limit: int = MAX_DOCUMENT_BYTE
     return document
 
 
-def read_bounded(path, limit: int = MAX_DOCUMENT_BYTES, *, what: str = "file") -> bytes:
+def read_bounded(path: str | os.PathLike[str], limit: int = limits.MAX_DOCUMENT_BYTES, *, what: str = "file") -> bytes:
     """Read a regular file of at most ``limit`` bytes, never following a symlink."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))

@@ -11,6 +11,7 @@ import errno
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import blake3
@@ -107,12 +108,13 @@ def hash_file_bounded(path: Path, expected_length: int, buffer: bytearray) -> tu
     return hasher.hexdigest(), seen
 
 
-def _libc_syncfs():
+def _libc_syncfs() -> Callable[[int], int] | None:
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.syncfs
+        syncfs: Callable[[int], int] = libc.syncfs
+        return syncfs
     except (OSError, AttributeError):
         return None
 

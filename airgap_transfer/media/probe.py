@@ -13,13 +13,16 @@ import shutil
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psutil
+
+if TYPE_CHECKING:
+    from psutil._ntuples import sdiskpart
 
 from airgap_transfer import limits
 
 TOOL_TIMEOUT = 5.0
-MAX_TOOL_OUTPUT = 64 * 1024
 FUSE_TYPES = {"fuseblk", "fuse"}
 
 
@@ -41,7 +44,7 @@ class Medium:
     def max_file_size(self) -> int:
         return limits.max_file_size(self.fs_type)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "max_file_size": self.max_file_size}
 
     @property
@@ -62,17 +65,17 @@ def _run(args: list[str]) -> str:
         result = subprocess.run(args, capture_output=True, timeout=TOOL_TIMEOUT, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return ""
-    return result.stdout[:MAX_TOOL_OUTPUT].decode("utf-8", errors="replace")
+    return result.stdout[:limits.MAX_TOOL_OUTPUT].decode("utf-8", errors="replace")
 
 
-def _mount_of(path: Path) -> psutil._common.sdiskpart | None:
+def _mount_of(path: Path) -> sdiskpart | None:
     real = os.path.realpath(path)
     best = None
     for part in psutil.disk_partitions(all=True):
         point = part.mountpoint
-        if real == point or real.startswith(point.rstrip("/") + "/"):
-            if best is None or len(point) > len(best.mountpoint):
-                best = part
+        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) > len(best.mountpoint)):
+            best = part
     return best
 
 
@@ -97,12 +100,19 @@ def _blkid(device: str) -> dict[str, str]:
     return fields
 
 
-def _sys_block(device: str) -> dict[str, str | bool | None]:
+@dataclass(frozen=True)
+class _DiskInfo:
+    serial: str | None = None
+    model: str | None = None
+    removable: bool | None = None
+
+
+def _sys_block(device: str) -> _DiskInfo:
     """Serial, model and removable flag from /sys for the disk holding ``device``."""
     name = os.path.basename(os.path.realpath(device))
     block = Path("/sys/class/block") / name
     if not block.exists():
-        return {}
+        return _DiskInfo()
     disk = block.resolve()
     if (disk / "partition").exists():
         disk = disk.parent
@@ -114,9 +124,8 @@ def _sys_block(device: str) -> dict[str, str | bool | None]:
             return None
 
     removable = read("removable")
-    return {"serial": read("device/serial") or read("serial"),
-            "model": read("device/model"),
-            "removable": None if removable is None else removable == "1"}
+    return _DiskInfo(serial=read("device/serial") or read("serial"), model=read("device/model"),
+                     removable=None if removable is None else removable == "1")
 
 
 def _lsblk_serial(device: str) -> str | None:
@@ -141,9 +150,9 @@ def describe(path: Path) -> Medium:
         if medium.fs_type in FUSE_TYPES or not medium.fs_type:
             medium.fs_type = probed.get("TYPE", medium.fs_type)
         info = _sys_block(medium.device)
-        medium.serial = info.get("serial") or _lsblk_serial(medium.device) or _udev_link("by-id", device)
-        medium.model = info.get("model")
-        medium.removable = info.get("removable")
+        medium.serial = info.serial or _lsblk_serial(medium.device) or _udev_link("by-id", device)
+        medium.model = info.model
+        medium.removable = info.removable
     return medium
 
 

@@ -22,14 +22,9 @@ import sys
 import time
 from pathlib import Path
 
+from airgap_transfer import limits
 from airgap_transfer.errors import AirgapError, DriveIOError, NoSpaceError, UsageError
 from airgap_transfer.state import paths
-
-MAX_HOLDER_BYTES = 4096
-# A journal line per chunk and drive, a custody event per chunk: about 1 kB each, plus headers and
-# the local custody log's signed head; the margin covers the temporary copy of an atomic rewrite.
-STATE_BYTES_PER_CHUNK = 2048
-STATE_BYTES_FIXED = 4 * 2**20
 
 
 class Held:
@@ -74,7 +69,7 @@ def lock(journal_path: Path, what: str) -> Held:
 
 def _holder(fd: int) -> str:
     try:
-        info = json.loads(os.pread(fd, MAX_HOLDER_BYTES, 0) or b"{}")
+        info = json.loads(os.pread(fd, limits.MAX_LOCK_HOLDER_BYTES, 0) or b"{}")
         pid, started, command = int(info["pid"]), str(info["started"]), str(info["command"])
     except (OSError, ValueError, KeyError, TypeError):
         return "by another process"
@@ -84,7 +79,7 @@ def _holder(fd: int) -> str:
 def check_room(folder: Path, chunks: int | None, what: str) -> None:
     """Exit 6, naming the state folder, unless it has room for the records of ``chunks`` chunks."""
     folder.mkdir(parents=True, exist_ok=True)
-    need = STATE_BYTES_FIXED + STATE_BYTES_PER_CHUNK * (chunks or 1000)
+    need = limits.STATE_BYTES_FIXED + limits.STATE_BYTES_PER_CHUNK * (chunks or 1000)
     stats = os.statvfs(folder)
     free = stats.f_bavail * stats.f_frsize
     if free < need:

@@ -18,12 +18,13 @@ import json
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any, TypeVar
 
+from airgap_transfer import limits
 from airgap_transfer.errors import UsageError
 from airgap_transfer.media import fsio
 from airgap_transfer.state import paths
 
-MAX_JOURNAL_BYTES = 256 * 2**20
 JOURNAL_VERSION = 2
 
 
@@ -38,11 +39,11 @@ class SourceIdentity:
     device: int
 
     @classmethod
-    def of(cls, path: Path) -> "SourceIdentity":
+    def of(cls, path: Path) -> SourceIdentity:
         info = path.stat()
         return cls(str(path.resolve()), info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
 
-    def differences(self, other: "SourceIdentity") -> list[str]:
+    def differences(self, other: SourceIdentity) -> list[str]:
         return [name for name in ("size", "mtime_ns", "inode", "device")
                 if getattr(self, name) != getattr(other, name)]
 
@@ -54,16 +55,16 @@ class PackJournal:
     bundle_name: str
     key_id: str
     readback: bool
-    chunks: list[dict] = field(default_factory=list)   # Chunk.to_dict() plus "root"
-    drives: list[dict] = field(default_factory=list)   # Drive.to_dict() plus "root"
+    chunks: list[dict[str, Any]] = field(default_factory=list)   # Chunk.to_dict() plus "root"
+    drives: list[dict[str, Any]] = field(default_factory=list)   # Drive.to_dict() plus "root"
     complete: bool = False
     sha256: bool = False       # every chunk of a transfer carries SHA-256, or none does
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"journal": "pack", "version": JOURNAL_VERSION, **asdict(self)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "PackJournal":
+    def from_dict(cls, data: dict[str, Any]) -> PackJournal:
         fields = {k: v for k, v in data.items() if k not in ("journal", "version")}
         fields["source"] = SourceIdentity(**fields["source"])
         return cls(**fields)
@@ -76,14 +77,17 @@ class UnpackJournal:
     partial: str
     # seq, offset, length, blake3 of each chunk proven and synced in the partial
     # output; reused only where the signed index says exactly the same
-    placed: list[dict] = field(default_factory=list)
+    placed: list[dict[str, Any]] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"journal": "unpack", "version": JOURNAL_VERSION, **asdict(self)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "UnpackJournal":
+    def from_dict(cls, data: dict[str, Any]) -> UnpackJournal:
         return cls(**{k: v for k, v in data.items() if k not in ("journal", "version")})
+
+
+_J = TypeVar("_J", PackJournal, UnpackJournal)
 
 
 def pack_journal_path(source: Path) -> Path:
@@ -109,7 +113,7 @@ def save(path: Path, journal: PackJournal | UnpackJournal) -> None:
     fsio.atomic_write_bytes(path, "".join(json.dumps(line) + "\n" for line in lines).encode())
 
 
-def append(path: Path, records: list[dict]) -> None:
+def append(path: Path, records: list[dict[str, Any]]) -> None:
     """Add lines such as {"chunk": {...}} or {"complete": true}; durable when this returns."""
     if not records:
         return
@@ -124,7 +128,7 @@ def append(path: Path, records: list[dict]) -> None:
         os.close(fd)
 
 
-def _fold(lines: list[bytes]) -> dict:
+def _fold(lines: list[bytes]) -> dict[str, Any]:
     """Header plus records into one dict; a torn last line (crash mid-append) is dropped."""
     parsed = []
     for number, line in enumerate(lines):
@@ -137,7 +141,7 @@ def _fold(lines: list[bytes]) -> dict:
     if not parsed or not isinstance(parsed[0], dict):
         raise ValueError("no header line")
     document = dict(parsed[0])
-    keyed: dict[str, dict] = {key: {} for key in _LISTS.values()}
+    keyed: dict[str, dict[str, Any]] = {key: {} for key in _LISTS.values()}
     for record in parsed[1:]:
         if not isinstance(record, dict):
             raise ValueError("a record is not an object")
@@ -152,14 +156,14 @@ def _fold(lines: list[bytes]) -> dict:
     return document
 
 
-def load(path: Path, kind: type[PackJournal] | type[UnpackJournal]):
+def load(path: Path, kind: type[_J]) -> _J | None:
     """The journal at ``path``, or None; an unreadable one is an error, not silently ignored."""
     if not path.exists():
         return None
     try:
         with open(path, "rb") as handle:
-            data = handle.read(MAX_JOURNAL_BYTES + 1)
-        if len(data) > MAX_JOURNAL_BYTES:
+            data = handle.read(limits.MAX_JOURNAL_BYTES + 1)
+        if len(data) > limits.MAX_JOURNAL_BYTES:
             raise ValueError("over the size limit")
         document = _fold(data.splitlines())
         if document.get("version") != JOURNAL_VERSION:
@@ -178,28 +182,30 @@ def remove(path: Path) -> None:
         pass
 
 
-MAX_JOURNALS_SCANNED = 1000
-
-
-def local_progress(transfer_id: str) -> dict:
+def local_progress(transfer_id: str) -> dict[str, Any]:
     """What this machine's journals say about a transfer: pack and unpack progress."""
-    found: dict = {}
-    for kind, cls in (("pack", PackJournal), ("unpack", UnpackJournal)):
-        folder = paths.state_dir() / kind
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.glob("*.json"))[:MAX_JOURNALS_SCANNED]:
-            try:
-                saved = load(path, cls)
-            except UsageError:
-                continue  # an unreadable journal says nothing reliable about progress
-            if saved is None or saved.transfer_id != transfer_id:
-                continue
-            if kind == "pack":
-                found["pack"] = {"source": saved.source.path, "size": saved.source.size,
-                                 "chunks": len(saved.chunks), "bytes": sum(c["length"] for c in saved.chunks),
-                                 "complete": saved.complete}
-            else:
-                found["unpack"] = {"output": saved.output, "partial": saved.partial,
-                                   "chunks": len(saved.placed), "bytes": sum(c["length"] for c in saved.placed)}
+    found: dict[str, Any] = {}
+    for path in _journals("pack"):
+        packed = _load_quietly(path, PackJournal)
+        if packed is not None and packed.transfer_id == transfer_id:
+            found["pack"] = {"source": packed.source.path, "size": packed.source.size,
+                             "chunks": len(packed.chunks), "bytes": sum(c["length"] for c in packed.chunks),
+                             "complete": packed.complete}
+    for path in _journals("unpack"):
+        unpacked = _load_quietly(path, UnpackJournal)
+        if unpacked is not None and unpacked.transfer_id == transfer_id:
+            found["unpack"] = {"output": unpacked.output, "partial": unpacked.partial,
+                               "chunks": len(unpacked.placed), "bytes": sum(c["length"] for c in unpacked.placed)}
     return found
+
+
+def _journals(kind: str) -> list[Path]:
+    folder = paths.state_dir() / kind
+    return sorted(folder.glob("*.json"))[:limits.MAX_JOURNALS_SCANNED] if folder.is_dir() else []
+
+
+def _load_quietly(path: Path, kind: type[_J]) -> _J | None:
+    try:
+        return load(path, kind)
+    except UsageError:
+        return None  # an unreadable journal says nothing reliable about progress

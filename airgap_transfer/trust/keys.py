@@ -10,12 +10,11 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+from airgap_transfer import limits
 from airgap_transfer.errors import KeyFileError, TrustError
-from airgap_transfer.events import Reporter
+from airgap_transfer.events import Kind, Reporter
 from airgap_transfer.state import paths
 from airgap_transfer.trust import minisign
-
-MAX_TRUSTED_KEYS = 1000
 
 
 def load_signing_key(path: Path | None, report: Reporter) -> minisign.SecretKey:
@@ -27,7 +26,7 @@ def load_signing_key(path: Path | None, report: Reporter) -> minisign.SecretKey:
         return minisign.SecretKey.from_file(secret_path)
     secret = generate_default_key()
     report.warning(
-        "key-created",
+        Kind.KEY_CREATED,
         f"created signing key {secret.public_key().key_id_hex} at {secret_path}; "
         f"give the receiver {paths.default_public_key()} to trust",
         key_id=secret.public_key().key_id_hex, secret_key=str(secret_path),
@@ -81,7 +80,7 @@ def trusted_keys(extra: list[str]) -> list[minisign.PublicKey]:
         keys.append(own)
     folder = paths.trusted_dir()
     if folder.is_dir():
-        for entry in sorted(folder.iterdir())[:MAX_TRUSTED_KEYS]:
+        for entry in sorted(folder.iterdir())[:limits.MAX_TRUSTED_KEYS]:
             try:
                 if entry.suffix == ".pub" and stat.S_ISREG(entry.lstat().st_mode):
                     keys.append(minisign.PublicKey.from_file(entry))

@@ -14,8 +14,9 @@ import hashlib
 import os
 import secrets
 import stat
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from airgap_transfer import limits
 from airgap_transfer.errors import KeyFileError, TrustError, UsageError
 
 ALG_LEGACY = b"Ed"  # signs the raw message; also the key algorithm tag
@@ -35,8 +37,6 @@ UNTRUSTED = "untrusted comment: "
 TRUSTED = "trusted comment: "
 # minisign -G writes this line even with -W; we copy it byte for byte.
 SECRET_COMMENT = UNTRUSTED + "minisign encrypted secret key"
-MAX_KEY_FILE = 4096
-MAX_SIG_TEXT = 8192
 _SECRET_LEN = 2 + 2 + 2 + 32 + 8 + 8 + 8 + 64 + 32  # 158, see SecretKey._pack
 _FORBIDDEN = ("\n", "\r", "\0")  # minisign stops or trims a comment at these
 _KEYGEN_HINT = "make an unencrypted key with `minisign -G -W` or `airgap-transfer keygen`"
@@ -58,7 +58,7 @@ def _b64(data: bytes) -> str:
 
 
 def _key_id_hex(key_id: bytes) -> str:
-    return "%016X" % int.from_bytes(key_id, "little")
+    return f"{int.from_bytes(key_id, 'little'):016X}"
 
 
 def _utf8(text: str) -> bytes:
@@ -73,26 +73,30 @@ def _lines(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
 
 
-def _read_small(path, what: str) -> tuple[str, os.stat_result]:
-    """Read a key file of at most MAX_KEY_FILE bytes; stat the open descriptor."""
+StrPath = str | os.PathLike[str]
+_K = TypeVar("_K")
+
+
+def _read_small(path: StrPath, what: str) -> tuple[str, os.stat_result]:
+    """Read a key file of at most limits.MAX_KEY_FILE_BYTES bytes; stat the open descriptor."""
     try:
         with open(path, "rb") as handle:
             info = os.fstat(handle.fileno())
-            data = handle.read(MAX_KEY_FILE + 1)
+            data = handle.read(limits.MAX_KEY_FILE_BYTES + 1)
     except FileNotFoundError:
         raise KeyFileError(f"{what} {path} does not exist", hint=_PATH_HINT) from None
     except OSError as exc:
         raise KeyFileError(f"cannot read {what} {path}: {exc.strerror}", hint=_PATH_HINT) from None
     try:
-        if len(data) <= MAX_KEY_FILE:
+        if len(data) <= limits.MAX_KEY_FILE_BYTES:
             return data.decode("utf-8"), info
     except UnicodeDecodeError:
         pass
     raise KeyFileError(f"{what} {path} is not a minisign key (binary or larger than "
-                       f"{MAX_KEY_FILE} bytes)", hint="point to the minisign key file itself")
+                       f"{limits.MAX_KEY_FILE_BYTES} bytes)", hint="point to the minisign key file itself")
 
 
-def _parse_named(path, parse, text: str):
+def _parse_named(path: StrPath, parse: Callable[[str], _K], text: str) -> _K:
     """Run ``parse``; prefix any KeyFileError with the file it came from."""
     try:
         return parse(text)
@@ -123,9 +127,9 @@ class PublicKey:
         return f"{UNTRUSTED}minisign public key {self.key_id_hex_unpadded}\n{blob}\n"
 
     @classmethod
-    def from_text(cls, text: str) -> "PublicKey":
+    def from_text(cls, text: str) -> PublicKey:
         hint = "give a minisign public key file or its base64 line (starts with RW)"
-        lines = _lines(text.strip()) if len(text) <= MAX_KEY_FILE else []
+        lines = _lines(text.strip()) if len(text) <= limits.MAX_KEY_FILE_BYTES else []
         if len(lines) == 2 and lines[0].startswith(UNTRUSTED):
             lines = lines[1:]  # the comment is unsigned; ignore its content
         blob = _b64decode(lines[0]) if len(lines) == 1 else None
@@ -136,7 +140,7 @@ class PublicKey:
         return cls(key_id=blob[2:10], raw=blob[10:])
 
     @classmethod
-    def from_file(cls, path) -> "PublicKey":
+    def from_file(cls, path: StrPath) -> PublicKey:
         text, _ = _read_small(path, "public key file")
         return _parse_named(path, cls.from_text, text)
 
@@ -170,13 +174,13 @@ class SecretKey:
         return header + self.key_id + keypair + _checksum(self.key_id, keypair)
 
     @classmethod
-    def generate(cls) -> "SecretKey":
+    def generate(cls) -> SecretKey:
         return cls(key_id=secrets.token_bytes(8), seed=secrets.token_bytes(32))
 
     @classmethod
-    def from_text(cls, text: str) -> "SecretKey":
+    def from_text(cls, text: str) -> SecretKey:
         hint = "give a minisign secret key file (two lines, made by `minisign -G -W`)"
-        lines = _lines(text.strip()) if len(text) <= MAX_KEY_FILE else []
+        lines = _lines(text.strip()) if len(text) <= limits.MAX_KEY_FILE_BYTES else []
         if len(lines) != 2 or not lines[0].startswith(UNTRUSTED):
             raise KeyFileError("not a minisign secret key", hint=hint)
         blob = _b64decode(lines[1])
@@ -185,7 +189,7 @@ class SecretKey:
         return cls._unpack(blob)
 
     @classmethod
-    def _unpack(cls, blob: bytes) -> "SecretKey":
+    def _unpack(cls, blob: bytes) -> SecretKey:
         if blob[2:4] == KDF_SCRYPT:
             raise KeyFileError("secret key is password-encrypted, which is not supported",
                                hint=_KEYGEN_HINT)
@@ -202,7 +206,7 @@ class SecretKey:
         return key
 
     @classmethod
-    def from_file(cls, path, check_permissions: bool = True) -> "SecretKey":
+    def from_file(cls, path: StrPath, check_permissions: bool = True) -> SecretKey:
         text, info = _read_small(path, "secret key file")
         mode = stat.S_IMODE(info.st_mode)
         if check_permissions and os.name == "posix" and mode & 0o077:
@@ -236,9 +240,9 @@ class Signature:
         )
 
     @classmethod
-    def from_text(cls, text: str) -> "Signature":
-        if len(text) > MAX_SIG_TEXT:
-            raise TrustError(f"signature file is longer than {MAX_SIG_TEXT} characters",
+    def from_text(cls, text: str) -> Signature:
+        if len(text) > limits.MAX_SIGNATURE_BYTES:
+            raise TrustError(f"signature file is longer than {limits.MAX_SIGNATURE_BYTES} characters",
                              hint=_REFETCH_HINT)
         lines = _lines(text)
         if len(lines) != 4 or not (lines[0].startswith(UNTRUSTED) and lines[2].startswith(TRUSTED)):
@@ -273,9 +277,9 @@ def sign(message: bytes, key: SecretKey, trusted_comment: str,
     sig = private.sign(hashlib.blake2b(message, digest_size=64).digest())
     glob = private.sign(sig + _utf8(trusted_comment))
     result = Signature(ALG_HASHED, key.key_id, sig, trusted_comment, glob, untrusted_comment)
-    if len(result.to_file_text()) > MAX_SIG_TEXT:  # else we could not read it back
+    if len(result.to_file_text()) > limits.MAX_SIGNATURE_BYTES:  # else we could not read it back
         raise UsageError("signature comments are too long",
-                         hint=f"keep the signature file under {MAX_SIG_TEXT} characters")
+                         hint=f"keep the signature file under {limits.MAX_SIGNATURE_BYTES} characters")
     return result
 
 
@@ -353,7 +357,7 @@ def _install(temp: str, final: str, replace: bool) -> None:
         os.close(fd)
 
 
-def write_key_pair(secret: SecretKey, secret_path, public_path) -> None:
+def write_key_pair(secret: SecretKey, secret_path: StrPath, public_path: StrPath) -> None:
     """Secret first: if it already exists nothing at all is written."""
     secret_path, public_path = os.fspath(secret_path), os.fspath(public_path)
     exists = KeyFileError(f"secret key file {secret_path} already exists",

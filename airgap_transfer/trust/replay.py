@@ -20,18 +20,18 @@ import fcntl
 import json
 import os
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
+from airgap_transfer import limits
 from airgap_transfer.errors import TrustError
-from airgap_transfer.events import Reporter
-from airgap_transfer.format.index import CREATED_FORMAT, Index
+from airgap_transfer.events import Kind, Reporter
+from airgap_transfer.format.fields import CREATED_FORMAT
+from airgap_transfer.format.index import Index
 from airgap_transfer.format.names import printable
 from airgap_transfer.state import paths
 
 STORE_NAME = "accepted-transfers.jsonl"
-MAX_STORE_BYTES = 64 * 2**20
-MAX_LINE_CHARS = 8192
 FIELDS = ("transfer_id", "signer", "bundle_name", "created", "accepted_at")
 
 
@@ -53,15 +53,15 @@ def store_path() -> Path:
 
 
 def _parse_time(text: str) -> datetime:
-    return datetime.strptime(text, CREATED_FORMAT).replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, CREATED_FORMAT).replace(tzinfo=UTC)
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime(CREATED_FORMAT)
+    return datetime.now(UTC).strftime(CREATED_FORMAT)
 
 
 def _parse_line(line: str) -> Accepted | None:
-    if len(line) > MAX_LINE_CHARS:
+    if len(line) > limits.MAX_REPLAY_LINE_CHARS:
         return None
     try:
         raw = json.loads(line)
@@ -81,14 +81,14 @@ def load(report: Reporter | None = None) -> list[Accepted]:
     path = store_path()
     try:
         with open(path, "rb") as handle:
-            data = handle.read(MAX_STORE_BYTES + 1)
+            data = handle.read(limits.MAX_REPLAY_RECORD_BYTES + 1)
     except FileNotFoundError:
         return []
     except OSError as exc:
         raise TrustError(f"cannot read the accepted-transfers record {path}: {exc.strerror}",
                          hint="fix the state folder's permissions; rollback protection needs it") from None
-    if len(data) > MAX_STORE_BYTES:
-        raise TrustError(f"accepted-transfers record {path} is over {MAX_STORE_BYTES} bytes",
+    if len(data) > limits.MAX_REPLAY_RECORD_BYTES:
+        raise TrustError(f"accepted-transfers record {path} is over {limits.MAX_REPLAY_RECORD_BYTES} bytes",
                          hint="archive it and start a new one; rollback protection needs it")
     records = []
     for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
@@ -97,7 +97,7 @@ def load(report: Reporter | None = None) -> list[Accepted]:
         record = _parse_line(line)
         if record is None:
             if report:
-                report.warning("replay-record-damaged", f"{path} line {number} is damaged; ignored",
+                report.warning(Kind.REPLAY_RECORD_DAMAGED, f"{path} line {number} is damaged; ignored",
                                path=str(path), line=number)
             continue
         records.append(record)
@@ -118,7 +118,7 @@ def check(index: Index, signer: str, force: bool, report: Reporter) -> list[Acce
                 f"{printable(record.bundle_name)} signed by {record.signer}; this index says "
                 f"{printable(index.bundle_name)} signed by {signer}", force, report)
     if same:
-        report.info("transfer-seen-before",
+        report.info(Kind.TRANSFER_SEEN_BEFORE,
                     f"transfer {index.transfer_id} was already accepted on {same[-1].accepted_at}; "
                     "receiving it again", transfer_id=index.transfer_id, accepted_at=same[-1].accepted_at)
         return same
@@ -137,7 +137,7 @@ def check(index: Index, signer: str, force: bool, report: Reporter) -> list[Acce
 def _refuse_or_warn(detail: str, force: bool, report: Reporter) -> None:
     if not force:
         raise TrustError(detail, hint="if the older bundle is really wanted, run again with --force")
-    report.warning("replay-forced", f"{detail}; accepted because of --force")
+    report.warning(Kind.REPLAY_FORCED, f"{detail}; accepted because of --force")
 
 
 def record(index: Index, signer: str) -> Accepted:
@@ -161,6 +161,6 @@ def remember(index: Index, signer: str, report: Reporter) -> None:
     try:
         record(index, signer)
     except OSError as exc:
-        report.warning("replay-record-failed", f"could not record transfer {index.transfer_id} as "
+        report.warning(Kind.REPLAY_RECORD_FAILED, f"could not record transfer {index.transfer_id} as "
                        f"accepted ({exc.strerror}); rollback protection will not know it",
                        path=str(store_path()))

@@ -12,7 +12,9 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from airgap_transfer import limits
 from airgap_transfer.errors import KeyFileError, UsageError
 from airgap_transfer.media import fsio
 from airgap_transfer.state import paths
@@ -27,7 +29,7 @@ class TrustEntry:
     key_id: str | None          # None when the file is not a readable public key
     problem: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"key_id": self.key_id, "path": str(self.path), "problem": self.problem}
 
 
@@ -40,7 +42,7 @@ def entries() -> list[TrustEntry]:
     if not folder.is_dir():
         return []
     found = []
-    for path in sorted(folder.iterdir())[:keys.MAX_TRUSTED_KEYS]:
+    for path in sorted(folder.iterdir())[:limits.MAX_TRUSTED_KEYS]:
         if path.suffix != ".pub":
             continue
         try:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import random
-from pathlib import Path
 
 import msgpack
 import pytest
 
+from airgap_transfer import limits
 from airgap_transfer.errors import (
     EXIT_INCOMPLETE,
     EXIT_INTEGRITY,
@@ -141,7 +141,7 @@ def duplicate_chunk(d: Drives):
 
 
 def too_many_chunks(d: Drives):
-    d.rewrite(lambda doc: doc.update(chunks=[None] * 1_000_000))
+    d.rewrite(lambda doc: doc.update(chunks=[None] * (limits.MAX_CHUNKS + 1)))
 
 
 def chunk_name_escapes(d: Drives):
@@ -263,7 +263,7 @@ CASES = [  # (spoil, exit code, a fragment the one error line must contain)
     (chunk_gap, INTEGRITY, "leaves a gap"),
     (chunk_overlap, INTEGRITY, "leaves an overlap"),
     (duplicate_chunk, INTEGRITY, "out of sequence"),
-    (too_many_chunks, INTEGRITY, "at most 999999"),
+    (too_many_chunks, INTEGRITY, f"at most {limits.MAX_CHUNKS}"),
     (chunk_name_escapes, INTEGRITY, "malformed file name"),
     (malformed_created, INTEGRITY, "'created' is not a real date"),
     (whole_digest_wrong, INTEGRITY, "whole-bundle digest"),

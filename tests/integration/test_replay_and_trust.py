@@ -13,7 +13,7 @@ import pytest
 
 from airgap_transfer.errors import EXIT_TRUST, EXIT_USAGE
 from airgap_transfer.format import layout
-from airgap_transfer.format.index import CREATED_FORMAT
+from airgap_transfer.format.fields import CREATED_FORMAT
 from airgap_transfer.state import paths
 from airgap_transfer.trust import minisign, replay
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from airgap_transfer.state import journal
-from tests.conftest import _cli_command, default_public_key, transfer_folder
+from tests.conftest import default_public_key
 
 MB = 10**6
 MiB = 2**20

@@ -113,8 +113,9 @@ def test_a_frame_declaring_a_small_size_but_overlong_is_refused(tmp_path):
     assert problem and "longer than" in problem
 
 
-def test_a_frame_asking_for_a_huge_window_is_refused(tmp_path):
-    params = zstandard.ZstdCompressionParameters(window_log=27, enable_ldm=True, compression_level=3)
+@pytest.mark.parametrize("window_log", [25, 27])  # just above limits.MAX_ZSTD_WINDOW (2^24), and far above
+def test_a_frame_asking_for_a_huge_window_is_refused(tmp_path, window_log):
+    params = zstandard.ZstdCompressionParameters(window_log=window_log, enable_ldm=True, compression_level=3)
     stream = zstandard.ZstdCompressor(compression_params=params).compressobj()  # no content size:
     greedy = stream.compress(TEXT * 2) + stream.flush()                          # the window stays 128 MiB
     problem, _ = _read(tmp_path, _chunk_for(TEXT * 2, greedy), greedy)

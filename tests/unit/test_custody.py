@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from airgap_transfer import limits
 from airgap_transfer.custody import chain as custody
 from airgap_transfer.errors import FormatError, IntegrityError, TrustError
 from airgap_transfer.trust import minisign
@@ -72,13 +73,13 @@ def test_a_line_edited_into_non_canonical_form_is_refused():
 
 def test_size_line_and_count_limits(monkeypatch):
     with pytest.raises(FormatError, match="line limit"):
-        reparse(b'"' + b"x" * (custody.MAX_LINE_BYTES + 1) + b'"\n')
+        reparse(b'"' + b"x" * (limits.MAX_LINE_BYTES + 1) + b'"\n')
     with pytest.raises(FormatError, match="truncated"):
         reparse(custody.render_log(make_log(2))[:-1])
-    monkeypatch.setattr(custody, "MAX_EVENTS", 3)
+    monkeypatch.setattr(limits, "MAX_EVENTS", 3)
     with pytest.raises(FormatError, match="more than 3 events"):
         reparse(custody.render_log(make_log(4)))
-    monkeypatch.setattr(custody, "MAX_LOG_BYTES", 100)
+    monkeypatch.setattr(limits, "MAX_LOG_BYTES", 100)
     with pytest.raises(FormatError, match="byte limit"):
         reparse(custody.render_log(make_log(4)))
 

@@ -13,9 +13,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from airgap_transfer import limits
 from airgap_transfer.errors import FormatError
 from airgap_transfer.format import layout, serialization
-from airgap_transfer.format.index import MAX_BUNDLE_SIZE, Chunk, Index
+from airgap_transfer.format.index import Chunk, Index
+from airgap_transfer.limits import MAX_BUNDLE_SIZE
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -154,13 +156,12 @@ def test_large_legitimate_index_parses() -> None:
     """100 000 chunks (~26 MB of index) is within the shared cap, on both sides."""
     index = valid_index([2**20] * 100_000)
     data = index.to_bytes()
-    assert len(data) > serialization.MAX_DOCUMENT_BYTES
+    assert len(data) > limits.MAX_DOCUMENT_BYTES
     assert len(Index.from_bytes(data).chunks) == 100_000
 
 
 def test_pack_cannot_write_an_index_unpack_would_refuse(monkeypatch) -> None:
     from airgap_transfer.errors import UsageError
-    from airgap_transfer.format import index as index_module
-    monkeypatch.setattr(index_module, "MAX_INDEX_BYTES", 10_000)
+    monkeypatch.setattr(limits, "MAX_INDEX_BYTES", 10_000)
     with pytest.raises(UsageError, match="over the 10000-byte limit"):
         valid_index([2**20] * 100).to_bytes()

@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from airgap_transfer import limits
 from airgap_transfer.errors import UsageError
 from airgap_transfer.state import journal
 from airgap_transfer.state.journal import PackJournal, SourceIdentity, UnpackJournal
@@ -54,7 +55,7 @@ def test_damaged_journals_are_a_clear_usage_error(tmp_path, content):
 
 
 def test_journal_size_is_bounded(tmp_path, monkeypatch):
-    monkeypatch.setattr(journal, "MAX_JOURNAL_BYTES", 100)
+    monkeypatch.setattr(limits, "MAX_JOURNAL_BYTES", 100)
     path = tmp_path / "p.json"
     journal.save(path, pack_journal())
     journal.append(path, [{"chunk": chunk(n)} for n in range(10)])

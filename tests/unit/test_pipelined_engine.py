@@ -134,7 +134,6 @@ def test_read_back_catches_a_medium_that_returns_other_bytes(tmp_path):
 @pytest.mark.parametrize("mode", ["none", "zstd"])
 def test_enospc_mid_chunk_rewinds_the_source_and_moves_the_chunk_on(tmp_path, monkeypatch, mode):
     """The reader runs ahead of the writer; a full drive must still rewind to the chunk's start."""
-    from airgap_transfer.engine.io import chunk_io
     monkeypatch.setattr(pipeline, "RING_BUFFER_SIZE", 64 * 1024)
     data = _source_bytes("text", 3 * 2**20 + 12345, 99)
     source = tmp_path / "bundle.bin"

@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airgap_transfer.engine.pack import resume
-from airgap_transfer.engine.pack.parallel import Planned
 from airgap_transfer.errors import UsageError
 from airgap_transfer.events import Reporter
 from airgap_transfer.format.index import Chunk

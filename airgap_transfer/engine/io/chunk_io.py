@@ -1,8 +1,9 @@
 """Writing one chunk file from the source, and reading one back into the output.
 
 Both run on ``pipeline.pump`` so reading, hashing and writing overlap.  These
-are the inner loops of pack (``_Packer._copy_into``) and unpack
-(``_Assembler._copy``); the callers keep the durability and retry logic.
+are the inner loops of pack (the writers in engine/pack/in_turn.py and
+parallel.py) and of unpack (``Assembler._copy`` in engine/unpack/assemble.py);
+the callers keep the durability and retry logic.
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ from __future__ import annotations
 import errno
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
 
 import blake3
 import zstandard
 
 from airgap_transfer.engine.io import compression, pipeline, samples
-from airgap_transfer.engine.io.digests import Digests
+from airgap_transfer.engine.io.digests import Digests, Hasher
 from airgap_transfer.errors import DriveIOError, IntegrityError
+from airgap_transfer.format.index import Chunk
 from airgap_transfer.media import fsio
 
 DROP_BEHIND = 16 * 2**20   # written pages older than this are let go
@@ -36,7 +39,7 @@ class Stored:
     sha256: str | None = None  # of the plain slice, with pack --sha256
 
 
-def write_chunk(fill: pipeline.Fill, fd: int, limit: int, whole, ring: pipeline.Ring,
+def write_chunk(fill: pipeline.Fill, fd: int, limit: int, whole: Hasher, ring: pipeline.Ring,
                 encoding: str, stored_cap: int, progress: Callable[[int], None],
                 compressor: zstandard.ZstdCompressor | None = None, sha256: bool = False) -> Stored:
     """Copy up to ``limit`` plain bytes from ``fill`` into ``fd`` (plain, or one zstd frame).
@@ -63,7 +66,7 @@ def write_chunk(fill: pipeline.Fill, fd: int, limit: int, whole, ring: pipeline.
     return Stored(length, digest, "none", length, digest, plain.sha256_hexdigest())
 
 
-def write_chunk_file(final, fill: pipeline.Fill, limit: int, whole, ring: pipeline.Ring,
+def write_chunk_file(final: Path, fill: pipeline.Fill, limit: int, whole: Hasher, ring: pipeline.Ring,
                      encoding: str, stored_cap: int, progress: Callable[[int], None],
                      compressor: zstandard.ZstdCompressor | None = None, sha256: bool = False) -> Stored:
     """``write_chunk`` into a new file at ``final``, durably: temp name, fsync, rename, folder fsync.
@@ -109,7 +112,7 @@ class _PlainWriter:
             self.dropped = self.written - DROP_BEHIND
 
 
-def read_chunk(fd: int, chunk, whole, out_fd: int | None, ring: pipeline.Ring,
+def read_chunk(fd: int, chunk: Chunk, whole: Hasher | None, out_fd: int | None, ring: pipeline.Ring,
                progress: Callable[[int], None]) -> str | None:
     """Copy one candidate chunk file (already open) to its offset; a problem, or None if proven.
 
@@ -165,7 +168,7 @@ def read_chunk(fd: int, chunk, whole, out_fd: int | None, ring: pipeline.Ring,
     return None
 
 
-def read_back(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
+def read_back(path: Path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
               stop: threading.Event | None = None, tap: samples.SampleTap | None = None) -> None:
     """Prove the medium returns exactly the bytes written; its reads overlap the hashing.
 
@@ -192,7 +195,7 @@ def read_back(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
         try:
             fsio.drop_cache(fd)
             _advise_sequential(fd)
-            seen = pipeline.pump(fill, lambda view: None, hash_view, length + 1, ring)
+            seen = pipeline.pump(fill, _discard, hash_view, length + 1, ring)
         finally:
             os.close(fd)
     except FileNotFoundError:
@@ -211,7 +214,7 @@ def read_back(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
                              hint="the drive may be fake-capacity or failing; use another drive")
 
 
-def prove(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
+def prove(path: Path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
           stop: threading.Event | None = None, tap: samples.SampleTap | None = None) -> None:
     """``read_back``, and a chunk that fails it loses its final name: nothing known bad stays."""
     try:
@@ -222,6 +225,10 @@ def prove(path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
         except OSError:
             pass
         raise
+
+
+def _discard(_view: memoryview) -> None:
+    pass
 
 
 class Stopped(Exception):
@@ -246,7 +253,8 @@ class ReadBackQueue:
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
 
-    def submit(self, path, length: int, digest: str, *, what: str, tap: samples.SampleTap | None = None) -> None:
+    def submit(self, path: Path, length: int, digest: str, *, what: str,
+               tap: samples.SampleTap | None = None) -> None:
         self.wait()
 
         def run() -> None:

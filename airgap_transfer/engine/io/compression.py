@@ -16,16 +16,20 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import dataclass
+from typing import IO, cast
 
 import blake3
 import zstandard
 
+from airgap_transfer import limits
+
 MODES = ("auto", "zstd", "none")
 LEVEL = 3
-MAX_WINDOW = 2**24             # our frames use ≤ 2 MiB windows at LEVEL; refuse greedier ones
 SAMPLE_SIZE = 4 * 2**20
 MIN_SAVING = 0.05              # auto: compress only if the sample shrinks by at least 5 %
-JOB_SIZE = 2**20               # per-thread job: the default (8× window) costs ~40 MiB RSS; 1 MiB keeps pack < 60 MiB, same ratio
+# Per-thread job: the default (8× window) costs ~40 MiB RSS; 1 MiB keeps pack
+# under 60 MiB with the same ratio.
+JOB_SIZE = 2**20
 FRAME_SLACK = 4096              # frame header, checksum, per-job block headers, and then some
 
 # Data that zstd cannot shrink: skip the sampling cost and store it plain.
@@ -161,8 +165,9 @@ class FrameReader:
 
     def __init__(self, fd: int, stored_length: int) -> None:
         self.raw = _HashingFile(fd, stored_length + 1)
-        decoder = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
-        self.stream = decoder.stream_reader(self.raw, read_size=2**20, read_across_frames=False,
+        decoder = zstandard.ZstdDecompressor(max_window_size=limits.MAX_ZSTD_WINDOW)
+        # The decoder only calls read(); the stub asks for a whole IO[bytes].
+        self.stream = decoder.stream_reader(cast(IO[bytes], self.raw), read_size=2**20, read_across_frames=False,
                                             closefd=False)
 
     def fill(self, view: memoryview) -> int:

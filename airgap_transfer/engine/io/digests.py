@@ -10,8 +10,15 @@ releases the GIL on large buffers.
 from __future__ import annotations
 
 import hashlib
+from typing import Protocol
 
 import blake3
+
+
+class Hasher(Protocol):
+    """What a whole-bundle digest must do: Digests, or a discard where no whole is hashed."""
+
+    def update(self, data: bytes | bytearray | memoryview) -> None: ...
 
 
 class Digests:
@@ -21,12 +28,12 @@ class Digests:
         self.blake3 = blake3.blake3(max_threads=blake3.blake3.AUTO)
         self.sha256 = hashlib.sha256() if sha256 else None
 
-    def update(self, data) -> None:
+    def update(self, data: bytes | bytearray | memoryview) -> None:
         self.blake3.update(data)
         if self.sha256 is not None:
             self.sha256.update(data)
 
-    def copy(self) -> "Digests":
+    def copy(self) -> Digests:
         twin = Digests.__new__(Digests)
         twin.blake3 = self.blake3.copy()
         twin.sha256 = self.sha256.copy() if self.sha256 is not None else None

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 RING_BUFFERS = 4
 RING_BUFFER_SIZE = 2 * 2**20
@@ -54,10 +55,10 @@ def pump(fill: Fill, sink: Sink, tap: Tap, limit: int, ring: Ring,
 
     ``limit`` may be -1 for "until fill returns 0".
     """
-    free: queue.Queue = queue.Queue()
-    filled: queue.Queue = queue.Queue()
-    to_write: queue.Queue = queue.Queue()
-    written: queue.Queue = queue.Queue()  # one entry per finished write, or a _Failure
+    free: queue.Queue[Any] = queue.Queue()
+    filled: queue.Queue[Any] = queue.Queue()
+    to_write: queue.Queue[Any] = queue.Queue()
+    written: queue.Queue[Any] = queue.Queue()  # one entry per finished write, or a _Failure
     stop = threading.Event()
     for view in ring.views:
         free.put(view)
@@ -143,7 +144,7 @@ def join_through_interrupts(thread: threading.Thread) -> None:
             continue
 
 
-def _raise_failed_write(written: queue.Queue, block: bool) -> None:
+def _raise_failed_write(written: queue.Queue[Any], block: bool) -> None:
     while True:
         try:
             item = written.get(block=block)

@@ -14,6 +14,7 @@ from airgap_transfer import limits
 from airgap_transfer.engine.pack import parallel, planning, preflight
 from airgap_transfer.engine.pack.drives import DriveSlot
 from airgap_transfer.engine.pack.parallel import Assignment, Planned
+from airgap_transfer.events import Kind
 from airgap_transfer.format.index import Chunk
 from airgap_transfer.media import fsio
 
@@ -30,7 +31,8 @@ class AtOnce:
         slots = [a.slot for a in assignments]
         for opened in slots:  # so that even a drive pulled mid-way says which transfer it belongs to
             self._write_metadata(opened, self._build_index(final=False))
-        self.report.info("drives-at-once", f"writing {len(slots)} drives at once", drives=[str(s.root) for s in slots],
+        self.report.info(Kind.DRIVES_AT_ONCE, f"writing {len(slots)} drives at once",
+                         drives=[str(s.root) for s in slots],
                          bytes=[sum(p.length for p in a.chunks) for a in assignments])
         left_over = self._run_phase(assignments, hash_range=(start, self.offset))
         self.source.seek(self.offset)
@@ -47,7 +49,7 @@ class AtOnce:
         reason = preflight.why_in_turn(self.source, self.compression.encoding, roots, self.config.parallel)
         if reason is not None:
             if len(roots) > 1:
-                self.report.info("drives-in-turn", f"filling the drives one after another: {reason}", reason=reason)
+                self.report.info(Kind.DRIVES_IN_TURN, f"filling the drives one after another: {reason}", reason=reason)
             return None
         drives = ([planning.DrivePlan(str(slot.root), slot.medium.fs_type, fsio.free_space(slot.folder),
                                       slot.chunk_limit, block=fsio.block_size(slot.folder))] if slot else [])
@@ -55,10 +57,11 @@ class AtOnce:
         chosen = planning.plan_at_once(self.source.size - self.offset, drives, self.config.chunk_size,
                                        len(self.chunks))
         if chosen is None:
-            self.report.info("drives-in-turn", "filling the drives one after another: they hold more of the "
+            self.report.info(Kind.DRIVES_IN_TURN, "filling the drives one after another: they hold more of the "
                              "bundle that way, or the rest is too small to share", reason="plan")
             return None
-        targets = [(target, plan) for target, plan in zip(([slot] if slot else []) + given, chosen.drives)
+        roots = [*([slot] if slot else []), *given]
+        targets = [(target, plan) for target, plan in zip(roots, chosen.drives, strict=False)
                    if plan.chunks]
         return targets, chosen.unplaced
 
@@ -138,7 +141,7 @@ class AtOnce:
         self._check_source()  # the writers and the whole-bundle hash read it at different times
         for drive in full:
             self.full.add(drive.slot.ordinal)
-            self.report.warning("drive-full", f"{drive.slot.root} filled up before its share; chunks "
+            self.report.warning(Kind.DRIVE_FULL, f"{drive.slot.root} filled up before its share; chunks "
                                 f"{', '.join(str(p.seq) for p in drive.unwritten)} go to another drive",
                                 drive=str(drive.slot.root), chunks=[p.seq for p in drive.unwritten])
         return [p for drive in full for p in drive.unwritten]
@@ -154,7 +157,7 @@ class AtOnce:
                      stored.stored_blake3, written.samples)
         self._proven(chunk)  # the writer read it back before handing it over
         self._save_journal()
-        self.report.info("chunk-written", f"chunk {chunk.seq} ({chunk.length} bytes) written to {slot.root}"
+        self.report.info(Kind.CHUNK_WRITTEN, f"chunk {chunk.seq} ({chunk.length} bytes) written to {slot.root}"
                          + (" and read back" if self.config.readback else ""),
                          chunk=chunk.seq, length=chunk.length, blake3=chunk.blake3, sha256=chunk.sha256,
                          drive=str(slot.root), file=chunk.file, readback=self.config.readback,

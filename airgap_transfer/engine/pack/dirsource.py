@@ -20,11 +20,11 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from airgap_transfer import limits
 from airgap_transfer.errors import UsageError
 
 BLOCK = tarfile.BLOCKSIZE              # 512
 RECORD = tarfile.RECORDSIZE            # 10240: GNU tar pads the archive to whole records
-MAX_ENTRIES = 5_000_000
 
 
 @dataclass
@@ -55,8 +55,8 @@ def _walk(root: Path, top: str):
         name, path = stack.pop()
         info = os.stat(path) if path is root else os.lstat(path)  # the root itself may be a link
         count += 1
-        if count > MAX_ENTRIES:
-            raise UsageError(f"{root} holds more than {MAX_ENTRIES} entries", hint="pack it in parts")
+        if count > limits.MAX_SOURCE_ENTRIES:
+            raise UsageError(f"{root} holds more than {limits.MAX_SOURCE_ENTRIES} entries", hint="pack it in parts")
         yield name, path, info
         if stat.S_ISDIR(info.st_mode):
             children = sorted(os.listdir(path), key=os.fsencode)
@@ -155,7 +155,7 @@ class DirectoryStream:
     def close(self) -> None:
         self._close_file()
 
-    def __enter__(self) -> "DirectoryStream":
+    def __enter__(self) -> DirectoryStream:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from airgap_transfer import limits
 from airgap_transfer.engine.pack import last_check, planning
 from airgap_transfer.errors import IncompleteError
+from airgap_transfer.events import Kind
 from airgap_transfer.format import layout
 from airgap_transfer.media import fsio, probe
 
@@ -52,7 +54,7 @@ class DriveRotation:
     def _slot(self, ordinal: int) -> DriveSlot | None:
         return next((s for s in self.slots if s.ordinal == ordinal), None)
 
-    def _saved_slot(self, saved: dict, present: bool) -> DriveSlot:
+    def _saved_slot(self, saved: dict[str, Any], present: bool) -> DriveSlot:
         root = Path(saved["root"])
         medium = probe.describe(root) if present else probe.Medium(
             path=saved["root"], mount_point=None, device=None, fs_type=saved["fs_type"], capacity=0, free=0,
@@ -65,11 +67,11 @@ class DriveRotation:
         medium = probe.describe(dest)
         limit = planning.chunk_limit(self.config.chunk_size, medium.fs_type)
         if limit.clamped:
-            self.report.warning("chunk-size-clamped",
+            self.report.warning(Kind.CHUNK_SIZE_CLAMPED,
                                 f"chunks on {dest} are limited to {limit.size} bytes by its "
                                 f"{medium.fs_type or 'unknown'} file system", drive=str(dest), limit=limit.size)
         if self.config.chunk_size and self.config.chunk_size > medium.free - limits.reserve(1):
-            self.report.warning("chunk-size-clamped",
+            self.report.warning(Kind.CHUNK_SIZE_CLAMPED,
                                 f"--chunk-size {self.config.chunk_size} is more than {dest} can hold "
                                 f"({medium.free} bytes free); its chunks are cut to fit", drive=str(dest))
         folder = dest / layout.folder_name(self.transfer_id)
@@ -78,7 +80,7 @@ class DriveRotation:
         slot = DriveSlot(ordinal=max((s.ordinal for s in self.slots), default=0) + 1, root=dest, folder=folder,
                           medium=medium, chunk_limit=limit.size)
         self.slots.append(slot)
-        self.report.info("drive-opened", f"writing to {dest} ({medium.describe()}, {medium.free} bytes free)",
+        self.report.info(Kind.DRIVE_OPENED, f"writing to {dest} ({medium.describe()}, {medium.free} bytes free)",
                          drive=str(dest), ordinal=slot.ordinal, medium=medium.to_dict())
         return slot
 
@@ -101,7 +103,7 @@ class DriveRotation:
             return True
         why = (f"its {medium.fs_type or 'unknown'} file system holds files of at most {limit} bytes" if limit < need
                else f"it has {max(room, 0)} bytes of room")
-        self.report.warning("drive-refused", f"{dest} cannot take a chunk of {need} bytes: {why}",
+        self.report.warning(Kind.DRIVE_REFUSED, f"{dest} cannot take a chunk of {need} bytes: {why}",
                             drive=str(dest), need=need)
         return False
 
@@ -125,23 +127,23 @@ class DriveRotation:
 
     def _usable(self, dest: Path) -> bool:
         if not dest.is_dir() or not os.access(dest, os.W_OK):
-            self.report.warning("drive-refused", f"{dest} is not a writable folder", drive=str(dest))
+            self.report.warning(Kind.DRIVE_REFUSED, f"{dest} is not a writable folder", drive=str(dest))
             return False
         if (dest / layout.folder_name(self.transfer_id)).exists():  # typed again after it was let go
             held = next((s for s in self.slots if s.root == dest), None)
             which = f"drive {held.ordinal} of this transfer" if held else "a drive of this transfer"
-            self.report.warning("drive-refused", f"{dest} is already {which} (it holds this transfer's folder); "
+            self.report.warning(Kind.DRIVE_REFUSED, f"{dest} is already {which} (it holds this transfer's folder); "
                                 "insert the next, empty drive", drive=str(dest))
             return False
         room = fsio.free_space(dest) - limits.reserve(len(self.chunks) + 1) - fsio.block_size(dest)
         if room < min(planning.MIN_CHUNK, self.source.size - self.offset if self.source.size is not None
                       else planning.MIN_CHUNK):
-            self.report.warning("drive-refused", f"{dest} is full ({fsio.free_space(dest)} bytes free); "
+            self.report.warning(Kind.DRIVE_REFUSED, f"{dest} is full ({fsio.free_space(dest)} bytes free); "
                                 "insert a drive with room", drive=str(dest))
             return False
         device = dest.stat().st_dev
         if any(s.present and s.root.exists() and s.root.stat().st_dev == device for s in self.slots):
-            self.report.warning("drive-refused", f"{dest} is on a drive already used for this transfer; "
+            self.report.warning(Kind.DRIVE_REFUSED, f"{dest} is on a drive already used for this transfer; "
                                 "insert another drive",
                                 drive=str(dest))
             return False
@@ -156,6 +158,6 @@ class DriveRotation:
         self._last_check(slot)  # a fake-capacity stick shows here: later chunks overwrote earlier ones
         slot.present = False  # and once told, it is never written again
         who = last_check.drive_words(slot.root, slot.medium.label)
-        self.report.info("drive-safe-to-remove", f"{who[0].upper()}{who[1:]} is synced, checked and can be removed",
+        self.report.info(Kind.DRIVE_SAFE_TO_REMOVE, f"{who[0].upper()}{who[1:]} is synced, checked and can be removed",
                          drive=str(slot.root), ordinal=slot.ordinal)
         return self._next_slot(destinations)

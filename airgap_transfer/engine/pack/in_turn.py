@@ -14,6 +14,7 @@ from airgap_transfer.engine.io import chunk_io, compression, samples
 from airgap_transfer.engine.pack import planning
 from airgap_transfer.engine.pack.drives import DriveSlot
 from airgap_transfer.errors import DriveIOError, NoSpaceError
+from airgap_transfer.events import Kind
 from airgap_transfer.format import layout
 from airgap_transfer.format.index import Chunk
 
@@ -55,13 +56,15 @@ class InTurn:
         except OSError as exc:
             if exc.errno != errno.ENOSPC:
                 raise DriveIOError(f"chunk {seq} could not be written to {slot.root}: {exc.strerror}",
-                                   hint="check or replace the drive, then run the same pack command to resume") from None
+                                   hint="check or replace the drive, then run the same pack command to resume",
+                                   ) from None
             if not self.source.seekable:
                 raise NoSpaceError(f"{slot.root} filled up in the middle of chunk {seq}",
                                    hint="pack from a file rather than stdin, or give a larger drive") from None
             self.source.seek(start)
             self.whole = whole_before
-            self.report.warning("drive-full", f"{slot.root} filled up during chunk {seq}; moving it to the next drive",
+            self.report.warning(Kind.DRIVE_FULL,
+                                f"{slot.root} filled up during chunk {seq}; moving it to the next drive",
                                 drive=str(slot.root), chunk=seq)
             return None
         length, digest = stored.length, stored.blake3
@@ -86,7 +89,7 @@ class InTurn:
         slot.files.append((name, stored.stored_blake3))
         self.offset += length
         self._save_journal()
-        self.report.info("chunk-written", f"chunk {seq} ({length} bytes) written to {slot.root}"
+        self.report.info(Kind.CHUNK_WRITTEN, f"chunk {seq} ({length} bytes) written to {slot.root}"
                          + (", being read back" if self.config.readback else ""),
                          chunk=seq, length=length, blake3=digest, sha256=stored.sha256, drive=str(slot.root),
                          file=name, readback=self.config.readback, stored_length=stored.stored_length)

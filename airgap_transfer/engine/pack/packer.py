@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import errno
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import blake3
 
@@ -36,7 +37,7 @@ from airgap_transfer.errors import (
     Interrupted,
     NoSpaceError,
 )
-from airgap_transfer.events import Callback, Reporter
+from airgap_transfer.events import Callback, Kind, Reporter
 from airgap_transfer.format import layout, restore_note
 from airgap_transfer.format.index import Chunk, Drive, Index
 from airgap_transfer.format.names import count_of, printable
@@ -90,7 +91,7 @@ class PackResult:
     def stored_size(self) -> int:
         return sum(chunk.stored_length for chunk in self.chunks)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"transfer_id": self.transfer_id, "bundle": self.bundle_name,
                 "size": self.bundle_size, "blake3": self.bundle_blake3, "key_id": self.key_id,
                 "chunks": len(self.chunks), "drives": self.drives,
@@ -156,12 +157,12 @@ class _Packer(DriveRotation, AtOnce, InTurn):
                 preflight.check_space(source, replace(config, destinations=self.data_destinations),
                                       self.compression.encoding)
                 preflight.check_parity_space(source, config, self.data_destinations, self.parity_destinations)
-            self.report.info("pack-started", f"packing {source.name} as transfer {self.transfer_id}",
+            self.report.info(Kind.PACK_STARTED, f"packing {source.name} as transfer {self.transfer_id}",
                              transfer_id=self.transfer_id, bundle=source.name, size=source.size,
                              key_id=key.public_key().key_id_hex, resumed=found is not None,
                              compression=self.compression.recorded)
             if source.renamed_because:
-                self.report.warning("bundle-renamed", f"{printable(source.original_name or '')} is recorded as "
+                self.report.warning(Kind.BUNDLE_RENAMED, f"{printable(source.original_name or '')} is recorded as "
                                     f"{printable(source.name)} ({source.renamed_because}); the index keeps the "
                                     "original name", original_name=source.original_name, name=source.name)
             if found:
@@ -183,7 +184,7 @@ class _Packer(DriveRotation, AtOnce, InTurn):
             if slot.present:
                 self._last_check(slot)
         self._save_journal(complete=True)
-        self.report.info("pack-finished", f"packed {printable(index.bundle_name)}: {index.bundle_size} bytes, "
+        self.report.info(Kind.PACK_FINISHED, f"packed {printable(index.bundle_name)}: {index.bundle_size} bytes, "
                          f"{count_of(len(self.chunks), 'chunk')}, {count_of(len(self.slots), 'drive')}",
                          transfer_id=self.transfer_id,
                          blake3=index.bundle_blake3, sha256=index.bundle_sha256)
@@ -204,7 +205,7 @@ class _Packer(DriveRotation, AtOnce, InTurn):
                 if not self._usable(dest):
                     continue
             elif dest.stat().st_dev in data_devices:
-                self.report.warning("parity-same-drive", f"{dest} is on a drive that holds data of this transfer: "
+                self.report.warning(Kind.PARITY_SAME_DRIVE, f"{dest} is on a drive that holds data of this transfer: "
                                     "losing that drive loses data and parity together", drive=str(dest))
             self.parity_slots.append(self._open_slot(dest))
         phase = parity_phase.ParityPhase(self.config.parity, self.transfer_id, self.report)
@@ -233,7 +234,7 @@ class _Packer(DriveRotation, AtOnce, InTurn):
             except OSError as exc:
                 if position == 0:
                     raise
-                self.report.warning("final-index-skipped", f"{slot.root} keeps its partial index "
+                self.report.warning(Kind.FINAL_INDEX_SKIPPED, f"{slot.root} keeps its partial index "
                                     f"({exc.strerror}); the final index is on {present[-1].root}",
                                     drive=str(slot.root))
 
@@ -259,7 +260,7 @@ class _Packer(DriveRotation, AtOnce, InTurn):
         outcome = last_check.check_drive(slot.root, slot.medium.label, items, self.config.full_recheck,
                                          self.ring, self.report)
         how = "whole" if self.config.full_recheck else "in samples"
-        self.report.info("drive-rechecked", f"{slot.root}: all {outcome.files} files still read as written "
+        self.report.info(Kind.DRIVE_RECHECKED, f"{slot.root}: all {outcome.files} files still read as written "
                          f"(re-read {how}, {outcome.bytes_read} bytes)", drive=str(slot.root), files=outcome.files,
                          bytes_read=outcome.bytes_read, whole=outcome.whole, full=self.config.full_recheck)
 
@@ -285,7 +286,7 @@ class _Packer(DriveRotation, AtOnce, InTurn):
             slot = self._saved_slot(saved, saved["ordinal"] in present)
             self.slots.append(slot)
             if slot.present:
-                self.report.info("drive-opened", f"continuing on {slot.root} ({slot.medium.describe()})",
+                self.report.info(Kind.DRIVE_OPENED, f"continuing on {slot.root} ({slot.medium.describe()})",
                                  drive=str(slot.root), ordinal=slot.ordinal, medium=slot.medium.to_dict(),
                                  resumed=True)
         last = self._slot(self.chunks[-1].drive) if self.chunks else None
@@ -339,7 +340,7 @@ class _Packer(DriveRotation, AtOnce, InTurn):
             bundle_original_name=self.source.original_name,
             bundle_size=sum(c.length for c in self.chunks), bundle_blake3=self.whole.hexdigest() if final else None,
             bundle_sha256=self.whole.sha256_hexdigest() if final else None,
-            created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             tool=f"airgap-transfer {__version__}", signer=self.key.public_key().key_id_hex,
             final=final, kind=self.source.kind, readback=self.config.readback,
             compression=self.compression.recorded,
@@ -354,7 +355,7 @@ class _Packer(DriveRotation, AtOnce, InTurn):
     def _seal(self, slot: DriveSlot) -> None:
         self._write_metadata(slot, self._build_index(final=False))
         self._save_journal()  # every read-back was awaited for the index: all chunks are proven now
-        self.report.info("drive-sealed", f"{slot.root} is complete ({count_of(len(slot.files), 'chunk')})",
+        self.report.info(Kind.DRIVE_SEALED, f"{slot.root} is complete ({count_of(len(slot.files), 'chunk')})",
                          drive=str(slot.root), chunks=[n for n, _ in slot.files])
 
     def _wait_readbacks(self) -> None:
@@ -380,7 +381,7 @@ class _Packer(DriveRotation, AtOnce, InTurn):
         if self.config.readback:
             chunk_io.read_back(index_path, len(data), index_digest, self.ring, what=f"index on {slot.root}")
         self._expect(slot, index_path, "the index", len(data), index_digest, None)
-        sums = layout.b3sums_text(sorted(slot.files) + [(layout.INDEX_NAME, index_digest)])
+        sums = layout.b3sums_text([*sorted(slot.files), (layout.INDEX_NAME, index_digest)])
         fsio.atomic_write_bytes(slot.folder / layout.B3SUMS_NAME, sums.encode())
         fsio.atomic_write_bytes(slot.folder / restore_note.NOTE_NAME, restore_note.restore_text(index).encode())
 

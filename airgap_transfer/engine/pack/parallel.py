@@ -24,9 +24,9 @@ import errno
 import os
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from airgap_transfer.engine.io import chunk_io, pipeline
 from airgap_transfer.engine.io.samples import SampleTap

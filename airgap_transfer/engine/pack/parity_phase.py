@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import blake3
 
@@ -26,7 +26,7 @@ from airgap_transfer.engine.pack.drives import DriveSlot
 from airgap_transfer.engine.pack.source import Source
 from airgap_transfer.engine.parity import codec, stripes
 from airgap_transfer.errors import DriveIOError, IncompleteError, IntegrityError, NoSpaceError
-from airgap_transfer.events import Reporter
+from airgap_transfer.events import Kind, Reporter
 from airgap_transfer.format import layout
 from airgap_transfer.format.index import Chunk
 from airgap_transfer.format.parity import SCHEME, Parity, ParityFile, Stripe
@@ -92,7 +92,8 @@ class ParityPhase:
         try:
             for number, members in enumerate(layout_, start=1):
                 stripe = self._stripe(number, members, given, combiner, queues,
-                                      lambda n: self.report.progress(done=done + n, total=total, drive="parity"))
+                                      lambda n, before=done: self.report.progress(done=before + n, total=total,
+                                                                                  drive="parity"))
                 result.stripes.append(stripe)
                 done += stripe.length
             for queue in queues:
@@ -136,13 +137,13 @@ class ParityPhase:
                 raise IntegrityError(f"chunk {chunk.seq} gave {exc.got} of {exc.length} bytes while its "
                                      "parity was computed", hint="check the drive and source, then run the "
                                      "same pack command to resume") from None
-            for chunk, digest in zip(members, digests):
+            for chunk, digest in zip(members, digests, strict=False):
                 if digest != chunk.stored_blake3:
                     raise IntegrityError(f"chunk {chunk.seq} read for parity differs from the chunk written "
                                          "(the source or the drive changed)",
                                          hint="pack a source that is not being written to, with --restart")
             files = []
-            for writer, slot, queue in zip(writers, given.parity_slots, queues):
+            for writer, slot, queue in zip(writers, given.parity_slots, queues, strict=False):
                 digest = writer.commit()
                 if queue is not None:
                     queue.submit(writer.final, length, digest, what=f"parity {writer.final.name} on {slot.root}")
@@ -155,7 +156,7 @@ class ParityPhase:
         finally:
             for fd in opened:
                 os.close(fd)
-        self.report.info("parity-written", f"parity of stripe {number} (chunks "
+        self.report.info(Kind.PARITY_WRITTEN, f"parity of stripe {number} (chunks "
                          f"{', '.join(str(c.seq) for c in members)}) written to "
                          f"{', '.join(str(s.root) for s in given.parity_slots)}",
                          stripe=number, chunks=[c.seq for c in members], length=length,

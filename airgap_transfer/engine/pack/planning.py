@@ -16,6 +16,7 @@ the rest.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from airgap_transfer import limits
 
@@ -54,7 +55,7 @@ class DrivePlan:
     chunks: list[int] = field(default_factory=list)
     block: int = 0  # allocation unit: a chunk may waste up to one beyond its length
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"drive": self.name, "fs_type": self.fs_type, "free": self.free,
                 "chunk_limit": self.chunk_limit, "chunks": len(self.chunks), "bytes": sum(self.chunks)}
 
@@ -69,7 +70,7 @@ class Plan:
     def chunk_count(self) -> int:
         return sum(len(d.chunks) for d in self.drives)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"size": self.size, "chunks": self.chunk_count,
                 "drives_needed": sum(1 for d in self.drives if d.chunks),
                 "fits": self.unplaced == 0, "unplaced": self.unplaced,
@@ -119,7 +120,7 @@ def spread(size: int, drives: list[DrivePlan], chunks_before: int = 0) -> int:
     parts = shares(size, [capacity(d, chunks_before, size) for d in drives])
     unplaced = 0
     placed = chunks_before
-    for drive, part in zip(drives, parts):
+    for drive, part in zip(drives, parts, strict=False):
         unplaced = fill_drive(drive, part + unplaced, placed)
         placed += len(drive.chunks)
     unplaced += size - sum(parts)
@@ -156,9 +157,6 @@ def plan_at_once(size: int, drives: list[DrivePlan], requested: int | None, chun
     return Plan(size, parts, unplaced)
 
 
-MAX_PLANNED_DRIVES = 10_000
-
-
 def plan(size: int, drives: list[tuple], requested: int | None,
          repeat_last: bool = False) -> Plan:
     """Chunks per drive for a bundle of ``size`` bytes.
@@ -170,7 +168,7 @@ def plan(size: int, drives: list[tuple], requested: int | None,
     plans: list[DrivePlan] = []
     remaining = size
     queue = list(drives)
-    while queue and remaining > 0 and len(plans) < MAX_PLANNED_DRIVES:
+    while queue and remaining > 0 and len(plans) < limits.MAX_PLANNED_DRIVES:
         name, fs_type, free, *rest = queue.pop(0) if not repeat_last or len(queue) > 1 else queue[0]
         drive = DrivePlan(f"{name} #{len(plans) + 1}" if repeat_last else name, fs_type, free,
                           chunk_limit(requested, fs_type).size, block=rest[0] if rest else 0)

@@ -34,10 +34,10 @@ def check_chunk_count(source: Source, config) -> None:
     if source.size is None or not config.chunk_size:
         return
     count = -(-source.size // config.chunk_size)
-    if count > limits.MAX_TRANSFER_CHUNKS:
+    if count > limits.MAX_CHUNKS:
         raise UsageError(f"--chunk-size {config.chunk_size} would cut {source.name} into {count} chunks, "
-                         f"more than the {limits.MAX_TRANSFER_CHUNKS} one transfer may have",
-                         hint=f"use --chunk-size {-(-source.size // limits.MAX_TRANSFER_CHUNKS)} or larger, or auto")
+                         f"more than the {limits.MAX_CHUNKS} one transfer may have",
+                         hint=f"use --chunk-size {-(-source.size // limits.MAX_CHUNKS)} or larger, or auto")
 
 
 def check_space(source: Source, config, encoding: str) -> None:

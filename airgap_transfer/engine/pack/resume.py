@@ -23,7 +23,7 @@ import blake3
 from airgap_transfer import limits
 from airgap_transfer.engine.pack.parallel import Planned
 from airgap_transfer.errors import UsageError
-from airgap_transfer.events import Reporter
+from airgap_transfer.events import Kind, Reporter
 from airgap_transfer.format import layout
 from airgap_transfer.format.index import Chunk
 from airgap_transfer.media import fsio
@@ -103,7 +103,7 @@ def prove(found: PackJournal, destinations: list[Path], buffer: bytearray, repor
         if chunk.drive in present:
             problem = _check(Path(root) / layout.folder_name(found.transfer_id) / chunk.file, chunk, buffer)
             if problem:
-                report.warning("resume-chunk-redo", f"chunk {chunk.seq} on {root} {problem}; it is written again",
+                report.warning(Kind.RESUME_CHUNK_REDO, f"chunk {chunk.seq} on {root} {problem}; it is written again",
                                chunk=chunk.seq, drive=root)
                 if gaps_allowed:
                     continue
@@ -115,7 +115,7 @@ def prove(found: PackJournal, destinations: list[Path], buffer: bytearray, repor
         kept = [c for c in kept if c.seq < too_long.seq]
         gaps = [gap for gap in gaps if gap.seq < too_long.seq]
     offset = kept[-1].offset + kept[-1].length if kept else 0
-    report.info("resume", f"resuming transfer {found.transfer_id}: {len(kept)} chunks "
+    report.info(Kind.RESUME, f"resuming transfer {found.transfer_id}: {len(kept)} chunks "
                 f"({sum(c.length for c in kept)} bytes) already on the drives and proven"
                 + (f", {len(gaps)} missing between them" if gaps else ""),
                 transfer_id=found.transfer_id, chunks=len(kept), offset=offset, gaps=len(gaps))
@@ -164,7 +164,7 @@ def remove_leftovers(transfer_id: str, destinations: list[Path], keep: set[str],
             stale_chunk = layout.CHUNK_RE.match(name) and name not in keep
             if (ours_tmp or stale_chunk) and regular:
                 os.unlink(path)
-                report.info("stale-removed", f"removed leftover {path}", path=path)
+                report.info(Kind.STALE_REMOVED, f"removed leftover {path}", path=path)
 
 
 def rehash_prefix(stream, chunks: list[Chunk], buffer: bytearray, report: Reporter, whole=None):

@@ -5,18 +5,16 @@ from __future__ import annotations
 import os
 import stat
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
+from airgap_transfer import limits
 from airgap_transfer.engine.pack.dirsource import DirectoryStream
 from airgap_transfer.errors import UsageError
-from airgap_transfer.format.names import (
-    MAX_ORIGINAL_NAME_CHARS,
-    renamed_because,
-    sanitize_bundle_name,
-)
+from airgap_transfer.format.names import renamed_because, sanitize_bundle_name
 
 
 @dataclass
@@ -96,4 +94,4 @@ def open_source(spec: str, name: str | None = None) -> Iterator[Source]:
 
 def _original(name: str) -> str | None:
     """The name as given, kept only when sanitising changes it (capped: it is a record, not a path)."""
-    return None if sanitize_bundle_name(name) == name else name[:MAX_ORIGINAL_NAME_CHARS]
+    return None if sanitize_bundle_name(name) == name else name[:limits.MAX_ORIGINAL_NAME_CHARS]

@@ -12,8 +12,8 @@ shard that was read wrong from one that was right.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import blake3
 import numpy as np
@@ -57,8 +57,8 @@ class Combiner:
         self.ins = np.zeros((inputs, self.block), dtype=np.uint8)
         self.outs = np.zeros((outputs, self.block), dtype=np.uint8)
         self.product = np.empty(self.block, dtype=np.uint8)
-        self.in_views = [memoryview(row) for row in self.ins]
-        self.out_views = [memoryview(row) for row in self.outs]
+        self.in_views = [memoryview(row.data) for row in self.ins]
+        self.out_views = [memoryview(row.data) for row in self.outs]
 
     def run(self, coefficients: list[list[int]], shards: list[ShardIn], stripe_length: int,
             sinks: list[Sink], progress: Callable[[int], None] | None = None) -> list[str]:
@@ -98,7 +98,7 @@ class Combiner:
         """outs[t] = XOR of row[r] * ins[r]; two bytes per table lookup (gf256.mul16), the odd last one alone."""
         even = n - n % 2
         out, product = self.outs[t, :n], self.product[:n]
-        out16, product16 = out[:even].view(np.uint16), product[:even].view(np.uint16)
+        product16 = product[:even].view(np.uint16)
         out[:] = 0
         for r in range(inputs):
             factor = row[r]

@@ -58,4 +58,5 @@ def mul16(a: int) -> np.ndarray:
     """
     index = np.arange(65536, dtype=np.uint32)
     row = MUL[a].astype(np.uint16)
-    return row[index & 0xFF] | (row[index >> 8] << 8)
+    table: np.ndarray = row[index & 0xFF] | (row[index >> 8] << 8)
+    return table

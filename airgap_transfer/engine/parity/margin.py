@@ -9,6 +9,7 @@ smallest spare count over the stripes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from airgap_transfer.format.parity import Parity
 
@@ -38,7 +39,7 @@ class Margin:
             return f"all data present; parity: {more}"
         return f"{len(self.lost_chunks)} chunk(s) missing or corrupt, rebuildable from parity; {more}"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"m": self.m, "lost_chunks": self.lost_chunks, "rebuildable": self.rebuildable,
                 "short": self.short, "spare_drives": self.spare_drives, "lost_parity": self.lost_parity,
                 "unrebuildable_stripes": self.unrebuildable_stripes, "summary": self.summary()}

@@ -12,15 +12,14 @@ k + m shards determine the data: the generator [I; C] is MDS.  The two sets
 
 from __future__ import annotations
 
+from airgap_transfer import limits
 from airgap_transfer.engine.parity import gf256
-
-MAX_SHARDS = 256
 
 
 def cauchy(k: int, m: int) -> list[list[int]]:
     """The m x k parity rows for a stripe of k data shards."""
-    if k < 1 or m < 1 or k + m > MAX_SHARDS:
-        raise ValueError(f"a stripe needs 1 <= k, 1 <= m and k + m <= {MAX_SHARDS} (k={k}, m={m})")
+    if k < 1 or m < 1 or k + m > limits.MAX_STRIPE_SHARDS:
+        raise ValueError(f"a stripe needs 1 <= k, 1 <= m and k + m <= {limits.MAX_STRIPE_SHARDS} (k={k}, m={m})")
     return [[gf256.inv(j ^ (m + i)) for i in range(k)] for j in range(m)]
 
 
@@ -45,7 +44,7 @@ def invert(matrix: list[list[int]]) -> list[list[int]]:
         for r in range(size):
             factor = work[r][col]
             if r != col and factor:
-                work[r] = [v ^ gf256.mul(factor, p) for v, p in zip(work[r], work[col])]
+                work[r] = [v ^ gf256.mul(factor, p) for v, p in zip(work[r], work[col], strict=False)]
     return [row[size:] for row in work]
 
 

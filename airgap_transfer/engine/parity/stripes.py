@@ -10,7 +10,7 @@ longest chunk, so it needs about as much room as the fullest data drive.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 
 class _Placed(Protocol):
@@ -19,9 +19,12 @@ class _Placed(Protocol):
     stored_length: int
 
 
-def plan(chunks: list) -> list[list]:
+_C = TypeVar("_C", bound=_Placed)
+
+
+def plan(chunks: list[_C]) -> list[list[_C]]:
     """The stripes of ``chunks`` (each a list of chunks, ordered by drive ordinal)."""
-    by_drive: dict[int, list] = {}
+    by_drive: dict[int, list[_C]] = {}
     for chunk in sorted(chunks, key=lambda c: c.seq):
         by_drive.setdefault(chunk.drive, []).append(chunk)
     depth = max((len(held) for held in by_drive.values()), default=0)

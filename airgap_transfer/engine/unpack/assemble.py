@@ -10,14 +10,15 @@ tried; which failure it was decides between exit 3 (drive) and 4 (data).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 from airgap_transfer.engine.io import chunk_io, pipeline
 from airgap_transfer.engine.io.digests import Digests
 from airgap_transfer.engine.unpack import catalog
 from airgap_transfer.errors import DriveIOError, IntegrityError, TrustError
-from airgap_transfer.events import Reporter
+from airgap_transfer.events import Kind, Reporter
 from airgap_transfer.format.index import Chunk, Index
 from airgap_transfer.media import fsio
 
@@ -38,7 +39,7 @@ class Assembler:
                  on_placed: Callable[[Chunk], None] | None = None) -> None:
         self.report, self.out_fd, self.total = report, out_fd, total
         self.on_placed = on_placed
-        self.earlier: list[dict] = []  # journal records of an earlier run not yet matched to an index
+        self.earlier: list[dict[str, Any]] = []  # journal records of an earlier run not yet matched to an index
         self.ring = pipeline.Ring()
         self.view = memoryview(self.ring.buffers[0])  # for _catch_up, which runs while the ring is idle
         self.whole = Digests(sha256=sha256)  # SHA-256 too for the custody report's in-toto subject
@@ -64,7 +65,7 @@ class Assembler:
             else:
                 unmatched.append(record)
         if len(unmatched) < len(self.earlier):
-            self.report.info("resume", f"{len(self.placed)} chunks already in the partial output from an "
+            self.report.info(Kind.RESUME, f"{len(self.placed)} chunks already in the partial output from an "
                              "earlier run; not read from the drives again", chunks=sorted(self.placed))
         self.earlier = unmatched
         self._catch_up()
@@ -92,7 +93,7 @@ class Assembler:
             before = self.whole.copy() if in_order else None
             problem = self._copy(chunk, path, self.out_fd, drive, in_order)
             if problem is None:
-                self.report.info("chunk-verified", f"chunk {chunk.seq} verified from {drive}",
+                self.report.info(Kind.CHUNK_VERIFIED, f"chunk {chunk.seq} verified from {drive}",
                                  chunk=chunk.seq, drive=str(drive), blake3=chunk.blake3)
                 self.done += chunk.length
                 self.placed[chunk.seq] = chunk
@@ -107,7 +108,7 @@ class Assembler:
             failures.append(f"{path}: {problem}")
             problems.append(problem)
             drives.append(str(drive))
-            self.report.warning("chunk-bad-copy", f"chunk {chunk.seq} on {drive} is bad: {problem}",
+            self.report.warning(Kind.CHUNK_BAD_COPY, f"chunk {chunk.seq} on {drive} is bad: {problem}",
                                 chunk=chunk.seq, drive=str(drive), path=str(path), problem=problem)
         self.bad_paths.update(path for path, _ in transfer.copies(chunk.file))
         if self.tolerate_bad:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import blake3
 
+from airgap_transfer import limits
 from airgap_transfer.errors import (
     AirgapError,
     FormatError,
@@ -21,16 +22,13 @@ from airgap_transfer.errors import (
     TrustError,
     UsageError,
 )
-from airgap_transfer.events import Reporter
+from airgap_transfer.events import Kind, Reporter
 from airgap_transfer.format import layout
-from airgap_transfer.format.index import MAX_INDEX_BYTES, Index
+from airgap_transfer.format.index import Index
 from airgap_transfer.format.layout import TransferFolder
 from airgap_transfer.format.names import printable
 from airgap_transfer.format.serialization import read_bounded
 from airgap_transfer.trust import keys, minisign
-
-MAX_SIGNATURE_BYTES = 8192
-MAX_KEY_BYTES = 4096
 
 
 @dataclass
@@ -59,11 +57,12 @@ def find_transfers(sources: list[Path], transfer_id: str | None, report: Reporte
     """Every transfer on the sources, or the one ``transfer_id`` (a prefix) names."""
     for source in sources:
         if not source.is_dir():
-            raise UsageError(f"source {source} is not a folder", hint="give a drive's mount point or a folder of drives")
+            raise UsageError(f"source {source} is not a folder",
+                             hint="give a drive's mount point or a folder of drives")
     folders = layout.discover(sources)
     for folder in folders:
         for path, why in folder.ignored:
-            report.warning("file-ignored", f"ignored {path}: {why}", path=str(path), reason=why)
+            report.warning(Kind.FILE_IGNORED, f"ignored {path}: {why}", path=str(path), reason=why)
     by_id: dict[str, list[TransferFolder]] = {}
     for folder in folders:
         by_id.setdefault(folder.transfer_id, []).append(folder)
@@ -103,9 +102,9 @@ def describe(transfer: Transfer) -> str:
 
 def _read_copy(folder: TransferFolder) -> tuple[bytes, str]:
     """The index bytes and signature text of one folder, both bounded."""
-    data = read_bounded(folder.index_path, MAX_INDEX_BYTES, what="index")
+    data = read_bounded(folder.index_path, limits.MAX_INDEX_BYTES, what="index")
     try:
-        signature_text = read_bounded(folder.signature_path, MAX_SIGNATURE_BYTES, what="signature").decode()
+        signature_text = read_bounded(folder.signature_path, limits.MAX_SIGNATURE_BYTES, what="signature").decode()
     except FormatError as exc:
         raise TrustError(f"{folder.path}: index signature missing or unreadable ({exc.detail})",
                          hint="copy index.agt.minisig from another drive of this transfer") from None
@@ -126,7 +125,8 @@ def _load_one(folder: TransferFolder, data: bytes, signature_text: str,
             raise
         try:
             on_drive = minisign.PublicKey.from_text(
-                read_bounded(folder.path / layout.SIGNER_KEY_NAME, MAX_KEY_BYTES, what="signer key").decode())
+                read_bounded(folder.path / layout.SIGNER_KEY_NAME, limits.MAX_KEY_FILE_BYTES,
+                             what="signer key").decode())
         except (FormatError, KeyFileError, UnicodeDecodeError):
             raise TrustError(f"{where}: no usable {layout.SIGNER_KEY_NAME} to check the signature with",
                              hint="get the sender's public key and pass it with --trust") from None
@@ -179,9 +179,9 @@ def load_index(transfer: Transfer, trusted: list[minisign.PublicKey], allow_untr
         raise IncompleteError(f"no index found for transfer {transfer.transfer_id}",
                               hint="the index is on the last drive written; insert it too")
     for folder, exc in rejected:  # one good copy is enough; say which copies were bad
-        report.warning("index-rejected", f"index copy rejected: {exc.one_line()}", folder=str(folder.path))
+        report.warning(Kind.INDEX_REJECTED, f"index copy rejected: {exc.one_line()}", folder=str(folder.path))
     chosen = best
     if not chosen.trusted and warn_untrusted:
-        report.warning("untrusted-key", f"index signed by UNTRUSTED key {chosen.signer.key_id_hex}; "
+        report.warning(Kind.UNTRUSTED_KEY, f"index signed by UNTRUSTED key {chosen.signer.key_id_hex}; "
                        "compare this key id with the sender out of band", key_id=chosen.signer.key_id_hex)
     return chosen

@@ -17,7 +17,7 @@ import tarfile
 from pathlib import Path
 
 from airgap_transfer.errors import FormatError, IntegrityError, UsageError
-from airgap_transfer.events import Reporter
+from airgap_transfer.events import Kind, Reporter
 from airgap_transfer.format.names import printable
 from airgap_transfer.media import fsio
 
@@ -27,13 +27,13 @@ SAFE_MODE_MASK = 0o755  # what a restored file or folder may keep of its recorde
 def _member_filter(top: str, report: Reporter):
     def check(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
         if member.name.rstrip("/") != top and not member.name.startswith(top + "/"):
-            report.warning("member-skipped", f"skipped {printable(member.name)}: outside the folder {top}",
+            report.warning(Kind.MEMBER_SKIPPED, f"skipped {printable(member.name)}: outside the folder {top}",
                            member=member.name, reason="outside the bundle folder")
             return None
         try:
             return tarfile.data_filter(member, dest)
         except tarfile.FilterError as exc:
-            report.warning("member-skipped", f"skipped {printable(member.name)}: {exc}",
+            report.warning(Kind.MEMBER_SKIPPED, f"skipped {printable(member.name)}: {exc}",
                            member=member.name, reason=str(exc))
             return None
     return check
@@ -65,7 +65,7 @@ def restore_directory(tar_path: Path, final: Path, top: str, force: bool, report
         if staging.exists():
             shutil.rmtree(staging, onerror=_writable_again)
     fsio.fsync_dir(final.parent)
-    report.info("directory-restored", f"restored folder {final} ({len(members)} entries)",
+    report.info(Kind.DIRECTORY_RESTORED, f"restored folder {final} ({len(members)} entries)",
                 output=str(final), entries=len(members))
     return len(members)
 

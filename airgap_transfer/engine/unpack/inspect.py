@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from airgap_transfer.engine.io import chunk_io, pipeline
 from airgap_transfer.engine.parity import margin
 from airgap_transfer.engine.unpack import catalog
 from airgap_transfer.errors import IntegrityError
-from airgap_transfer.events import Callback, Reporter
+from airgap_transfer.events import Callback, Kind, Reporter
 from airgap_transfer.format.index import Index
 from airgap_transfer.media import fsio
 from airgap_transfer.media import probe as media
@@ -43,7 +44,7 @@ class ChunkState:
     drives: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "file": self.file, "length": self.length, "state": self.state,
                 "drives": self.drives, "problems": self.problems}
 
@@ -58,9 +59,10 @@ class Survey:
     trusted: bool
     drives: list[str]
     chunks: list[ChunkState]
-    media: list[dict] = field(default_factory=list)
-    local: dict = field(default_factory=dict)  # this machine's pack/unpack journals for the transfer
-    parity: dict | None = None  # pack --parity: the margin left (margin.Margin.to_dict) and parity file states
+    media: list[dict[str, Any]] = field(default_factory=list)
+    local: dict[str, Any] = field(default_factory=dict)  # this machine's pack/unpack journals for the transfer
+    # pack --parity: the margin left (margin.Margin.to_dict) and parity file states
+    parity: dict[str, Any] | None = None
     created: str = ""
     hashed: bool = True  # False for status: sizes only, contents not read
 
@@ -80,7 +82,7 @@ class Survey:
     def complete(self) -> bool:
         return self.final_index and not any(c.state in ("missing", "corrupt") for c in self.chunks)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"transfer_id": self.transfer_id, "bundle": self.bundle_name,
                 "size": self.bundle_size if self.final_index else None, "listed_size": self.listed_size,
                 "created": self.created, "final_index": self.final_index, "key_id": self.key_id,
@@ -149,7 +151,7 @@ def _survey_transfer(transfer: catalog.Transfer, config: InspectConfig, report: 
                 problem = f"read error ({exc.strerror})"
             if problem:
                 state.problems.append(f"{drive}: {problem}")
-                report.warning("chunk-bad-copy", f"chunk {chunk.seq} on {drive}: {problem}",
+                report.warning(Kind.CHUNK_BAD_COPY, f"chunk {chunk.seq} on {drive}: {problem}",
                                chunk=chunk.seq, drive=str(drive), problem=problem)
             else:
                 state.drives.append(str(drive))
@@ -182,7 +184,7 @@ def _parity_state(index: Index, transfer: catalog.Transfer, states: list[ChunkSt
                 problem = f"read error ({exc.strerror})"
             if problem:
                 state.problems.append(f"{drive}: {problem}")
-                report.warning("parity-bad-copy", f"parity file {item.file} on {drive}: {problem}",
+                report.warning(Kind.PARITY_BAD_COPY, f"parity file {item.file} on {drive}: {problem}",
                                file=item.file, drive=str(drive), problem=problem)
             else:
                 state.drives.append(str(drive))
@@ -214,7 +216,7 @@ def verify(config: InspectConfig, callback: Callback | None = None) -> Survey:
     result = survey(config, callback)
     corrupt = [c for c in result.chunks if c.state == "corrupt"]
     if corrupt and result.rebuildable:
-        Reporter(callback).warning("chunks-rebuildable", f"{len(corrupt)} chunk(s) corrupt "
+        Reporter(callback).warning(Kind.CHUNKS_REBUILDABLE, f"{len(corrupt)} chunk(s) corrupt "
                                    f"({', '.join(str(c.seq) for c in corrupt)}); parity can rebuild them: "
                                    f"{result.parity['summary']}", chunks=[c.seq for c in corrupt])
     elif corrupt:

@@ -20,7 +20,7 @@ from pathlib import Path
 from airgap_transfer.engine.parity import codec
 from airgap_transfer.engine.unpack import assemble, catalog
 from airgap_transfer.errors import IntegrityError
-from airgap_transfer.events import Reporter
+from airgap_transfer.events import Kind, Reporter
 from airgap_transfer.format.index import Chunk, Index
 from airgap_transfer.format.layout import TransferFolder
 from airgap_transfer.format.parity import Parity, Stripe
@@ -68,7 +68,7 @@ class Rebuilder:
         self.assembler.place_available(catalog.Transfer(index.transfer_id, [folder]), index)
         placed = [seq for seq in wanted if seq in self.assembler.placed]
         for seq in placed:
-            self.report.info("chunk-rebuilt", f"chunk {seq} rebuilt from parity (stripe {stripe.seq}) and verified",
+            self.report.info(Kind.CHUNK_REBUILT, f"chunk {seq} rebuilt from parity (stripe {stripe.seq}) and verified",
                              chunk=seq, stripe=stripe.seq, blake3=self.assembler.placed[seq].blake3,
                              drive=str(folder.drive_root))
         return placed
@@ -131,7 +131,7 @@ class Rebuilder:
             except codec.ShortShard as exc:
                 self._set_aside(inputs[exc.position], f"ended after {exc.got} of {exc.length} bytes")
                 return None
-            for candidate, digest in zip(inputs, digests):
+            for candidate, digest in zip(inputs, digests, strict=False):
                 if digest != candidate.blake3:
                     self._set_aside(candidate, "does not match the signed index")
                     return None
@@ -144,7 +144,7 @@ class Rebuilder:
                               chunks={c.file: folder_path / c.file for c in targets})
 
     def _set_aside(self, candidate: _Candidate, why: str) -> None:
-        self.report.warning("parity-input-bad", f"not used for rebuilding: {candidate.what} {why}",
+        self.report.warning(Kind.PARITY_INPUT_BAD, f"not used for rebuilding: {candidate.what} {why}",
                             path=str(candidate.path) if candidate.path else None, problem=why)
         if candidate.path is None:
             raise IntegrityError("the partial output no longer holds the bytes of a chunk proven into it",

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 from airgap_transfer.engine.parity import margin
 from airgap_transfer.engine.unpack import assemble, catalog, dirrestore, rebuild
@@ -24,7 +25,7 @@ from airgap_transfer.errors import (
     NoSpaceError,
     UsageError,
 )
-from airgap_transfer.events import Callback, Reporter
+from airgap_transfer.events import Callback, Kind, Reporter
 from airgap_transfer.format.index import Chunk, Index
 from airgap_transfer.format.names import printable, sanitize_bundle_name
 from airgap_transfer.media import fsio
@@ -44,7 +45,7 @@ class UnpackConfig:
     no_prompt: bool = False
     # Asked for another drive when chunks or the final index are missing;
     # None (or returning None) means stop with exit 3.
-    next_source: "Callable[[SourceRequest], Path | None] | None" = None
+    next_source: Callable[[SourceRequest], Path | None] | None = None
     sha256: bool = True      # hash the whole with SHA-256 too when the index has none (custody report)
     restart: bool = False    # drop the partial output of an earlier run instead of continuing it
 
@@ -59,7 +60,7 @@ class UnpackResult:
     trusted: bool
     sha256: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"transfer_id": self.transfer_id, "output": str(self.output), "size": self.size,
                 "blake3": self.blake3, "sha256": self.sha256, "key_id": self.key_id, "trusted": self.trusted}
 
@@ -174,7 +175,7 @@ class _UnpackSession:
         started = self.assembler is not None
         for source in [s for s in self.sources if (started or s not in self.config.sources) and not s.is_dir()]:
             self.sources.remove(source)
-            self.report.info("drive-removed", f"{source} is no longer mounted", drive=str(source))
+            self.report.info(Kind.DRIVE_REMOVED, f"{source} is no longer mounted", drive=str(source))
 
     def _open_output(self, index: Index, loaded: catalog.LoadedIndex) -> None:
         replay.check(index, loaded.signer.key_id_hex, self.config.force, self.report)
@@ -190,11 +191,11 @@ class _UnpackSession:
         earlier = self._earlier_run()
         allocated = os.stat(self.tmp).st_blocks * 512 if earlier else 0  # a resumed run needs only the rest
         _check_output(self.final, max(0, index.bundle_size - allocated), self.config.force, index.kind)
-        self.report.info("unpack-started", f"unpacking {printable(index.bundle_name)} to {self.final}",
+        self.report.info(Kind.UNPACK_STARTED, f"unpacking {printable(index.bundle_name)} to {self.final}",
                          transfer_id=index.transfer_id, output=str(self.final), size=index.bundle_size,
                          final_index=index.final, key_id=loaded.signer.key_id_hex, trusted=loaded.trusted)
         if index.bundle_original_name and index.bundle_original_name != self.final.name:
-            self.report.warning("bundle-renamed", f"the sender's file was called "
+            self.report.warning(Kind.BUNDLE_RENAMED, f"the sender's file was called "
                                 f"{printable(index.bundle_original_name)}; on this side it is {self.final.name}",
                                 original_name=index.bundle_original_name, output=str(self.final))
         if earlier is None:
@@ -288,7 +289,7 @@ class _UnpackSession:
         journal.remove(self.journal_path)
         replay.remember(index, loaded.signer.key_id_hex, self.report)
         sha256 = self.assembler.whole.sha256_hexdigest()
-        self.report.info("unpack-finished", f"{self.final} written and proven (blake3 {digest})",
+        self.report.info(Kind.UNPACK_FINISHED, f"{self.final} written and proven (blake3 {digest})",
                          output=str(self.final), blake3=digest, sha256=sha256)
         return UnpackResult(index.transfer_id, self.final, index.bundle_size, digest,
                             loaded.signer.key_id_hex, loaded.trusted, sha256)

@@ -1,0 +1,133 @@
+"""``airgap-transfer verify`` and ``status``: what is on the drives, and whether it is intact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import humanize
+
+from airgap_transfer.cli.options import actor_options, common, renderer_for, trust_options
+from airgap_transfer.custody.recorder import Actor
+from airgap_transfer.custody.steps import verify_recorded
+from airgap_transfer.engine.unpack import inspect
+from airgap_transfer.errors import IncompleteError
+from airgap_transfer.format.names import count_of, printable
+
+
+@click.command("verify")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@trust_options
+@actor_options
+@common
+def verify_command(sources: tuple[Path, ...], trust: tuple[str, ...], allow_untrusted: bool,
+                   transfer_id: str | None, operator: str | None, title: str | None, json_mode: bool,
+                   quiet: bool, debug: bool) -> None:
+    """Check every chunk on the SOURCE drives against the signed index; exit 3 if chunks are missing."""
+    render = renderer_for(json_mode, quiet)
+    config = inspect.InspectConfig(list(sources), list(trust), allow_untrusted, transfer_id)
+    result = verify_recorded(config, Actor(operator, title), render)
+    render.result(result.to_dict(), survey_lines(result, list(sources)))
+    gap = incomplete([result])
+    if gap:
+        raise gap
+
+
+@click.command("status")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@trust_options
+@common
+def status_command(sources: tuple[Path, ...], trust: tuple[str, ...], allow_untrusted: bool,
+                   transfer_id: str | None, json_mode: bool, quiet: bool, debug: bool) -> None:
+    """What is on the SOURCE drives (even unverified): chunks present, missing or wrong-sized, per drive.
+
+    Sizes only: `verify` reads the contents.  Exit 3 when chunks or the final index are missing.
+    """
+    render = renderer_for(json_mode, quiet)
+    config = inspect.InspectConfig(list(sources), list(trust), allow_untrusted, transfer_id,
+                                   hash_chunks=False, show_unverified=True)
+    surveys = inspect.survey_all(config, render)
+    if len(surveys) == 1:
+        render.result(surveys[0].to_dict(), survey_lines(surveys[0], list(sources)))
+    else:
+        lines = [f"{len(surveys)} transfers on these drives (choose one with --transfer ID):"]
+        for survey in surveys:
+            lines += ["", *survey_lines(survey, list(sources))]
+        render.result({"transfers": [s.to_dict() for s in surveys]}, lines)
+    gap = incomplete(surveys)
+    if gap:
+        raise gap
+
+
+def survey_lines(survey: inspect.Survey, sources: list[Path]) -> list[str]:
+    size = humanize.naturalsize
+    if survey.final_index:
+        extent = f"{survey.bundle_size} bytes ({size(survey.bundle_size, binary=True)})"
+    else:
+        extent = (f"size not known yet (the partial index found lists {len(survey.chunks)} chunks, "
+                  f"{survey.listed_size} bytes)")
+    lines = [f"transfer {survey.transfer_id}: {printable(survey.bundle_name)}, {extent}, "
+             f"{count_of(len(survey.chunks), 'chunk')}, packed {survey.created or 'at an unknown time'}"]
+    if survey.trusted:
+        lines.append(f"signed by trusted key {survey.key_id}")
+    else:
+        lines.append(f"UNVERIFIED: signed by key {survey.key_id}, which is not trusted here; compare this key id "
+                     "with the sender's, then pass --trust SENDER.pub (or `trust add`)")
+    for drive in survey.media:
+        lines.append(f"drive {drive['path']}: {drive['label'] or '(no label)'}, {drive['fs_type'] or 'unknown fs'}, "
+                     f"UUID {drive['fs_uuid'] or '-'}, serial {drive['serial'] or '-'}, "
+                     f"{size(drive['free'], binary=True)} free of {size(drive['capacity'], binary=True)}")
+    if not survey.final_index:
+        lines.append("only a partial index was found: the final index is on the last drive written")
+    lines += _local_lines(survey)
+    for chunk in survey.chunks:
+        where = ", ".join(chunk.drives) if chunk.drives else "; ".join(chunk.problems) or "-"
+        lines.append(f"  chunk {chunk.seq:>6}  {chunk.state:<8} {where}")
+    counts = ", ".join(f"{survey.count(s)} {s}" for s in ("good", "present", "missing", "corrupt") if survey.count(s))
+    lines.append(f"{counts}; " + ("complete" if survey.complete else "incomplete"))
+    if survey.parity is not None:
+        for item in survey.parity["files"]:
+            if item["state"] in ("missing", "corrupt"):
+                where = "; ".join(item["problems"]) or "-"
+                lines.append(f"  parity {item['file']}  {item['state']:<8} {where}")
+        lines.append(f"parity ({survey.parity['m']} drive(s)' worth): {survey.parity['summary']}")
+    if not survey.hashed:
+        lines.append("status checked presence and sizes only, not contents: run `airgap-transfer verify "
+                     f"{' '.join(map(str, sources))}` to find corrupt chunks")
+    return lines
+
+
+def incomplete(surveys: list[inspect.Survey]) -> IncompleteError | None:
+    """Exit 3 when chunks (beyond what parity rebuilds) or a final index are missing (the README's table)."""
+    gaps = []
+    for survey in surveys:
+        if survey.rebuildable:
+            continue  # chunks missing, but parity rebuilds them: unpack will succeed
+        missing = [c.seq for c in survey.missing]
+        what = []
+        if missing:
+            shown = ", ".join(map(str, missing[:20])) + (", ..." if len(missing) > 20 else "")
+            what.append(f"{count_of(len(missing), 'chunk')} missing ({shown})")
+        if not survey.final_index:
+            what.append("the final index is missing")
+        if what:
+            gaps.append(f"transfer {survey.transfer_id[:12]} ({printable(survey.bundle_name)}): {' and '.join(what)}")
+    if not gaps:
+        return None
+    return IncompleteError("incomplete: " + "; ".join(gaps),
+                           hint="insert the other drives of the transfer (the final index is on the last drive "
+                                "written) and run the same command again")
+
+
+def _local_lines(survey: inspect.Survey) -> list[str]:
+    """What this machine's journals say of the transfer: a pack or unpack under way or done here."""
+    lines = []
+    packing, unpacking = survey.local.get("pack"), survey.local.get("unpack")
+    if packing:
+        state = "finished" if packing["complete"] else "unfinished (run the same pack command to resume)"
+        lines.append(f"pack on this machine: {count_of(packing['chunks'], 'chunk')}, {packing['bytes']} of "
+                     f"{packing['size']} bytes of {packing['source']} proven on drives; {state}")
+    if unpacking:
+        lines.append(f"unpack on this machine: {unpacking['chunks']} of {len(survey.chunks)} chunks "
+                     f"({unpacking['bytes']} bytes) already in {unpacking['partial']}")
+    return lines

@@ -1,0 +1,45 @@
+"""``airgap-transfer unpack``: options -> UnpackConfig -> the engine -> rendered result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from airgap_transfer.cli.options import actor_options, common, renderer_for, trust_options
+from airgap_transfer.cli.prompts import source_prompt
+from airgap_transfer.custody.recorder import Actor, Recorder
+from airgap_transfer.engine.unpack.unpacker import UnpackConfig, unpack
+
+
+@click.command("unpack")
+@click.argument("paths_", metavar="SOURCE... OUTPUT_DIR", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "output_file", type=click.Path(path_type=Path), help="Explicit output file path.")
+@click.option("--force", is_flag=True,
+              help="Replace an existing output; accept an index older than one already accepted (rollback).")
+@click.option("--no-prompt", is_flag=True, help="Never wait for another drive; exit 3 naming what is missing.")
+@click.option("--no-sha256", is_flag=True,
+              help="Skip SHA-256 of the whole when pack did not record one (faster; no in-toto export then).")
+@click.option("--restart", is_flag=True,
+              help="Drop the partial output of an earlier interrupted unpack instead of continuing it.")
+@trust_options
+@actor_options
+@common
+def unpack_command(paths_: tuple[Path, ...], output_file: Path | None, force: bool, no_prompt: bool,
+                   no_sha256: bool, restart: bool, trust: tuple[str, ...], allow_untrusted: bool,
+                   transfer_id: str | None, operator: str | None, title: str | None, json_mode: bool,
+                   quiet: bool, debug: bool) -> None:
+    """Rebuild the bundle from SOURCE drives (any order) into OUTPUT_DIR."""
+    if len(paths_) < 2:
+        raise click.UsageError("give at least one SOURCE and the OUTPUT_DIR")
+    render = renderer_for(json_mode, quiet)
+    config = UnpackConfig(sources=list(paths_[:-1]), output_dir=paths_[-1], output_file=output_file,
+                          force=force, trust=list(trust), allow_untrusted=allow_untrusted,
+                          transfer_id=transfer_id, no_prompt=no_prompt, sha256=not no_sha256, restart=restart,
+                          next_source=None if no_prompt else source_prompt(render))
+    recorder = Recorder(render, Actor(operator, title), sources=config.sources)
+    with recorder.failures():
+        result = unpack(config, recorder)
+    render.result(result.to_dict(), [
+        f"wrote {result.output} ({result.size} bytes), every chunk and the whole verified",
+        f"signed by key {result.key_id}" + ("" if result.trusted else " (NOT trusted: --allow-untrusted)")])
