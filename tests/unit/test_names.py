@@ -38,7 +38,8 @@ def test_printable_escapes_terminal_controls():
 
 
 def test_a_cut_name_keeps_its_extension():
-    from airgap_transfer.format.names import MAX_NAME_BYTES, renamed_because
+    from airgap_transfer.format.names import renamed_because
+    from airgap_transfer.limits import MAX_NAME_BYTES
     for extension in (".bin", ".tar.gz", ".safetensors"):
         long = "model-" + "é" * 200 + extension
         cut = sanitize_bundle_name(long)
