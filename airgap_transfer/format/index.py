@@ -134,7 +134,7 @@ class Index:
             "drives": [drive.to_dict() for drive in self.drives],
             "chunks": [chunk.to_dict() for chunk in self.chunks],
         }
-        if self.parity is not None:  # absent rather than null: readers of 1.0 never see it
+        if self.parity is not None:  # absent, not null, without parity: a 1.0 reader refuses no field it knows
             data["parity"] = self.parity.to_dict()
         return data
 

@@ -96,7 +96,7 @@ def test_two_drives_withheld_with_parity_1_is_exit_3_naming_what_is_missing(five
     result = unpack(cli, [five[0], five[2], five[4]], tmp_path / "out")
     assert result.code == 3, result.output
     assert "chunks missing" in result.output and "parity cannot rebuild them" in result.output
-    assert "drive 2" in result.output and "drive 4" in result.output
+    assert "'data2'" in result.output and "'data4'" in result.output
     assert not (tmp_path / "out" / source.name).exists()
     status = cli("status", five[0], five[2], five[4], "--trust", default_public_key())
     assert "not rebuildable" in status.output and "short" in status.output
@@ -270,3 +270,43 @@ def test_one_port_workflow_asks_for_the_parity_drive_last(tmpfs, tmp_path, compr
         got = unpack_engine(UnpackConfig(sources=[d for d in data if d != lost] + [parity], output_dir=out,
                                          trust=[str(default_public_key())]))
         assert sha(got.output) == sha(source)
+
+
+def test_parity_written_alongside_is_redone_when_a_drive_fills_early(tmpfs, random_file, monkeypatch, tmp_path):
+    """Drives at once: parity is encoded while they are written; a drive that fills early moves
+    chunks, so the planned stripes no longer hold and the parity is written again, correctly."""
+    from airgap_transfer.engine.pack.packer import PackConfig, pack
+    from airgap_transfer.engine.unpack.unpacker import UnpackConfig
+    from airgap_transfer.engine.unpack.unpacker import unpack as unpack_engine
+    from tests.integration.test_drives import _filling_write
+
+    source = random_file(30 * MB)
+    data = [tmpfs("24M") for _ in range(3)]
+    parity = tmpfs("24M")
+    state = _filling_write(monkeypatch, data[1], "-000005.chunk", 2 * 2**20)
+    events = []
+    result = pack(PackConfig(source=str(source), destinations=[*data, parity], chunk_size=4 * MB, parity=1),
+                  events.append)
+    assert state["filled"] and any(e.kind == "drive-full" for e in events)
+    assert [e.kind for e in events].count("parity-redone") == 1
+    assert result.parity_drives == [str(parity)]
+    (data[1] / "filler.bin").unlink()
+    holding = [d for d in data if chunk_files(d)]
+    for lost in holding:
+        out = unpack_engine(UnpackConfig(sources=[d for d in holding if d != lost] + [parity],
+                                         output_dir=tmp_path / f"out-{lost.name}", trust=[str(default_public_key())]))
+        assert sha(out.output) == sha(source)
+
+
+def test_parity_written_alongside_is_adopted_when_the_plan_held(five, random_file, tmp_path):
+    from airgap_transfer.engine.pack.packer import PackConfig, pack
+
+    source = random_file(24 * MB)
+    events = []
+    pack(PackConfig(source=str(source), destinations=five, chunk_size=3 * MB, parity=1), events.append)
+    kinds = [e.kind for e in events]
+    assert "parity-redone" not in kinds and kinds.count("parity-written") >= 2
+    # Encoded while the data was written: the parity drive was opened before the data was done.
+    assert kinds.index("parity-written") < kinds.index("pack-finished")
+    opened = [e.data["ordinal"] for e in events if e.kind == "drive-opened"]
+    assert opened[0] == 5 and sorted(opened) == [1, 2, 3, 4, 5], "parity numbered after the data drives"

@@ -63,7 +63,9 @@ class DriveRotation:
         return DriveSlot(saved["ordinal"], root, root / layout.folder_name(self.transfer_id), medium,
                           planning.chunk_limit(self.config.chunk_size, medium.fs_type).size, files, present)
 
-    def _open_slot(self, dest: Path) -> DriveSlot:
+    def _open_slot(self, dest: Path, ordinal: int | None = None) -> DriveSlot:
+        """Open ``dest`` as the next drive; with ``ordinal``, as that drive, which the caller lists itself
+        (parity drives are opened before the data drives but numbered after them)."""
         medium = probe.describe(dest)
         limit = planning.chunk_limit(self.config.chunk_size, medium.fs_type)
         if limit.clamped:
@@ -77,9 +79,12 @@ class DriveRotation:
         folder = dest / layout.folder_name(self.transfer_id)
         folder.mkdir(exist_ok=True)
         fsio.fsync_dir(dest)
-        slot = DriveSlot(ordinal=max((s.ordinal for s in self.slots), default=0) + 1, root=dest, folder=folder,
+        listed = ordinal is None
+        ordinal = ordinal or max((s.ordinal for s in self.slots), default=0) + 1
+        slot = DriveSlot(ordinal=ordinal, root=dest, folder=folder,
                           medium=medium, chunk_limit=limit.size)
-        self.slots.append(slot)
+        if listed:
+            self.slots.append(slot)
         self.report.info(Kind.DRIVE_OPENED, f"writing to {dest} ({medium.describe()}, {medium.free} bytes free)",
                          drive=str(dest), ordinal=slot.ordinal, medium=medium.to_dict())
         return slot

@@ -25,7 +25,7 @@ import blake3
 from airgap_transfer import __version__
 from airgap_transfer.engine.io import chunk_io, compression, pipeline, samples
 from airgap_transfer.engine.io.digests import Digests
-from airgap_transfer.engine.pack import last_check, parity_phase, preflight, resume
+from airgap_transfer.engine.pack import last_check, parity_early, parity_phase, planning, preflight, resume
 from airgap_transfer.engine.pack.at_once import AtOnce
 from airgap_transfer.engine.pack.drives import DriveRequest, DriveRotation, DriveSlot
 from airgap_transfer.engine.pack.in_turn import InTurn
@@ -169,14 +169,20 @@ class _Packer(DriveRotation, AtOnce, InTurn):
                 self._restore(found)
             self._save_journal()  # from the start, so even a run killed in chunk 1 is resumed and cleaned
             used = {str(s.root.resolve()) for s in self.slots if s.present}
-            self._write_all([d for d in self.data_destinations if str(d.resolve()) not in used])
+            early = None if found else self._start_parity_early()
+            try:
+                self._write_all([d for d in self.data_destinations if str(d.resolve()) not in used])
+            except BaseException:
+                if early is not None:
+                    early.cancel()
+                raise
             self._wait_readbacks()
             if source.size is not None and self.offset != source.size:
                 raise IntegrityError(f"{source.name} changed size while it was read",
                                      hint="pack a source that is not being written to")
             self._check_source()
             if config.parity:
-                self._write_parity()
+                self._write_parity(early)
                 self._check_source()
         index = self._build_index(final=True)
         self._write_final_index(index)
@@ -193,10 +199,31 @@ class _Packer(DriveRotation, AtOnce, InTurn):
                           self.chunks, [str(s.root) for s in self.slots], self.compression.recorded,
                           config.parity, [str(s.root) for s in self.parity_slots])
 
-    def _write_parity(self) -> None:
+    def _start_parity_early(self) -> parity_early.EarlyParity | None:
+        """With every parity drive given and the data drives written at once: parity alongside the data."""
+        config = self.config
+        if not config.parity or len(self.parity_destinations) != config.parity or self.source.size is None:
+            return None
+        if preflight.why_in_turn(self.source, self.compression.encoding, self.data_destinations,
+                                 config.parallel) is not None:
+            return None
+        chosen = planning.plan_at_once(self.source.size - self.offset,
+                                       preflight.drive_plans(self.data_destinations, config.chunk_size),
+                                       config.chunk_size, len(self.chunks))  # the plan _spread will make
+        if chosen is None or chosen.unplaced:
+            return None
+        shares = [plan.chunks for plan in chosen.drives if plan.chunks]
+        first = max((s.ordinal for s in self.slots), default=0) + 1
+        # Numbered after the data drives they will follow, but listed only once those are open.
+        self._open_parity_slots(first + len(shares))
+        planned = parity_early.planned_chunks(shares, first, self.transfer_id)
+        return parity_early.EarlyParity(config.parity, self.transfer_id, planned, self.parity_slots, self.source,
+                                        config.readback)
+
+    def _open_parity_slots(self, first_ordinal: int | None = None) -> None:
         """The parity drives: those reserved among the DESTs given, then any asked for."""
-        parity_phase.ParityPhase.check_readable(self.chunks, {s.ordinal: s for s in self.slots}, self.source)
         data_devices = {s.root.stat().st_dev for s in self.slots if s.present and s.root.exists()}
+        data_devices |= {d.stat().st_dev for d in self.data_destinations if d.exists()}
         reserved = iter(self.parity_destinations)
         while len(self.parity_slots) < self.config.parity:
             dest = next(reserved, None)
@@ -207,7 +234,32 @@ class _Packer(DriveRotation, AtOnce, InTurn):
             elif dest.stat().st_dev in data_devices:
                 self.report.warning(Kind.PARITY_SAME_DRIVE, f"{dest} is on a drive that holds data of this transfer: "
                                     "losing that drive loses data and parity together", drive=str(dest))
-            self.parity_slots.append(self._open_slot(dest))
+            ordinal = None if first_ordinal is None else first_ordinal + len(self.parity_slots)
+            self.parity_slots.append(self._open_slot(dest, ordinal))
+
+    def _list_parity_slots(self) -> None:
+        """Parity drives opened early join the drive list after the data drives, renumbered if those grew."""
+        unlisted = [s for s in self.parity_slots if s not in self.slots]
+        if not unlisted:
+            return
+        top = max((s.ordinal for s in self.slots), default=0)
+        if min(s.ordinal for s in unlisted) <= top:  # more data drives than planned: the early parity is redone
+            for position, slot in enumerate(unlisted, start=1):
+                slot.ordinal = top + position
+        self.slots.extend(unlisted)
+
+    def _write_parity(self, early: parity_early.EarlyParity | None) -> None:
+        if early is not None:
+            renumbered = [s.ordinal for s in self.parity_slots]
+            self._list_parity_slots()
+            if renumbered == [s.ordinal for s in self.parity_slots]:
+                self.parity = early.adopt(self.chunks, self.report)
+            else:
+                early.discard(self.report, "more data drives were needed than planned")
+            if self.parity is not None:
+                return
+        parity_phase.ParityPhase.check_readable(self.chunks, {s.ordinal: s for s in self.slots}, self.source)
+        self._open_parity_slots()
         phase = parity_phase.ParityPhase(self.config.parity, self.transfer_id, self.report)
         self.parity = phase.run(parity_phase.ParityInputs(
             self.chunks, {s.ordinal: s for s in self.slots}, self.parity_slots, self.source, self.config.readback))

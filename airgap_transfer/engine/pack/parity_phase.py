@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,12 +78,27 @@ class _ParityWriter:
 
 
 class ParityPhase:
-    def __init__(self, m: int, transfer_id: str, report: Reporter) -> None:
+    """Encodes every stripe of ``chunks`` into the parity drives' files.
+
+    ``verify``: compare each chunk's bytes, as read, with its proven digest
+    (off when the chunks are only planned: see ``parity_early``, which
+    compares ``digests`` afterwards).  ``stop``: set to end the phase at the
+    next block (``chunk_io.Stopped``).
+    """
+
+    def __init__(self, m: int, transfer_id: str, report: Reporter, verify: bool = True,
+                 stop: threading.Event | None = None) -> None:
         self.m, self.transfer_id, self.report = m, transfer_id, report
+        self.verify, self.stop = verify, stop
+        self.digests: dict[int, str] = {}  # chunk seq -> BLAKE3 of the bytes encoded
 
     def run(self, given: ParityInputs) -> Parity:
         layout_ = stripes.plan(given.chunks)
         total = sum(max(c.stored_length for c in stripe) for stripe in layout_)
+        for slot in given.parity_slots:  # an earlier run's parity (killed, or laid out otherwise) goes first
+            for stale in slot.folder.glob(f"{self.transfer_id[:12]}-s*-p*.parity"):
+                stale.unlink()
+            slot.files.clear()
         self._check_room(given.parity_slots, total, len(layout_))
         width = max(len(stripe) for stripe in layout_)
         combiner = codec.Combiner(width, self.m)
@@ -131,14 +147,16 @@ class ParityPhase:
                 if fd is not None:
                     opened.append(fd)
             try:
-                digests = codec.encode(shards, self.m, length, [w.write for w in writers], progress, combiner)
+                digests = codec.encode([self._stoppable(shard) for shard in shards], self.m, length,
+                                       [w.write for w in writers], progress, combiner)
             except codec.ShortShard as exc:
                 chunk = members[exc.position]
                 raise IntegrityError(f"chunk {chunk.seq} gave {exc.got} of {exc.length} bytes while its "
                                      "parity was computed", hint="check the drive and source, then run the "
                                      "same pack command to resume") from None
-            for chunk, digest in zip(members, digests, strict=False):
-                if digest != chunk.stored_blake3:
+            self.digests.update((chunk.seq, digest) for chunk, digest in zip(members, digests, strict=True))
+            for chunk, digest in zip(members, digests, strict=True):
+                if self.verify and digest != chunk.stored_blake3:
                     raise IntegrityError(f"chunk {chunk.seq} read for parity differs from the chunk written "
                                          "(the source or the drive changed)",
                                          hint="pack a source that is not being written to, with --restart")
@@ -163,6 +181,17 @@ class ParityPhase:
                          files=[f.file for f in files], blake3=[f.blake3 for f in files],
                          drives=[str(s.root) for s in given.parity_slots])
         return Stripe(number, length, [c.seq for c in members], files)
+
+    def _stoppable(self, shard: codec.ShardIn) -> codec.ShardIn:
+        if self.stop is None:
+            return shard
+        stop, fill = self.stop, shard.fill
+
+        def checked(view: memoryview) -> int:
+            if stop.is_set():
+                raise chunk_io.Stopped()
+            return fill(view)
+        return codec.ShardIn(checked, shard.length)
 
     @staticmethod
     def check_readable(chunks: list[Chunk], data_slots: dict[int, DriveSlot], source: Source) -> None:
