@@ -2,6 +2,7 @@
 """A misbehaving USB stick for tests: a FUSE file system over a small flash array.
 
     python3 tests/fakestick.py MOUNT --real 16MiB --fake 64MiB [--die-after-read BYTES --death eio|exit]
+                                                               [--write-rate BYTES_PER_SECOND]
 
 Like a fake-capacity stick's controller, it claims ``--fake`` bytes (statfs)
 but holds only ``--real``: every newly written 4 KiB page gets the next page
@@ -14,7 +15,8 @@ so the damage shows only in the bytes.
 ``--die-after-read N`` models a stick whose driver dies: once N bytes were
 read, every call fails with EIO (``--death eio``) or the process exits so the
 mount's endpoint is gone (``--death exit``, ENOTCONN).  SIGUSR1 kills it the
-same way at once.  Runs in the foreground until unmounted; needs fusepy and
+same way at once.  ``--write-rate`` makes it a slow stick (each write waits its
+time), so a test can act while a pack is still writing.  Runs in the foreground until unmounted; needs fusepy and
 libfuse2.  Mounted with direct_io, so nothing is served from the page cache.
 """
 
@@ -48,7 +50,9 @@ class Node:
 
 
 class FakeStick(Operations):
-    def __init__(self, real: int, fake: int, die_after_read: int | None, death: str) -> None:
+    def __init__(self, real: int, fake: int, die_after_read: int | None, death: str,
+                 write_rate: int | None = None) -> None:
+        self.write_rate = write_rate
         self.flash = bytearray(real)
         self.real_pages, self.fake = real // PAGE, fake
         self.next_page = 0
@@ -171,6 +175,8 @@ class FakeStick(Operations):
 
     def write(self, path, data, offset, fh):
         node = self._lookup(path)
+        if self.write_rate:
+            time.sleep(len(data) / self.write_rate)
         position, view = offset, memoryview(data)
         while view:
             index, within = divmod(position, PAGE)
@@ -210,8 +216,9 @@ def main() -> None:
     parser.add_argument("--fake", type=parse_size, required=True, help="bytes it claims to hold")
     parser.add_argument("--die-after-read", type=parse_size, default=None)
     parser.add_argument("--death", choices=["eio", "exit"], default="eio")
+    parser.add_argument("--write-rate", type=parse_size, default=None, help="bytes per second written")
     args = parser.parse_args()
-    stick = FakeStick(args.real, args.fake, args.die_after_read, args.death)
+    stick = FakeStick(args.real, args.fake, args.die_after_read, args.death, args.write_rate)
     signal.signal(signal.SIGUSR1, lambda *_: stick.kill())
     FUSE(stick, args.mount, foreground=True, nothreads=True, direct_io=True, big_writes=True,
          max_write=131072, max_read=131072, fsname="fakestick")
