@@ -38,6 +38,7 @@ class Kind(StrEnum):
     FINAL_INDEX_SKIPPED = "final-index-skipped"
     PARITY_SAME_DRIVE = "parity-same-drive"
     PARITY_WRITTEN = "parity-written"
+    PARITY_REDONE = "parity-redone"
     MEMBER_SKIPPED = "member-skipped"
     PACK_FINISHED = "pack-finished"
     # unpack, verify, status

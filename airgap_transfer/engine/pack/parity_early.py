@@ -20,7 +20,7 @@ from airgap_transfer.engine.pack import parity_phase
 from airgap_transfer.engine.pack.drives import DriveSlot
 from airgap_transfer.engine.pack.source import Source
 from airgap_transfer.engine.parity import stripes
-from airgap_transfer.events import Event, Reporter
+from airgap_transfer.events import Event, Kind, Reporter
 from airgap_transfer.format import layout
 from airgap_transfer.format.index import Chunk
 from airgap_transfer.format.parity import Parity
@@ -41,7 +41,8 @@ def planned_chunks(shares: list[list[int]], first_ordinal: int, transfer_id: str
 
 
 def _shape(chunks: list[Chunk]) -> list[list[tuple[int, int, int, int, str]]]:
-    return [[(c.seq, c.offset, c.stored_length, c.drive, c.encoding) for c in stripe] for stripe in stripes.plan(chunks)]
+    return [[(c.seq, c.offset, c.stored_length, c.drive, c.encoding) for c in stripe]
+            for stripe in stripes.plan(chunks)]
 
 
 class EarlyParity:
@@ -91,7 +92,7 @@ class EarlyParity:
     def discard(self, report: Reporter, why: str) -> None:
         """Remove what the thread wrote; the ordinary phase writes the parity again."""
         self.thread.join()
-        report.info("parity-redone", f"parity written alongside the data is written again: {why}", reason=why)
+        report.info(Kind.PARITY_REDONE, f"parity written alongside the data is written again: {why}", reason=why)
         for slot in self.parity_slots:
             for name, _ in slot.files:
                 (slot.folder / name).unlink(missing_ok=True)
