@@ -10,9 +10,6 @@ v1 Statement in a DSSE envelope signed with Ed25519.
 
 from __future__ import annotations
 
-import base64
-import csv
-import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -20,11 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from airgap_transfer import __version__
 from airgap_transfer.custody import chain as custody
-from airgap_transfer.custody import recorder
+from airgap_transfer.custody import recorder, report_formats, report_html
 from airgap_transfer.engine.unpack import catalog
 from airgap_transfer.errors import (
     AirgapError,
@@ -41,9 +36,6 @@ from airgap_transfer.state import paths
 from airgap_transfer.trust import keys, minisign
 
 REPORT_FORMAT = 1
-PREDICATE_TYPE = "https://airgap-transfer.dev/custody/v1"
-STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
-DSSE_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 FORMATS = ("json", "csv", "html", "intoto")
 TRANSFER_PREFIX_RE = re.compile(r"^[0-9a-f]{4,32}$")
 
@@ -234,82 +226,16 @@ def build(g: Gathered, actor: recorder.Actor) -> dict[str, Any]:
     }
 
 
-CSV_COLUMNS = ["seq", "time", "local_time", "tz", "type", "result", "user", "operator", "title", "host",
-               "tool", "transfer_id", "chunks", "digests", "media", "handover", "details", "prev", "hash"]
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: Any) -> Any:
-    """Text from a drive must not become a spreadsheet formula (CSV injection): quote it."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def to_csv(document: dict[str, Any]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for e in document["events"]:
-        actor = e.get("actor", {})
-        media = e.get("media") or (e.get("drives") or [None])[0] or {}
-        writer.writerow(_cell(value) for value in [
-            e["seq"], e["time"], e.get("local_time", ""), e.get("tz", ""), e["type"], e["result"],
-            actor.get("user", ""), actor.get("operator", ""), actor.get("title", ""), e.get("host", ""),
-            e.get("tool", ""), e["transfer_id"], " ".join(map(str, e.get("chunks", []))),
-            " ".join(f"{k}:{v}" for k, v in e.get("digests", {}).items()),
-            " ".join(str(media.get(k, "")) for k in ("path", "label", "fs_uuid", "serial") if media.get(k)),
-            json.dumps(e.get("handover", {}), sort_keys=True) if e.get("handover") else "",
-            json.dumps(e.get("details", {}), sort_keys=True) if e.get("details") else "",
-            e["prev"], e["hash"]])
-    return out.getvalue()
-
-
-def pae(payload_type: str, payload: bytes) -> bytes:
-    """DSSE v1 pre-authentication encoding: what the signature covers."""
-    kind = payload_type.encode()
-    return b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(payload), payload)
-
-
-def statement(document: dict[str, Any]) -> dict[str, Any]:
-    digests = document["digests"]
-    if not digests.get("sha256") or not digests.get("blake3"):
-        raise UsageError("the in-toto subject needs the bundle's sha256 and blake3, and this log has "
-                         f"only {', '.join(digests) or 'no digests'}",
-                         hint="pack with --sha256, or report after unpack (which records sha256)")
-    transfer = document["transfer"]
-    return {"_type": STATEMENT_TYPE,
-            "subject": [{"name": transfer.get("bundle") or transfer["transfer_id"],
-                         "digest": {"sha256": digests["sha256"], "blake3": digests["blake3"]}}],
-            "predicateType": PREDICATE_TYPE,
-            "predicate": {"transfer": transfer, "chain": {"algorithm": custody.HASH_ALGORITHM,
-                                                          "head": document["head"],
-                                                          "events": len(document["events"])},
-                          "verification": document["verification"], "drives": document["drives"],
-                          "events": document["events"], "generated": document["generated"]}}
-
-
-def dsse_envelope(document: dict[str, Any], key: minisign.SecretKey) -> dict[str, Any]:
-    payload = json.dumps(statement(document), sort_keys=True, separators=(",", ":")).encode()
-    signature = Ed25519PrivateKey.from_private_bytes(key.seed).sign(pae(DSSE_PAYLOAD_TYPE, payload))
-    return {"payloadType": DSSE_PAYLOAD_TYPE, "payload": base64.b64encode(payload).decode(),
-            "signatures": [{"keyid": key.public_key().key_id_hex,
-                            "sig": base64.b64encode(signature).decode()}]}
-
-
 def render(document: dict[str, Any], fmt: str, key_path: Path | None, report: Reporter) -> str:
     if fmt == "json":
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     if fmt == "csv":
-        return to_csv(document)
+        return report_formats.to_csv(document)
     if fmt == "html":
-        from airgap_transfer.custody.report_html import to_html
-        return to_html(document)
+        return report_html.to_html(document)
     if fmt == "intoto":
         key = keys.load_signing_key(key_path, report)
-        return json.dumps(dsse_envelope(document, key), indent=2) + "\n"
+        return json.dumps(report_formats.dsse_envelope(document, key), indent=2) + "\n"
     raise UsageError(f"unknown report format {fmt}", hint=f"use one of {', '.join(FORMATS)}")
 
 

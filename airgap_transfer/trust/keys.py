@@ -14,7 +14,7 @@ from airgap_transfer import limits
 from airgap_transfer.errors import KeyFileError, TrustError
 from airgap_transfer.events import Kind, Reporter
 from airgap_transfer.state import paths
-from airgap_transfer.trust import minisign
+from airgap_transfer.trust import keyfiles, minisign
 
 
 def load_signing_key(path: Path | None, report: Reporter) -> minisign.SecretKey:
@@ -39,7 +39,7 @@ def generate_default_key(secret_path: Path | None = None, public_path: Path | No
     public_path = public_path or paths.default_public_key()
     secret_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     secret = minisign.SecretKey.generate()
-    minisign.write_key_pair(secret, secret_path, public_path)
+    keyfiles.write_key_pair(secret, secret_path, public_path)
     return secret
 
 

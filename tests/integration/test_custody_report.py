@@ -23,7 +23,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from airgap_transfer.custody import chain as custody
-from airgap_transfer.custody import report
+from airgap_transfer.custody import report_formats
 from airgap_transfer.trust import minisign
 from tests.conftest import default_public_key, transfer_folder
 
@@ -168,7 +168,7 @@ def test_csv_html_and_dsse_exports(cli, round_trip, tmp_path):
     key = minisign.PublicKey.from_file(receiver_public_key(tmp_path))  # the receiver signs its own export
     assert envelope["signatures"][0]["keyid"] == key.key_id_hex
     Ed25519PublicKey.from_public_bytes(key.raw).verify(base64.b64decode(envelope["signatures"][0]["sig"]),
-                                                       report.pae(envelope["payloadType"], payload))
+                                                       report_formats.pae(envelope["payloadType"], payload))
     statement = json.loads(payload)
     bundle = round_trip["bundle"].read_bytes()
     assert statement["subject"][0]["digest"] == {"sha256": hashlib.sha256(bundle).hexdigest(),
@@ -187,7 +187,7 @@ def test_sender_exports_dsse_signed_with_the_transfer_key(cli, random_file, tmp_
     index_signer = json.loads(base64.b64decode(envelope["payload"]))["predicate"]["transfer"]["signer"]
     assert envelope["signatures"][0]["keyid"] == key.key_id_hex == index_signer
     Ed25519PublicKey.from_public_bytes(key.raw).verify(base64.b64decode(envelope["signatures"][0]["sig"]),
-                                                       report.pae(envelope["payloadType"],
+                                                       report_formats.pae(envelope["payloadType"],
                                                                   base64.b64decode(envelope["payload"])))
 
 

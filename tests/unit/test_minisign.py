@@ -10,13 +10,13 @@ import subprocess
 import pytest
 
 from airgap_transfer.errors import KeyFileError, TrustError, UsageError
+from airgap_transfer.trust.keyfiles import write_key_pair
 from airgap_transfer.trust.minisign import (
     PublicKey,
     SecretKey,
     Signature,
     sign,
     verify,
-    write_key_pair,
 )
 
 MESSAGE = b"bundle index v1\n"

@@ -11,7 +11,7 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from airgap_transfer.custody import report, report_html
+from airgap_transfer.custody import report_formats, report_html
 from airgap_transfer.errors import UsageError
 from airgap_transfer.trust import minisign
 
@@ -29,34 +29,34 @@ def document(digests: dict | None = None) -> dict:
 
 
 def test_pae_matches_the_dsse_specification_example():
-    assert report.pae("http://example.com/HelloWorld", b"hello world") == \
+    assert report_formats.pae("http://example.com/HelloWorld", b"hello world") == \
         b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
 
 
 def test_dsse_envelope_verifies_with_the_public_key_and_carries_an_in_toto_statement():
     key = minisign.SecretKey.generate()
-    envelope = report.dsse_envelope(document(), key)
+    envelope = report_formats.dsse_envelope(document(), key)
     payload = base64.b64decode(envelope["payload"])
     signature = base64.b64decode(envelope["signatures"][0]["sig"])
     assert envelope["signatures"][0]["keyid"] == key.public_key().key_id_hex
     Ed25519PublicKey.from_public_bytes(key.public_key().raw).verify(
-        signature, report.pae(envelope["payloadType"], payload))
+        signature, report_formats.pae(envelope["payloadType"], payload))
     statement = json.loads(payload)
     assert statement["_type"] == "https://in-toto.io/Statement/v1"
-    assert statement["predicateType"] == report.PREDICATE_TYPE
+    assert statement["predicateType"] == report_formats.PREDICATE_TYPE
     assert statement["subject"] == [{"name": "model.tar", "digest": {"sha256": "3" * 64, "blake3": "2" * 64}}]
     with pytest.raises(InvalidSignature):  # a changed payload no longer verifies
         Ed25519PublicKey.from_public_bytes(key.public_key().raw).verify(
-            signature, report.pae(envelope["payloadType"], payload + b" "))
+            signature, report_formats.pae(envelope["payloadType"], payload + b" "))
 
 
 def test_in_toto_export_refuses_without_sha256():
     with pytest.raises(UsageError, match="sha256"):
-        report.statement(document({"blake3": "2" * 64}))
+        report_formats.statement(document({"blake3": "2" * 64}))
 
 
 def test_csv_has_one_row_per_event_and_survives_commas_and_quotes():
-    rows = list(csv.DictReader(io.StringIO(report.to_csv(document()))))
+    rows = list(csv.DictReader(io.StringIO(report_formats.to_csv(document()))))
     assert len(rows) == 1
     assert rows[0]["operator"] == 'A, "quoted"' and rows[0]["chunks"] == "1 2"
     assert json.loads(rows[0]["handover"])["seal"] == "S-1"
@@ -70,5 +70,5 @@ def test_html_escapes_everything_from_the_log():
 def test_csv_cells_never_start_a_spreadsheet_formula():
     doc = document()
     doc["events"][0]["actor"]["operator"] = "=HYPERLINK(\"http://x\")"
-    rows = list(csv.DictReader(io.StringIO(report.to_csv(doc))))
+    rows = list(csv.DictReader(io.StringIO(report_formats.to_csv(doc))))
     assert rows[0]["operator"] == "'=HYPERLINK(\"http://x\")"

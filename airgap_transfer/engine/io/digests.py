@@ -18,7 +18,7 @@ import blake3
 class Hasher(Protocol):
     """What a whole-bundle digest must do: Digests, or a discard where no whole is hashed."""
 
-    def update(self, data: bytes | bytearray | memoryview) -> None: ...
+    def update(self, data: bytes | bytearray | memoryview, /) -> object: ...
 
 
 class Digests:

@@ -17,6 +17,7 @@ import bisect
 import os
 import stat
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def _header(name: str, info: os.stat_result, kind: bytes, linkname: str = "") ->
     return member.tobuf(format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape")
 
 
-def _walk(root: Path, top: str):
+def _walk(root: Path, top: str) -> Iterator[tuple[str, Path, os.stat_result]]:
     """(archive name, path, lstat) for ``root`` and everything below, sorted by name bytes."""
     stack = [(top, root)]
     count = 0
@@ -134,8 +135,9 @@ class DirectoryStream:
 
     def _read_file(self, index: int, segment: _Segment, inside: int, view: memoryview) -> int:
         try:
-            if self._fd_segment != index:
+            if self._fd is None or self._fd_segment != index:
                 self._close_file()
+                assert segment.path is not None  # a segment holds either bytes or a file
                 self._fd = os.open(segment.path, os.O_RDONLY | os.O_NOFOLLOW)
                 self._fd_segment = index
             got = os.preadv(self._fd, [view], inside)
@@ -158,5 +160,5 @@ class DirectoryStream:
     def __enter__(self) -> DirectoryStream:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

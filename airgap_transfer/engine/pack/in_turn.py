@@ -3,16 +3,20 @@
 Each chunk is sized to the room left on the drive (``planning``), stored
 plain or as a zstd frame, and read back while the next one is written.  A
 drive that fills in the middle of a chunk (ENOSPC) sends that chunk to the
-next drive.  A mixin of the packer.
+next drive.
 """
 
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
+from pathlib import Path
 
 from airgap_transfer.engine.io import chunk_io, compression, samples
 from airgap_transfer.engine.pack import planning
-from airgap_transfer.engine.pack.drives import DriveSlot
+from airgap_transfer.engine.pack.drives import Drives, DriveSlot
+from airgap_transfer.engine.pack.ledger import Ledger
+from airgap_transfer.engine.pack.state import PackRun, PackState
 from airgap_transfer.errors import DriveIOError, NoSpaceError
 from airgap_transfer.events import Kind
 from airgap_transfer.format import layout
@@ -20,80 +24,89 @@ from airgap_transfer.format.index import Chunk
 
 
 class InTurn:
-    def _stream(self, slot: DriveSlot | None, destinations) -> None:
+    def __init__(self, run: PackRun, state: PackState, ledger: Ledger, drives: Drives) -> None:
+        self.run, self.state, self.ledger, self.drives = run, state, ledger, drives
+
+    def stream(self, slot: DriveSlot | None, destinations: Iterator[Path]) -> None:
         """Fill one drive after another, reading the source in order."""
-        slot = slot or self._next_slot(destinations)
+        source, state = self.run.source, self.state
+        slot = slot or self.drives.next_slot(destinations)
         while True:
-            remaining = None if self.source.size is None else self.source.size - self.offset
+            remaining = None if source.size is None else source.size - state.offset
             if remaining == 0:
                 return
-            want = planning.next_chunk_length(slot.room(len(self.chunks)), slot.chunk_limit, remaining)
+            want = planning.next_chunk_length(slot.room(len(state.chunks)), slot.chunk_limit, remaining)
             if want == 0:
-                slot = self._finish_drive(slot, destinations)
+                slot = self.drives.finish_drive(slot, destinations)
                 continue
             chunk = self._write_chunk(slot, want)
             if chunk is None:
-                if self.source.at_eof:
+                if source.at_eof:
                     return
-                slot = self._finish_drive(slot, destinations)  # ENOSPC: the chunk goes to the next drive
+                slot = self.drives.finish_drive(slot, destinations)  # ENOSPC: the chunk goes to the next drive
                 continue
-            if self.source.size is None and self.source.at_eof:
+            if source.size is None and source.at_eof:
                 return  # a compressed chunk may hold less than want: only EOF ends a stream
 
     def _write_chunk(self, slot: DriveSlot, want: int) -> Chunk | None:
-        seq = self.next_seq
+        run, state = self.run, self.state
+        seq = state.next_seq
         encoding, limit, stored_cap = self._chunk_plan(slot, want)
-        name = layout.chunk_file_name(self.transfer_id, seq, encoding)
+        name = layout.chunk_file_name(state.transfer_id, seq, encoding)
         final = slot.folder / name
-        whole_before = self.whole.copy()
-        start = self.source.tell()
+        whole_before = state.whole.copy()
+        start = run.source.tell()
         try:
             stored = chunk_io.write_chunk_file(
-                final, self.source.readinto, limit, self.whole, self.ring, encoding, stored_cap,
-                lambda done: self.report.progress(done=self.offset + done, total=self.source.size,
-                                                  drive=str(slot.root), chunk=seq),
-                self.compressor, sha256=self.config.sha256)
+                final, run.source.readinto, limit, state.whole, run.ring, encoding, stored_cap,
+                lambda done: run.report.progress(done=state.offset + done, total=run.source.size,
+                                                 drive=str(slot.root), chunk=seq),
+                run.compressor, sha256=run.config.sha256)
         except OSError as exc:
             if exc.errno != errno.ENOSPC:
                 raise DriveIOError(f"chunk {seq} could not be written to {slot.root}: {exc.strerror}",
                                    hint="check or replace the drive, then run the same pack command to resume",
                                    ) from None
-            if not self.source.seekable:
+            if not run.source.seekable:
                 raise NoSpaceError(f"{slot.root} filled up in the middle of chunk {seq}",
                                    hint="pack from a file rather than stdin, or give a larger drive") from None
-            self.source.seek(start)
-            self.whole = whole_before
-            self.report.warning(Kind.DRIVE_FULL,
-                                f"{slot.root} filled up during chunk {seq}; moving it to the next drive",
-                                drive=str(slot.root), chunk=seq)
+            run.source.seek(start)
+            state.whole = whole_before
+            run.report.warning(Kind.DRIVE_FULL,
+                               f"{slot.root} filled up during chunk {seq}; moving it to the next drive",
+                               drive=str(slot.root), chunk=seq)
             return None
-        length, digest = stored.length, stored.blake3
-        if length == 0:
+        if stored.length == 0:
             return None
-        if self.config.after_chunk_written:
-            self.config.after_chunk_written(final)
-        chunk = Chunk(seq=seq, offset=self.offset, length=length, blake3=digest, file=name, drive=slot.ordinal,
-                      encoding=stored.encoding, stored_length=stored.stored_length,
+        if run.config.after_chunk_written:
+            run.config.after_chunk_written(final)
+        chunk = Chunk(seq=seq, offset=state.offset, length=stored.length, blake3=stored.blake3, file=name,
+                      drive=slot.ordinal, encoding=stored.encoding, stored_length=stored.stored_length,
                       stored_blake3=stored.stored_blake3, sha256=stored.sha256)
-        tap = samples.SampleTap(stored.stored_length) if self.readbacks is not None else None
-        self._expect(slot, final, f"chunk {seq}", stored.stored_length, stored.stored_blake3, tap)
-        if self.readbacks is not None:  # proven while the next chunk is written; awaited before any index
-            self.readbacks.submit(final, stored.stored_length, stored.stored_blake3,
-                                  what=f"chunk {seq} on {slot.root}", tap=tap)  # first waits for the previous one
-            self._proven(self.in_flight)
-            self.in_flight = chunk
-        else:
-            self._proven(chunk)
-        self.chunks.append(chunk)
-        self.next_seq += 1
-        slot.files.append((name, stored.stored_blake3))
-        self.offset += length
-        self._save_journal()
-        self.report.info(Kind.CHUNK_WRITTEN, f"chunk {seq} ({length} bytes) written to {slot.root}"
-                         + (", being read back" if self.config.readback else ""),
-                         chunk=seq, length=length, blake3=digest, sha256=stored.sha256, drive=str(slot.root),
-                         file=name, readback=self.config.readback, stored_length=stored.stored_length)
+        self._record(slot, chunk, final)
         return chunk
+
+    def _record(self, slot: DriveSlot, chunk: Chunk, final: Path) -> None:
+        """A written chunk: read back while the next one is written (awaited before any index), journalled."""
+        run, state = self.run, self.state
+        tap = samples.SampleTap(chunk.stored_length) if run.readbacks is not None else None
+        self.ledger.expect(slot, final, f"chunk {chunk.seq}", chunk.stored_length, chunk.stored_blake3, tap)
+        if run.readbacks is not None:
+            run.readbacks.submit(final, chunk.stored_length, chunk.stored_blake3,
+                                 what=f"chunk {chunk.seq} on {slot.root}", tap=tap)  # first waits for the previous
+            self.ledger.hold(chunk)
+        else:
+            self.ledger.proven(chunk)
+        state.chunks.append(chunk)
+        state.next_seq += 1
+        slot.files.append((chunk.file, chunk.stored_blake3))
+        state.offset += chunk.length
+        self.ledger.save_journal()
+        run.report.info(Kind.CHUNK_WRITTEN, f"chunk {chunk.seq} ({chunk.length} bytes) written to {slot.root}"
+                        + (", being read back" if run.config.readback else ""),
+                        chunk=chunk.seq, length=chunk.length, blake3=chunk.blake3, sha256=chunk.sha256,
+                        drive=str(slot.root), file=chunk.file, readback=run.config.readback,
+                        stored_length=chunk.stored_length)
 
     def _chunk_plan(self, slot: DriveSlot, want: int) -> tuple[str, int, int]:
         """(encoding, plain bytes to take, most bytes the file may hold) for the next chunk.
@@ -103,9 +116,9 @@ class InTurn:
         frame lets fit in the room (or --chunk-size).  Where that leaves too
         little, the chunk is stored plain: it then never exceeds ``want``.
         """
-        if self.compression.encoding != "zstd":
+        if self.run.compression.encoding != "zstd":
             return "none", want, want
-        cap = min(slot.room(len(self.chunks)), slot.chunk_limit)
+        cap = min(slot.room(len(self.state.chunks)), slot.chunk_limit)
         limit = min(want, compression.plain_limit(cap))
         if limit < min(want, planning.MIN_CHUNK):
             return "none", want, want

@@ -27,9 +27,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from airgap_transfer.engine.io import chunk_io, pipeline
+from airgap_transfer.engine.io.digests import Hasher
 from airgap_transfer.engine.io.samples import SampleTap
+from airgap_transfer.engine.pack.drives import DriveSlot
 from airgap_transfer.errors import DriveIOError, IntegrityError
 from airgap_transfer.format import layout
 
@@ -54,13 +57,13 @@ class Planned:
 
 @dataclass
 class Assignment:
-    slot: object           # pack's drive slot: has .root and .folder
+    slot: DriveSlot
     chunks: list[Planned]  # in the order the writer takes them
 
 
 @dataclass
 class Written:
-    slot: object
+    slot: DriveSlot
     planned: Planned
     file: str
     stored: chunk_io.Stored
@@ -71,12 +74,12 @@ class Written:
 class Full:
     """A drive that filled up, and the chunks it did not get to."""
 
-    slot: object
+    slot: DriveSlot
     unwritten: list[Planned]
 
 
 class _Discard:
-    def update(self, view) -> None:
+    def update(self, data: bytes | bytearray | memoryview) -> None:
         pass
 
 
@@ -84,7 +87,8 @@ class Phase:
     """Write ``assignments`` at once; hash ``hash_range`` of the source into ``whole`` meanwhile."""
 
     def __init__(self, source_fd: int, assignments: list[Assignment], *, transfer_id: str,
-                 readback: bool, sha256: bool, hash_range: tuple[int, int] | None = None, whole=None,
+                 readback: bool, sha256: bool, hash_range: tuple[int, int] | None = None,
+                 whole: Hasher | None = None,
                  after_chunk_written: Callable[[Path], None] | None = None) -> None:
         self.source_fd = source_fd
         self.assignments = assignments
@@ -94,7 +98,7 @@ class Phase:
         self.hash_range = hash_range
         self.whole = whole
         self.after_chunk_written = after_chunk_written
-        self.events: queue.Queue = queue.Queue()
+        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.stop = threading.Event()
         self.done = [0] * len(assignments)  # bytes written per writer, read by the caller for progress
 
@@ -103,7 +107,8 @@ class Phase:
         threads = [threading.Thread(target=self._write_drive, args=(n, a), name=f"agt-drive-{n + 1}", daemon=True)
                    for n, a in enumerate(self.assignments)]
         if self.hash_range is not None:
-            threads.append(threading.Thread(target=self._hash, name="agt-whole-hash", daemon=True))
+            threads.append(threading.Thread(target=self._hash, args=(*self.hash_range, self.whole or _Discard()),
+                                            name="agt-whole-hash", daemon=True))
         full: list[Full] = []
         try:
             for thread in threads:
@@ -131,13 +136,13 @@ class Phase:
             self._drain(on_written, full)  # what finished meanwhile is proven: let pack keep it
             raise
 
-    def _deliver(self, kind: str, payload, on_written, full: list[Full]) -> None:
+    def _deliver(self, kind: str, payload: Any, on_written: Callable[[Written], None], full: list[Full]) -> None:
         if kind == "written":
             on_written(payload)
         elif kind == "full":
             full.append(payload)
 
-    def _drain(self, on_written, full: list[Full]) -> None:
+    def _drain(self, on_written: Callable[[Written], None], full: list[Full]) -> None:
         while True:
             try:
                 kind, payload = self.events.get_nowait()
@@ -182,7 +187,8 @@ class Phase:
                 os.close(source)
             self.events.put(("finished", None))
 
-    def _write_one(self, number: int, source: int, slot, planned: Planned, ring: pipeline.Ring) -> Written:
+    def _write_one(self, number: int, source: int, slot: DriveSlot, planned: Planned,
+                   ring: pipeline.Ring) -> Written:
         name = layout.chunk_file_name(self.transfer_id, planned.seq, "none")
         final = slot.folder / name
         position = planned.offset
@@ -216,8 +222,7 @@ class Phase:
             raise
         return Written(slot, planned, name, stored, tap)
 
-    def _hash(self) -> None:
-        start, end = self.hash_range
+    def _hash(self, start: int, end: int, whole: Hasher) -> None:
         view = memoryview(bytearray(HASH_BUFFER_SIZE))
         source = None
         try:
@@ -227,7 +232,7 @@ class Phase:
                 got = os.preadv(source, [view[:min(len(view), end - position)]], position)
                 if not got:
                     raise _source_changed()
-                self.whole.update(view[:got])
+                whole.update(view[:got])
                 position += got
         except BaseException as exc:
             self.events.put(("failed", exc))

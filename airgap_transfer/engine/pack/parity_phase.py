@@ -107,9 +107,7 @@ class ParityPhase:
         result = Parity(SCHEME, width, self.m)
         try:
             for number, members in enumerate(layout_, start=1):
-                stripe = self._stripe(number, members, given, combiner, queues,
-                                      lambda n, before=done: self.report.progress(done=before + n, total=total,
-                                                                                  drive="parity"))
+                stripe = self._stripe(number, members, given, combiner, queues, self._progress(done, total))
                 result.stripes.append(stripe)
                 done += stripe.length
             for queue in queues:
@@ -132,8 +130,12 @@ class ParityPhase:
                                    hint="give parity drives as large as the fullest data drive, then run the "
                                         "same pack command to resume")
 
+    def _progress(self, before: int, total: int) -> Callable[[int], None]:
+        """Progress within one stripe, after ``before`` bytes of parity."""
+        return lambda n: self.report.progress(done=before + n, total=total, drive="parity")
+
     def _stripe(self, number: int, members: list[Chunk], given: ParityInputs, combiner: codec.Combiner,
-                queues: list, progress: Callable[[int], None]) -> Stripe:
+                queues: list[chunk_io.ReadBackQueue | None], progress: Callable[[int], None]) -> Stripe:
         length = max(c.stored_length for c in members)
         writers: list[_ParityWriter] = []
         opened: list[int] = []
@@ -210,7 +212,7 @@ class ParityPhase:
         """The chunk's stored bytes: from the source when they are a slice of it, else from its drive."""
         source = given.source
         if _from_source(chunk, source):
-            fd, position = source.stream.fileno(), [chunk.offset]
+            fd, position = source.fileno(), [chunk.offset]
 
             def from_source(view: memoryview) -> int:
                 got = os.preadv(fd, [view], position[0])

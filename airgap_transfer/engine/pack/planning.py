@@ -23,6 +23,10 @@ from airgap_transfer import limits
 MIN_CHUNK = 1 * 2**20
 
 
+# (name, file-system type, free bytes[, allocation unit]) of a drive to plan for
+DriveSpec = tuple[str, str | None, int] | tuple[str, str | None, int, int]
+
+
 @dataclass
 class ChunkLimit:
     size: int
@@ -157,7 +161,7 @@ def plan_at_once(size: int, drives: list[DrivePlan], requested: int | None, chun
     return Plan(size, parts, unplaced)
 
 
-def plan(size: int, drives: list[tuple], requested: int | None,
+def plan(size: int, drives: list[DriveSpec], requested: int | None,
          repeat_last: bool = False) -> Plan:
     """Chunks per drive for a bundle of ``size`` bytes.
 

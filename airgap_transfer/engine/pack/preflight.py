@@ -8,8 +8,10 @@ bundle that cannot fit when pack may not ask for more drives (6).
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from airgap_transfer import limits
 from airgap_transfer.engine.pack import planning
@@ -17,6 +19,36 @@ from airgap_transfer.engine.pack.source import Source
 from airgap_transfer.engine.parity import stripes
 from airgap_transfer.errors import NoSpaceError, UsageError
 from airgap_transfer.media import fsio, probe
+
+
+class PlanConfig(Protocol):
+    """What planning needs of a PackConfig or a DryRunConfig."""
+
+    @property
+    def destinations(self) -> list[Path]: ...
+    @property
+    def chunk_size(self) -> int | None: ...
+    @property
+    def parallel(self) -> bool: ...
+
+
+class SpaceConfig(PlanConfig, Protocol):
+    @property
+    def next_drive(self) -> Callable[[Any], Path | None] | None: ...
+
+
+class ParityConfig(SpaceConfig, Protocol):
+    @property
+    def parity(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class _Planning:
+    """A plan's own view of a config: its data destinations only."""
+
+    destinations: list[Path]
+    chunk_size: int | None
+    parallel: bool
 
 
 def check_destinations(destinations: list[Path]) -> None:
@@ -29,7 +61,7 @@ def check_destinations(destinations: list[Path]) -> None:
             raise UsageError(f"destination {dest} is not writable", hint="check the mount options and permissions")
 
 
-def check_chunk_count(source: Source, config) -> None:
+def check_chunk_count(source: Source, config: PlanConfig) -> None:
     """Refuse before writing anything a transfer whose index receivers could not accept."""
     if source.size is None or not config.chunk_size:
         return
@@ -40,7 +72,7 @@ def check_chunk_count(source: Source, config) -> None:
                          hint=f"use --chunk-size {-(-source.size // limits.MAX_CHUNKS)} or larger, or auto")
 
 
-def check_space(source: Source, config, encoding: str) -> None:
+def check_space(source: Source, config: SpaceConfig, encoding: str) -> None:
     """Without a way to ask for more drives, refuse up front, writing nothing."""
     if source.size is None or config.next_drive is not None:
         return
@@ -53,7 +85,7 @@ def check_space(source: Source, config, encoding: str) -> None:
             hint="add another destination or free space, then run pack again")
 
 
-def dry_run_plan(size: int, config, drive_size: int | None = None,
+def dry_run_plan(size: int, config: PlanConfig, drive_size: int | None = None,
                  fs_type: str | None = None, at_once: bool = False) -> tuple[planning.Plan, bool]:
     """(The chunks and drives a bundle of ``size`` bytes needs, whether written at once); writes nothing.
 
@@ -111,7 +143,7 @@ def why_in_turn(source: Source, encoding: str, roots: list[Path], enabled: bool 
     return None
 
 
-def split_parity(config) -> tuple[list[Path], list[Path]]:
+def split_parity(config: ParityConfig) -> tuple[list[Path], list[Path]]:
     """(DESTs for data, DESTs kept for parity): the last --parity N, else all but the first (more are asked for)."""
     m, destinations = config.parity, list(config.destinations)
     if not m:
@@ -132,11 +164,11 @@ def parity_need(plan: planning.Plan) -> int:
     return stripes.parity_bytes([d.chunks for d in plan.drives if d.chunks])
 
 
-def check_parity_space(source: Source, config, data: list[Path], parity: list[Path]) -> None:
+def check_parity_space(source: Source, config: ParityConfig, data: list[Path], parity: list[Path]) -> None:
     """Parity drives given up front must hold the parity: refuse before writing anything (exit 6)."""
     if not config.parity or source.size is None or not parity:
         return
-    plan, _ = dry_run_plan(source.size, _with_destinations(config, data),
+    plan, _ = dry_run_plan(source.size, _Planning(data, config.chunk_size, config.parallel),
                            at_once=why_in_turn(source, "none", data, config.parallel) is None)
     chunks = sum(len(d.chunks) for d in plan.drives)
     need = parity_need(plan)
@@ -147,6 +179,3 @@ def check_parity_space(source: Source, config, data: list[Path], parity: list[Pa
                                f"needs {need} (as much as the fullest data drive)",
                                hint="give a larger drive for parity, or more data drives so each holds less")
 
-
-def _with_destinations(config, destinations: list[Path]):
-    return replace(config, destinations=destinations)

@@ -17,10 +17,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import blake3
 
 from airgap_transfer import limits
+from airgap_transfer.engine.io.digests import Digests, Hasher
 from airgap_transfer.engine.pack.parallel import Planned
 from airgap_transfer.errors import UsageError
 from airgap_transfer.events import Kind, Reporter
@@ -31,6 +33,13 @@ from airgap_transfer.media import fsio
 from airgap_transfer.media import probe as media
 from airgap_transfer.state import journal
 from airgap_transfer.state.journal import PackJournal, SourceIdentity
+
+
+class Rereadable(Protocol):
+    """A source that can be read again from the start: a file, or a folder's tar stream."""
+
+    def seek(self, position: int, /) -> object: ...
+    def readinto(self, view: memoryview, /) -> int | None: ...
 
 
 @dataclass
@@ -168,7 +177,8 @@ def remove_leftovers(transfer_id: str, destinations: list[Path], keep: set[str],
                 report.info(Kind.STALE_REMOVED, f"removed leftover {path}", path=path)
 
 
-def rehash_prefix(stream, chunks: list[Chunk], buffer: bytearray, report: Reporter, whole=None):
+def rehash_prefix(stream: Rereadable, chunks: list[Chunk], buffer: bytearray, report: Reporter,
+                  whole: Digests | None = None) -> Digests:
     """BLAKE3 of the source up to the end of the last kept chunk, each kept chunk re-proven on the way.
 
     Hasher state cannot be saved in a journal, so the whole digest is rebuilt
@@ -177,13 +187,13 @@ def rehash_prefix(stream, chunks: list[Chunk], buffer: bytearray, report: Report
     source that changed in a way its size and times do not show (a file
     edited in place, a folder whose contents changed).
     """
-    whole = whole or blake3.blake3(max_threads=blake3.blake3.AUTO)
+    whole = whole or Digests()
     view = memoryview(buffer)
     stream.seek(0)
     position = 0
     total = chunks[-1].offset + chunks[-1].length if chunks else 0
 
-    def hash_span(length: int, *hashers) -> None:
+    def hash_span(length: int, *hashers: Hasher) -> None:
         nonlocal position
         while length:
             got = stream.readinto(view[:min(len(view), length)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import sys
@@ -9,17 +10,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from airgap_transfer import limits
 from airgap_transfer.engine.pack.dirsource import DirectoryStream
 from airgap_transfer.errors import UsageError
 from airgap_transfer.format.names import renamed_because, sanitize_bundle_name
 
+# A file or stdin (unbuffered), or a folder as a tar stream.
+Stream = io.FileIO | DirectoryStream
+
 
 @dataclass
 class Source:
-    stream: BinaryIO
+    stream: Stream
     name: str
     size: int | None       # None when unknown up front (stdin, a pipe)
     seekable: bool
@@ -39,6 +42,12 @@ class Source:
 
     def tell(self) -> int:
         return self.stream.tell() if self.seekable else -1
+
+    def fileno(self) -> int:
+        """The descriptor of a file source (the only kind written to several drives at once)."""
+        if not isinstance(self.stream, io.FileIO):
+            raise TypeError(f"{self.name} is a {self.kind}, not a file")
+        return self.stream.fileno()
 
     def sample(self, size: int) -> bytes | None:
         """The first ``size`` bytes, read without moving on; None for a stream that cannot be re-read."""
@@ -67,7 +76,7 @@ def open_source(spec: str, name: str | None = None) -> Iterator[Source]:
         # An inherited O_NONBLOCK would make a pause in the producer look like end
         # of input, and pack would sign a truncated bundle as complete.
         os.set_blocking(sys.stdin.fileno(), True)
-        stream = os.fdopen(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
+        stream = io.FileIO(sys.stdin.fileno(), "rb", closefd=False)
         yield Source(stream, sanitize_bundle_name(name or "stdin.bin"), None, False, kind="stream",
                      original_name=_original(name or "stdin.bin"))
         return

@@ -10,7 +10,7 @@ tried; which failure it was decides between exit 3 (drive) and 4 (data).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +36,11 @@ class Assembler:
     """
 
     def __init__(self, report: Reporter, out_fd: int, total: int, sha256: bool = False,
-                 on_placed: Callable[[Chunk], None] | None = None) -> None:
+                 on_placed: Callable[[Chunk], None] | None = None,
+                 earlier: Sequence[dict[str, Any]] = ()) -> None:
         self.report, self.out_fd, self.total = report, out_fd, total
         self.on_placed = on_placed
-        self.earlier: list[dict[str, Any]] = []  # journal records of an earlier run not yet matched to an index
+        self.earlier = list(earlier)  # journal records of an earlier run not yet matched to an index
         self.ring = pipeline.Ring()
         self.view = memoryview(self.ring.buffers[0])  # for _catch_up, which runs while the ring is idle
         self.whole = Digests(sha256=sha256)  # SHA-256 too for the custody report's in-toto subject
@@ -56,7 +57,8 @@ class Assembler:
         by_seq = {c.seq: c for c in index.chunks}
         unmatched = []
         for record in self.earlier:
-            chunk = by_seq.get(record.get("seq"))
+            seq = record.get("seq")
+            chunk = by_seq.get(seq) if isinstance(seq, int) else None
             if chunk is not None and [chunk.offset, chunk.length, chunk.blake3] == \
                     [record.get("offset"), record.get("length"), record.get("blake3")]:
                 if chunk.seq not in self.placed:
@@ -71,6 +73,7 @@ class Assembler:
         self._catch_up()
 
     def place_available(self, transfer: catalog.Transfer, index: Index) -> None:
+        self.tolerate_bad = index.parity is not None  # parity may rebuild a chunk that has no good copy
         self.adopt_earlier(index)
         for chunk in index.chunks:
             if chunk.seq in self.placed:

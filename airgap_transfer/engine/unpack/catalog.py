@@ -178,8 +178,8 @@ def load_index(transfer: Transfer, trusted: list[minisign.PublicKey], allow_untr
             raise rejected[0][1]
         raise IncompleteError(f"no index found for transfer {transfer.transfer_id}",
                               hint="the index is on the last drive written; insert it too")
-    for folder, exc in rejected:  # one good copy is enough; say which copies were bad
-        report.warning(Kind.INDEX_REJECTED, f"index copy rejected: {exc.one_line()}", folder=str(folder.path))
+    for folder, error in rejected:  # one good copy is enough; say which copies were bad
+        report.warning(Kind.INDEX_REJECTED, f"index copy rejected: {error.one_line()}", folder=str(folder.path))
     chosen = best
     if not chosen.trusted and warn_untrusted:
         report.warning(Kind.UNTRUSTED_KEY, f"index signed by UNTRUSTED key {chosen.signer.key_id_hex}; "

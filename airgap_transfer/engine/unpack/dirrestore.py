@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 from airgap_transfer.errors import FormatError, IntegrityError, UsageError
@@ -24,7 +25,7 @@ from airgap_transfer.media import fsio
 SAFE_MODE_MASK = 0o755  # what a restored file or folder may keep of its recorded mode
 
 
-def _member_filter(top: str, report: Reporter):
+def _member_filter(top: str, report: Reporter) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo | None]:
     def check(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
         if member.name.rstrip("/") != top and not member.name.startswith(top + "/"):
             report.warning(Kind.MEMBER_SKIPPED, f"skipped {printable(member.name)}: outside the folder {top}",
@@ -93,7 +94,7 @@ def _restore_folder_modes(staging: Path, members: list[tarfile.TarInfo], top: st
             os.chmod(path, mode)
 
 
-def _writable_again(function, path, _exc_info) -> None:
+def _writable_again(function: Callable[[str], object], path: str, _exc_info: object) -> None:
     """rmtree of a tree with read-only folders (restored 0555): make the parent writable and retry."""
     parent = os.path.dirname(path)
     os.chmod(parent, os.stat(parent).st_mode | 0o700)

@@ -18,7 +18,8 @@ from airgap_transfer.engine.parity import margin
 from airgap_transfer.engine.unpack import catalog
 from airgap_transfer.errors import IntegrityError
 from airgap_transfer.events import Callback, Kind, Reporter
-from airgap_transfer.format.index import Index
+from airgap_transfer.format.index import Chunk, Index
+from airgap_transfer.format.parity import Parity
 from airgap_transfer.media import fsio
 from airgap_transfer.media import probe as media
 from airgap_transfer.state import journal
@@ -97,7 +98,7 @@ class Survey:
         return self.complete or (self.final_index and self.parity is not None and self.parity["short"] == 0)
 
 
-def _judge_zstd_copy(path: Path, chunk, ring: pipeline.Ring) -> str | None:
+def _judge_zstd_copy(path: Path, chunk: Chunk, ring: pipeline.Ring) -> str | None:
     """A compressed chunk is proven by decoding it: stored and plain digests both."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
@@ -164,18 +165,18 @@ def _survey_transfer(transfer: catalog.Transfer, config: InspectConfig, report: 
         report.progress(done=checked, total=index.bundle_size, chunk=chunk.seq, total_chunks=len(index.chunks),
                         drive=state.drives[0] if state.drives else None)
     drives = sorted({str(f.drive_root) for f in transfer.folders})
-    parity = _parity_state(index, transfer, states, buffer, config.hash_chunks, report) if index.parity else None
+    parity = _parity_state(index.parity, transfer, states, buffer, config.hash_chunks, report) if index.parity else None
     return Survey(index.transfer_id, index.bundle_name, index.bundle_size, index.final,
                   loaded.signer.key_id_hex, loaded.trusted, drives, states,
                   [media.describe(Path(d)).to_dict() for d in drives], journal.local_progress(index.transfer_id),
                   parity, index.created, config.hash_chunks)
 
 
-def _parity_state(index: Index, transfer: catalog.Transfer, states: list[ChunkState], buffer: bytearray,
-                  hash_files: bool, report: Reporter) -> dict:
+def _parity_state(parity: Parity, transfer: catalog.Transfer, states: list[ChunkState], buffer: bytearray,
+                  hash_files: bool, report: Reporter) -> dict[str, Any]:
     """Each parity file judged like a chunk, and the margin that leaves."""
     files = []
-    for stripe, _, item in index.parity.files():
+    for stripe, _, item in parity.files():
         state = ParityState(item.file, stripe.seq, stripe.length, "missing")
         for path, drive in transfer.parity_copies(item.file):
             try:
@@ -193,7 +194,7 @@ def _parity_state(index: Index, transfer: catalog.Transfer, states: list[ChunkSt
         files.append(state)
     lost_chunks = {c.seq for c in states if c.state in ("missing", "corrupt")}
     lost_parity = {f.file for f in files if f.state in ("missing", "corrupt")}
-    found = margin.assess(index.parity, lost_chunks, lost_parity)
+    found = margin.assess(parity, lost_chunks, lost_parity)
     return {**found.to_dict(), "files": [f.to_dict() for f in files]}
 
 
@@ -206,7 +207,7 @@ class ParityState:
     drives: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"file": self.file, "stripe": self.stripe, "length": self.length, "state": self.state,
                 "drives": self.drives, "problems": self.problems}
 
@@ -215,13 +216,14 @@ def verify(config: InspectConfig, callback: Callback | None = None) -> Survey:
     """Hash every chunk present; IntegrityError (exit 4) if any has no good copy."""
     result = survey(config, callback)
     corrupt = [c for c in result.chunks if c.state == "corrupt"]
-    if corrupt and result.rebuildable:
+    parity = result.parity
+    if corrupt and result.rebuildable and parity is not None:  # some corrupt: rebuildable only through parity
         Reporter(callback).warning(Kind.CHUNKS_REBUILDABLE, f"{len(corrupt)} chunk(s) corrupt "
                                    f"({', '.join(str(c.seq) for c in corrupt)}); parity can rebuild them: "
-                                   f"{result.parity['summary']}", chunks=[c.seq for c in corrupt])
+                                   f"{parity['summary']}", chunks=[c.seq for c in corrupt])
     elif corrupt:
         details = "; ".join(f"chunk {c.seq} ({', '.join(c.problems)})" for c in corrupt)
-        short = f"; {result.parity['summary']}" if result.parity else ""
+        short = f"; {parity['summary']}" if parity else ""
         raise IntegrityError(f"{len(corrupt)} chunk(s) corrupt: {details}{short}",
                              hint="re-copy those chunks from the sending side")
     return result

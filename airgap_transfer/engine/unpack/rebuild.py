@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,7 +173,7 @@ class _Trimmed:
             self.fd = -1
 
 
-def _reader(fd: int):
+def _reader(fd: int) -> Callable[[memoryview], int]:
     def fill(view: memoryview) -> int:
         try:
             return os.readv(fd, [view])
@@ -181,7 +182,7 @@ def _reader(fd: int):
     return fill
 
 
-def _pread(fd: int, offset: int):
+def _pread(fd: int, offset: int) -> Callable[[memoryview], int]:
     position = [offset]
 
     def fill(view: memoryview) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 
 from airgap_transfer.engine.parity import margin
 from airgap_transfer.engine.unpack import assemble, catalog, dirrestore, rebuild
+from airgap_transfer.engine.unpack.output import OutputPaths, _Output, check_output, earlier_run, open_partial
 from airgap_transfer.errors import (
     DriveIOError,
     IncompleteError,
@@ -27,9 +28,11 @@ from airgap_transfer.errors import (
 )
 from airgap_transfer.events import Callback, Kind, Reporter
 from airgap_transfer.format.index import Chunk, Index
-from airgap_transfer.format.names import printable, sanitize_bundle_name
+from airgap_transfer.format.names import printable
+from airgap_transfer.format.parity import Parity
 from airgap_transfer.media import fsio
-from airgap_transfer.state import guard, journal, paths
+from airgap_transfer.state import guard, journal
+from airgap_transfer.state import paths as state_paths
 from airgap_transfer.trust import keys, replay
 
 
@@ -65,45 +68,20 @@ class UnpackResult:
                 "blake3": self.blake3, "sha256": self.sha256, "key_id": self.key_id, "trusted": self.trusted}
 
 
-def output_path(config: UnpackConfig, index: Index) -> Path:
-    if config.output_file is not None:
-        return config.output_file
-    return config.output_dir / sanitize_bundle_name(index.bundle_name)
-
-
-def _check_output(final: Path, size: int, force: bool, kind: str = "file") -> None:
-    if kind == "directory":
-        size *= 2  # the verified tar and the folder extracted from it, side by side
-    elif final.is_dir():
-        raise UsageError(f"output {final} is a folder", hint="remove it or choose another path with -o")
-    if final.exists() and not force:
-        raise UsageError(f"output {final} already exists; left untouched",
-                         hint="pass --force to replace it, or -o for another path")
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create output folder {final.parent}: {exc.strerror}",
-                         hint="choose another OUTPUT_DIR") from None
-    free = fsio.free_space(final.parent)
-    if free < size:
-        raise NoSpaceError(f"{final.parent} has {free} bytes free, the bundle needs {size}",
-                           hint="free space or choose another output folder")
-
-
 def _describe_missing(missing: list[Chunk], index: Index) -> str:
     labels = {d.ordinal: d.label for d in index.drives}
     by_drive: dict[int, list[int]] = {}
     for chunk in missing:
         by_drive.setdefault(chunk.drive, []).append(chunk.seq)
     parts = [f"chunks {', '.join(map(str, seqs))} (drive {ordinal}"
-             + (f" '{printable(labels[ordinal])}')" if labels.get(ordinal) else ")")
+             + (f" '{printable(label)}')" if (label := labels.get(ordinal)) else ")")
              for ordinal, seqs in sorted(by_drive.items())]
     return "; ".join(parts)
 
 
-def _parity_shortfall(found: margin.Margin, index: Index, transfer: catalog.Transfer) -> str:
+def _parity_shortfall(found: margin.Margin, parity: Parity, transfer: catalog.Transfer) -> str:
     """Which parity files would help, for a message that says what to bring."""
-    absent = [item for stripe in index.parity.stripes if stripe.seq in found.unrebuildable_stripes
+    absent = [item for stripe in parity.stripes if stripe.seq in found.unrebuildable_stripes
               for item in stripe.parity if not transfer.parity_copies(item.file)]
     drives = sorted({item.drive for item in absent})
     where = f"; parity files missing too, on drive(s) {', '.join(map(str, drives))}" if drives else ""
@@ -126,115 +104,84 @@ class _UnpackSession:
         self.sources = list(config.sources)
         self.trusted = keys.trusted_keys(config.trust)
         self.transfer_id = config.transfer_id
-        self.assembler: assemble.Assembler | None = None
-        self.out_fd: int | None = None
-        self.final: Path | None = None
-        self.tmp: Path | None = None
-        self.journal_path: Path | None = None
-        self.held: guard.Held | None = None  # the journal's lock
+        self.paths: OutputPaths | None = None   # known once an index names the bundle
+        self.output: _Output | None = None      # open once the output checks passed
+        self.held: guard.Held | None = None     # the journal's lock: one run per output
 
     def run(self) -> UnpackResult:
         try:
             return self._loop()
         finally:
-            if self.out_fd is not None:
-                os.close(self.out_fd)
+            if self.output is not None:
+                os.close(self.output.fd)
+
+    def _placed(self) -> dict[int, Chunk]:
+        return self.output.assembler.placed if self.output is not None else {}
 
     def _loop(self) -> UnpackResult:
         last_index: Index | None = None
         while True:
             self._forget_removed_drives()
             if not self.sources and last_index is not None:  # every drive swapped out: ask for the next
-                self._ask_for_more(last_index, [c for c in last_index.chunks if c.seq not in self.assembler.placed])
+                self._ask_for_more(last_index, [c for c in last_index.chunks if c.seq not in self._placed()])
                 continue
             transfer = catalog.find_transfer(self.sources, self.transfer_id, self.report)
             self.transfer_id = transfer.transfer_id  # later drives must belong to the same transfer
             loaded = catalog.load_index(transfer, self.trusted, self.config.allow_untrusted, self.report)
             index = last_index = loaded.index
-            absent = [c for c in index.chunks if not transfer.copies(c.file)
-                      and (self.assembler is None or c.seq not in self.assembler.placed)]
+            absent = [c for c in index.chunks if not transfer.copies(c.file) and c.seq not in self._placed()]
             covered = index.parity is not None and self._margin(transfer, index, absent).ok
             if self.config.next_source is None and ((absent and not covered) or not index.final):
                 self._ask_for_more(index, absent, transfer)  # no way to get more: fail before copying anything
-            if self.assembler is None:
-                self._open_output(index, loaded)
-            self.assembler.tolerate_bad = index.parity is not None
-            self.assembler.place_available(transfer, index)
-            missing = [c for c in index.chunks if c.seq not in self.assembler.placed]
+            output = self.output or self._open_output(index, loaded)
+            output.assembler.place_available(transfer, index)
+            missing = [c for c in index.chunks if c.seq not in output.assembler.placed]
             if index.final and missing and index.parity is not None:
-                rebuilder = rebuild.Rebuilder(self.report, self.assembler,
-                                              self.tmp.with_name(self.tmp.name + ".rebuild"))
-                rebuilder.rebuild(transfer, index)
-                missing = [c for c in index.chunks if c.seq not in self.assembler.placed]
+                partial = output.paths.partial
+                rebuild.Rebuilder(self.report, output.assembler,
+                                  partial.with_name(partial.name + ".rebuild")).rebuild(transfer, index)
+                missing = [c for c in index.chunks if c.seq not in output.assembler.placed]
             if index.final and not missing:
-                return self._finish(index, loaded)
+                return self._finish(output, index, loaded)
             self._ask_for_more(index, missing, transfer)
 
     def _forget_removed_drives(self) -> None:
         """Once unpacking has begun, a drive swapped out (its mount folder gone) is just gone."""
-        started = self.assembler is not None
+        started = self.output is not None
         for source in [s for s in self.sources if (started or s not in self.config.sources) and not s.is_dir()]:
             self.sources.remove(source)
             self.report.info(Kind.DRIVE_REMOVED, f"{source} is no longer mounted", drive=str(source))
 
-    def _open_output(self, index: Index, loaded: catalog.LoadedIndex) -> None:
+    def _open_output(self, index: Index, loaded: catalog.LoadedIndex) -> _Output:
         replay.check(index, loaded.signer.key_id_hex, self.config.force, self.report)
-        final = output_path(self.config, index)
+        planned = OutputPaths.of(self.config, index)
         # One run per output: a second would discard or overwrite the first one's partial output.
         if self.held is None:
-            self.held = guard.lock(journal.unpack_journal_path(index.transfer_id, final),
-                                   f"an unpack of {printable(index.bundle_name)} to {final}")
-        guard.check_room(paths.state_dir(), len(index.chunks), "unpack")
-        self.final = final
-        self.tmp = self.final.with_name(f".{self.final.name}.agt-partial-{index.transfer_id[:12]}")
-        self.journal_path = journal.unpack_journal_path(index.transfer_id, self.final)
-        earlier = self._earlier_run()
-        allocated = os.stat(self.tmp).st_blocks * 512 if earlier else 0  # a resumed run needs only the rest
-        _check_output(self.final, max(0, index.bundle_size - allocated), self.config.force, index.kind)
-        self.report.info(Kind.UNPACK_STARTED, f"unpacking {printable(index.bundle_name)} to {self.final}",
-                         transfer_id=index.transfer_id, output=str(self.final), size=index.bundle_size,
+            self.held = guard.lock(planned.journal_path,
+                                   f"an unpack of {printable(index.bundle_name)} to {planned.final}")
+        guard.check_room(state_paths.state_dir(), len(index.chunks), "unpack")
+        paths = self.paths = planned
+        earlier = earlier_run(paths, self.config.restart)
+        allocated = os.stat(paths.partial).st_blocks * 512 if earlier else 0  # a resumed run needs only the rest
+        check_output(paths.final, max(0, index.bundle_size - allocated), self.config.force, index.kind)
+        self.report.info(Kind.UNPACK_STARTED, f"unpacking {printable(index.bundle_name)} to {paths.final}",
+                         transfer_id=index.transfer_id, output=str(paths.final), size=index.bundle_size,
                          final_index=index.final, key_id=loaded.signer.key_id_hex, trusted=loaded.trusted)
-        if index.bundle_original_name and index.bundle_original_name != self.final.name:
+        if index.bundle_original_name and index.bundle_original_name != paths.final.name:
             self.report.warning(Kind.BUNDLE_RENAMED, f"the sender's file was called "
-                                f"{printable(index.bundle_original_name)}; on this side it is {self.final.name}",
-                                original_name=index.bundle_original_name, output=str(self.final))
-        if earlier is None:
-            self.tmp.unlink(missing_ok=True)
-            self.out_fd = os.open(self.tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-        else:
-            self.out_fd = os.open(self.tmp, os.O_RDWR | os.O_NOFOLLOW)
+                                f"{printable(index.bundle_original_name)}; on this side it is {paths.final.name}",
+                                original_name=index.bundle_original_name, output=str(paths.final))
+        fd = open_partial(paths, earlier)
+        reusable = earlier.placed if earlier else []
         # SHA-256 of the whole: checked when the index signs one, else computed for the custody report.
-        self.assembler = assemble.Assembler(self.report, self.out_fd, index.bundle_size,
-                                    sha256=self.config.sha256 or index.bundle_sha256 is not None,
-                                    on_placed=self._record)
-        self.assembler.earlier = earlier.placed if earlier else []
+        assembler = assemble.Assembler(self.report, fd, index.bundle_size,
+                                       sha256=self.config.sha256 or index.bundle_sha256 is not None,
+                                       on_placed=lambda chunk: output.record(chunk), earlier=reusable)
+        output = self.output = _Output(paths, fd, assembler)
         # The journal starts afresh from what is reusable; chunks placed from now on are appended.
-        journal.save(self.journal_path, journal.UnpackJournal(
-            index.transfer_id, str(self.final), str(self.tmp), list(self.assembler.earlier)))
-
-    def _earlier_run(self) -> journal.UnpackJournal | None:
-        if self.config.restart:
-            journal.remove(self.journal_path)
-            self.tmp.unlink(missing_ok=True)
-            return None
-        saved = journal.load(self.journal_path, journal.UnpackJournal)
-        if saved is None or saved.partial != str(self.tmp) or not self.tmp.is_file():
-            journal.remove(self.journal_path)  # claims about a partial output that is gone: drop them
-            return None
-        size = self.tmp.stat().st_size
-        saved.placed = [r for r in saved.placed
-                        if isinstance(r.get("offset"), int) and isinstance(r.get("length"), int)
-                        and r["offset"] + r["length"] <= size]
-        return saved
-
-    def _record(self, chunk: Chunk) -> None:
-        """The placed chunk is durable in the partial output before the journal says so."""
-        os.fdatasync(self.out_fd)
-        try:
-            journal.append(self.journal_path, [{"placed": {"seq": chunk.seq, "offset": chunk.offset,
-                                                           "length": chunk.length, "blake3": chunk.blake3}}])
-        except OSError as exc:  # the state folder, not the output: say which
-            raise guard.state_folder_error(exc, "unpack") from None
+        journal.save(paths.journal_path, journal.UnpackJournal(
+            index.transfer_id, str(paths.final), str(paths.partial), list(reusable)))
+        return output
 
     def _margin(self, transfer: catalog.Transfer, index: Index, lost: list[Chunk]) -> margin.Margin:
         """What parity can do with the chunks in ``lost`` gone, given the parity files present."""
@@ -246,7 +193,7 @@ class _UnpackSession:
         if index.final:
             text = f"{len(missing)} of {len(index.chunks)} chunks missing: {_describe_missing(missing, index)}"
             if index.parity is not None and transfer is not None:
-                text += f"; {_parity_shortfall(self._margin(transfer, index, missing), index, transfer)}"
+                text += f"; {_parity_shortfall(self._margin(transfer, index, missing), index.parity, transfer)}"
         else:
             last = max((d.ordinal for d in index.drives), default=0)
             text = (f"the final index is missing: it is on the last drive written "
@@ -254,55 +201,59 @@ class _UnpackSession:
         request = SourceRequest(text, [c.seq for c in missing], not index.final)
         answer = self.config.next_source(request) if self.config.next_source else None
         if answer is None:
-            corrupt = [c.seq for c in missing if self.assembler is not None and c.seq in self.assembler.bad_seqs]
+            bad = self.output.assembler.bad_seqs if self.output is not None else {}
+            corrupt = [c.seq for c in missing if c.seq in bad]
             if corrupt:
                 raise IntegrityError(f"{text}; chunk(s) {', '.join(map(str, corrupt))} have only bad copies",
                                      hint="bring a good copy or more parity drives, then run unpack again")
             raise IncompleteError(text, hint="insert those drives and run unpack again")
         self.sources.append(answer)
 
-    def _finish(self, index: Index, loaded: catalog.LoadedIndex) -> UnpackResult:
-        if fsio.free_space(self.final.parent) + os.fstat(self.out_fd).st_blocks * 512 < index.bundle_size:
-            raise NoSpaceError(f"{self.final.parent} has not enough space for {index.bundle_size} bytes",
+    def _finish(self, output: _Output, index: Index, loaded: catalog.LoadedIndex) -> UnpackResult:
+        final, fd, assembler = output.paths.final, output.fd, output.assembler
+        if fsio.free_space(final.parent) + os.fstat(fd).st_blocks * 512 < index.bundle_size:
+            raise NoSpaceError(f"{final.parent} has not enough space for {index.bundle_size} bytes",
                                hint="free space or choose another output folder")
-        os.ftruncate(self.out_fd, index.bundle_size)
-        digest = self.assembler.finish(index)
+        os.ftruncate(fd, index.bundle_size)
+        digest = assembler.finish(index)
         if digest != index.bundle_blake3:
             self.discard()  # every chunk was proven, yet the whole is not: keep nothing of it
             raise IntegrityError("the reassembled bundle does not match the signed whole-bundle digest",
                                  hint="re-run verify on each drive to find the bad chunk")
-        if index.bundle_sha256 and self.assembler.whole.sha256_hexdigest() != index.bundle_sha256:
+        if index.bundle_sha256 and assembler.whole.sha256_hexdigest() != index.bundle_sha256:
             self.discard()
             raise IntegrityError("the reassembled bundle does not match the signed SHA-256 digest",
                                  hint="the index's BLAKE3 and SHA-256 disagree; ask the sender to pack again")
-        os.fsync(self.out_fd)
-        if index.kind == "directory":
-            dirrestore.restore_directory(self.tmp, self.final, index.bundle_name, self.config.force, self.report)
-            self.tmp.unlink()
-        else:
-            if self.final.exists() and not self.config.force:
-                raise UsageError(f"output {self.final} appeared while unpacking; left untouched",
-                                 hint="pass --force to replace it, or -o for another path")
-            os.replace(self.tmp, self.final)
-            fsio.fsync_dir(self.final.parent)
-        self.tmp = None
-        journal.remove(self.journal_path)
+        os.fsync(fd)
+        self._publish(index, output.paths)
         replay.remember(index, loaded.signer.key_id_hex, self.report)
-        sha256 = self.assembler.whole.sha256_hexdigest()
-        self.report.info(Kind.UNPACK_FINISHED, f"{self.final} written and proven (blake3 {digest})",
-                         output=str(self.final), blake3=digest, sha256=sha256)
-        return UnpackResult(index.transfer_id, self.final, index.bundle_size, digest,
+        sha256 = assembler.whole.sha256_hexdigest()
+        self.report.info(Kind.UNPACK_FINISHED, f"{final} written and proven (blake3 {digest})",
+                         output=str(final), blake3=digest, sha256=sha256)
+        return UnpackResult(index.transfer_id, final, index.bundle_size, digest,
                             loaded.signer.key_id_hex, loaded.trusted, sha256)
 
+    def _publish(self, index: Index, paths: OutputPaths) -> None:
+        """The proven partial output takes its final name (a folder bundle is extracted there)."""
+        if index.kind == "directory":
+            dirrestore.restore_directory(paths.partial, paths.final, index.bundle_name, self.config.force,
+                                         self.report)
+            paths.partial.unlink()
+        else:
+            if paths.final.exists() and not self.config.force:
+                raise UsageError(f"output {paths.final} appeared while unpacking; left untouched",
+                                 hint="pass --force to replace it, or -o for another path")
+            os.replace(paths.partial, paths.final)
+            fsio.fsync_dir(paths.final.parent)
+        journal.remove(paths.journal_path)
+
     def discard(self) -> None:
-        if self.tmp is not None:
-            self.tmp.unlink(missing_ok=True)
-        if self.journal_path is not None:
-            journal.remove(self.journal_path)
+        if self.paths is not None:
+            self.paths.discard()
 
     def keep_or_discard(self) -> None:
         """After a failure: keep proven work for the next run, or nothing if there is none."""
-        if self.assembler is None or not self.assembler.placed:
+        if not self._placed():
             self.discard()
 
 
@@ -322,7 +273,7 @@ def unpack(config: UnpackConfig, callback: Callback | None = None) -> UnpackResu
         raise Interrupted("interrupted; nothing written under the final name", hint=again) from None
     except OSError as exc:  # writing the output: the drives' read errors are handled per copy
         session.keep_or_discard()
-        where = f"{exc.filename or session.tmp}: "
+        where = f"{exc.filename or (session.paths.partial if session.paths else None)}: "
         if exc.errno == errno.ENOSPC:
             raise NoSpaceError(f"{where}no space left", hint=f"free space, then {again}") from None
         raise DriveIOError(f"{where}{exc.strerror}", hint=f"check the output disk, then {again}") from None

@@ -1,0 +1,83 @@
+"""The custody report as CSV (one row per event) and as an in-toto Statement in a DSSE envelope."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from airgap_transfer.custody import chain as custody
+from airgap_transfer.errors import UsageError
+from airgap_transfer.trust import minisign
+
+PREDICATE_TYPE = "https://airgap-transfer.dev/custody/v1"
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+DSSE_PAYLOAD_TYPE = "application/vnd.in-toto+json"
+
+CSV_COLUMNS = ["seq", "time", "local_time", "tz", "type", "result", "user", "operator", "title", "host",
+               "tool", "transfer_id", "chunks", "digests", "media", "handover", "details", "prev", "hash"]
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """Text from a drive must not become a spreadsheet formula (CSV injection): quote it."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def to_csv(document: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for e in document["events"]:
+        actor = e.get("actor", {})
+        media = e.get("media") or (e.get("drives") or [None])[0] or {}
+        writer.writerow(_cell(value) for value in [
+            e["seq"], e["time"], e.get("local_time", ""), e.get("tz", ""), e["type"], e["result"],
+            actor.get("user", ""), actor.get("operator", ""), actor.get("title", ""), e.get("host", ""),
+            e.get("tool", ""), e["transfer_id"], " ".join(map(str, e.get("chunks", []))),
+            " ".join(f"{k}:{v}" for k, v in e.get("digests", {}).items()),
+            " ".join(str(media.get(k, "")) for k in ("path", "label", "fs_uuid", "serial") if media.get(k)),
+            json.dumps(e.get("handover", {}), sort_keys=True) if e.get("handover") else "",
+            json.dumps(e.get("details", {}), sort_keys=True) if e.get("details") else "",
+            e["prev"], e["hash"]])
+    return out.getvalue()
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE v1 pre-authentication encoding: what the signature covers."""
+    kind = payload_type.encode()
+    return b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(payload), payload)
+
+
+def statement(document: dict[str, Any]) -> dict[str, Any]:
+    digests = document["digests"]
+    if not digests.get("sha256") or not digests.get("blake3"):
+        raise UsageError("the in-toto subject needs the bundle's sha256 and blake3, and this log has "
+                         f"only {', '.join(digests) or 'no digests'}",
+                         hint="pack with --sha256, or report after unpack (which records sha256)")
+    transfer = document["transfer"]
+    return {"_type": STATEMENT_TYPE,
+            "subject": [{"name": transfer.get("bundle") or transfer["transfer_id"],
+                         "digest": {"sha256": digests["sha256"], "blake3": digests["blake3"]}}],
+            "predicateType": PREDICATE_TYPE,
+            "predicate": {"transfer": transfer, "chain": {"algorithm": custody.HASH_ALGORITHM,
+                                                          "head": document["head"],
+                                                          "events": len(document["events"])},
+                          "verification": document["verification"], "drives": document["drives"],
+                          "events": document["events"], "generated": document["generated"]}}
+
+
+def dsse_envelope(document: dict[str, Any], key: minisign.SecretKey) -> dict[str, Any]:
+    payload = json.dumps(statement(document), sort_keys=True, separators=(",", ":")).encode()
+    signature = Ed25519PrivateKey.from_private_bytes(key.seed).sign(pae(DSSE_PAYLOAD_TYPE, payload))
+    return {"payloadType": DSSE_PAYLOAD_TYPE, "payload": base64.b64encode(payload).decode(),
+            "signatures": [{"keyid": key.public_key().key_id_hex,
+                            "sig": base64.b64encode(signature).decode()}]}

@@ -1,0 +1,175 @@
+"""What pack records of its progress: the journal, each drive's signed metadata, the index.
+
+The journal claims only chunks that were read back (``hold`` keeps the one
+being read back out of it until the read-back is done); an index is written
+only after every read-back finished, so it never names an unproven chunk.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import blake3
+
+from airgap_transfer import __version__
+from airgap_transfer.engine.io import chunk_io, samples
+from airgap_transfer.engine.pack import last_check
+from airgap_transfer.engine.pack.drives import DriveSlot
+from airgap_transfer.engine.pack.state import PackRun, PackState
+from airgap_transfer.errors import IntegrityError
+from airgap_transfer.events import Kind
+from airgap_transfer.format import layout, restore_note
+from airgap_transfer.format.index import Chunk, Index
+from airgap_transfer.format.names import count_of
+from airgap_transfer.media import fsio
+from airgap_transfer.state import guard, journal
+from airgap_transfer.state.journal import PackJournal, SourceIdentity
+from airgap_transfer.trust import keys
+
+
+class Ledger:
+    def __init__(self, run: PackRun, state: PackState) -> None:
+        self.run, self.state = run, state
+        seekable = run.source.seekable
+        # Only a file can be resumed (and be checked for changes): its bytes can be read again.
+        self.journal_path = journal.pack_journal_path(Path(run.config.source)) if seekable else None
+        self.source_identity = SourceIdentity.of(Path(run.config.source)) if seekable else None
+        self.in_flight: Chunk | None = None    # written, being read back: not yet in the journal
+        self.pending: list[Chunk] = []         # proven, not yet in the journal
+        self.started = False                   # the journal was written whole once this run
+        self.journaled_drives: set[int] = set()
+        # What each drive's files read back as, for its last check: ordinal -> path -> expectation.
+        self.expected: dict[int, dict[Path, last_check.Expected]] = {}
+
+    def proven(self, chunk: Chunk) -> None:
+        self.pending.append(chunk)
+
+    def hold(self, chunk: Chunk) -> None:
+        """``chunk`` is being read back: the one held before it is proven now (its read-back was awaited)."""
+        if self.in_flight is not None:
+            self.proven(self.in_flight)
+        self.in_flight = chunk
+
+    def wait_readbacks(self) -> None:
+        if self.run.readbacks is not None:
+            self.run.readbacks.wait()
+        if self.in_flight is not None:
+            self.proven(self.in_flight)
+        self.in_flight = None
+
+    def expect(self, slot: DriveSlot, path: Path, what: str, length: int, digest: str,
+               tap: samples.SampleTap | None) -> None:
+        """What ``path`` on ``slot`` read back as (its samples, filled by the read-back), for the last check."""
+        self.expected.setdefault(slot.ordinal, {})[path] = last_check.Expected(path, what, length, digest, tap)
+
+    def last_check(self, slot: DriveSlot) -> None:
+        """Before a drive is called finished: every chunk on it still reads as it did (last_check)."""
+        config = self.run.config
+        if not (config.readback or config.full_recheck):
+            return
+        self.wait_readbacks()
+        known = self.expected.get(slot.ordinal, {})
+        items = []
+        for chunk in self.state.chunks:
+            if chunk.drive == slot.ordinal:
+                path = slot.folder / chunk.file
+                items.append(known.get(path) or last_check.Expected(path, f"chunk {chunk.seq}", chunk.stored_length,
+                                                                    chunk.stored_blake3))
+        index_path = slot.folder / layout.INDEX_NAME
+        if index_path in known:
+            items.append(known[index_path])
+        outcome = last_check.check_drive(slot.root, slot.medium.label, items, config.full_recheck, self.run.ring,
+                                         self.run.report)
+        how = "whole" if config.full_recheck else "in samples"
+        self.run.report.info(Kind.DRIVE_RECHECKED, f"{slot.root}: all {outcome.files} files still read as written "
+                             f"(re-read {how}, {outcome.bytes_read} bytes)", drive=str(slot.root),
+                             files=outcome.files, bytes_read=outcome.bytes_read, whole=outcome.whole,
+                             full=config.full_recheck)
+
+    def save_journal(self, complete: bool = False) -> None:
+        """Record what is proven on the drives, so a re-run continues after it.
+
+        The first save of a run writes the whole state (on resume that drops
+        claims past the chunks kept); later saves append only what is new.
+        A failed write is blamed on the state folder, not on a drive.
+        """
+        if self.journal_path is None or self.source_identity is None:
+            return
+        try:
+            self._write_journal(complete)
+        except OSError as exc:
+            raise guard.state_folder_error(exc, "pack") from None
+
+    def _write_journal(self, complete: bool) -> None:
+        assert self.journal_path is not None and self.source_identity is not None
+        state, config = self.state, self.run.config
+        roots = {s.ordinal: str(s.root.resolve()) for s in state.slots}
+        drives = {d.ordinal: {**d.to_dict(), "root": roots[d.ordinal]} for d in state.index_drives()}
+        new, self.pending = self.pending, []
+        if not self.started:
+            journal.save(self.journal_path, PackJournal(
+                transfer_id=state.transfer_id, source=self.source_identity, bundle_name=self.run.source.name,
+                key_id=self.run.key_id, readback=config.readback,
+                chunks=[{**c.to_dict(), "root": roots[c.drive]} for c in state.chunks if c is not self.in_flight],
+                drives=list(drives.values()), complete=complete, sha256=config.sha256))
+            self.journaled_drives = set(drives)
+            self.started = True
+        else:
+            fresh_drives = sorted({c.drive for c in new} - self.journaled_drives)
+            journal.append(self.journal_path, [{"drive": drives[o]} for o in fresh_drives]
+                           + [{"chunk": {**c.to_dict(), "root": roots[c.drive]}} for c in new]
+                           + ([{"complete": True}] if complete else []))
+            self.journaled_drives.update(fresh_drives)
+
+    def check_source(self) -> None:
+        """A file read more than once (drives at once, refilled gaps) must not have changed in between.
+
+        Otherwise the whole-bundle digest and the chunks could describe different bytes.
+        """
+        source = self.run.source
+        if source.kind != "file" or self.source_identity is None:
+            return
+        changed = self.source_identity.differences(SourceIdentity.of(Path(self.run.config.source)))
+        if changed:
+            raise IntegrityError(f"{source.name} changed while it was packed ({', '.join(changed)} differ)",
+                                 hint="pack a source that is not being written to, with --restart")
+
+    def build_index(self, final: bool) -> Index:
+        run, state = self.run, self.state
+        return Index(
+            transfer_id=state.transfer_id, bundle_name=run.source.name,
+            bundle_original_name=run.source.original_name,
+            bundle_size=sum(c.length for c in state.chunks),
+            bundle_blake3=state.whole.hexdigest() if final else None,
+            bundle_sha256=state.whole.sha256_hexdigest() if final else None,
+            created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            tool=f"airgap-transfer {__version__}", signer=run.key_id,
+            final=final, kind=run.source.kind, readback=run.config.readback,
+            compression=run.compression.recorded,
+            chunks=sorted(state.chunks, key=lambda c: c.seq),
+            drives=state.index_drives(), parity=state.parity if final else None)
+
+    def seal(self, slot: DriveSlot) -> None:
+        """A drive is complete: its partial index, signature, checksums and RESTORE note."""
+        self.write_metadata(slot, self.build_index(final=False))
+        self.save_journal()  # every read-back was awaited for the index: all chunks are proven now
+        self.run.report.info(Kind.DRIVE_SEALED, f"{slot.root} is complete ({count_of(len(slot.files), 'chunk')})",
+                             drive=str(slot.root), chunks=[n for n, _ in slot.files])
+
+    def write_metadata(self, slot: DriveSlot, index: Index) -> None:
+        self.wait_readbacks()
+        run = self.run
+        data = index.to_bytes()
+        signature = keys.sign_index(data, run.key, self.state.transfer_id, index.final)
+        index_path = slot.folder / layout.INDEX_NAME
+        fsio.atomic_write_bytes(index_path, data)
+        fsio.atomic_write_bytes(slot.folder / layout.SIGNATURE_NAME, signature.encode())
+        fsio.atomic_write_bytes(slot.folder / layout.SIGNER_KEY_NAME, run.key.public_key().to_file_text().encode())
+        index_digest = blake3.blake3(data).hexdigest()
+        if run.config.readback:
+            chunk_io.read_back(index_path, len(data), index_digest, run.ring, what=f"index on {slot.root}")
+        self.expect(slot, index_path, "the index", len(data), index_digest, None)
+        sums = layout.b3sums_text([*sorted(slot.files), (layout.INDEX_NAME, index_digest)])
+        fsio.atomic_write_bytes(slot.folder / layout.B3SUMS_NAME, sums.encode())
+        fsio.atomic_write_bytes(slot.folder / restore_note.NOTE_NAME, restore_note.restore_text(index).encode())
