@@ -120,3 +120,15 @@ def max_file_size(fs_type: str | None) -> int:
 def reserve(chunks: int) -> int:
     """Bytes kept free on a drive holding ``chunks`` chunks."""
     return RESERVE_BASE + RESERVE_PER_CHUNK * chunks
+
+# Custody events that concern many chunks stay bounded (custody/chunk_sets.py):
+# the first CUSTODY_SINGLE_CHUNK_EVENTS chunks of a run get an event each,
+# later ones one event per CUSTODY_CHUNK_GROUP chunks of a drive; an event
+# lists chunk numbers while they are at most CUSTODY_CHUNK_LIST, else names
+# them as at most CUSTODY_MAX_RANGES ranges.  At 200,000 chunks the log then
+# holds about 1,200 events, its longest line about 20 KiB (the caps are 64 KiB
+# a line and 100,000 events, custody/chain.py).
+CUSTODY_SINGLE_CHUNK_EVENTS = 1000
+CUSTODY_CHUNK_GROUP = 1000
+CUSTODY_CHUNK_LIST = 1000
+CUSTODY_MAX_RANGES = 1000

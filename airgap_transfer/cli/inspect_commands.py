@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -27,7 +28,7 @@ def verify_command(sources: tuple[Path, ...], trust: tuple[str, ...], allow_untr
     render = renderer_for(json_mode, quiet)
     config = inspect.InspectConfig(list(sources), list(trust), allow_untrusted, transfer_id)
     result = verify_recorded(config, Actor(operator, title), render)
-    render.result(result.to_dict(), survey_lines(result, list(sources)))
+    render.result(result.to_dict, lambda: survey_lines(result, list(sources)))
     gap = incomplete([result])
     if gap:
         raise gap
@@ -48,53 +49,56 @@ def status_command(sources: tuple[Path, ...], trust: tuple[str, ...], allow_untr
                                    hash_chunks=False, show_unverified=True)
     surveys = inspect.survey_all(config, render)
     if len(surveys) == 1:
-        render.result(surveys[0].to_dict(), survey_lines(surveys[0], list(sources)))
+        only = surveys[0]
+        render.result(only.to_dict, lambda: survey_lines(only, list(sources)))
     else:
-        lines = [f"{len(surveys)} transfers on these drives (choose one with --transfer ID):"]
-        for survey in surveys:
-            lines += ["", *survey_lines(survey, list(sources))]
-        render.result({"transfers": [s.to_dict() for s in surveys]}, lines)
+        def every() -> Iterator[str]:
+            yield f"{len(surveys)} transfers on these drives (choose one with --transfer ID):"
+            for survey in surveys:
+                yield ""
+                yield from survey_lines(survey, list(sources))
+        render.result(lambda: {"transfers": [s.to_dict() for s in surveys]}, every)
     gap = incomplete(surveys)
     if gap:
         raise gap
 
 
-def survey_lines(survey: inspect.Survey, sources: list[Path]) -> list[str]:
+def survey_lines(survey: inspect.Survey, sources: list[Path]) -> Iterator[str]:
+    """The human report, a line at a time (a survey of 10^5 chunks is not built as one list)."""
     size = humanize.naturalsize
     if survey.final_index:
         extent = f"{survey.bundle_size} bytes ({size(survey.bundle_size, binary=True)})"
     else:
         extent = (f"size not known yet (the partial index found lists {len(survey.chunks)} chunks, "
                   f"{survey.listed_size} bytes)")
-    lines = [f"transfer {survey.transfer_id}: {printable(survey.bundle_name)}, {extent}, "
-             f"{count_of(len(survey.chunks), 'chunk')}, packed {survey.created or 'at an unknown time'}"]
+    yield (f"transfer {survey.transfer_id}: {printable(survey.bundle_name)}, {extent}, "
+           f"{count_of(len(survey.chunks), 'chunk')}, packed {survey.created or 'at an unknown time'}")
     if survey.trusted:
-        lines.append(f"signed by trusted key {survey.key_id}")
+        yield f"signed by trusted key {survey.key_id}"
     else:
-        lines.append(f"UNVERIFIED: signed by key {survey.key_id}, which is not trusted here; compare this key id "
-                     "with the sender's, then pass --trust SENDER.pub (or `trust add`)")
+        yield (f"UNVERIFIED: signed by key {survey.key_id}, which is not trusted here; compare this key id "
+               "with the sender's, then pass --trust SENDER.pub (or `trust add`)")
     for drive in survey.media:
-        lines.append(f"drive {drive['path']}: {drive['label'] or '(no label)'}, {drive['fs_type'] or 'unknown fs'}, "
-                     f"UUID {drive['fs_uuid'] or '-'}, serial {drive['serial'] or '-'}, "
-                     f"{size(drive['free'], binary=True)} free of {size(drive['capacity'], binary=True)}")
+        yield (f"drive {drive['path']}: {drive['label'] or '(no label)'}, {drive['fs_type'] or 'unknown fs'}, "
+               f"UUID {drive['fs_uuid'] or '-'}, serial {drive['serial'] or '-'}, "
+               f"{size(drive['free'], binary=True)} free of {size(drive['capacity'], binary=True)}")
     if not survey.final_index:
-        lines.append("only a partial index was found: the final index is on the last drive written")
-    lines += _local_lines(survey)
+        yield "only a partial index was found: the final index is on the last drive written"
+    yield from _local_lines(survey)
     for chunk in survey.chunks:
-        where = ", ".join(chunk.drives) if chunk.drives else "; ".join(chunk.problems) or "-"
-        lines.append(f"  chunk {chunk.seq:>6}  {chunk.state:<8} {where}")
+        where = ", ".join(chunk.drives) if chunk.drives else "; ".join(chunk.problems or []) or "-"
+        yield f"  chunk {chunk.seq:>6}  {chunk.state:<8} {where}"
     counts = ", ".join(f"{survey.count(s)} {s}" for s in ("good", "present", "missing", "corrupt") if survey.count(s))
-    lines.append(f"{counts}; " + ("complete" if survey.complete else "incomplete"))
+    yield f"{counts}; " + ("complete" if survey.complete else "incomplete")
     if survey.parity is not None:
         for item in survey.parity["files"]:
             if item["state"] in ("missing", "corrupt"):
                 where = "; ".join(item["problems"]) or "-"
-                lines.append(f"  parity {item['file']}  {item['state']:<8} {where}")
-        lines.append(f"parity ({survey.parity['m']} drive(s)' worth): {survey.parity['summary']}")
+                yield f"  parity {item['file']}  {item['state']:<8} {where}"
+        yield f"parity ({survey.parity['m']} drive(s)' worth): {survey.parity['summary']}"
     if not survey.hashed:
-        lines.append("status checked presence and sizes only, not contents: run `airgap-transfer verify "
-                     f"{' '.join(map(str, sources))}` to find corrupt chunks")
-    return lines
+        yield ("status checked presence and sizes only, not contents: run `airgap-transfer verify "
+               f"{' '.join(map(str, sources))}` to find corrupt chunks")
 
 
 def incomplete(surveys: list[inspect.Survey]) -> IncompleteError | None:

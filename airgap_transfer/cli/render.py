@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 from airgap_transfer.cli import progress
@@ -48,12 +49,14 @@ class Renderer:
     def emit_json(self, document: dict[str, Any]) -> None:
         print(json.dumps(document, sort_keys=False, default=str), file=sys.stdout, flush=True)
 
-    def result(self, document: dict[str, Any], human_lines: list[str]) -> None:
+    def result(self, document: dict[str, Any] | Callable[[], dict[str, Any]],
+               human_lines: Iterable[str] | Callable[[], Iterable[str]]) -> None:
+        """The command's outcome; either form may be given as a callable, built only if it is shown."""
         self._clear_progress()
         if self.json_mode:
-            self.emit_json({"event": "result", **document})
+            self.emit_json({"event": "result", **(document() if callable(document) else document)})
         elif not self.quiet:
-            for line in human_lines:
+            for line in human_lines() if callable(human_lines) else human_lines:
                 print(escape_controls(line), file=self.human if not sys.stdout.isatty() else sys.stdout, flush=True)
 
     def error(self, code: int, message: str) -> None:

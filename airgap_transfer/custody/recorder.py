@@ -22,6 +22,7 @@ from typing import Any
 
 from airgap_transfer import __version__, interrupts, limits
 from airgap_transfer.custody import chain as custody
+from airgap_transfer.custody import chunk_sets
 from airgap_transfer.custody.media_identity import media_identity
 from airgap_transfer.errors import AirgapError, FormatError, IntegrityError
 from airgap_transfer.events import Callback, Event, Kind, Reporter, ignore
@@ -133,6 +134,8 @@ class Recorder:
     operation: str = ""
     _local_in_step: bool = False   # the local file holds exactly self.events
     _lock: threading.Lock = field(default_factory=threading.Lock)  # drives may be written in parallel
+    _groups: chunk_sets.Grouper = field(default_factory=chunk_sets.Grouper)  # many chunks, few events
+    _read_back: bool | None = None
 
     @contextlib.contextmanager
     def failures(self) -> Iterator[Recorder]:
@@ -143,6 +146,8 @@ class Recorder:
             if self.transfer_id and self.events:
                 reason = exc.one_line() if isinstance(exc, AirgapError) else "interrupted"
                 try:
+                    with self._lock:
+                        self._flush_groups()
                     self.record(f"{self.operation}-failed", result="failed", details={"problem": reason})
                 except (AirgapError, OSError):
                     pass  # the original error matters more than its record
@@ -191,9 +196,24 @@ class Recorder:
             self._media[root] = {**_json_scalars(data["medium"]), "path": os.path.abspath(root)}
 
     def _on_chunk_written(self, data: dict[str, Any]) -> None:
-        self.record("chunk-written", chunks=[data["chunk"]], media=self.media(data["drive"]),
-                    digests=_digests(data), details={"file": data.get("file"), "length": data.get("length"),
-                                                     "read_back": data.get("readback")})
+        details = {"file": data.get("file"), "length": data.get("length"), "read_back": data.get("readback")}
+        self._read_back = data.get("readback")
+        if self._groups.single():
+            self.record("chunk-written", chunks=[data["chunk"]], media=self.media(data["drive"]),
+                        digests=_digests(data), details=details)
+            return
+        group = self._groups.add(data["drive"], data["chunk"], data.get("blake3", ""), data.get("length") or 0)
+        if group is not None:
+            self._record_group("chunk-written", data["drive"], group)
+
+    def _record_group(self, kind: str, drive: str, group: chunk_sets.Group) -> None:
+        details = {"read_back": self._read_back} if kind == "chunk-written" else {}
+        self.record(kind, media=self.media(drive), **chunk_sets.group_fields(group, details))
+
+    def _flush_groups(self, drive: str | None = None) -> None:
+        """Record chunks still waiting in a group: before a drive is sealed, at the end, on failure."""
+        for where, group in self._groups.take(drive):
+            self._record_group("chunk-written" if self.operation == "pack" else "chunk-verified", where, group)
 
     def _on_parity_written(self, data: dict[str, Any]) -> None:
         for drive, name, digest in zip(data["drives"], data["files"], data["blake3"], strict=False):
@@ -202,22 +222,28 @@ class Recorder:
                         details={"file": name, "stripe": data.get("stripe"), "length": data.get("length")})
 
     def _on_drive_sealed(self, data: dict[str, Any]) -> None:
+        self._flush_groups(data["drive"])
         self._drive_finished(data["drive"])
         self._write_drive(data["drive"])
 
+    def _written_on(self, path: str | None = None) -> list[list[int]]:
+        """Chunks the log says were written (to the drive at ``path``, or anywhere), as ranges."""
+        return chunk_sets.union(span for e in self.events if e["type"] == "chunk-written"
+                                and (path is None or e.get("media", {}).get("path") == path)
+                                for span in chunk_sets.event_ranges(e))
+
     def _drive_finished(self, drive: str) -> None:
-        folder_chunks = [e["chunks"][0] for e in self.events
-                         if e["type"] == "chunk-written"
-                         and e.get("media", {}).get("path") == self.media(drive)["path"]]
-        self.record("drive-finished", chunks=folder_chunks, media=self.media(drive))
+        self.record("drive-finished", media=self.media(drive),
+                    **chunk_sets.fields(self._written_on(self.media(drive)["path"])))
 
     def _on_pack_finished(self, data: dict[str, Any]) -> None:
+        self._flush_groups()
         sealed = {e.get("media", {}).get("path") for e in self.events if e["type"] == "drive-finished"}
         for drive in self.drives:
             if self.media(drive)["path"] not in sealed:
                 self._drive_finished(drive)
-        chunks = [e["chunks"][0] for e in self.events if e["type"] == "chunk-written"]
-        self.record("packed", chunks=chunks, digests=_digests(data), details={"drives": list(self.drives)})
+        self.record("packed", digests=_digests(data),
+                    **chunk_sets.fields(self._written_on(), {"drives": list(self.drives)}))
         for drive in self.drives:
             self._write_drive(drive)
         self._write_earlier_drives()
@@ -254,13 +280,20 @@ class Recorder:
                     signer=data.get("key_id"), drives=[self.media(d) for d in drives])
 
     def _on_chunk_verified(self, data: dict[str, Any]) -> None:
-        self.record("chunk-verified", chunks=[data["chunk"]], digests=_digests(data), media=self.media(data["drive"]))
+        if self._groups.single():
+            self.record("chunk-verified", chunks=[data["chunk"]], digests=_digests(data),
+                        media=self.media(data["drive"]))
+            return
+        group = self._groups.add(data["drive"], data["chunk"], data.get("blake3", ""), data.get("length") or 0)
+        if group is not None:
+            self._record_group("chunk-verified", data["drive"], group)
 
     def _on_chunk_rebuilt(self, data: dict[str, Any]) -> None:
         self.record("chunk-rebuilt", chunks=[data["chunk"]], digests=_digests(data),
                     details={"stripe": data.get("stripe"), "from": "parity"})
 
     def _on_unpack_finished(self, data: dict[str, Any]) -> None:
+        self._flush_groups()
         self.record("bundle-proven", digests=_digests(data))
         self.record("output-written", details={"output": data.get("output")}, digests=_digests(data))
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from airgap_transfer import __version__
 from airgap_transfer.custody import chain as custody
-from airgap_transfer.custody import recorder, report_formats, report_html
+from airgap_transfer.custody import chunk_sets, recorder, report_formats, report_html
 from airgap_transfer.engine.unpack import catalog
 from airgap_transfer.errors import (
     AirgapError,
@@ -31,6 +31,7 @@ from airgap_transfer.errors import (
 from airgap_transfer.events import Callback, Kind, Reporter
 from airgap_transfer.format.index import Index
 from airgap_transfer.format.layout import TransferFolder
+from airgap_transfer.limits import CUSTODY_CHUNK_LIST
 from airgap_transfer.media import fsio
 from airgap_transfer.state import paths
 from airgap_transfer.trust import keys, minisign
@@ -196,14 +197,26 @@ def _summary(g: Gathered) -> tuple[dict[str, Any], dict[str, str]]:
 
 
 def _drives(g: Gathered) -> list[dict[str, Any]]:
+    """Each drive the log names, with the chunks written to it (a list, or ranges when many)."""
     drives: dict[str, dict[str, Any]] = {}
+    written: dict[str, list[list[int]]] = {}
     for event in g.events:
         for media in [event.get("media"), *event.get("drives", [])]:
             if isinstance(media, dict) and media.get("path"):
-                entry = drives.setdefault(media["path"], {**media, "chunks": []})
+                drives.setdefault(media["path"], {k: v for k, v in media.items() if k not in _CHUNK_KEYS})
+                spans = written.setdefault(media["path"], [])
                 if event["type"] == "chunk-written":
-                    entry["chunks"].extend(event.get("chunks", []))
+                    spans.extend(chunk_sets.event_ranges(event))
+    for path, entry in drives.items():
+        spans = chunk_sets.union(written[path])
+        if chunk_sets.count(spans) <= CUSTODY_CHUNK_LIST:
+            entry["chunks"] = [seq for first, last in spans for seq in range(first, last + 1)]
+        else:
+            entry.update(chunk_ranges=spans, chunk_count=chunk_sets.count(spans))
     return list(drives.values())
+
+
+_CHUNK_KEYS = ("chunks", "chunk_ranges", "chunk_count")
 
 
 def build(g: Gathered, actor: recorder.Actor) -> dict[str, Any]:

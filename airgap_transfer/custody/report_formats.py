@@ -11,6 +11,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from airgap_transfer.custody import chain as custody
+from airgap_transfer.custody import chunk_sets
 from airgap_transfer.errors import UsageError
 from airgap_transfer.trust import minisign
 
@@ -42,7 +43,7 @@ def to_csv(document: dict[str, Any]) -> str:
         writer.writerow(_cell(value) for value in [
             e["seq"], e["time"], e.get("local_time", ""), e.get("tz", ""), e["type"], e["result"],
             actor.get("user", ""), actor.get("operator", ""), actor.get("title", ""), e.get("host", ""),
-            e.get("tool", ""), e["transfer_id"], " ".join(map(str, e.get("chunks", []))),
+            e.get("tool", ""), e["transfer_id"], _chunks_cell(e),
             " ".join(f"{k}:{v}" for k, v in e.get("digests", {}).items()),
             " ".join(str(media.get(k, "")) for k in ("path", "label", "fs_uuid", "serial") if media.get(k)),
             json.dumps(e.get("handover", {}), sort_keys=True) if e.get("handover") else "",
@@ -81,3 +82,10 @@ def dsse_envelope(document: dict[str, Any], key: minisign.SecretKey) -> dict[str
     return {"payloadType": DSSE_PAYLOAD_TYPE, "payload": base64.b64encode(payload).decode(),
             "signatures": [{"keyid": key.public_key().key_id_hex,
                             "sig": base64.b64encode(signature).decode()}]}
+
+
+def _chunks_cell(event: dict[str, Any]) -> str:
+    """Chunk numbers as the event lists them, or its ranges (``1-1000 1002-2000``)."""
+    if event.get("chunks"):
+        return " ".join(map(str, event["chunks"]))
+    return chunk_sets.describe(chunk_sets.event_ranges(event))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from airgap_transfer.custody import chunk_sets
+
 STYLE = """
 :root { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 10.5pt; color: #111; }
 body { max-width: 190mm; margin: 12mm auto; }
@@ -85,7 +87,7 @@ def _drives(doc: dict[str, Any]) -> str:
     rows = "".join(
         f"<tr><td class=\"hash\">{_e(d.get('path'))}</td><td>{_e(d.get('label'))}</td>"
         f"<td class=\"hash\">{_e(d.get('fs_uuid') or d.get('fsid'))}</td><td>{_e(d.get('serial'))}</td>"
-        f"<td>{_e(d.get('fs_type'))}</td><td>{_e(' '.join(map(str, d.get('chunks', []))))}</td></tr>"
+        f"<td>{_e(d.get('fs_type'))}</td><td>{_e(chunk_sets.describe(chunk_sets.union(chunk_sets.event_ranges(d))))}</td></tr>"
         for d in doc["drives"])
     return ("<table><thead><tr><th>Mount / path</th><th>Label</th><th>FS UUID / id</th><th>Serial</th>"
             f"<th>FS</th><th>Chunks</th></tr></thead><tbody>{rows}</tbody></table>")
@@ -97,6 +99,10 @@ def _what(event: dict[str, Any]) -> str:
         chunks = event["chunks"]
         parts.append(f"chunks {chunks[0]}–{chunks[-1]}" if len(chunks) > 3 else
                      "chunk " + ", ".join(map(str, chunks)))
+    elif event.get("chunk_ranges"):
+        count = (event.get("details") or {}).get("chunk_count")
+        parts.append(f"chunks {chunk_sets.describe(chunk_sets.event_ranges(event))}"
+                     + (f" ({count})" if isinstance(count, int) else ""))
     for alg, value in event.get("digests", {}).items():
         parts.append(f"{alg} {value[:16]}…")
     if event.get("handover"):

@@ -39,7 +39,7 @@ def verify_recorded(config: inspect.InspectConfig, actor: Actor, callback: Callb
     except AirgapError as exc:
         record_verify_failure(config.sources, config.transfer_id, actor, exc, callback)
         raise
-    record_verify(config.sources, result.transfer_id, actor, Reporter(callback), result.to_dict()["counts"],
+    record_verify(config.sources, result.transfer_id, actor, Reporter(callback), result.counts(),
                   "ok" if result.complete else "incomplete")
     return result
 

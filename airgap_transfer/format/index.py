@@ -23,11 +23,15 @@ FORMAT_MAJOR = 1
 # 1.1: the optional ``parity`` field (section 12 of docs/FORMAT.md) and ``bundle.original_name`` (section 3)
 FORMAT_MINOR = 1
 ENCODINGS = ("none", "zstd")
+_ENCODING_NAMES = {name: name for name in ENCODINGS}  # parsed names become these shared strings
 
 
-@dataclass
+@dataclass(slots=True)
 class Chunk:
-    """One chunk file: a byte range of the bundle, stored as ``file`` on drive ``drive``."""
+    """One chunk file: a byte range of the bundle, stored as ``file`` on drive ``drive``.
+
+    Slotted: an index of 10^5 chunks holds 10^5 of these in every command.
+    """
 
     seq: int
     offset: int
@@ -43,8 +47,11 @@ class Chunk:
     def __post_init__(self) -> None:
         if self.stored_length < 0:
             self.stored_length = self.length
-        if not self.stored_blake3:
-            self.stored_blake3 = self.blake3
+        if not self.stored_blake3 or self.stored_blake3 == self.blake3:
+            self.stored_blake3 = self.blake3  # one string, not two equal ones (plain chunks)
+        if self.stored_length == self.length:
+            self.stored_length = self.length
+        self.encoding = _ENCODING_NAMES.get(self.encoding, self.encoding)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -122,7 +129,7 @@ class Index:
     drives: list[Drive] = field(default_factory=list)
     parity: Parity | None = None  # pack --parity: which parity files protect which chunks
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, with_chunks: bool = True) -> dict[str, Any]:
         data = {
             "magic": MAGIC, "version": [FORMAT_MAJOR, FORMAT_MINOR],
             "transfer_id": self.transfer_id, "final": self.final,
@@ -132,14 +139,21 @@ class Index:
             "created": self.created, "tool": self.tool, "signer": self.signer,
             "readback": self.readback, "compression": self.compression,
             "drives": [drive.to_dict() for drive in self.drives],
-            "chunks": [chunk.to_dict() for chunk in self.chunks],
+            "chunks": [chunk.to_dict() for chunk in self.chunks] if with_chunks else None,
         }
         if self.parity is not None:  # absent, not null, without parity: a 1.0 reader refuses no field it knows
             data["parity"] = self.parity.to_dict()
         return data
 
     def to_bytes(self) -> bytes:
-        data = serialization.dumps(self.to_dict())
+        """The exact bytes that are signed: ``dumps(to_dict())``, packed a chunk at a time.
+
+        Packing entry by entry never holds 10^5 chunk dicts at once; the bytes
+        are the same (tests/unit/test_reference_equivalence.py).
+        """
+        document = self.to_dict(with_chunks=False)
+        data = serialization.dumps_with_list(document, "chunks", (c.to_dict() for c in self.chunks),
+                                             len(self.chunks))
         if len(data) > limits.MAX_INDEX_BYTES:
             raise UsageError(f"the index of {len(self.chunks)} chunks would be {len(data)} bytes, "
                              f"over the {limits.MAX_INDEX_BYTES}-byte limit receivers accept",
@@ -148,7 +162,9 @@ class Index:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Index:
-        return cls.from_dict(serialization.loads(data, what="index", limit=limits.MAX_INDEX_BYTES))
+        """Parse and check; each chunk map becomes a Chunk as soon as it is parsed (10^5 chunks)."""
+        return cls.from_dict(serialization.loads(data, what="index", limit=limits.MAX_INDEX_BYTES,
+                                                 stream=("chunks", _chunk_early, limits.MAX_CHUNKS)))
 
     @classmethod
     def from_dict(cls, data: Any) -> Index:
@@ -190,7 +206,7 @@ class Index:
             signer=d.text("signer", 64),
             readback=d.boolean("readback"),
             compression=d.text("compression", 64),
-            chunks=[Chunk.from_dict(item, strict) for item in chunks_raw],
+            chunks=_chunks_in_place(chunks_raw, strict),
             drives=[Drive.from_dict(item, strict) for item in drives_raw],
             parity=Parity.from_dict(d.take("parity"), strict) if "parity" in d.raw else None,
         )
@@ -241,3 +257,23 @@ class Index:
                     f"chunk lengths add up to {expected_offset}, not the bundle size {self.bundle_size}")
             if self.bundle_blake3 is None:
                 raise FormatError("final index carries no whole-bundle digest")
+
+
+def _chunks_in_place(items: list[Any], strict: bool) -> list[Chunk]:
+    """Each parsed map replaced by its Chunk as it is checked, so the two never all coexist."""
+    for position, item in enumerate(items):
+        if not isinstance(item, Chunk):   # from_bytes may have made it already
+            items[position] = Chunk.from_dict(item, strict)
+    return items
+
+
+def _chunk_early(item: Any, head: dict[str, Any]) -> Any:
+    """A chunk map as it is parsed: its Chunk when the magic and version read so far say how.
+
+    Otherwise (fields in an unusual order) it stays a map that ``from_dict`` checks.
+    """
+    version = head.get("version")
+    if (head.get("magic") == MAGIC and isinstance(version, list) and len(version) == 2
+            and all(type(v) is int for v in version) and version[0] == FORMAT_MAJOR):
+        return Chunk.from_dict(item, version[1] <= FORMAT_MINOR)
+    return item

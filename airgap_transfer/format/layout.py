@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,35 @@ def chunk_file_name(transfer_id: str, seq: int, encoding: str = "none") -> str:
     return f"{transfer_id[:12]}-{seq:06d}.chunk{suffix}"
 
 
+class ChunkFiles(Mapping[str, Path]):
+    """Chunk file name -> path in one folder; the paths are made when asked.
+
+    A folder may hold 200,000 chunks: a set of names costs a quarter of a
+    dict of ``Path`` objects.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.names: set[str] = set()
+
+    def add(self, name: str) -> None:
+        self.names.add(name)
+
+    def __getitem__(self, name: str) -> Path:
+        if name not in self.names:
+            raise KeyError(name)
+        return self.folder / name
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
 def parity_file_name(transfer_id: str, stripe: int, shard: int) -> str:
     """Parity shard ``shard`` (1-based) of stripe ``stripe``."""
     return f"{transfer_id[:12]}-s{stripe:06d}-p{shard:02d}.parity"
@@ -59,9 +89,12 @@ class TransferFolder:
     transfer_id: str
     drive_root: Path
     has_index: bool = False
-    chunks: dict[str, Path] = field(default_factory=dict)
+    chunks: ChunkFiles = field(init=False)
     parity: dict[str, Path] = field(default_factory=dict)
     ignored: list[tuple[Path, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.chunks = ChunkFiles(self.path)
 
     @property
     def index_path(self) -> Path:
@@ -85,42 +118,45 @@ class _Budget:
                              hint="give each drive's mount point (or its airgap-* folder) as SOURCE")
 
 
-def _entries(path: Path, budget: _Budget | None = None) -> list[os.DirEntry[str]]:
+def _entries(path: Path, budget: _Budget | None = None) -> Iterator[os.DirEntry[str]]:
+    """A folder's entries, at most MAX_ENTRIES_PER_DIR, each counted against ``budget``.
+
+    Yielded one at a time: a folder of 10^5 chunks is not held as a list.
+    """
     try:
         with os.scandir(path) as iterator:
-            entries = []
-            for entry in iterator:
-                entries.append(entry)
-                if len(entries) >= limits.MAX_ENTRIES_PER_DIR:
+            for number, entry in enumerate(iterator, start=1):
+                if budget is not None:
+                    budget.spend(1, path)
+                yield entry
+                if number >= limits.MAX_ENTRIES_PER_DIR:
                     break
     except OSError:
-        return []
-    if budget is not None:
-        budget.spend(len(entries), path)
-    return entries
+        return
 
 
 def _read_folder(path: Path, transfer_id: str, drive_root: Path, budget: _Budget) -> TransferFolder:
     found = TransferFolder(path=path, transfer_id=transfer_id, drive_root=drive_root)
+    prefix = transfer_id[:12]
     for entry in _entries(path, budget):
-        try:
-            mode = entry.stat(follow_symlinks=False).st_mode
-        except OSError:
-            continue
         name = entry.name
         match = CHUNK_RE.match(name) or PARITY_RE.match(name)
         if name == INDEX_NAME or match:
-            if not stat.S_ISREG(mode):
+            try:
+                regular = entry.is_file(follow_symlinks=False)
+            except OSError:
+                continue
+            if not regular:
                 found.ignored.append((Path(entry.path), "not a regular file (symlink or special)"))
                 continue
             if name == INDEX_NAME:
                 found.has_index = True
-            elif match is not None and match.group(1) != transfer_id[:12]:
+            elif match is not None and match.group(1) != prefix:
                 found.ignored.append((Path(entry.path), "chunk of another transfer"))
             elif name.endswith(".parity"):
                 found.parity[name] = Path(entry.path)
             else:
-                found.chunks[name] = Path(entry.path)
+                found.chunks.add(name)
     return found
 
 

@@ -8,8 +8,10 @@ document says.
 
 from __future__ import annotations
 
+import io
 import os
 import stat
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgpack
@@ -29,9 +31,9 @@ def _pairs_to_dict(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
     return result
 
 
-def _check_depth(root: Any) -> None:
+def _check_depth(root: Any, start: int = 0) -> None:
     # Iterative so that a hostile 1000-level document cannot hit Python's recursion limit.
-    stack = [(root, 0)]
+    stack = [(root, start)]
     while stack:
         value, depth = stack.pop()
         if depth > limits.MAX_DEPTH:
@@ -47,13 +49,54 @@ def dumps(document: dict[str, Any]) -> bytes:
     return msgpack.packb(document, use_bin_type=True, strict_types=False)
 
 
-def loads(data: bytes, *, what: str = "document", limit: int = limits.MAX_DOCUMENT_BYTES) -> dict[str, Any]:
-    """Parse one msgpack map of at most ``limit`` bytes; FormatError otherwise."""
+def dumps_with_list(document: dict[str, Any], key: str, items: Iterable[Any], count: int) -> bytes:
+    """``dumps(document)`` with ``document[key]`` being the ``count`` items, packed one at a time.
+
+    The same bytes as packing the whole document at once, without holding
+    every item's map in memory (an index of 10^5 chunks).
+    """
+    packer = msgpack.Packer(use_bin_type=True, strict_types=False)
+    out = io.BytesIO()   # getvalue() hands over its buffer: no second copy of a 26 MB index
+    out.write(packer.pack_map_header(len(document)))
+    for name, value in document.items():
+        out.write(packer.pack(name))
+        if name != key:
+            out.write(packer.pack(value))
+            continue
+        out.write(packer.pack_array_header(count))
+        packed = 0
+        for item in items:
+            out.write(packer.pack(item))
+            packed += 1
+        if packed != count:
+            raise ValueError(f"{key}: {packed} items packed, {count} announced")
+    return out.getvalue()
+
+
+_MAP_TYPES = frozenset([*range(0x80, 0x90), 0xDE, 0xDF])
+_ARRAY_TYPES = frozenset([*range(0x90, 0xA0), 0xDC, 0xDD])
+
+# (key, convert, most): the list under ``key`` in the top-level map is parsed an
+# item at a time and each item replaced by ``convert(item, fields parsed so
+# far)``; a list of more than ``most`` items is left unconverted, for the
+# caller's own check to refuse with its own message.
+Stream = tuple[str, Callable[[Any, dict[str, Any]], Any], int]
+
+
+def loads(data: bytes, *, what: str = "document", limit: int = limits.MAX_DOCUMENT_BYTES,
+          stream: Stream | None = None) -> dict[str, Any]:
+    """Parse one msgpack map of at most ``limit`` bytes; FormatError otherwise.
+
+    With ``stream``, one list of the map is converted item by item as it is
+    parsed (an index's 10^5 chunk maps never all exist at once); every other
+    rule is the same.
+    """
     if len(data) > limit:
         raise FormatError(f"{what} is {len(data)} bytes, over the {limit}-byte limit")
     if not data:
         raise FormatError(f"{what} is empty")
     unpacker = msgpack.Unpacker(
+        io.BytesIO(data),   # read in pieces: feeding the whole would copy it (26 MB at 10^5 chunks)
         raw=False,
         max_buffer_size=limit,
         object_pairs_hook=_pairs_to_dict,
@@ -66,8 +109,7 @@ def loads(data: bytes, *, what: str = "document", limit: int = limits.MAX_DOCUME
         max_ext_len=0,
     )
     try:
-        unpacker.feed(data)
-        document = unpacker.unpack()
+        document = unpacker.unpack() if stream is None else _unpack_streamed(unpacker, data, stream)
         leftover = unpacker.tell() != len(data)
     except FormatError as exc:
         raise FormatError(f"{what}: {exc.detail}") from None
@@ -80,7 +122,43 @@ def loads(data: bytes, *, what: str = "document", limit: int = limits.MAX_DOCUME
         raise FormatError(f"{what} has trailing bytes after its end")
     if not isinstance(document, dict):
         raise FormatError(f"{what} is not a map")
-    _check_depth(document)
+    if stream is None:
+        _check_depth(document)
+    return document
+
+
+def _next_type(unpacker: msgpack.Unpacker, data: bytes) -> int:
+    position = unpacker.tell()
+    if position >= len(data):
+        raise msgpack.OutOfData()
+    return data[position]
+
+
+def _unpack_streamed(unpacker: msgpack.Unpacker, data: bytes, stream: Stream) -> Any:
+    list_key, convert, most = stream
+    if _next_type(unpacker, data) not in _MAP_TYPES:
+        return unpacker.unpack()   # not a map: refused by the caller
+    document: dict[str, Any] = {}
+    for _ in range(unpacker.read_map_header()):
+        key = unpacker.unpack()
+        if not isinstance(key, str):
+            raise FormatError(f"map key {key!r} is not a string")
+        if key in document:
+            raise FormatError(f"duplicate key {key!r}")
+        if key == list_key and _next_type(unpacker, data) in _ARRAY_TYPES:
+            count = unpacker.read_array_header()
+            if count > limits.MAX_ARRAY_LEN:
+                raise FormatError(f"{key} holds {count} items, over {limits.MAX_ARRAY_LEN}")
+            items = []
+            for _ in range(count):
+                item = unpacker.unpack()
+                _check_depth(item, 2)
+                items.append(convert(item, document) if count <= most else item)
+            document[key] = items
+        else:
+            value = unpacker.unpack()
+            _check_depth(value, 1)
+            document[key] = value
     return document
 
 
@@ -93,8 +171,12 @@ def read_bounded(path: str | os.PathLike[str], limit: int = limits.MAX_DOCUMENT_
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise FormatError(f"{what} {path} is not a regular file")
+        size = os.fstat(fd).st_size
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(limit + 1)
+            # Ask for what the file holds, not the limit: read(n) allocates n bytes first.
+            data = handle.read(min(size, limit) + 1)
+            if size < len(data) <= limit:   # it grew since fstat
+                data += handle.read(limit + 1 - len(data))
     except OSError as exc:  # a failing drive: this copy is unusable, another may not be
         raise FormatError(f"cannot read {what} {path}: {exc.strerror}") from None
     finally:

@@ -84,13 +84,13 @@ def open_regular(path: Path) -> int:
     return fd
 
 
-def hash_file_bounded(path: Path, expected_length: int, buffer: bytearray) -> tuple[str, int]:
+def hash_file_bounded(path: Path, expected_length: int, buffer: bytearray | memoryview) -> tuple[str, int]:
     """BLAKE3 of a regular file, reading at most expected_length + 1 bytes.
 
     Returns (hex digest, bytes seen); a file longer than expected reports
     expected_length + 1 so the caller can name it overlong without reading it all.
     """
-    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    hasher = blake3.blake3()
     view = memoryview(buffer)
     seen = 0
     fd = open_regular(path)

@@ -183,29 +183,55 @@ def remove(path: Path) -> None:
 
 
 def local_progress(transfer_id: str) -> dict[str, Any]:
-    """What this machine's journals say about a transfer: pack and unpack progress."""
+    """What this machine's journals say about a transfer: pack and unpack progress.
+
+    Each journal is read a line at a time and only counted: a journal of 10^5
+    chunks is never held as 10^5 parsed records, and one of another transfer
+    is left after its header line.
+    """
     found: dict[str, Any] = {}
-    for path in _journals("pack"):
-        packed = _load_quietly(path, PackJournal)
-        if packed is not None and packed.transfer_id == transfer_id:
-            found["pack"] = {"source": packed.source.path, "size": packed.source.size,
-                             "chunks": len(packed.chunks), "bytes": sum(c["length"] for c in packed.chunks),
-                             "complete": packed.complete}
-    for path in _journals("unpack"):
-        unpacked = _load_quietly(path, UnpackJournal)
-        if unpacked is not None and unpacked.transfer_id == transfer_id:
-            found["unpack"] = {"output": unpacked.output, "partial": unpacked.partial,
-                               "chunks": len(unpacked.placed), "bytes": sum(c["length"] for c in unpacked.placed)}
+    for kind in ("pack", "unpack"):
+        folder = paths.state_dir() / kind
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.json"))[:limits.MAX_JOURNALS_SCANNED]:
+            try:
+                progress = _progress(path, kind, transfer_id)
+            except (OSError, ValueError, TypeError, KeyError, AttributeError):
+                continue  # an unreadable journal says nothing reliable about progress
+            if progress is not None:
+                found[kind] = progress
     return found
 
 
-def _journals(kind: str) -> list[Path]:
-    folder = paths.state_dir() / kind
-    return sorted(folder.glob("*.json"))[:limits.MAX_JOURNALS_SCANNED] if folder.is_dir() else []
-
-
-def _load_quietly(path: Path, kind: type[_J]) -> _J | None:
-    try:
-        return load(path, kind)
-    except UsageError:
-        return None  # an unreadable journal says nothing reliable about progress
+def _progress(path: Path, kind: str, transfer_id: str) -> dict[str, Any] | None:
+    record_key = "chunk" if kind == "pack" else "placed"
+    lengths: dict[int, int] = {}   # seq -> length; a later line replaces an earlier
+    complete = False
+    with open(path, "rb") as handle:
+        header = json.loads(handle.readline(limits.MAX_JOURNAL_BYTES))
+        if (not isinstance(header, dict) or header.get("version") != JOURNAL_VERSION
+                or header.get("journal") != kind or header.get("transfer_id") != transfer_id):
+            return None
+        total, torn = 0, False
+        for line in handle:
+            total += len(line)
+            if total > limits.MAX_JOURNAL_BYTES or torn:
+                raise ValueError("over the size limit" if not torn else "a damaged line before the last")
+            try:
+                record = json.loads(line)
+            except ValueError:
+                torn = True   # only the last line may be torn: that record was never durable
+                continue
+            if not isinstance(record, dict):
+                raise ValueError("a record is not an object")
+            complete = complete or record.get("complete") is True
+            item = record.get(record_key)
+            if isinstance(item, dict) and type(item.get("seq")) is int and type(item.get("length")) is int:
+                lengths[item["seq"]] = item["length"]
+    if kind == "pack":
+        source = header["source"]
+        return {"source": source["path"], "size": source["size"], "chunks": len(lengths),
+                "bytes": sum(lengths.values()), "complete": complete or header.get("complete") is True}
+    return {"output": header["output"], "partial": header["partial"], "chunks": len(lengths),
+            "bytes": sum(lengths.values())}

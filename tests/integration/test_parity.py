@@ -310,3 +310,10 @@ def test_parity_written_alongside_is_adopted_when_the_plan_held(five, random_fil
     assert kinds.index("parity-written") < kinds.index("pack-finished")
     opened = [e.data["ordinal"] for e in events if e.kind == "drive-opened"]
     assert opened[0] == 5 and sorted(opened) == [1, 2, 3, 4, 5], "parity numbered after the data drives"
+
+
+def test_dry_run_with_one_dest_plans_the_parity_drives_pack_will_ask_for(tmpfs, random_file, cli):
+    drive = tmpfs("14M")
+    result = cli("pack", random_file(6 * MB), drive, "--parity", "2", "--chunk-size", "3MB", "--dry-run")
+    assert result.code == 0, result.output
+    assert "parity: 2 more drive(s)" in result.output and "drives asked for at the end" in result.output

@@ -61,3 +61,27 @@ def test_journal_size_is_bounded(tmp_path, monkeypatch):
     journal.append(path, [{"chunk": chunk(n)} for n in range(10)])
     with pytest.raises(UsageError, match="size limit"):
         journal.load(path, PackJournal)
+
+
+def test_local_progress_counts_a_journal_line_by_line(tmp_path):
+    path = journal.pack_journal_path(tmp_path / "src")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    journal.save(path, pack_journal())
+    journal.append(path, [{"chunk": chunk(seq)} for seq in range(1, 2001)] + [{"chunk": chunk(5)}])
+    with open(path, "ab") as handle:  # torn last line: not counted
+        handle.write(json.dumps({"chunk": chunk(2001)}).encode()[:17])
+    assert journal.local_progress("ab" * 16) == {
+        "pack": {"source": "/src", "size": 10, "chunks": 2000, "bytes": 20_000, "complete": False}}
+    assert journal.local_progress("cd" * 16) == {}
+    with open(path, "ab") as handle:  # a damaged line that is not the last: the journal says nothing
+        handle.write(b"\n" + json.dumps({"complete": True}).encode() + b"\n")
+    assert journal.local_progress("ab" * 16) == {}
+
+
+def test_local_progress_of_an_unpack(tmp_path):
+    path = journal.unpack_journal_path("ab" * 16, tmp_path / "out")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    journal.save(path, UnpackJournal("ab" * 16, "/out/b", "/out/.b", placed=[{"seq": 1, "offset": 0, "length": 7}]))
+    journal.append(path, [{"placed": {"seq": 2, "offset": 7, "length": 3}}])
+    assert journal.local_progress("ab" * 16) == {
+        "unpack": {"output": "/out/b", "partial": "/out/.b", "chunks": 2, "bytes": 10}}

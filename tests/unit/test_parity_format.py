@@ -105,3 +105,16 @@ def test_margin_counts_drives_and_shortfall():
     assert "not rebuildable: 2 chunk(s) short" in two.summary()
     parity_gone = margin.assess(parity, {5}, {layout.parity_file_name(TID, 1, 1)})
     assert not parity_gone.ok and parity_gone.unrebuildable_stripes == [1]
+
+
+def test_only_plain_chunk_files_are_read_from_the_source_or_the_output():
+    """Parity covers stored bytes: a zstd or encrypted chunk file is never stood in for by the plain slice."""
+    from airgap_transfer.engine.pack.parity_phase import plain_slice
+
+    plain = Chunk(seq=1, offset=0, length=10, blake3="ab" * 32, file=layout.chunk_file_name(TID, 1), drive=1)
+    assert plain_slice(plain)
+    zstd = Chunk(seq=1, offset=0, length=10, blake3="ab" * 32, file=layout.chunk_file_name(TID, 1, "zstd"),
+                 drive=1, encoding="zstd", stored_length=8, stored_blake3="cd" * 32)
+    sealed = Chunk(seq=1, offset=0, length=10, blake3="ab" * 32, file=layout.chunk_file_name(TID, 1) + ".age",
+                   drive=1, stored_length=10 + 32, stored_blake3="ef" * 32)
+    assert not plain_slice(zstd) and not plain_slice(sealed)

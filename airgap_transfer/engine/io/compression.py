@@ -117,7 +117,7 @@ class FrameWriter:
     def __init__(self, fd: int, stored_cap: int, compressor: zstandard.ZstdCompressor | None = None) -> None:
         self.fd, self.stored_cap = fd, stored_cap
         self.frame = (compressor or new_compressor()).compressobj()
-        self.stored = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        self.stored = blake3.blake3()
         self.stored_length = 0
 
     def write(self, plain: memoryview) -> None:
@@ -147,7 +147,7 @@ class _HashingFile:
 
     def __init__(self, fd: int, cap: int) -> None:
         self.fd, self.cap = fd, cap
-        self.hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        self.hasher = blake3.blake3()
         self.seen = 0
 
     def read(self, size: int = -1) -> bytes:

@@ -1,17 +1,24 @@
 """Overlapped read → hash → (compress →) write over a small ring of reused buffers.
 
 Python is fast enough only when it is not the one doing the work: reads and
-writes release the GIL in the kernel, blake3 (with ``max_threads``) and
+writes release the GIL in the kernel, blake3 (single-threaded, see digests) and
 zstandard release it while they crunch large buffers.  So one stream of bytes
-runs through three threads at once:
+runs through two threads at once:
 
-    reader thread   fills a free buffer from ``fill`` (a file, stdin, a zstd decoder)
-    caller thread   hashes the filled buffer (per-chunk and whole digests), reports progress
-    writer thread   hands it to ``sink`` (write, pwrite, compress+write), then frees it
+    reader thread   fills a free buffer from ``fill`` (a file, stdin, a zstd decoder),
+                    then hands it to ``tap`` (per-chunk and whole digests), in order
+    caller thread   hands it to ``sink`` (write, pwrite, compress+write), reports
+                    progress, frees the buffer
+
+Two threads, not three: a separate hashing thread cost a GIL hand-off per
+buffer (``strace -f -c`` counted ~25 futex calls per 2 MiB buffer with three)
+for work that takes half a millisecond.  A stream that fits in one buffer
+(small chunks: optical media, parity shards, 10^5 chunks) starts no thread at
+all: it is read, hashed and written in the caller's thread.
 
 Memory is the ring (``RING_BUFFERS`` × ``RING_BUFFER_SIZE``), whatever the
 size of the stream.  ``pump`` stops reading at exactly ``limit`` bytes, and it
-returns only once both threads have finished, so a caller may seek the source
+returns only once its thread has finished, so a caller may seek the source
 back or delete the output as soon as it returns or raises (pack's ENOSPC path
 relies on this).  An error in any stage stops the others and is re-raised in
 the caller's thread.
@@ -19,6 +26,7 @@ the caller's thread.
 
 from __future__ import annotations
 
+import mmap
 import queue
 import threading
 from collections.abc import Callable
@@ -40,7 +48,8 @@ class Ring:
     def __init__(self, count: int | None = None, size: int | None = None) -> None:
         count, size = count or RING_BUFFERS, size or RING_BUFFER_SIZE
         # Between pumps the buffers are idle: callers may borrow one (read-back, metadata).
-        self.buffers = [bytearray(size) for _ in range(count)]
+        # Anonymous maps are page-aligned, as O_DIRECT reads need (direct.py).
+        self.buffers = [mmap.mmap(-1, size) for _ in range(count)]
         self.views = [memoryview(buffer) for buffer in self.buffers]
 
 
@@ -50,15 +59,18 @@ class _Failure:
 
 
 def pump(fill: Fill, sink: Sink, tap: Tap, limit: int, ring: Ring,
-         progress: Callable[[int], None] | None = None) -> int:
+         progress: Callable[[int], None] | None = None, late_tap: Tap | None = None) -> int:
     """Move at most ``limit`` bytes from fill to sink through tap; return the count moved.
 
-    ``limit`` may be -1 for "until fill returns 0".
+    ``limit`` may be -1 for "until fill returns 0".  ``late_tap`` also sees
+    every view in order, in the caller's thread just before ``sink``: hashing
+    split between the two threads (unpack's SHA-256 of the whole runs there
+    while the reader thread reads and runs BLAKE3).
     """
+    if 0 <= limit <= len(ring.views[0]):
+        return _pump_inline(fill, sink, tap, limit, ring.views[0], progress, late_tap)
     free: queue.Queue[Any] = queue.Queue()
     filled: queue.Queue[Any] = queue.Queue()
-    to_write: queue.Queue[Any] = queue.Queue()
-    written: queue.Queue[Any] = queue.Queue()  # one entry per finished write, or a _Failure
     stop = threading.Event()
     for view in ring.views:
         free.put(view)
@@ -75,6 +87,7 @@ def pump(fill: Fill, sink: Sink, tap: Tap, limit: int, ring: Ring,
                 if not got:
                     free.put(view)
                     break
+                tap(view[:got])
                 done += got
                 filled.put((view, got))
         except BaseException as exc:  # handed to the caller, which re-raises it
@@ -82,52 +95,47 @@ def pump(fill: Fill, sink: Sink, tap: Tap, limit: int, ring: Ring,
             return
         filled.put(_STOP)
 
-    def write_loop() -> None:
-        failed = False
-        while True:
-            item = to_write.get()
-            if item is _STOP:
-                return
-            view, got = item
-            if not failed:
-                try:
-                    sink(view[:got])
-                except BaseException as exc:
-                    failed = True
-                    written.put(_Failure(exc))
-            free.put(view)
-            if not failed:
-                written.put(got)
-
     reader = threading.Thread(target=read_loop, name="agt-read", daemon=True)
-    writer = threading.Thread(target=write_loop, name="agt-write", daemon=True)
     reader.start()
-    writer.start()
     moved = 0
     try:
         while True:
-            _raise_failed_write(written, block=False)
             item = filled.get()
             if item is _STOP:
-                break
+                return moved
             if isinstance(item, _Failure):
                 raise item.error
             view, got = item
-            tap(view[:got])
-            to_write.put((view, got))
+            if late_tap is not None:
+                late_tap(view[:got])
+            sink(view[:got])
+            free.put(view)
             moved += got
             if progress is not None:
                 progress(moved)
-        to_write.put(_STOP)
-        writer.join()
-        _raise_failed_write(written, block=False)
-        return moved
     finally:
         stop.set()
         free.put(_STOP)          # wakes a reader waiting for a buffer
-        to_write.put(_STOP)      # harmless if the writer already left
-        join_through_interrupts(writer)
         join_through_interrupts(reader)
+
+
+def _pump_inline(fill: Fill, sink: Sink, tap: Tap, limit: int, view: memoryview,
+                 progress: Callable[[int], None] | None, late_tap: Tap | None) -> int:
+    """``pump`` for a stream that fits one buffer: no thread to start or hand off to."""
+    got = 0
+    while got < limit:
+        step = fill(view[got:limit])
+        if not step:
+            break
+        got += step
+    if got:
+        tap(view[:got])
+        if late_tap is not None:
+            late_tap(view[:got])
+        sink(view[:got])
+        if progress is not None:
+            progress(got)
+    return got
 
 
 def join_through_interrupts(thread: threading.Thread) -> None:
@@ -142,13 +150,3 @@ def join_through_interrupts(thread: threading.Thread) -> None:
             thread.join()
         except KeyboardInterrupt:
             continue
-
-
-def _raise_failed_write(written: queue.Queue[Any], block: bool) -> None:
-    while True:
-        try:
-            item = written.get(block=block)
-        except queue.Empty:
-            return
-        if isinstance(item, _Failure):
-            raise item.error

@@ -62,7 +62,8 @@ class DryRun:
 
 
 def dry_run(config: DryRunConfig) -> DryRun:
-    data, reserved = split_parity(config) if config.drive_size is None else (config.destinations, [])
+    data, reserved = (split_parity(config, planning_only=True) if config.drive_size is None
+                      else (config.destinations, []))
     with open_source(config.source, config.name) as source:
         if source.size is None:
             raise UsageError("--dry-run needs a source whose size is known (a file, not stdin)")

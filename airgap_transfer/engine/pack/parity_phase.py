@@ -234,5 +234,15 @@ class ParityPhase:
 
 
 def _from_source(chunk: Chunk, source: Source) -> bool:
-    """A plain chunk of a seekable file is the source's bytes at its offset."""
-    return chunk.encoding == "none" and source.kind == "file" and source.seekable
+    """A plain chunk of a seekable file is the source's bytes at its offset.
+
+    Plain means the file holds the slice itself: encoding none, a ``.chunk``
+    name and stored digests equal to the plain ones.  Any other chunk file
+    (zstd, encrypted) is read back from its drive: parity covers stored bytes.
+    """
+    return plain_slice(chunk) and source.kind == "file" and source.seekable
+
+
+def plain_slice(chunk: Chunk) -> bool:
+    return (chunk.encoding == "none" and chunk.file.endswith(".chunk") and chunk.stored_length == chunk.length
+            and chunk.stored_blake3 == chunk.blake3)

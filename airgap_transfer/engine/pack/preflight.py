@@ -143,14 +143,14 @@ def why_in_turn(source: Source, encoding: str, roots: list[Path], enabled: bool 
     return None
 
 
-def split_parity(config: ParityConfig) -> tuple[list[Path], list[Path]]:
+def split_parity(config: ParityConfig, planning_only: bool = False) -> tuple[list[Path], list[Path]]:
     """(DESTs for data, DESTs kept for parity): the last --parity N, else all but the first (more are asked for)."""
     m, destinations = config.parity, list(config.destinations)
     if not m:
         return destinations, []
     if not 1 <= m <= limits.MAX_PARITY:
         raise UsageError(f"--parity {m} is out of range", hint=f"use 1 to {limits.MAX_PARITY}")
-    if config.next_drive is None and len(destinations) < m + 1:
+    if config.next_drive is None and not planning_only and len(destinations) < m + 1:
         raise UsageError(f"--parity {m} needs at least {m + 1} destinations (data first, then {m} for parity) "
                          "when pack may not ask for drives",
                          hint=f"give {m} more DEST, or let pack prompt for them (no --no-prompt)")

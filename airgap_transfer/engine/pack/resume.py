@@ -100,7 +100,7 @@ def present_drives(found: PackJournal, destinations: list[Path]) -> set[int]:
     return present
 
 
-def prove(found: PackJournal, destinations: list[Path], buffer: bytearray, report: Reporter,
+def prove(found: PackJournal, destinations: list[Path], buffer: bytearray | memoryview, report: Reporter,
           gaps_allowed: bool = True) -> ResumePoint:
     present = present_drives(found, destinations)
     kept: list[Chunk] = []
@@ -149,7 +149,7 @@ def _gaps(kept: list[Chunk]) -> list[Planned]:
     return gaps
 
 
-def _check(path: Path, chunk: Chunk, buffer: bytearray) -> str | None:
+def _check(path: Path, chunk: Chunk, buffer: bytearray | memoryview) -> str | None:
     try:
         digest, seen = fsio.hash_file_bounded(path, chunk.stored_length, buffer)
     except FileNotFoundError:
@@ -177,7 +177,7 @@ def remove_leftovers(transfer_id: str, destinations: list[Path], keep: set[str],
                 report.info(Kind.STALE_REMOVED, f"removed leftover {path}", path=path)
 
 
-def rehash_prefix(stream: Rereadable, chunks: list[Chunk], buffer: bytearray, report: Reporter,
+def rehash_prefix(stream: Rereadable, chunks: list[Chunk], buffer: bytearray | memoryview, report: Reporter,
                   whole: Digests | None = None) -> Digests:
     """BLAKE3 of the source up to the end of the last kept chunk, each kept chunk re-proven on the way.
 
@@ -208,7 +208,7 @@ def rehash_prefix(stream: Rereadable, chunks: list[Chunk], buffer: bytearray, re
 
     for chunk in chunks:
         hash_span(chunk.offset - position, whole)
-        piece_hash = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        piece_hash = blake3.blake3()
         hash_span(chunk.length, piece_hash, whole)
         if piece_hash.hexdigest() != chunk.blake3:
             raise UsageError(f"the source changed since chunk {chunk.seq} was packed; resume refused",

@@ -48,9 +48,9 @@ class PackRun:
                    data_destinations, parity_destinations)
 
     @property
-    def buffer(self) -> bytearray:
+    def buffer(self) -> memoryview:
         """Resume and metadata read-back borrow a buffer of the ring while it is idle."""
-        return self.ring.buffers[0]
+        return self.ring.views[0]
 
     @property
     def key_id(self) -> str:

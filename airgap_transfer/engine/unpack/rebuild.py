@@ -78,7 +78,7 @@ class Rebuilder:
         found = []
         for i, seq in enumerate(stripe.chunks):
             chunk = by_seq[seq]
-            if seq in self.assembler.placed and chunk.encoding == "none":
+            if seq in self.assembler.placed and _plain_slice(chunk):  # the partial output holds its stored bytes
                 found.append(_Candidate(i, chunk.length, chunk.blake3, None, chunk.offset, f"chunk {seq} (output)"))
             elif seq in self.assembler.placed or seq in self.assembler.bad_seqs:
                 found += [_Candidate(i, chunk.stored_length, chunk.stored_blake3, path, 0, f"chunk {seq} on {drive}")
@@ -141,8 +141,10 @@ class Rebuilder:
                 os.close(fd)
             for output in outputs:
                 output.close()
-        return TransferFolder(path=folder_path, transfer_id=transfer_id, drive_root=folder_path,
-                              chunks={c.file: folder_path / c.file for c in targets})
+        rebuilt = TransferFolder(path=folder_path, transfer_id=transfer_id, drive_root=folder_path)
+        for chunk in targets:
+            rebuilt.chunks.add(chunk.file)
+        return rebuilt
 
     def _set_aside(self, candidate: _Candidate, why: str) -> None:
         self.report.warning(Kind.PARITY_INPUT_BAD, f"not used for rebuilding: {candidate.what} {why}",
@@ -151,6 +153,12 @@ class Rebuilder:
             raise IntegrityError("the partial output no longer holds the bytes of a chunk proven into it",
                                  hint="run the same unpack command again with --restart")
         self.bad.add(candidate.path)
+
+
+def _plain_slice(chunk: Chunk) -> bool:
+    """The chunk file holds the bundle's bytes themselves (not zstd, not encrypted)."""
+    return (chunk.encoding == "none" and chunk.file.endswith(".chunk") and chunk.stored_length == chunk.length
+            and chunk.stored_blake3 == chunk.blake3)
 
 
 class _Trimmed:

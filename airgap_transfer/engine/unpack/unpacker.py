@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,11 @@ def _describe_missing(missing: list[Chunk], index: Index) -> str:
     return "; ".join(parts)
 
 
+def _rebuild_work(paths: OutputPaths) -> Path:
+    """Where chunks rebuilt from parity wait to be placed: beside the partial output."""
+    return paths.partial.with_name(paths.partial.name + ".rebuild")
+
+
 def _parity_shortfall(found: margin.Margin, parity: Parity, transfer: catalog.Transfer) -> str:
     """Which parity files would help, for a message that says what to bring."""
     absent = [item for stripe in parity.stripes if stripe.seq in found.unrebuildable_stripes
@@ -137,9 +143,7 @@ class _UnpackSession:
             output.assembler.place_available(transfer, index)
             missing = [c for c in index.chunks if c.seq not in output.assembler.placed]
             if index.final and missing and index.parity is not None:
-                partial = output.paths.partial
-                rebuild.Rebuilder(self.report, output.assembler,
-                                  partial.with_name(partial.name + ".rebuild")).rebuild(transfer, index)
+                rebuild.Rebuilder(self.report, output.assembler, _rebuild_work(output.paths)).rebuild(transfer, index)
                 missing = [c for c in index.chunks if c.seq not in output.assembler.placed]
             if index.final and not missing:
                 return self._finish(output, index, loaded)
@@ -245,10 +249,12 @@ class _UnpackSession:
                                  hint="pass --force to replace it, or -o for another path")
             os.replace(paths.partial, paths.final)
             fsio.fsync_dir(paths.final.parent)
+        shutil.rmtree(_rebuild_work(paths), ignore_errors=True)  # left by a run killed while rebuilding
         journal.remove(paths.journal_path)
 
     def discard(self) -> None:
         if self.paths is not None:
+            shutil.rmtree(_rebuild_work(self.paths), ignore_errors=True)
             self.paths.discard()
 
     def keep_or_discard(self) -> None:
