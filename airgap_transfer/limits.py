@@ -132,3 +132,14 @@ CUSTODY_SINGLE_CHUNK_EVENTS = 1000
 CUSTODY_CHUNK_GROUP = 1000
 CUSTODY_CHUNK_LIST = 1000
 CUSTODY_MAX_RANGES = 1000
+
+# Encryption at rest (age, docs/FORMAT.md §13) ------------------------------------------------
+MAX_AGE_HEADER_BYTES = 64 * 2**10       # an age file's header: read and kept at most this far
+MAX_AGE_STANZAS = 1024                  # recipient stanzas in one age header
+MAX_SCRYPT_WORK_FACTOR = 22             # age's own cap: a header cannot make scrypt run for minutes
+MAX_AGE_KEY_FILE_BYTES = 2**20          # an age identity file or recipients file
+MAX_AGE_KEYS_PER_FILE = 1024            # keys in one such file
+MAX_BECH32_CHARS = 1024                 # one key string
+MAX_RECIPIENTS = 64                     # recipient stanzas per chunk (the index's count)
+MAX_IDENTITY_AGE_BYTES = 4096           # identity.age: an scrypt age file of one identity (~300 bytes)
+MAX_PASSPHRASE_FILE_BYTES = 64 * 2**10  # $AIRGAP_TRANSFER_PASSPHRASE_FILE: read this far, first line used

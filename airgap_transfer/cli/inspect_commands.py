@@ -78,6 +78,9 @@ def survey_lines(survey: inspect.Survey, sources: list[Path]) -> Iterator[str]:
     else:
         yield (f"UNVERIFIED: signed by key {survey.key_id}, which is not trusted here; compare this key id "
                "with the sender's, then pass --trust SENDER.pub (or `trust add`)")
+    if survey.encrypted:
+        yield (f"encrypted (age) to {survey.encrypted} recipient(s): name and plaintext digests are sealed; "
+               "the chunks are checked by their stored bytes")
     for drive in survey.media:
         yield (f"drive {drive['path']}: {drive['label'] or '(no label)'}, {drive['fs_type'] or 'unknown fs'}, "
                f"UUID {drive['fs_uuid'] or '-'}, serial {drive['serial'] or '-'}, "

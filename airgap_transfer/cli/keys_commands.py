@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from airgap_transfer.cli import encryption
 from airgap_transfer.cli.options import common, renderer_for
 from airgap_transfer.state import paths
 from airgap_transfer.trust import keys, store
@@ -14,11 +15,22 @@ from airgap_transfer.trust import keys, store
 @click.command("keygen")
 @click.option("--secret-key", type=click.Path(path_type=Path), help="Where to write the secret key.")
 @click.option("--public-key", type=click.Path(path_type=Path), help="Where to write the public key.")
+@click.option("--age", "age_identity", is_flag=True,
+              help="Make an age identity (X25519, as age-keygen) for unpack --identity instead; "
+                   "--secret-key names its file.")
 @common
-def keygen_command(secret_key: Path | None, public_key: Path | None, json_mode: bool, quiet: bool,
-                   debug: bool) -> None:
-    """Make an Ed25519 signing key pair (minisign-compatible files)."""
+def keygen_command(secret_key: Path | None, public_key: Path | None, age_identity: bool, json_mode: bool,
+                   quiet: bool, debug: bool) -> None:
+    """Make an Ed25519 signing key pair (minisign-compatible files), or with --age an age identity."""
     render = renderer_for(json_mode, quiet)
+    if age_identity:
+        if public_key is not None:
+            raise click.UsageError("--public-key does not go with --age: the public key is in the identity file")
+        path, identity = encryption.write_age_identity(secret_key)
+        render.result({"identity": str(path), "recipient": str(identity.recipient)}, [
+            f"age identity: {path} (keep it on the receiving side; unpack --identity {path})",
+            f"public key: {identity.recipient} (give it to senders: pack --encrypt-to {identity.recipient})"])
+        return
     secret_path = secret_key or paths.default_secret_key()
     public_path = public_key or (secret_path.with_suffix(".pub") if secret_key else paths.default_public_key())
     secret = keys.generate_default_key(secret_path, public_path)

@@ -8,6 +8,7 @@ import click
 import humanize
 
 from airgap_transfer import limits
+from airgap_transfer.cli import encryption
 from airgap_transfer.cli.options import actor_options, common, renderer_for, size_or_auto, size_or_none
 from airgap_transfer.cli.prompts import drive_prompt
 from airgap_transfer.cli.render import Renderer
@@ -49,13 +50,14 @@ from airgap_transfer.format.names import count_of, printable
               help="Write N drives' worth of parity (on the last N DESTs, or drives asked for at the end): any N "
                    "drives, or damaged chunks on up to N drives, may then be lost and unpack still rebuilds "
                    "the bundle.")
+@encryption.pack_options
 @actor_options
 @common
 def pack_command(source: str, destinations: tuple[Path, ...], chunk_size: int | None, key_path: Path | None,
                  name: str | None, no_readback: bool, no_prompt: bool, dry_run: bool, drive_size: int | None,
                  fs_type: str | None, sha256: bool, compress: str, resume: bool, restart: bool, no_parallel: bool,
-                 full_recheck: bool, parity: int, operator: str | None, title: str | None, json_mode: bool, quiet: bool,
-                 debug: bool) -> None:
+                 full_recheck: bool, parity: int, encrypt_to: tuple[str, ...], use_passphrase: bool,
+                 operator: str | None, title: str | None, json_mode: bool, quiet: bool, debug: bool) -> None:
     """Pack SOURCE (a file, a folder, or - for stdin) onto one or more DEST drives."""
     render = renderer_for(json_mode, quiet)
     if resume and restart:
@@ -65,7 +67,7 @@ def pack_command(source: str, destinations: tuple[Path, ...], chunk_size: int | 
     if dry_run:
         _dry_run(DryRunConfig(source=source, destinations=list(destinations), chunk_size=chunk_size, name=name,
                               compress=compress, parallel=not no_parallel, drive_size=drive_size,
-                              fs_type=fs_type, parity=parity), render)
+                              fs_type=fs_type, parity=parity, encrypted=bool(encrypt_to) or use_passphrase), render)
         return
     if drive_size is not None or fs_type is not None:
         raise click.UsageError("--drive-size and --fs-type go with --dry-run")
@@ -73,12 +75,17 @@ def pack_command(source: str, destinations: tuple[Path, ...], chunk_size: int | 
                         key_path=key_path, no_prompt=no_prompt, readback=not no_readback, name=name,
                         sha256=sha256, compress=compress, resume=resume, restart=restart,
                         parallel=not no_parallel, parity=parity, full_recheck=full_recheck,
+                        recipients=encryption.recipients(encrypt_to),
+                        passphrase=encryption.passphrase(confirm=True) if use_passphrase else None,
                         next_drive=None if no_prompt else drive_prompt(render, use_stdin=source != "-"))
     recorder = Recorder(render, Actor(operator, title), key_path=key_path)
     with recorder.failures():
         result = pack(config, recorder)
-    render.result(result.to_dict(), [  # the pack-finished event said what was packed where
-        f"{compression.describe(result.compression)}: {result.stored_size} bytes on the drives",
+    render.result(result.to_dict(), [
+        f"packed {printable(result.bundle_name)}: {result.bundle_size} bytes, "
+        f"{count_of(len(result.chunks), 'chunk')}, {count_of(len(result.drives), 'drive')}",
+        f"{compression.describe(result.compression)}: {result.stored_size} bytes on the drives"
+        + (f", encrypted (age) to {result.recipients} recipient(s)" if result.recipients else ""),
         *([f"parity on {', '.join(result.parity_drives)}: any {result.parity} drive(s) may be lost"]
           if result.parity else []),
         f"transfer {result.transfer_id}, signed by key {result.key_id}",

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from airgap_transfer.cli import encryption
 from airgap_transfer.cli.options import actor_options, common, renderer_for, trust_options
 from airgap_transfer.cli.prompts import source_prompt
 from airgap_transfer.custody.recorder import Actor, Recorder
@@ -22,11 +23,13 @@ from airgap_transfer.engine.unpack.unpacker import UnpackConfig, unpack
               help="Skip SHA-256 of the whole when pack did not record one (faster; no in-toto export then).")
 @click.option("--restart", is_flag=True,
               help="Drop the partial output of an earlier interrupted unpack instead of continuing it.")
+@encryption.unpack_options
 @trust_options
 @actor_options
 @common
 def unpack_command(paths_: tuple[Path, ...], output_file: Path | None, force: bool, no_prompt: bool,
-                   no_sha256: bool, restart: bool, trust: tuple[str, ...], allow_untrusted: bool,
+                   no_sha256: bool, restart: bool, identity_files: tuple[Path, ...], trust: tuple[str, ...],
+                   allow_untrusted: bool,
                    transfer_id: str | None, operator: str | None, title: str | None, json_mode: bool,
                    quiet: bool, debug: bool) -> None:
     """Rebuild the bundle from SOURCE drives (any order) into OUTPUT_DIR."""
@@ -36,7 +39,9 @@ def unpack_command(paths_: tuple[Path, ...], output_file: Path | None, force: bo
     config = UnpackConfig(sources=list(paths_[:-1]), output_dir=paths_[-1], output_file=output_file,
                           force=force, trust=list(trust), allow_untrusted=allow_untrusted,
                           transfer_id=transfer_id, no_prompt=no_prompt, sha256=not no_sha256, restart=restart,
-                          next_source=None if no_prompt else source_prompt(render))
+                          next_source=None if no_prompt else source_prompt(render),
+                          identities=encryption.identities(identity_files),
+                          passphrase=encryption.passphrase_from_file(), ask_passphrase=encryption.ask_passphrase)
     recorder = Recorder(render, Actor(operator, title), sources=config.sources)
     with recorder.failures():
         result = unpack(config, recorder)

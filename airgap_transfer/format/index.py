@@ -14,15 +14,16 @@ from typing import Any
 from airgap_transfer import limits
 from airgap_transfer.errors import FormatError, UsageError
 from airgap_transfer.format import layout, serialization
+from airgap_transfer.format.encryption import Encryption, is_encrypted
 from airgap_transfer.format.fields import Fields as _Fields
 from airgap_transfer.format.names import sanitize_bundle_name
 from airgap_transfer.format.parity import Parity
 
 MAGIC = "airgap-transfer/index"
 FORMAT_MAJOR = 1
-# 1.1: the optional ``parity`` field (section 12 of docs/FORMAT.md) and ``bundle.original_name`` (section 3)
+# 1.1: the optional "parity" (section 12) and "encryption" (section 13) fields, and bundle.original_name (section 3)
 FORMAT_MINOR = 1
-ENCODINGS = ("none", "zstd")
+ENCODINGS = ("none", "zstd", "age", "zstd+age")
 _ENCODING_NAMES = {name: name for name in ENCODINGS}  # parsed names become these shared strings
 
 
@@ -128,6 +129,7 @@ class Index:
     chunks: list[Chunk] = field(default_factory=list)
     drives: list[Drive] = field(default_factory=list)
     parity: Parity | None = None  # pack --parity: which parity files protect which chunks
+    encryption: Encryption | None = None  # pack --encrypt-to/--passphrase (section 13)
 
     def to_dict(self, with_chunks: bool = True) -> dict[str, Any]:
         data = {
@@ -143,6 +145,8 @@ class Index:
         }
         if self.parity is not None:  # absent, not null, without parity: a 1.0 reader refuses no field it knows
             data["parity"] = self.parity.to_dict()
+        if self.encryption is not None:
+            data["encryption"] = self.encryption.to_dict()
         return data
 
     def to_bytes(self) -> bytes:
@@ -188,6 +192,9 @@ class Index:
         bundle = _Fields(d.take("bundle"), "bundle", strict)
         chunks_raw = d.take("chunks")
         drives_raw = d.take("drives")
+        encryption_raw = d.raw.get("encryption") if version[1] >= 1 else None  # 1.0 has no such field
+        if encryption_raw is not None:
+            d.seen.add("encryption")
         if not isinstance(chunks_raw, list) or len(chunks_raw) > limits.MAX_CHUNKS:
             raise FormatError(f"index chunk list is not a list of at most {limits.MAX_CHUNKS}")
         if not isinstance(drives_raw, list) or len(drives_raw) > limits.MAX_DRIVES:
@@ -208,6 +215,8 @@ class Index:
             compression=d.text("compression", 64),
             chunks=_chunks_in_place(chunks_raw, strict),
             drives=[Drive.from_dict(item, strict) for item in drives_raw],
+            encryption=(Encryption.from_dict(encryption_raw, limits.MAX_INDEX_BYTES)
+                        if encryption_raw is not None else None),
             parity=Parity.from_dict(d.take("parity"), strict) if "parity" in d.raw else None,
         )
         bundle.done()
@@ -250,12 +259,22 @@ class Index:
             names.add(chunk.file)
             if chunk.encoding == "none" and chunk.stored_length != chunk.length:
                 raise FormatError(f"chunk {chunk.seq}: stored length differs from length")
+            if is_encrypted(chunk.encoding) != (self.encryption is not None):
+                # One transfer is encrypted throughout or not at all: a plain chunk slipped
+                # into an encrypted transfer (or the reverse) is refused, never mixed in.
+                raise FormatError(f"chunk {chunk.seq} is {'' if is_encrypted(chunk.encoding) else 'not '}"
+                                  f"encrypted but the transfer is {'' if self.encryption else 'not '}"
+                                  "(mixed encrypted and plain chunks)")
+            if is_encrypted(chunk.encoding) and chunk.blake3 != chunk.stored_blake3:
+                raise FormatError(f"chunk {chunk.seq}: an encrypted chunk's public digest must be its stored digest")
             expected_offset += chunk.length
+        if self.encryption is not None and (self.bundle_blake3 is not None or self.bundle_sha256 is not None):
+            raise FormatError("an encrypted index carries its whole-bundle digests in the sealed section only")
         if self.final:
             if expected_offset != self.bundle_size:
                 raise FormatError(
                     f"chunk lengths add up to {expected_offset}, not the bundle size {self.bundle_size}")
-            if self.bundle_blake3 is None:
+            if self.bundle_blake3 is None and self.encryption is None:
                 raise FormatError("final index carries no whole-bundle digest")
 
 

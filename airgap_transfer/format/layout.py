@@ -4,6 +4,8 @@ Per destination, one folder per transfer:
 
     DEST/airgap-<transfer id>/
         <id12>-000001.chunk     plain byte slices of the bundle, in name order
+                                (.chunk.zst compressed, .chunk.age / .chunk.zst.age encrypted)
+        identity.age            an encrypted transfer's identity under a passphrase (--passphrase)
         <id12>-s000001-p01.parity   parity of stripe 1 (pack --parity), see format/parity.py
         index.agt               signed msgpack index (final, or partial on early drives)
         index.agt.minisig       minisign signature of index.agt
@@ -30,11 +32,12 @@ FOLDER_PREFIX = "airgap-"
 INDEX_NAME = "index.agt"
 SIGNATURE_NAME = "index.agt.minisig"
 B3SUMS_NAME = "B3SUMS"
+IDENTITY_NAME = "identity.age"  # pack --passphrase: the per-transfer age identity, scrypt-encrypted
 SIGNER_KEY_NAME = "signer.pub"  # lets --allow-untrusted still detect corruption
 SEARCH_DEPTH = 3
 
 FOLDER_RE = re.compile(r"^airgap-([0-9a-f]{32})$")
-CHUNK_RE = re.compile(r"^([0-9a-f]{12})-(\d{6})\.chunk(\.zst)?$")
+CHUNK_RE = re.compile(r"^([0-9a-f]{12})-(\d{6})\.chunk(\.zst)?(\.age)?$")
 PARITY_RE = re.compile(r"^([0-9a-f]{12})-s(\d{6})-p(\d{2})\.parity$")
 
 
@@ -43,7 +46,7 @@ def folder_name(transfer_id: str) -> str:
 
 
 def chunk_file_name(transfer_id: str, seq: int, encoding: str = "none") -> str:
-    suffix = ".zst" if encoding == "zstd" else ""
+    suffix = {"none": "", "zstd": ".zst", "age": ".age", "zstd+age": ".zst.age"}[encoding]
     return f"{transfer_id[:12]}-{seq:06d}.chunk{suffix}"
 
 

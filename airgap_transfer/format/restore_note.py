@@ -27,6 +27,8 @@ def _rebuild_command(index: Index, output: str) -> str:
 
 
 def restore_text(index: Index) -> str:
+    if index.encryption is not None:
+        return _encrypted_text(index)
     name = index.bundle_name
     directory = index.kind == "directory"
     raw_output = f"{name}.tar" if directory else name
@@ -127,3 +129,88 @@ def _room(index: Index) -> str:
 
 def _compressed(index: Index) -> bool:
     return index.compression != "none" or any(chunk.encoding == "zstd" for chunk in index.chunks)
+
+
+SEALED_OUTPUT = "bundle"  # the real name is sealed in the index; the note must not reveal it
+
+
+def _encrypted_text(index: Index) -> str:
+    """The note of an encrypted transfer: it names no plaintext (name, digests) and uses stock age."""
+    directory = index.kind == "directory"
+    raw_output = f"{SEALED_OUTPUT}.tar" if directory else SEALED_OUTPUT
+    id12 = index.transfer_id[:12]
+    folder = layout.folder_name(index.transfer_id)
+    enc = index.encryption
+    assert enc is not None, "the note of an encrypted transfer"
+    drives = len({chunk.drive for chunk in index.chunks}) or 1
+    tools = ["age", "b3sum", "cat"] + (["zstd"] if _compressed(index) else []) + (["tar"] if directory else [])
+    lines = [
+        "HOW TO RESTORE THIS BUNDLE WITHOUT airgap-transfer",
+        "",
+        f"Encrypted:    yes, every chunk is an age v1 file to {enc.recipients} recipient(s)"
+        + (" (one of them unlocked by a passphrase: identity.age)" if enc.passphrase else ""),
+        "Bundle:       its name and digests are sealed in the index; this note calls it "
+        + shlex.quote(raw_output) + (" (a folder, carried as a tar archive)" if directory else ""),
+    ]
+    if index.final:
+        lines += [f"Size:         {index.bundle_size} bytes",
+                  f"Chunks:       {len(index.chunks)} chunk files on {drives} drive(s)"]
+    else:
+        lines += [f"So far:       {len(index.chunks)} chunk files on {drives} drive(s)",
+                  "This drive was sealed before the end of the bundle. The RESTORE.txt on the",
+                  "LAST drive written has the final steps."]
+    lines += [
+        f"Transfer id:  {index.transfer_id}",
+        "",
+        "If airgap-transfer is installed, use it instead: it also checks the signature",
+        "and the whole bundle, and gives the bundle its own name.",
+        "  airgap-transfer unpack DRIVE... OUTPUT_DIR --identity YOUR-AGE-KEY.txt",
+        "",
+        f"Otherwise you need a shell with {', '.join(tools[:-1])} and {tools[-1]}. Type the lines that start with $.",
+        "",
+        f"1. Pick a folder with at least {_room(index)} free for the chunks and the result, and",
+        "   name it WORK (change the path in the first line if you like):",
+        f"{COMMAND_PREFIX}export WORK=\"$HOME/airgap-restore-{id12}\"",
+        f"{COMMAND_PREFIX}mkdir -p \"$WORK\"",
+        "",
+        f"2. For EVERY drive: open a shell in its {folder} folder (the one",
+        "   holding this file), check its files and copy its chunks to WORK:",
+        f"{COMMAND_PREFIX}b3sum -c B3SUMS",
+        f"{COMMAND_PREFIX}cp -- {id12}-*.chunk* " + ("identity.age " if enc.passphrase else "") + "\"$WORK\"/",
+        "   Every line b3sum prints must end in OK (no key is needed for this check). A FAILED",
+        "   line means a damaged chunk: copy that file again from another drive or ask the sender.",
+        "",
+    ]
+    if not index.final:
+        return "\n".join(_partial_tail([*lines, "3. "]))
+    if enc.passphrase:
+        lines += [
+            "3. Unlock the transfer's key with the passphrase (age asks for it), or, if you",
+            "   hold an age identity the sender encrypted to, set KEY to that file instead:",
+            f"{COMMAND_PREFIX}cd \"$WORK\"",
+            f"{COMMAND_PREFIX}age -d -o identity.txt identity.age",
+            f"{COMMAND_PREFIX}export KEY=\"$WORK/identity.txt\"",
+        ]
+    else:
+        lines += [
+            "3. Set KEY to your age identity file (from age-keygen or airgap-transfer keygen --age;",
+            "   change the path in the first line), then go to WORK:",
+            f"{COMMAND_PREFIX}export KEY=\"$HOME/age-identity.txt\"",
+            f"{COMMAND_PREFIX}cd \"$WORK\"",
+        ]
+    decrypt = 'age -d -i "$KEY" -- "$f"'
+    compressed = f'case "$f" in *.zst.age) {decrypt} | zstd -d -c ;; *) {decrypt} ;; esac'
+    body = compressed if _compressed(index) else decrypt
+    lines += [
+        "",
+        f"4. When WORK holds all {len(index.chunks)} chunk files, decrypt and join them in name order:",
+        f"{COMMAND_PREFIX}for f in {id12}-*.chunk*; do {body} || echo \"FAILED: $f\" >&2; done > {raw_output}",
+        "   age authenticates every chunk as it decrypts it: a FAILED line (or an age error)",
+        "   means a damaged chunk or the wrong key; fix that and run the line again.",
+    ]
+    if directory:
+        lines += ["", "5. Unpack the folder (it appears under its own name inside WORK):",
+                  f"{COMMAND_PREFIX}tar -xf {raw_output}"]
+    lines += ["", "When it worked you may delete the chunk files" + (" and identity.txt" if enc.passphrase else "")
+              + " from WORK.", ""]
+    return "\n".join(lines)

@@ -59,6 +59,8 @@ class PackJournal:
     drives: list[dict[str, Any]] = field(default_factory=list)   # Drive.to_dict() plus "root"
     complete: bool = False
     sha256: bool = False       # every chunk of a transfer carries SHA-256, or none does
+    # pack --encrypt-to/--passphrase: {"recipients": [age1...], "identity": base64 of identity.age or None}
+    encryption: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"journal": "pack", "version": JOURNAL_VERSION, **asdict(self)}

@@ -18,7 +18,7 @@ from pathlib import Path
 import blake3
 import zstandard
 
-from airgap_transfer.engine.io import compression, direct, pipeline, samples
+from airgap_transfer.engine.io import compression, direct, pipeline, samples, sealed_chunks
 from airgap_transfer.engine.io.digests import Digests, Hasher
 from airgap_transfer.errors import DriveIOError, IntegrityError
 from airgap_transfer.format.index import Chunk
@@ -41,11 +41,13 @@ class Stored:
 
 def write_chunk(fill: pipeline.Fill, fd: int, limit: int, whole: Hasher, ring: pipeline.Ring,
                 encoding: str, stored_cap: int, progress: Callable[[int], None],
-                compressor: zstandard.ZstdCompressor | None = None, sha256: bool = False) -> Stored:
-    """Copy up to ``limit`` plain bytes from ``fill`` into ``fd`` (plain, or one zstd frame).
+                compressor: zstandard.ZstdCompressor | None = None, sha256: bool = False,
+                seal: sealed_chunks.StartSealer | None = None) -> Stored:
+    """Copy up to ``limit`` plain bytes from ``fill`` into ``fd`` (plain, one zstd frame, either in age).
 
     Hashes the plain bytes into a fresh per-chunk hasher and into ``whole``.
-    Does not fsync; the caller does, then renames.
+    Does not fsync; the caller does, then renames.  ``seal`` starts the age
+    sealer for the encodings ``age`` and ``zstd+age``.
     """
     plain = Digests(sha256=sha256)
 
@@ -53,6 +55,20 @@ def write_chunk(fill: pipeline.Fill, fd: int, limit: int, whole: Hasher, ring: p
         plain.update(view)
         whole.update(view)
 
+    if encoding in ("age", "zstd+age"):
+        if seal is None:
+            raise ValueError(f"encoding {encoding} needs a sealer")
+        sealed = sealed_chunks.SealedWriter(_PlainWriter(fd).write, stored_cap, seal)
+        if encoding == "zstd+age":
+            frame = compression.FrameWriter(fd, stored_cap, compressor, out=sealed.write)
+            length = pipeline.pump(fill, frame.write, tap, limit, ring, progress)
+            if length:
+                frame.finish()
+        else:
+            length = pipeline.pump(fill, sealed.write, tap, limit, ring, progress)
+        sealed.finish()
+        return Stored(length, plain.hexdigest(), encoding, sealed.stored_length, sealed.stored.hexdigest(),
+                      plain.sha256_hexdigest())
     if encoding == "zstd":
         frame = compression.FrameWriter(fd, stored_cap, compressor)
         length = pipeline.pump(fill, frame.write, tap, limit, ring, progress)
@@ -68,7 +84,8 @@ def write_chunk(fill: pipeline.Fill, fd: int, limit: int, whole: Hasher, ring: p
 
 def write_chunk_file(final: Path, fill: pipeline.Fill, limit: int, whole: Hasher, ring: pipeline.Ring,
                      encoding: str, stored_cap: int, progress: Callable[[int], None],
-                     compressor: zstandard.ZstdCompressor | None = None, sha256: bool = False) -> Stored:
+                     compressor: zstandard.ZstdCompressor | None = None, sha256: bool = False,
+                     seal: sealed_chunks.StartSealer | None = None) -> Stored:
     """``write_chunk`` into a new file at ``final``, durably: temp name, fsync, rename, folder fsync.
 
     The written pages are dropped from the cache so a read-back comes from
@@ -79,7 +96,8 @@ def write_chunk_file(final: Path, fill: pipeline.Fill, limit: int, whole: Hasher
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         try:
-            stored = write_chunk(fill, fd, limit, whole, ring, encoding, stored_cap, progress, compressor, sha256)
+            stored = write_chunk(fill, fd, limit, whole, ring, encoding, stored_cap, progress, compressor, sha256,
+                                 seal)
             os.fsync(fd)
             fsio.drop_cache(fd)
         finally:
@@ -113,7 +131,7 @@ class _PlainWriter:
 
 
 def read_chunk(fd: int, chunk: Chunk, whole: Hasher | None, out_fd: int | None, ring: pipeline.Ring,
-               progress: Callable[[int], None]) -> str | None:
+               progress: Callable[[int], None], open_sealed: sealed_chunks.OpenSealed | None = None) -> str | None:
     """Copy one candidate chunk file (already open) to its offset; a problem, or None if proven.
 
     With ``out_fd`` None (verify) it only decodes and checks; ``whole`` may be None too.
@@ -124,8 +142,20 @@ def read_chunk(fd: int, chunk: Chunk, whole: Hasher | None, out_fd: int | None, 
     """
     _advise_sequential(fd)
     plain = blake3.blake3()
-    reader = compression.FrameReader(fd, chunk.stored_length) if chunk.encoding == "zstd" else None
-    raw_fill = reader.fill if reader else (lambda view: os.readv(fd, [view]))
+    sealed = None
+    if chunk.encoding in ("age", "zstd+age"):
+        if open_sealed is None:
+            return "is encrypted, and no key was given to open it"
+        sealed = sealed_chunks.SealedReader(fd, chunk.stored_length)
+        try:
+            sealed.open(open_sealed)
+        except sealed_chunks.SealError as exc:
+            return _sealed_problem(sealed, chunk, exc)
+        except OSError as exc:
+            return f"read error ({exc.strerror})"
+    compressed = chunk.encoding in ("zstd", "zstd+age")
+    reader = compression.FrameReader(fd, chunk.stored_length, raw=sealed) if compressed else None
+    raw_fill = reader.fill if reader else sealed.fill if sealed else (lambda view: os.readv(fd, [view]))
 
     def fill(view: memoryview) -> int:
         try:
@@ -159,20 +189,40 @@ def read_chunk(fd: int, chunk: Chunk, whole: Hasher | None, out_fd: int | None, 
     try:
         seen = pipeline.pump(fill, sink, tap, chunk.length + 1, ring, progress, late_tap)
     except zstandard.ZstdError as exc:
+        if sealed is not None:
+            return _sealed_problem(sealed, chunk, exc)
         return f"not a valid zstd frame ({exc})"
+    except sealed_chunks.SealError as exc:
+        assert sealed is not None, "only an opener raises SealError"
+        return _sealed_problem(sealed, chunk, exc)
     except ChunkReadError as exc:
         return f"read error ({exc})"
+    if sealed is not None:
+        stored_digest, stored_seen = sealed.stored_digest()
+        if stored_seen != chunk.stored_length or stored_digest != chunk.stored_blake3:
+            return "stored bytes do not match the signed index"
     if seen > chunk.length:
         return f"longer than the {chunk.length} bytes the index declares"
     if seen < chunk.length:
         return f"truncated: {seen} of {chunk.length} bytes"
-    if reader is not None:
+    if reader is not None and sealed is None:
         stored_digest, stored_seen = reader.stored_digest()
         if stored_seen != chunk.stored_length or stored_digest != chunk.stored_blake3:
             return "stored bytes do not match the signed index"
     if plain.hexdigest() != chunk.blake3:
         return "digest does not match the signed index"
     return None
+
+
+def _sealed_problem(sealed: sealed_chunks.SealedReader, chunk: Chunk, exc: Exception) -> str:
+    """Why an encrypted chunk failed: changed bytes (the signed stored digest says so) or else the cause."""
+    try:
+        stored_digest, stored_seen = sealed.stored_digest()
+    except OSError as error:
+        return f"read error ({error.strerror})"
+    if stored_seen != chunk.stored_length or stored_digest != chunk.stored_blake3:
+        return f"stored bytes do not match the signed index ({exc})"
+    return f"cannot be decrypted although its stored bytes match the signed index ({exc})"
 
 
 def read_back(path: Path, length: int, digest: str, ring: pipeline.Ring, *, what: str,

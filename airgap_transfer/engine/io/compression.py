@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, cast
+from typing import IO, Protocol, cast
 
 import blake3
 import zstandard
@@ -114,8 +115,10 @@ def new_compressor() -> zstandard.ZstdCompressor:
 class FrameWriter:
     """Compresses one chunk into one frame, writing and hashing the stored bytes."""
 
-    def __init__(self, fd: int, stored_cap: int, compressor: zstandard.ZstdCompressor | None = None) -> None:
-        self.fd, self.stored_cap = fd, stored_cap
+    def __init__(self, fd: int, stored_cap: int, compressor: zstandard.ZstdCompressor | None = None,
+                 out: Callable[[memoryview], None] | None = None) -> None:
+        # out: where the frame goes instead of fd (an encrypter, for zstd+age chunks)
+        self.fd, self.stored_cap, self.out = fd, stored_cap, out
         self.frame = (compressor or new_compressor()).compressobj()
         self.stored = blake3.blake3()
         self.stored_length = 0
@@ -135,11 +138,20 @@ class FrameWriter:
             raise RuntimeError(f"zstd frame grew past {self.stored_cap} bytes")
         self.stored.update(data)
         view = memoryview(data)
+        if self.out is not None:
+            self.out(view)
+            return
         while view:
             written = os.write(self.fd, view)
             if written <= 0:  # a full medium may report no progress rather than ENOSPC
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             view = view[written:]
+
+
+class FrameSource(Protocol):
+    """What the zstd decoder reads a frame from."""
+
+    def read(self, size: int = -1) -> bytes: ...
 
 
 class _HashingFile:
@@ -163,8 +175,10 @@ class _HashingFile:
 class FrameReader:
     """Bounded decoder of one chunk file; ``fill`` feeds the pipeline plain bytes."""
 
-    def __init__(self, fd: int, stored_length: int) -> None:
-        self.raw = _HashingFile(fd, stored_length + 1)
+    def __init__(self, fd: int, stored_length: int, raw: FrameSource | None = None) -> None:
+        # raw: a source of the frame instead of fd (a decrypter, which bounds and hashes the file itself)
+        self.hashing = _HashingFile(fd, stored_length + 1) if raw is None else None
+        self.raw: FrameSource = raw if raw is not None else cast(FrameSource, self.hashing)
         decoder = zstandard.ZstdDecompressor(max_window_size=limits.MAX_ZSTD_WINDOW)
         # The decoder only calls read(); the stub asks for a whole IO[bytes].
         self.stream = decoder.stream_reader(cast(IO[bytes], self.raw), read_size=2**20, read_across_frames=False,
@@ -175,6 +189,7 @@ class FrameReader:
 
     def stored_digest(self) -> tuple[str, int]:
         """Hash whatever follows the frame too, so trailing bytes cannot hide."""
-        while self.raw.read(2**20):
+        assert self.hashing is not None, "a decrypter hashes the stored bytes of an encrypted chunk"
+        while self.hashing.read(2**20):
             pass
-        return self.raw.hasher.hexdigest(), self.raw.seen
+        return self.hashing.hasher.hexdigest(), self.hashing.seen

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from airgap_transfer import limits
-from airgap_transfer.engine.pack import parallel, planning, preflight
+from airgap_transfer.engine.pack import parallel, planning, preflight, sealing
 from airgap_transfer.engine.pack.drives import Drives, DriveSlot
 from airgap_transfer.engine.pack.ledger import Ledger
 from airgap_transfer.engine.pack.parallel import Assignment, Planned
@@ -86,7 +86,7 @@ class AtOnce:
         """([(drive or destination, its plan)], bytes they cannot hold), or None to fill them in turn."""
         run, state = self.run, self.state
         roots = ([slot.root] if slot else []) + given
-        reason = preflight.why_in_turn(run.source, run.compression.encoding, roots, run.config.parallel)
+        reason = preflight.why_in_turn(run.source, run.planned_encoding, roots, run.config.parallel)
         if reason is not None:
             if len(roots) > 1:
                 run.report.info(Kind.DRIVES_IN_TURN, f"filling the drives one after another: {reason}",
@@ -96,6 +96,7 @@ class AtOnce:
         drives = ([planning.DrivePlan(str(slot.root), slot.medium.fs_type, fsio.free_space(slot.folder),
                                       slot.chunk_limit, block=fsio.block_size(slot.folder))] if slot else [])
         drives += preflight.drive_plans(given, run.config.chunk_size)
+        drives = [sealing.sealed_drive_plan(run.sealing, d) for d in drives]
         chosen = planning.plan_at_once(run.source.size - state.offset, drives, run.config.chunk_size,
                                        len(state.chunks))
         if chosen is None:
@@ -123,7 +124,7 @@ class AtOnce:
             return None
         position = bisect.bisect_left(seqs, planned.seq)
         slot = self.state.slot(chunks[position - 1 if position else 0].drive)
-        if slot is None or not slot.present or slot.chunk_limit < planned.length:
+        if slot is None or not slot.present or slot.chunk_limit < sealing.stored_size(self.run.sealing, planned.length):
             return None
         return slot
 
@@ -131,8 +132,9 @@ class AtOnce:
         room = slot.room(len(self.state.chunks))
         batch = []
         for item in candidates:
-            cost = item.length + limits.RESERVE_PER_CHUNK + fsio.block_size(slot.folder)
-            if item.length <= slot.chunk_limit and cost <= room:
+            stored = sealing.stored_size(self.run.sealing, item.length)
+            cost = stored + limits.RESERVE_PER_CHUNK + fsio.block_size(slot.folder)
+            if stored <= slot.chunk_limit and cost <= room:
                 batch.append(item)
                 room -= cost
         return batch
@@ -146,7 +148,8 @@ class AtOnce:
         where = (f"{len(assignments)} drives at once" if len(assignments) > 1 else str(assignments[0].slot.root))
         phase = parallel.Phase(run.source.fileno(), assignments, transfer_id=state.transfer_id,
                                readback=run.config.readback, sha256=run.config.sha256, hash_range=hash_range,
-                               whole=state.whole, after_chunk_written=run.config.after_chunk_written)
+                               whole=state.whole, after_chunk_written=run.config.after_chunk_written,
+                               sealing=run.sealing)
         try:
             full = phase.run(self._record_written, lambda done: run.report.progress(
                 done=before + done, total=run.source.size, drive=where))
@@ -164,7 +167,8 @@ class AtOnce:
         planned, stored, slot = written.planned, written.stored, written.slot
         run = self.run
         chunk = Chunk(seq=planned.seq, offset=planned.offset, length=planned.length, blake3=stored.blake3,
-                      file=written.file, drive=slot.ordinal, encoding="none", stored_length=stored.stored_length,
+                      file=written.file, drive=slot.ordinal, encoding=stored.encoding,
+                      stored_length=stored.stored_length,
                       stored_blake3=stored.stored_blake3, sha256=stored.sha256)
         self.state.chunks.append(chunk)
         slot.files.append((written.file, stored.stored_blake3))
@@ -174,6 +178,7 @@ class AtOnce:
         self.ledger.save_journal()
         run.report.info(Kind.CHUNK_WRITTEN, f"chunk {chunk.seq} ({chunk.length} bytes) written to {slot.root}"
                         + (" and read back" if run.config.readback else ""),
-                        chunk=chunk.seq, length=chunk.length, blake3=chunk.blake3, sha256=chunk.sha256,
+                        chunk=chunk.seq, length=chunk.length,
+                        **sealing.chunk_event_digests(run.sealing, chunk.blake3, chunk.sha256, chunk.stored_blake3),
                         drive=str(slot.root), file=chunk.file, readback=run.config.readback,
                         stored_length=chunk.stored_length)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from airgap_transfer.engine.crypt.keys import X25519Recipient
 from airgap_transfer.engine.pack.drives import DriveRequest
 from airgap_transfer.format.index import Chunk
 
@@ -33,6 +34,11 @@ class PackConfig:
     # Called with each chunk's final path before read-back; tests use it to
     # simulate a medium that changes data after it was written.
     after_chunk_written: Callable[[Path], None] | None = None
+    # Encryption at rest (sealing.py): age X25519 recipients, and/or a passphrase
+    # protecting a per-transfer identity.  Neither: chunks are stored in clear.
+    recipients: list[X25519Recipient] = field(default_factory=list)
+    passphrase: bytes | None = None
+    scrypt_work_factor: int | None = None  # None: age's default (2^18); tests use less
 
 
 @dataclass
@@ -47,6 +53,7 @@ class PackResult:
     compression: str = "none"
     parity: int = 0
     parity_drives: list[str] = field(default_factory=list)
+    recipients: int = 0  # age recipients of every chunk; 0: not encrypted
 
     @property
     def stored_size(self) -> int:
@@ -57,4 +64,5 @@ class PackResult:
                 "size": self.bundle_size, "blake3": self.bundle_blake3, "key_id": self.key_id,
                 "chunks": len(self.chunks), "drives": self.drives,
                 "compression": self.compression, "stored_size": self.stored_size,
-                "parity": self.parity, "parity_drives": self.parity_drives}
+                "parity": self.parity, "parity_drives": self.parity_drives,
+                "encrypted": self.recipients > 0, "recipients": self.recipients}

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from airgap_transfer.engine.io import compression
-from airgap_transfer.engine.pack import planning
+from airgap_transfer.engine.pack import planning, sealing
 from airgap_transfer.engine.pack.preflight import dry_run_plan, more_drives, parity_need, split_parity, why_in_turn
 from airgap_transfer.engine.pack.source import open_source
 from airgap_transfer.errors import UsageError
@@ -29,6 +29,7 @@ class DryRunConfig:
     drive_size: int | None = None   # plan for drives of this size instead of the destinations
     fs_type: str | None = None      # ... with this file system
     parity: int = 0                 # drives' worth of parity (the last DESTs, or drives asked for later)
+    encrypted: bool = False         # pack --encrypt-to/--passphrase: chunks are age files
     next_drive: Callable[[Any], Path | None] | None = None  # a dry run never asks for a drive
 
 
@@ -69,6 +70,8 @@ def dry_run(config: DryRunConfig) -> DryRun:
             raise UsageError("--dry-run needs a source whose size is known (a file, not stdin)")
         encoding = compression.decide(config.compress, source.name,
                                       source.sample(compression.SAMPLE_SIZE)).encoding
+        if config.encrypted:
+            encoding = sealing.sealed_encoding(encoding)
         may_share = why_in_turn(source, encoding, data, config.parallel) is None
         plan, at_once = dry_run_plan(source.size, replace(config, destinations=data), config.drive_size,
                                      config.fs_type, at_once=may_share)

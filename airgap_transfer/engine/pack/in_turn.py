@@ -12,8 +12,8 @@ import errno
 from collections.abc import Iterator
 from pathlib import Path
 
-from airgap_transfer.engine.io import chunk_io, compression, samples
-from airgap_transfer.engine.pack import planning
+from airgap_transfer.engine.io import chunk_io, samples
+from airgap_transfer.engine.pack import planning, sealing
 from airgap_transfer.engine.pack.drives import Drives, DriveSlot
 from airgap_transfer.engine.pack.ledger import Ledger
 from airgap_transfer.engine.pack.state import PackRun, PackState
@@ -61,7 +61,8 @@ class InTurn:
                 final, run.source.readinto, limit, state.whole, run.ring, encoding, stored_cap,
                 lambda done: run.report.progress(done=state.offset + done, total=run.source.size,
                                                  drive=str(slot.root), chunk=seq),
-                run.compressor, sha256=run.config.sha256)
+                run.compressor, sha256=run.config.sha256,
+                seal=run.sealing.start_sealer if run.sealing else None)
         except OSError as exc:
             if exc.errno != errno.ENOSPC:
                 raise DriveIOError(f"chunk {seq} could not be written to {slot.root}: {exc.strerror}",
@@ -104,7 +105,8 @@ class InTurn:
         self.ledger.save_journal()
         run.report.info(Kind.CHUNK_WRITTEN, f"chunk {chunk.seq} ({chunk.length} bytes) written to {slot.root}"
                         + (", being read back" if run.config.readback else ""),
-                        chunk=chunk.seq, length=chunk.length, blake3=chunk.blake3, sha256=chunk.sha256,
+                        chunk=chunk.seq, length=chunk.length,
+                        **sealing.chunk_event_digests(run.sealing, chunk.blake3, chunk.sha256, chunk.stored_blake3),
                         drive=str(slot.root), file=chunk.file, readback=run.config.readback,
                         stored_length=chunk.stored_length)
 
@@ -116,10 +118,5 @@ class InTurn:
         frame lets fit in the room (or --chunk-size).  Where that leaves too
         little, the chunk is stored plain: it then never exceeds ``want``.
         """
-        if self.run.compression.encoding != "zstd":
-            return "none", want, want
-        cap = min(slot.room(len(self.state.chunks)), slot.chunk_limit)
-        limit = min(want, compression.plain_limit(cap))
-        if limit < min(want, planning.MIN_CHUNK):
-            return "none", want, want
-        return "zstd", limit, cap
+        return sealing.chunk_plan(self.run.sealing, self.run.compression.encoding,
+                                  slot.room(len(self.state.chunks)), slot.chunk_limit, want)

@@ -14,7 +14,7 @@ import blake3
 
 from airgap_transfer import __version__
 from airgap_transfer.engine.io import chunk_io, samples
-from airgap_transfer.engine.pack import last_check
+from airgap_transfer.engine.pack import last_check, sealing
 from airgap_transfer.engine.pack.drives import DriveSlot
 from airgap_transfer.engine.pack.state import PackRun, PackState
 from airgap_transfer.errors import IntegrityError
@@ -112,7 +112,8 @@ class Ledger:
                 transfer_id=state.transfer_id, source=self.source_identity, bundle_name=self.run.source.name,
                 key_id=self.run.key_id, readback=config.readback,
                 chunks=[{**c.to_dict(), "root": roots[c.drive]} for c in state.chunks if c is not self.in_flight],
-                drives=list(drives.values()), complete=complete, sha256=config.sha256))
+                drives=list(drives.values()), complete=complete, sha256=config.sha256,
+                encryption=sealing.journal_record(self.run.sealing)))
             self.journaled_drives = set(drives)
             self.started = True
         else:
@@ -160,6 +161,9 @@ class Ledger:
     def write_metadata(self, slot: DriveSlot, index: Index) -> None:
         self.wait_readbacks()
         run = self.run
+        if run.sealing is not None:  # signed and written in its public form: the secrets sealed inside
+            index = run.sealing.public_index(index)
+            sealing.write_identity(run.sealing, slot.folder)
         data = index.to_bytes()
         signature = keys.sign_index(data, run.key, self.state.transfer_id, index.final)
         index_path = slot.folder / layout.INDEX_NAME

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from airgap_transfer.engine.io.digests import Digests
-from airgap_transfer.engine.pack import preflight, resume
+from airgap_transfer.engine.pack import preflight, resume, sealing
 from airgap_transfer.engine.pack.at_once import AtOnce
 from airgap_transfer.engine.pack.config import PackConfig, PackResult
 from airgap_transfer.engine.pack.drives import DriveRequest, Drives, DriveSlot
@@ -61,14 +61,16 @@ class _Packer:
         if self.found is None:
             preflight.check_chunk_count(source, config)
             preflight.check_space(source, replace(config, destinations=run.data_destinations),
-                                  run.compression.encoding)
+                                  run.planned_encoding)
             preflight.check_parity_space(source, config, run.data_destinations, run.parity_destinations)
         if source.renamed_because:
             run.report.warning(Kind.BUNDLE_RENAMED, f"{printable(source.original_name or '')} is recorded as "
                                f"{printable(source.name)} ({source.renamed_because}); the index keeps the "
                                "original name", original_name=source.original_name, name=source.name)
-        run.report.info(Kind.PACK_STARTED, f"packing {source.name} as transfer {state.transfer_id}",
-                        transfer_id=state.transfer_id, bundle=source.name, size=source.size,
+        run.report.info(Kind.PACK_STARTED, f"packing {source.name} as transfer {state.transfer_id}"
+                        + (f", encrypted to {len(run.sealing.recipients)} recipient(s)" if run.sealing else ""),
+                        transfer_id=state.transfer_id, size=source.size,
+                        **sealing.public_event_fields(run.sealing, source.name),
                         key_id=run.key_id, resumed=self.found is not None, compression=run.compression.recorded)
         resume_slot = self._restore(self.found) if self.found else None
         self.ledger.save_journal()  # from the start, so even a run killed in chunk 1 is resumed and cleaned
@@ -98,13 +100,14 @@ class _Packer:
             if slot.present:
                 self.ledger.last_check(slot)
         self.ledger.save_journal(complete=True)
-        run.report.info(Kind.PACK_FINISHED, f"packed {printable(index.bundle_name)}: {index.bundle_size} bytes, "
-                        f"{count_of(len(state.chunks), 'chunk')}, {count_of(len(state.slots), 'drive')}",
-                        transfer_id=state.transfer_id,
-                        blake3=index.bundle_blake3, sha256=index.bundle_sha256)
+        run.report.info(Kind.PACK_FINISHED, f"{index.bundle_size} bytes in {count_of(len(state.chunks), 'chunk')} "
+                        f"on {count_of(len(state.slots), 'drive')}, every drive checked", transfer_id=state.transfer_id,
+                        **sealing.public_event_fields(run.sealing, index.bundle_name, blake3=index.bundle_blake3,
+                                                      sha256=index.bundle_sha256))
         return PackResult(state.transfer_id, index.bundle_name, index.bundle_size, index.bundle_blake3 or "",
                           run.key_id, state.chunks, [str(s.root) for s in state.slots], run.compression.recorded,
-                          run.config.parity, [str(s.root) for s in state.parity_slots])
+                          run.config.parity, [str(s.root) for s in state.parity_slots],
+                          len(run.sealing.recipients) if run.sealing else 0)
 
     def _write_final_index(self, index: Index) -> None:
         """The last drive must get the final index; earlier ones still mounted get it if they can."""
@@ -169,7 +172,8 @@ def _run(config: PackConfig, report: Reporter) -> PackResult:
         guard.check_room(state_paths.state_dir(), _chunk_estimate(source.size, config.chunk_size), "pack")
         found = resume.find(config.source, key.public_key().key_id_hex, resume=config.resume,
                             restart=config.restart, sha256=config.sha256, readback=config.readback)
-        return _Packer(PackRun.start(config, source, key, report, data, parity), found).run_pack()
+        keys_ = sealing.keys_for(config, found)
+        return _Packer(PackRun.start(config, source, key, report, data, parity, keys_), found).run_pack()
 
 
 def _chunk_estimate(size: int | None, chunk_size: int | None) -> int | None:

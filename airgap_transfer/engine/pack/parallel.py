@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from airgap_transfer.engine.crypt.transfer import SealingKeys
 from airgap_transfer.engine.io import chunk_io, pipeline
 from airgap_transfer.engine.io.digests import Hasher
 from airgap_transfer.engine.io.samples import SampleTap
@@ -89,8 +90,10 @@ class Phase:
     def __init__(self, source_fd: int, assignments: list[Assignment], *, transfer_id: str,
                  readback: bool, sha256: bool, hash_range: tuple[int, int] | None = None,
                  whole: Hasher | None = None,
-                 after_chunk_written: Callable[[Path], None] | None = None) -> None:
+                 after_chunk_written: Callable[[Path], None] | None = None,
+                 sealing: SealingKeys | None = None) -> None:
         self.source_fd = source_fd
+        self.sealing = sealing  # pack's keys: chunks are age files (encoding "age"), or None
         self.assignments = assignments
         self.transfer_id = transfer_id
         self.readback = readback
@@ -189,7 +192,9 @@ class Phase:
 
     def _write_one(self, number: int, source: int, slot: DriveSlot, planned: Planned,
                    ring: pipeline.Ring) -> Written:
-        name = layout.chunk_file_name(self.transfer_id, planned.seq, "none")
+        encoding = "age" if self.sealing is not None else "none"
+        name = layout.chunk_file_name(self.transfer_id, planned.seq, encoding)
+        cap = self.sealing.stored_size(planned.length) if self.sealing is not None else planned.length
         final = slot.folder / name
         position = planned.offset
         before = self.done[number]
@@ -206,8 +211,9 @@ class Phase:
             self.done[number] = before + done
 
         try:
-            stored = chunk_io.write_chunk_file(final, fill, planned.length, _Discard(), ring, "none",
-                                               planned.length, progress, sha256=self.sha256)
+            stored = chunk_io.write_chunk_file(final, fill, planned.length, _Discard(), ring, encoding, cap, progress,
+                                               sha256=self.sha256,
+                                               seal=self.sealing.start_sealer if self.sealing is not None else None)
             if stored.length != planned.length:
                 final.unlink(missing_ok=True)
                 raise _source_changed()

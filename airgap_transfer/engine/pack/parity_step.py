@@ -24,6 +24,8 @@ class ParityStep:
         source = run.source
         if not config.parity or len(run.parity_destinations) != config.parity or source.size is None:
             return None
+        if run.sealing is not None:  # parity covers the stored bytes: ciphertext, known only once written
+            return None
         if preflight.why_in_turn(source, run.compression.encoding, run.data_destinations,
                                  config.parallel) is not None:
             return None

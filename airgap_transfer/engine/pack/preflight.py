@@ -134,7 +134,7 @@ def why_in_turn(source: Source, encoding: str, roots: list[Path], enabled: bool 
         return "--no-parallel was given"
     if source.kind != "file" or not source.seekable or source.size is None:
         return "the source is not a plain file (writing at once reads it at several places)"
-    if encoding != "none":
+    if encoding not in ("none", "age"):  # an age file's size follows from its plaintext's; a zstd frame's does not
         return "chunks are compressed, so how much of the bundle each drive takes is known only as it is written"
     disks = [probe.disk_of(root) for root in roots]
     shared = next((d for d in disks if disks.count(d) > 1), None)

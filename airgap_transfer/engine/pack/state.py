@@ -11,6 +11,7 @@ from pathlib import Path
 
 import zstandard
 
+from airgap_transfer.engine.crypt.transfer import SealingKeys
 from airgap_transfer.engine.io import chunk_io, compression, pipeline
 from airgap_transfer.engine.io.digests import Digests
 from airgap_transfer.engine.pack.config import PackConfig
@@ -18,6 +19,7 @@ from airgap_transfer.engine.pack.drives import DriveSlot
 from airgap_transfer.engine.pack.parallel import Planned
 from airgap_transfer.engine.pack.source import Source
 from airgap_transfer.events import Reporter
+from airgap_transfer.format.encryption import sealed_encoding
 from airgap_transfer.format.index import Chunk, Drive
 from airgap_transfer.format.parity import Parity
 from airgap_transfer.trust import minisign
@@ -37,20 +39,29 @@ class PackRun:
     report: Reporter
     data_destinations: list[Path]    # the DESTs for data; with --parity N the last N are kept for parity
     parity_destinations: list[Path]
+    sealing: SealingKeys | None = None  # encryption at rest (sealing.py); None: chunks stored in clear
 
     @classmethod
     def start(cls, config: PackConfig, source: Source, key: minisign.SecretKey, report: Reporter,
-              data_destinations: list[Path], parity_destinations: list[Path]) -> PackRun:
+              data_destinations: list[Path], parity_destinations: list[Path],
+              sealing: SealingKeys | None = None) -> PackRun:
         decision = compression.decide(config.compress, source.name, source.sample(compression.SAMPLE_SIZE))
         return cls(config, source, key, decision,
                    compression.new_compressor() if decision.encoding == "zstd" else None,
                    pipeline.Ring(), chunk_io.ReadBackQueue() if config.readback else None, report,
-                   data_destinations, parity_destinations)
+                   data_destinations, parity_destinations, sealing)
 
     @property
     def buffer(self) -> memoryview:
         """Resume and metadata read-back borrow a buffer of the ring while it is idle."""
         return self.ring.views[0]
+
+    @property
+    def planned_encoding(self) -> str:
+        """The chunks' encoding as planning sees it (compression, and encryption around it)."""
+        if self.sealing is None:
+            return self.compression.encoding
+        return sealed_encoding(self.compression.encoding)
 
     @property
     def key_id(self) -> str:

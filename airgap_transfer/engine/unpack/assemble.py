@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from airgap_transfer.engine.io import chunk_io, pipeline
+from airgap_transfer.engine.io import chunk_io, pipeline, sealed_chunks
 from airgap_transfer.engine.io.digests import Digests
 from airgap_transfer.engine.unpack import catalog
 from airgap_transfer.errors import DriveIOError, IntegrityError, TrustError
@@ -37,9 +37,11 @@ class Assembler:
 
     def __init__(self, report: Reporter, out_fd: int, total: int, sha256: bool = False,
                  on_placed: Callable[[Chunk], None] | None = None,
-                 earlier: Sequence[dict[str, Any]] = ()) -> None:
+                 earlier: Sequence[dict[str, Any]] = (),
+                 open_sealed: sealed_chunks.OpenSealed | None = None) -> None:
         self.report, self.out_fd, self.total = report, out_fd, total
         self.on_placed = on_placed
+        self.open_sealed = open_sealed  # opens encrypted chunks (engine/crypt), None for a plain transfer
         self.earlier = list(earlier)  # journal records of an earlier run not yet matched to an index
         self.ring = pipeline.Ring()
         self.view = memoryview(self.ring.buffers[0])  # for _catch_up, which runs while the ring is idle
@@ -96,8 +98,10 @@ class Assembler:
             before = self.whole.copy() if in_order else None
             problem = self._copy(chunk, path, self.out_fd, drive, in_order)
             if problem is None:
+                # An encrypted chunk's event (and custody record) names its stored digest, not the plaintext's.
                 self.report.info(Kind.CHUNK_VERIFIED, f"chunk {chunk.seq} verified from {drive}",
-                                 chunk=chunk.seq, drive=str(drive), blake3=chunk.blake3)
+                                 chunk=chunk.seq, drive=str(drive),
+                                 blake3=chunk.stored_blake3 if self.open_sealed else chunk.blake3)
                 self.done += chunk.length
                 self.placed[chunk.seq] = chunk
                 if self.on_placed:
@@ -152,7 +156,8 @@ class Assembler:
             return chunk_io.read_chunk(
                 fd, chunk, self.whole if in_order else None, out_fd, self.ring,
                 lambda seen: self.report.progress(done=self.done + seen, total=self.total,
-                                                  drive=str(drive), chunk=chunk.seq))
+                                                  drive=str(drive), chunk=chunk.seq),
+                self.open_sealed)
         finally:
             try:
                 os.close(fd)

@@ -67,6 +67,7 @@ class Survey:
     local: dict[str, Any] = field(default_factory=dict)  # this machine's pack/unpack journals for the transfer
     # pack --parity: the margin left (margin.Margin.to_dict) and parity file states
     parity: dict[str, Any] | None = None
+    encrypted: int = 0  # age recipients of an encrypted transfer (its name here is the public placeholder)
     created: str = ""
     hashed: bool = True  # False for status: sizes only, contents not read
 
@@ -95,6 +96,7 @@ class Survey:
                 "created": self.created, "final_index": self.final_index, "key_id": self.key_id,
                 "trusted": self.trusted, "verified": self.trusted, "contents_checked": self.hashed,
                 "drives": self.drives, "media": self.media, "local": self.local, "complete": self.complete,
+                "encrypted": self.encrypted > 0, "recipients": self.encrypted,
                 "counts": self.counts(),
                 "chunks": [c.to_dict() for c in self.chunks], "parity": self.parity}
 
@@ -179,7 +181,7 @@ def _survey_transfer(transfer: catalog.Transfer, config: InspectConfig, report: 
     return Survey(index.transfer_id, index.bundle_name, index.bundle_size, index.final,
                   loaded.signer.key_id_hex, loaded.trusted, drives, states,
                   [media.describe(Path(d)).to_dict() for d in drives], journal.local_progress(index.transfer_id),
-                  parity, index.created, config.hash_chunks)
+                  parity, index.encryption.recipients if index.encryption else 0, index.created, config.hash_chunks)
 
 
 def _parity_state(parity: Parity, transfer: catalog.Transfer, states: list[ChunkState], buffer: bytearray,

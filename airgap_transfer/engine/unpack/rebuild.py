@@ -70,7 +70,9 @@ class Rebuilder:
         placed = [seq for seq in wanted if seq in self.assembler.placed]
         for seq in placed:
             self.report.info(Kind.CHUNK_REBUILT, f"chunk {seq} rebuilt from parity (stripe {stripe.seq}) and verified",
-                             chunk=seq, stripe=stripe.seq, blake3=self.assembler.placed[seq].blake3,
+                             chunk=seq, stripe=stripe.seq,
+                             blake3=(self.assembler.placed[seq].stored_blake3 if self.assembler.open_sealed
+                                     else self.assembler.placed[seq].blake3),  # encrypted: no plaintext digest
                              drive=str(folder.drive_root))
         return placed
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from airgap_transfer.engine.crypt.keys import X25519Identity
+from airgap_transfer.engine.crypt.transfer import OpeningKeys
 from airgap_transfer.engine.parity import margin
 from airgap_transfer.engine.unpack import assemble, catalog, dirrestore, rebuild
 from airgap_transfer.engine.unpack.output import OutputPaths, _Output, check_output, earlier_run, open_partial
@@ -52,6 +54,11 @@ class UnpackConfig:
     next_source: Callable[[SourceRequest], Path | None] | None = None
     sha256: bool = True      # hash the whole with SHA-256 too when the index has none (custody report)
     restart: bool = False    # drop the partial output of an earlier run instead of continuing it
+    # An encrypted transfer (index field "encryption"): age identities given with --identity,
+    # and the passphrase, or a way to ask for it when the transfer has one and no identity opens it.
+    identities: list[X25519Identity] = field(default_factory=list)
+    passphrase: bytes | None = None
+    ask_passphrase: Callable[[], bytes | None] | None = None
 
 
 @dataclass
@@ -113,6 +120,8 @@ class _UnpackSession:
         self.paths: OutputPaths | None = None   # known once an index names the bundle
         self.output: _Output | None = None      # open once the output checks passed
         self.held: guard.Held | None = None     # the journal's lock: one run per output
+        self.opening = OpeningKeys(list(config.identities), config.passphrase)
+        self.opened: dict[bytes, Index] = {}     # an encrypted index's sealed bytes -> its full index, opened once
 
     def run(self) -> UnpackResult:
         try:
@@ -134,7 +143,7 @@ class _UnpackSession:
             transfer = catalog.find_transfer(self.sources, self.transfer_id, self.report)
             self.transfer_id = transfer.transfer_id  # later drives must belong to the same transfer
             loaded = catalog.load_index(transfer, self.trusted, self.config.allow_untrusted, self.report)
-            index = last_index = loaded.index
+            index = last_index = self._open_index(loaded.index)
             absent = [c for c in index.chunks if not transfer.copies(c.file) and c.seq not in self._placed()]
             covered = index.parity is not None and self._margin(transfer, index, absent).ok
             if self.config.next_source is None and ((absent and not covered) or not index.final):
@@ -156,6 +165,15 @@ class _UnpackSession:
             self.sources.remove(source)
             self.report.info(Kind.DRIVE_REMOVED, f"{source} is no longer mounted", drive=str(source))
 
+    def _open_index(self, index: Index) -> Index:
+        """An encrypted transfer's full index (name, plaintext digests), opened with the keys given."""
+        if index.encryption is None:
+            return index
+        key = index.encryption.sealed
+        if key not in self.opened:
+            self.opened[key] = self.opening.open_index(index, self.config.ask_passphrase)
+        return self.opened[key]
+
     def _open_output(self, index: Index, loaded: catalog.LoadedIndex) -> _Output:
         replay.check(index, loaded.signer.key_id_hex, self.config.force, self.report)
         planned = OutputPaths.of(self.config, index)
@@ -168,8 +186,10 @@ class _UnpackSession:
         earlier = earlier_run(paths, self.config.restart)
         allocated = os.stat(paths.partial).st_blocks * 512 if earlier else 0  # a resumed run needs only the rest
         check_output(paths.final, max(0, index.bundle_size - allocated), self.config.force, index.kind)
+        encrypted = index.encryption is not None  # then the events (and the custody log) name no plaintext
         self.report.info(Kind.UNPACK_STARTED, f"unpacking {printable(index.bundle_name)} to {paths.final}",
-                         transfer_id=index.transfer_id, output=str(paths.final), size=index.bundle_size,
+                         transfer_id=index.transfer_id, size=index.bundle_size,
+                         **({"encrypted": True} if encrypted else {"output": str(paths.final)}),
                          final_index=index.final, key_id=loaded.signer.key_id_hex, trusted=loaded.trusted)
         if index.bundle_original_name and index.bundle_original_name != paths.final.name:
             self.report.warning(Kind.BUNDLE_RENAMED, f"the sender's file was called "
@@ -180,7 +200,8 @@ class _UnpackSession:
         # SHA-256 of the whole: checked when the index signs one, else computed for the custody report.
         assembler = assemble.Assembler(self.report, fd, index.bundle_size,
                                        sha256=self.config.sha256 or index.bundle_sha256 is not None,
-                                       on_placed=lambda chunk: output.record(chunk), earlier=reusable)
+                                       on_placed=lambda chunk: output.record(chunk), earlier=reusable,
+                                       open_sealed=self.opening.open_chunk if encrypted else None)
         output = self.output = _Output(paths, fd, assembler)
         # The journal starts afresh from what is reusable; chunks placed from now on are appended.
         journal.save(paths.journal_path, journal.UnpackJournal(
@@ -233,7 +254,8 @@ class _UnpackSession:
         replay.remember(index, loaded.signer.key_id_hex, self.report)
         sha256 = assembler.whole.sha256_hexdigest()
         self.report.info(Kind.UNPACK_FINISHED, f"{final} written and proven (blake3 {digest})",
-                         output=str(final), blake3=digest, sha256=sha256)
+                         **({"encrypted": True} if index.encryption is not None
+                            else {"output": str(final), "blake3": digest, "sha256": sha256}))
         return UnpackResult(index.transfer_id, final, index.bundle_size, digest,
                             loaded.signer.key_id_hex, loaded.trusted, sha256)
 
