@@ -19,6 +19,7 @@ class Kind(StrEnum):
 
     # pack
     PACK_STARTED = "pack-started"
+    BUNDLE_RENAMED = "bundle-renamed"        # the name was made safe; the index keeps the original (pack, unpack)
     DRIVE_OPENED = "drive-opened"
     CHUNK_SIZE_CLAMPED = "chunk-size-clamped"
     DRIVES_AT_ONCE = "drives-at-once"
@@ -28,6 +29,7 @@ class Kind(StrEnum):
     CHUNK_WRITTEN = "chunk-written"
     CHUNK_BAD_COPY = "chunk-bad-copy"
     DRIVE_SEALED = "drive-sealed"
+    DRIVE_RECHECKED = "drive-rechecked"      # the last check: every chunk on a finished drive still intact
     DRIVE_SAFE_TO_REMOVE = "drive-safe-to-remove"
     DRIVE_REMOVED = "drive-removed"
     RESUME = "resume"

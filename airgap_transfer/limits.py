@@ -60,6 +60,8 @@ MAX_INDEX_BYTES = 64 * 2**20
 MAX_NAME_CHARS = 255                    # the bundle's name, a chunk's file name
 MAX_TEXT_CHARS = 1024                   # free-text index fields (tool, drive label, serial, ...)
 MAX_NAME_BYTES = 200                    # a sanitized name: room for temp-name decorations under NAME_MAX
+MAX_EXTENSION_BYTES = 16                # the extension a name cut to MAX_NAME_BYTES keeps (.bin, .tar.gz)
+MAX_ORIGINAL_NAME_CHARS = 1024          # bundle.original_name: the sender's name, kept for the record only
 MAX_ZSTD_WINDOW = 2**24                 # our frames use ≤ 2 MiB windows; a greedier frame is refused
 MAX_PLANNED_DRIVES = 10_000             # --dry-run with --drive-size stops planning here
 
@@ -106,9 +108,15 @@ MAX_JOURNAL_BYTES = 256 * 2**20
 MAX_JOURNALS_SCANNED = 1000
 MAX_REPLAY_RECORD_BYTES = 64 * 2**20    # the accepted-transfers record
 MAX_REPLAY_LINE_CHARS = 8192
+MAX_LOCK_HOLDER_BYTES = 4096            # who holds a journal's lock (pid, start, command), for the refusal
+# Room the state folder must have before pack or unpack starts: a journal line and a custody
+# event per chunk (~1 kB each, doubled while a file is rewritten) and the fixed files.
+STATE_BYTES_PER_CHUNK = 2048
+STATE_BYTES_FIXED = 4 * 2**20
 
 # Operator input and peer tools ---------------------------------------------------------------
 MAX_SIZE_ARGUMENT = 2**62               # --chunk-size, --drive-size: far beyond any medium, exact arithmetic
+MAX_RECORD_BYTES = 4 * 2**20            # an installed distribution's RECORD, read by bootstrap
 MAX_TYPED_LINE = 4096                   # a mount path typed while pack or unpack waits
 MAX_TOOL_OUTPUT = 64 * 1024             # lsblk, blkid and the like
 

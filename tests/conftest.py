@@ -129,6 +129,20 @@ def exfat(tmp_path):
         subprocess.run(["losetup", "-d", device], capture_output=True)
 
 
+@pytest.fixture(scope="session")
+def package_index(tmp_path_factory):
+    """Skip (with the reason) when pip cannot reach the package index from here."""
+    probe = tmp_path_factory.mktemp("probe")
+    try:
+        run = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--dest", str(probe),
+                              "--disable-pip-version-check", "humanize"],
+                             capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.skip("pip could not reach the package index within 120 s")
+    if run.returncode != 0:
+        pytest.skip(f"pip cannot reach the package index: {run.stderr.strip().splitlines()[-1:]}")
+
+
 def transfer_folder(drive: Path) -> Path:
     folders = sorted(drive.glob("airgap-*"))
     assert len(folders) == 1, f"expected one transfer folder on {drive}, found {folders}"

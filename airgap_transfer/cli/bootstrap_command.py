@@ -22,7 +22,6 @@ def bootstrap_command(destination: Path, platforms: tuple[str, ...], python_vers
     """Write the tool and its dependencies as wheels to DESTINATION for offline install."""
     render = renderer_for(json_mode, quiet)
     result = bootstrap.bootstrap(bootstrap.BootstrapConfig(destination, list(platforms), python_version), render)
-    render.result(result.to_dict(), [
-        f"wrote {len(result.wheels)} wheels to {result.folder}",
+    render.result(result.to_dict(), [  # the bootstrap-finished event said how many wheels, where
         f"on the air-gapped side: pip install --no-index --find-links {result.folder} airgap-transfer",
         f"(see {result.folder / bootstrap.NOTE_NAME})"])

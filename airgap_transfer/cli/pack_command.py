@@ -13,14 +13,16 @@ from airgap_transfer.cli.options import actor_options, common, renderer_for, siz
 from airgap_transfer.cli.prompts import drive_prompt
 from airgap_transfer.cli.render import Renderer
 from airgap_transfer.custody.recorder import Actor, Recorder
+from airgap_transfer.engine.io import compression
 from airgap_transfer.engine.pack.dry_run import DryRunConfig, dry_run
 from airgap_transfer.engine.pack.packer import PackConfig, pack
-from airgap_transfer.format.names import printable
+from airgap_transfer.errors import NoSpaceError
+from airgap_transfer.format.names import count_of, printable
 
 
 @click.command("pack")
 @click.argument("source")
-@click.argument("destinations", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("destinations", metavar="DEST...", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--chunk-size", default="auto", show_default=True, callback=size_or_auto,
               help="Chunk size: 16GB (10^9), 16GiB (2^30), bytes, or auto (as large as each drive and its "
                    "file system allow).")
@@ -42,6 +44,8 @@ from airgap_transfer.format.names import printable
 @click.option("--restart", is_flag=True, help="Forget an unfinished pack of SOURCE and start a new transfer.")
 @click.option("--no-parallel", is_flag=True,
               help="Fill the DESTs one after another instead of writing those on different disks at once.")
+@click.option("--full-recheck", is_flag=True,
+              help="The last check of each finished drive re-reads every chunk whole instead of samples of each.")
 @click.option("--parity", type=click.IntRange(0, limits.MAX_PARITY), default=0, show_default=True, metavar="N",
               help="Write N drives' worth of parity (on the last N DESTs, or drives asked for at the end): any N "
                    "drives, or damaged chunks on up to N drives, may then be lost and unpack still rebuilds "
@@ -52,12 +56,14 @@ from airgap_transfer.format.names import printable
 def pack_command(source: str, destinations: tuple[Path, ...], chunk_size: int | None, key_path: Path | None,
                  name: str | None, no_readback: bool, no_prompt: bool, dry_run: bool, drive_size: int | None,
                  fs_type: str | None, sha256: bool, compress: str, resume: bool, restart: bool, no_parallel: bool,
-                 parity: int, encrypt_to: tuple[str, ...], use_passphrase: bool, operator: str | None,
-                 title: str | None, json_mode: bool, quiet: bool, debug: bool) -> None:
+                 full_recheck: bool, parity: int, encrypt_to: tuple[str, ...], use_passphrase: bool,
+                 operator: str | None, title: str | None, json_mode: bool, quiet: bool, debug: bool) -> None:
     """Pack SOURCE (a file, a folder, or - for stdin) onto one or more DEST drives."""
     render = renderer_for(json_mode, quiet)
     if resume and restart:
         raise click.UsageError("--resume and --restart exclude each other")
+    if not destinations and not (dry_run and drive_size is not None):
+        raise click.UsageError("give at least one DEST drive (only --dry-run --drive-size SIZE plans without one)")
     if dry_run:
         _dry_run(DryRunConfig(source=source, destinations=list(destinations), chunk_size=chunk_size, name=name,
                               compress=compress, parallel=not no_parallel, drive_size=drive_size,
@@ -68,16 +74,17 @@ def pack_command(source: str, destinations: tuple[Path, ...], chunk_size: int | 
     config = PackConfig(source=source, destinations=list(destinations), chunk_size=chunk_size,
                         key_path=key_path, no_prompt=no_prompt, readback=not no_readback, name=name,
                         sha256=sha256, compress=compress, resume=resume, restart=restart,
-                        parallel=not no_parallel, parity=parity, recipients=encryption.recipients(encrypt_to),
+                        parallel=not no_parallel, parity=parity, full_recheck=full_recheck,
+                        recipients=encryption.recipients(encrypt_to),
                         passphrase=encryption.passphrase(confirm=True) if use_passphrase else None,
                         next_drive=None if no_prompt else drive_prompt(render, use_stdin=source != "-"))
     recorder = Recorder(render, Actor(operator, title), key_path=key_path)
     with recorder.failures():
         result = pack(config, recorder)
     render.result(result.to_dict(), [
-        f"packed {printable(result.bundle_name)}: {result.bundle_size} bytes, {len(result.chunks)} chunks, "
-        f"{len(result.drives)} drive(s)",
-        f"compression {result.compression}: {result.stored_size} bytes stored"
+        f"packed {printable(result.bundle_name)}: {result.bundle_size} bytes, "
+        f"{count_of(len(result.chunks), 'chunk')}, {count_of(len(result.drives), 'drive')}",
+        f"{compression.describe(result.compression)}: {result.stored_size} bytes on the drives"
         + (f", encrypted (age) to {result.recipients} recipient(s)" if result.recipients else ""),
         *([f"parity on {', '.join(result.parity_drives)}: any {result.parity} drive(s) may be lost"]
           if result.parity else []),
@@ -93,18 +100,29 @@ def _dry_run(config: DryRunConfig, render: Renderer) -> None:
         raise click.BadParameter(f"unknown file system {config.fs_type!r}; known: {known}", param_hint="--fs-type")
     result = dry_run(config)
     plan, size = result.plan, humanize.naturalsize
-    lines = [f"{result.bundle}: {size(plan.size, binary=True)} in {plan.chunk_count} chunks on "
-             f"{sum(1 for d in plan.drives if d.chunks)} drive(s)"
-             + (", written at once" if result.at_once else "")]
+    used = sum(1 for d in plan.drives if d.chunks)
+    lines = [f"{printable(result.bundle)}: {size(plan.size, binary=True)} in {count_of(plan.chunk_count, 'chunk')} "
+             f"on {count_of(used, 'drive')}" + (", written at once" if result.at_once else "")
+             + (", for the part that fits" if plan.unplaced else "")]
     for drive in plan.drives:
         if drive.chunks:
-            lines.append(f"  {drive.name}: {len(drive.chunks)} chunks, {size(sum(drive.chunks), binary=True)} "
-                         f"(chunk limit {size(drive.chunk_limit, binary=True)}, {drive.fs_type or 'unknown fs'})")
-    if plan.unplaced:
-        lines.append(f"{size(plan.unplaced, binary=True)} do not fit on the drives given: more drives are needed")
+            lines.append(f"  {drive.name}: {count_of(len(drive.chunks), 'chunk')}, "
+                         f"{size(sum(drive.chunks), binary=True)} (chunk limit "
+                         f"{size(drive.chunk_limit, binary=True)}, {drive.fs_type or 'unknown fs'})")
+    if result.more:
+        count, like, capacity = result.more
+        lines.append(f"the other {size(plan.unplaced, binary=True)} need {count_of(count, 'more drive')} like "
+                     f"{like} ({size(capacity, binary=True)}, empty)")
     if result.parity:
         places = ", ".join(map(str, result.parity.destinations)) or "drives asked for at the end"
         lines.append(f"parity: {result.parity.drives} more drive(s) of at least "
                      f"{size(result.parity.bytes_per_drive, binary=True)} each ({places}); "
                      f"{result.parity.drives_in_all} drives in all, any {result.parity.drives} of which may be lost")
     render.result(result.to_dict(), lines)
+    if result.fits_nowhere and config.drive_size is not None:
+        raise NoSpaceError(f"drives of {size(config.drive_size, binary=True)} cannot hold a chunk of this bundle",
+                           hint="plan with a larger --drive-size")
+    if result.fits_nowhere:
+        raise NoSpaceError(f"{size(plan.unplaced, binary=True)} of {printable(result.bundle)} do not fit on the "
+                           "drives given, and empty drives of their size could not hold a chunk either",
+                           hint="use larger drives, or plan for them with --drive-size SIZE --fs-type TYPE")

@@ -6,6 +6,7 @@ it leaves in the local custody log and, for a handover, on the drives.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from airgap_transfer.custody.recorder import (
     write_local,
 )
 from airgap_transfer.engine.unpack import catalog, inspect
-from airgap_transfer.errors import AirgapError, IntegrityError
+from airgap_transfer.errors import AirgapError, DriveIOError, IntegrityError, UsageError
 from airgap_transfer.events import Callback, Kind, Reporter
 from airgap_transfer.trust import keys
 
@@ -47,8 +48,8 @@ def verify_recorded(config: inspect.InspectConfig, actor: Actor, callback: Callb
     except AirgapError as exc:
         record_verify_failure(config.sources, config.transfer_id, actor, exc, callback, config.trust)
         raise
-    record_verify(config.sources, result.transfer_id, actor, Reporter(callback), result.counts(), "ok",
-                  trust=config.trust)
+    record_verify(config.sources, result.transfer_id, actor, Reporter(callback), result.counts(),
+                  "ok" if result.complete else "incomplete", trust=config.trust)
     return result
 
 
@@ -77,6 +78,19 @@ class HandoverConfig:
     trust: list[str] = field(default_factory=list)   # keys whose custody heads count, beyond the store
 
 
+def _check_writable(drive: Path, folder: Path) -> None:
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError as exc:
+        raise DriveIOError(f"drive {drive} cannot be read ({exc.strerror})",
+                           hint="check the drive, then run the same command again") from None
+    if read_only or not os.access(folder, os.W_OK):
+        why = "is mounted read-only" if read_only else "is not writable"
+        raise UsageError(f"drive {drive} {why}: the handover is recorded on every drive, so nothing was recorded",
+                         hint="remount it read-write (or slide its write-protect switch off), "
+                              "then run the same command again")
+
+
 def handover(config: HandoverConfig, callback: Callback | None = None) -> dict[str, Any]:
     """Append a handover to the drives' logs and the local log; re-sign each drive's head."""
     report = Reporter(callback)
@@ -88,6 +102,8 @@ def handover(config: HandoverConfig, callback: Callback | None = None) -> dict[s
     if forked:
         raise IntegrityError(f"the drives' custody logs fork at event {forked[0]}",
                              hint="hand over the drives whose logs agree separately; report shows both branches")
+    for folder in transfer.folders:  # all drives writable, or nothing is recorded anywhere
+        _check_writable(folder.drive_root, folder.path)
     key = keys.load_signing_key(config.key_path, report)
     events = continue_chain(transfer.transfer_id, config.sources, report, trusted)
     drives = sorted({str(f.drive_root) for f in transfer.folders})
@@ -99,7 +115,12 @@ def handover(config: HandoverConfig, callback: Callback | None = None) -> dict[s
                       drives=[media_identity(Path(d)) for d in drives])
     custody.chain(events, event)
     for folder in transfer.folders:
-        text = custody.write_log(folder.path, events, key)
+        try:
+            text = custody.write_log(folder.path, events, key)
+        except OSError as exc:
+            raise DriveIOError(f"the handover could not be written to drive {folder.drive_root} ({exc.strerror})",
+                               hint="check the drive, then run the same command again to record it on "
+                                    "every drive") from None
         if text is not None:
             add_local_head(transfer.transfer_id, text)
     write_local(events)

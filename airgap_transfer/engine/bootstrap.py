@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from airgap_transfer import __version__
+from airgap_transfer.engine import installed_wheel
 from airgap_transfer.errors import AirgapError, UsageError
 from airgap_transfer.events import Callback, Kind, Reporter
 from airgap_transfer.media import fsio
@@ -43,12 +44,11 @@ class BootstrapResult:
         return {"folder": str(self.folder), "wheels": self.wheels}
 
 
-def _project_source() -> Path:
-    if not (PROJECT_ROOT / "pyproject.toml").is_file():
-        raise UsageError("bootstrap needs the airgap-transfer source tree (pyproject.toml), "
-                         "and this installation was made from a wheel",
-                         hint="run bootstrap from a source checkout, or copy an earlier bootstrap folder")
-    return PROJECT_ROOT
+def _project_source() -> Path | None:
+    """The source checkout this copy runs from (an editable install), or None for an installed wheel."""
+    if (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "airgap_transfer").is_dir():
+        return PROJECT_ROOT
+    return None
 
 
 def _pip(args: list[str], report: Reporter, what: str) -> None:
@@ -105,8 +105,15 @@ def bootstrap(config: BootstrapConfig, callback: Callback | None = None) -> Boot
     source = _project_source()
     folder = config.destination / FOLDER_NAME
     folder.mkdir(exist_ok=True)
-    _pip(["wheel", "--no-deps", "--wheel-dir", str(folder), str(source)], report,
-         f"building the airgap-transfer {__version__} wheel")
+    for stale in folder.glob("airgap_transfer-*.whl"):
+        stale.unlink()  # an earlier bootstrap's wheel of another version must not be installed instead
+    if source is not None:
+        _pip(["wheel", "--no-deps", "--wheel-dir", str(folder), str(source)], report,
+             f"building the airgap-transfer {__version__} wheel")
+    else:
+        wheel = installed_wheel.build(folder)
+        report.info(Kind.BOOTSTRAP_STEP, f"rebuilt {wheel.name} from the installed files (RECORD digests checked)",
+                    wheel=wheel.name)
     own = sorted(folder.glob(f"airgap_transfer-{__version__}-*.whl"))
     if not own:
         raise AirgapError("pip built no airgap-transfer wheel", hint="run bootstrap with a working pip")

@@ -137,6 +137,7 @@ def public_index(index: Index, encryption_without_sealed: Encryption, seal: Call
     chunks = [dataclasses.replace(c, blake3=c.stored_blake3, sha256=None) for c in index.chunks]
     encryption = dataclasses.replace(encryption_without_sealed, sealed=seal(section.to_bytes()))
     return dataclasses.replace(index, bundle_name=PUBLIC_NAME, bundle_blake3=None, bundle_sha256=None,
+                               bundle_original_name=None,  # the sender's name is as secret as the bundle's
                                chunks=chunks, encryption=encryption)
 
 

@@ -21,7 +21,8 @@ from airgap_transfer.format.parity import Parity
 
 MAGIC = "airgap-transfer/index"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 1  # 1.1: the optional "parity" (section 12) and "encryption" (section 13) fields
+# 1.1: the optional "parity" (section 12) and "encryption" (section 13) fields, and bundle.original_name (section 3)
+FORMAT_MINOR = 1
 ENCODINGS = ("none", "zstd", "age", "zstd+age")
 _ENCODING_NAMES = {name: name for name in ENCODINGS}  # parsed names become these shared strings
 
@@ -124,6 +125,7 @@ class Index:
     readback: bool = True
     compression: str = "none"
     bundle_sha256: str | None = None
+    bundle_original_name: str | None = None  # the sender's name, when sanitising changed it (format 1.1)
     chunks: list[Chunk] = field(default_factory=list)
     drives: list[Drive] = field(default_factory=list)
     parity: Parity | None = None  # pack --parity: which parity files protect which chunks
@@ -134,7 +136,8 @@ class Index:
             "magic": MAGIC, "version": [FORMAT_MAJOR, FORMAT_MINOR],
             "transfer_id": self.transfer_id, "final": self.final,
             "bundle": {"name": self.bundle_name, "size": self.bundle_size, "kind": self.kind,
-                       "blake3": self.bundle_blake3, "sha256": self.bundle_sha256},
+                       "blake3": self.bundle_blake3, "sha256": self.bundle_sha256,
+                       **({"original_name": self.bundle_original_name} if self.bundle_original_name else {})},
             "created": self.created, "tool": self.tool, "signer": self.signer,
             "readback": self.readback, "compression": self.compression,
             "drives": [drive.to_dict() for drive in self.drives],
@@ -204,6 +207,7 @@ class Index:
             kind=bundle.choice("kind", ("file", "directory", "stream")),
             bundle_blake3=bundle.optional_hex256("blake3"),
             bundle_sha256=bundle.optional_hex256("sha256"),
+            bundle_original_name=bundle.optional_text("original_name", limits.MAX_ORIGINAL_NAME_CHARS),
             created=d.created("created"),
             tool=d.text("tool", limits.MAX_TEXT_CHARS),
             signer=d.text("signer", 64),

@@ -95,6 +95,20 @@ def parse_trust_argument(value: str) -> minisign.PublicKey:
             hint="pass the .pub file from `airgap-transfer keygen` or its base64 line") from None
 
 
+def local_public_key() -> minisign.PublicKey | None:
+    """This machine's own signing key (key pair in the config folder), or None.
+
+    It counts as trusted here: a sender checking its own drives needs no --trust.
+    """
+    secret, public = paths.default_secret_key(), paths.default_public_key()
+    try:
+        if stat.S_ISREG(secret.lstat().st_mode) and stat.S_ISREG(public.lstat().st_mode):
+            return minisign.PublicKey.from_file(public)
+    except (OSError, KeyFileError):
+        pass
+    return None
+
+
 def _keys_in(folder: Path) -> list[minisign.PublicKey]:
     found: list[minisign.PublicKey] = []
     if folder.is_dir():
@@ -111,6 +125,9 @@ def trusted_keys(extra: list[str]) -> list[minisign.PublicKey]:
     """Bundle signers: --trust and ``trusted/*.pub``.  Never a custody-only (witness) key."""
     witnesses = {key.raw for key in _keys_in(paths.custody_only_dir())}
     keys = [parse_trust_argument(value) for value in extra]
+    own = local_public_key()  # this machine's own key counts as trusted here
+    if own is not None:
+        keys.append(own)
     keys += [key for key in _keys_in(paths.trusted_dir()) if key.raw not in witnesses]
     return keys
 

@@ -4,26 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import venv
 
-import pytest
-
 from airgap_transfer import __version__
-
-
-@pytest.fixture(scope="module")
-def package_index(tmp_path_factory):
-    """Skip (with the reason) when pip cannot reach the package index from here."""
-    probe = tmp_path_factory.mktemp("probe")
-    try:
-        run = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--dest", str(probe),
-                              "--disable-pip-version-check", "humanize"],
-                             capture_output=True, text=True, timeout=120)
-    except subprocess.TimeoutExpired:
-        pytest.skip("pip could not reach the package index within 120 s")
-    if run.returncode != 0:
-        pytest.skip(f"pip cannot reach the package index: {run.stderr.strip().splitlines()[-1:]}")
 
 
 def test_offline_install_into_a_fresh_venv(cli, tmp_path, package_index):

@@ -98,3 +98,29 @@ def test_explicit_output_force_and_refused_special_files(cli, tmp_path):
     os.mkfifo(source / "models" / "a-pipe")
     refused = cli("pack", source, drive)
     assert refused.code == 2 and "a-pipe" in refused.stderr
+
+
+def test_read_only_files_and_folders_keep_their_modes_masked_to_0755(cli, tmp_path):
+    source = make_tree(tmp_path / "deploy")
+    os.chmod(source / "models" / "weights.bin", 0o444)
+    (source / "frozen").mkdir()
+    (source / "frozen" / "config.yaml").write_text("a: 1\n")
+    os.chmod(source / "frozen" / "config.yaml", 0o400)
+    os.chmod(source / "frozen", 0o555)
+    os.chmod(source / "run.sh", 0o4777)  # set-uid and world-writable: never restored as such
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    try:
+        assert cli("pack", source, drive, "--no-prompt").code == 0
+        out = tmp_path / "out"
+        assert cli("unpack", drive, out, "--no-prompt").code == 0
+        restored = out / "deploy"
+        modes = {p.relative_to(restored).as_posix(): oct(p.lstat().st_mode & 0o7777)
+                 for p in restored.rglob("*") if not p.is_symlink()}
+        assert modes["models/weights.bin"] == "0o444" and modes["frozen"] == "0o555"
+        assert modes["frozen/config.yaml"] == "0o400" and modes["run.sh"] == "0o755"
+        assert modes["models"] == "0o750"
+        replaced = cli("unpack", drive, out, "--no-prompt", "--force")  # a read-only tree is still replaceable
+        assert replaced.code == 0, replaced.output
+    finally:
+        os.chmod(source / "frozen", 0o755)

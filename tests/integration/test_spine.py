@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,7 @@ def test_verify_and_status_report_every_chunk(packed, cli):
     assert result["complete"] and result["counts"]["good"] == len(result["chunks"]) >= 8
     assert sum(c["length"] for c in result["chunks"]) == 150 * MB
     status = cli("status", drives[0], "--trust", default_public_key())
-    assert status.code == 0, status.output
+    assert status.code == 3, status.output  # chunks missing: incomplete, as the README's table says
     assert "missing" in status.output
 
 
@@ -142,12 +143,21 @@ def test_missing_drive_is_exit_3_listing_missing_chunks(packed, cli, tmp_path):
 
 def test_untrusted_key_is_exit_5(packed, cli, tmp_path):
     _, drives = packed
-    result = cli("unpack", *drives, tmp_path / "out")
+    receiver = {"XDG_CONFIG_HOME": str(tmp_path / "receiver-config")}  # another machine: no key of its own
+    result = cli("unpack", *drives, tmp_path / "out", env=receiver)
     assert result.code == 5, result.output
     assert "not trusted" in result.stderr
-    allowed = cli("unpack", *drives, tmp_path / "out", "--allow-untrusted")
+    allowed = cli("unpack", *drives, tmp_path / "out", "--allow-untrusted", env=receiver)
     assert allowed.code == 0, allowed.output
     assert "UNTRUSTED" in allowed.stderr
+
+
+def test_the_local_signing_key_is_trusted_on_its_own_machine(packed, cli, tmp_path):
+    source, drives = packed
+    result = cli("unpack", *drives, tmp_path / "out", "--no-prompt")
+    assert result.code == 0, result.output
+    assert "NOT trusted" not in result.output
+    assert _digest(tmp_path / "out" / source.name) == _digest(source)
 
 
 def test_modified_index_is_exit_5(packed, cli, tmp_path):
@@ -216,6 +226,6 @@ def test_stdin_source_round_trips(tmpfs, random_file, cli, tmp_path):
 def test_version_and_module_entry_point(cli):
     result = cli("--version")
     assert result.code == 0 and "airgap-transfer" in result.stdout
-    module = subprocess.run([os.environ.get("PYTHON", "python3"), "-m", "airgap_transfer", "--version"],
+    module = subprocess.run([sys.executable, "-m", "airgap_transfer", "--version"],
                             capture_output=True, text=True)
     assert module.returncode == 0 and "airgap-transfer" in module.stdout

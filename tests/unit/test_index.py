@@ -64,3 +64,11 @@ def test_partial_index_need_not_cover_the_bundle():
     index = make_index(final=False)
     index.bundle_blake3 = None
     assert not Index.from_bytes(index.to_bytes()).final
+
+
+def test_original_name_round_trips_and_is_optional():
+    plain = make_index()
+    assert "original_name" not in Index.from_bytes(plain.to_bytes()).to_dict()["bundle"]
+    plain.bundle_original_name = "model:v1?.bin"
+    again = Index.from_bytes(plain.to_bytes())
+    assert again.bundle_original_name == "model:v1?.bin" and again.to_dict()["version"] == [1, 1]

@@ -35,3 +35,16 @@ def test_printable_escapes_terminal_controls():
     shown = printable("evil\x1b[2Jname\n")
     assert "\x1b" not in shown and "\n" not in shown
     assert printable("plain.bin") == "plain.bin"
+
+
+def test_a_cut_name_keeps_its_extension():
+    from airgap_transfer.format.names import renamed_because
+    from airgap_transfer.limits import MAX_NAME_BYTES
+    for extension in (".bin", ".tar.gz", ".safetensors"):
+        long = "model-" + "é" * 200 + extension
+        cut = sanitize_bundle_name(long)
+        assert cut.endswith(extension) and len(cut.encode()) <= MAX_NAME_BYTES
+        assert sanitize_bundle_name(cut) == cut  # idempotent: the index check relies on it
+        assert "extension kept" in renamed_because(long, cut)
+    assert "refuse became _" in renamed_because("model:v1?.bin", sanitize_bundle_name("model:v1?.bin"))
+    assert renamed_because("plain.bin", "plain.bin") is None

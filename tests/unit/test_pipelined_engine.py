@@ -180,10 +180,10 @@ def test_a_failed_read_back_stops_pack_before_any_index_is_written(tmp_path, mon
     drive.mkdir()
     real = chunk_io.read_back
 
-    def lying_medium(path, length, digest, ring, *, what, stop=None):
+    def lying_medium(path, length, digest, ring, *, what, stop=None, tap=None):
         if path.name.endswith("000002.chunk"):
             raise IntegrityError(f"read-back of {what} does not match what was written")
-        return real(path, length, digest, ring, what=what, stop=stop)
+        return real(path, length, digest, ring, what=what, stop=stop, tap=tap)
 
     monkeypatch.setattr(chunk_io, "read_back", lying_medium)
     with pytest.raises(IntegrityError, match="chunk 2"):

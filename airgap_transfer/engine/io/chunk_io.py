@@ -18,9 +18,9 @@ from pathlib import Path
 import blake3
 import zstandard
 
-from airgap_transfer.engine.io import compression, direct, pipeline, sealed_chunks
+from airgap_transfer.engine.io import compression, direct, pipeline, samples, sealed_chunks
 from airgap_transfer.engine.io.digests import Digests, Hasher
-from airgap_transfer.errors import IntegrityError
+from airgap_transfer.errors import DriveIOError, IntegrityError
 from airgap_transfer.format.index import Chunk
 from airgap_transfer.media import fsio
 
@@ -239,7 +239,7 @@ def _sealed_problem(sealed: sealed_chunks.SealedReader, chunk: Chunk, exc: Excep
 
 
 def read_back(path: Path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
-              stop: threading.Event | None = None) -> str:
+              stop: threading.Event | None = None, tap: samples.SampleTap | None = None) -> str:
     """Prove the medium returns exactly the bytes written; return how it was read (``direct``).
 
     The bytes come from the medium, not the page cache: ``O_DIRECT`` where the
@@ -248,9 +248,25 @@ def read_back(path: Path, length: int, digest: str, ring: pipeline.Ring, *, what
     runs in the caller's thread, which for chunks is the read-back thread
     already overlapping the next chunk's writing.  When ``stop`` is set the
     read ends early with ``Stopped`` (the chunk is then simply not proven).
+    ``tap`` keeps digests of sample blocks for the drive's last check.  A
+    drive that stops answering is a DriveIOError naming ``what`` (and so the drive).
     """
     hasher = blake3.blake3()
-    seen, _mode = direct.read_uncached(path, length, hasher.update, ring.views[0], stop)
+
+    def hash_view(view: memoryview) -> None:
+        hasher.update(view)
+        if tap is not None:
+            tap.update(view)
+
+    try:
+        seen, mode = direct.read_uncached(path, length, hash_view, ring.views[0], stop)
+    except FileNotFoundError:
+        raise IntegrityError(f"read-back of {what}: the file is gone",
+                             hint="the drive may be failing; use another drive") from None
+    except OSError as exc:
+        raise DriveIOError(f"the drive stopped answering during the read-back of {what} "
+                           f"({exc.strerror or exc})",
+                           hint="reconnect or replace that drive, then run the same pack command to resume") from None
     if seen != length:
         raise IntegrityError(f"read-back of {what} gave {seen if seen <= length else 'more than ' + str(length)} "
                              f"bytes, {length} were written",
@@ -258,14 +274,14 @@ def read_back(path: Path, length: int, digest: str, ring: pipeline.Ring, *, what
     if hasher.hexdigest() != digest:
         raise IntegrityError(f"read-back of {what} does not match what was written",
                              hint="the drive may be fake-capacity or failing; use another drive")
-    return _mode
+    return mode
 
 
 def prove(path: Path, length: int, digest: str, ring: pipeline.Ring, *, what: str,
-          stop: threading.Event | None = None) -> None:
+          stop: threading.Event | None = None, tap: samples.SampleTap | None = None) -> None:
     """``read_back``, and a chunk that fails it loses its final name: nothing known bad stays."""
     try:
-        read_back(path, length, digest, ring, what=what, stop=stop)
+        read_back(path, length, digest, ring, what=what, stop=stop, tap=tap)
     except IntegrityError:
         try:
             os.unlink(path)
@@ -298,15 +314,16 @@ class ReadBackQueue:
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
 
-    def submit(self, path: Path, length: int, digest: str, *, what: str) -> None:
+    def submit(self, path: Path, length: int, digest: str, *, what: str,
+               tap: samples.SampleTap | None = None) -> None:
         self.wait()
         if length <= len(self.ring.views[0]):
-            prove(path, length, digest, self.ring, what=what)
+            prove(path, length, digest, self.ring, what=what, tap=tap)
             return
 
         def run() -> None:
             try:
-                prove(path, length, digest, self.ring, what=what)
+                prove(path, length, digest, self.ring, what=what, tap=tap)
             except BaseException as exc:  # re-raised in pack's thread by wait()
                 self.error = exc
 

@@ -49,6 +49,24 @@ class Decision:
     encoding: str       # "zstd" or "none": the chunks' encoding
     recorded: str       # e.g. "zstd", "none", "auto:zstd", "auto:none:incompressible"
 
+    @property
+    def words(self) -> str:
+        return describe(self.recorded)
+
+
+_WHY = {"precompressed": "its name says it is compressed already", "stream-not-sampled": "stdin cannot be sampled",
+        "empty": "it is empty", "incompressible": "a sample did not shrink"}
+
+
+def describe(recorded: str) -> str:
+    """The index's ``compression`` value in an operator's words."""
+    parts = recorded.split(":")
+    how = "as zstd frames" if "zstd" in parts else "plain (not compressed)"
+    if parts[0] != "auto":
+        return f"stored {how}"
+    reason = _WHY.get(parts[-1]) if len(parts) > 2 else "a sample shrank" if "zstd" in parts else None
+    return f"stored {how}" + (f": --compress auto chose it, {reason}" if reason else ": chosen by --compress auto")
+
 
 def decide(mode: str, name: str, sample: bytes | None) -> Decision:
     """Resolve ``--compress``; ``sample`` is the start of a seekable source, or None (a stream)."""

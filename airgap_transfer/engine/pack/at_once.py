@@ -172,6 +172,8 @@ class AtOnce:
                       stored_blake3=stored.stored_blake3, sha256=stored.sha256)
         self.state.chunks.append(chunk)
         slot.files.append((written.file, stored.stored_blake3))
+        self.ledger.expect(slot, slot.folder / written.file, f"chunk {chunk.seq}", stored.stored_length,
+                           stored.stored_blake3, written.samples)
         self.ledger.proven(chunk)  # the writer read it back before handing it over
         self.ledger.save_journal()
         run.report.info(Kind.CHUNK_WRITTEN, f"chunk {chunk.seq} ({chunk.length} bytes) written to {slot.root}"

@@ -26,6 +26,7 @@ class PackConfig:
     resume: bool = False     # require an unfinished journal to continue
     restart: bool = False    # ignore (and drop) any unfinished journal
     parallel: bool = True    # write several DESTs mounted at once at the same time (see parallel.py)
+    full_recheck: bool = False  # the last check of each drive re-reads every chunk whole, not samples
     parity: int = 0          # drives' worth of parity: any this many drives may be lost (parity_phase.py)
     # Asked for another drive when the given ones are full; None (or returning
     # None) means there is none and pack stops with exit 3.

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airgap_transfer import limits
-from airgap_transfer.engine.pack import planning
+from airgap_transfer.engine.pack import last_check, planning
 from airgap_transfer.errors import IncompleteError
 from airgap_transfer.events import Kind
 from airgap_transfer.format import layout
@@ -112,9 +112,11 @@ class Drives:
         if given is not None:  # several drives mounted at once: this one stays for the final index
             return self.open_slot(given)
         fsio.sync_filesystem(slot.root)  # before anyone is told the drive may be removed
+        self.ledger.last_check(slot)  # a fake-capacity stick shows here: later chunks overwrote earlier ones
         slot.present = False  # and once told, it is never written again
-        self.run.report.info(Kind.DRIVE_SAFE_TO_REMOVE, f"{slot.root} ({slot.medium.display_name}) is synced "
-                             "and can be removed", drive=str(slot.root), ordinal=slot.ordinal)
+        who = last_check.drive_words(slot.root, slot.medium.label)
+        self.run.report.info(Kind.DRIVE_SAFE_TO_REMOVE, f"{who[0].upper()}{who[1:]} is synced, checked and can be "
+                             "removed", drive=str(slot.root), ordinal=slot.ordinal)
         return self.next_slot(destinations)
 
     def _holds(self, dest: Path, need: int) -> bool:
@@ -153,6 +155,19 @@ class Drives:
         report = self.run.report
         if not dest.is_dir() or not os.access(dest, os.W_OK):
             report.warning(Kind.DRIVE_REFUSED, f"{dest} is not a writable folder", drive=str(dest))
+            return False
+        if (dest / layout.folder_name(self.state.transfer_id)).exists():  # typed again after it was let go
+            held = next((s for s in self.state.slots if s.root == dest), None)
+            which = f"drive {held.ordinal} of this transfer" if held else "a drive of this transfer"
+            report.warning(Kind.DRIVE_REFUSED, f"{dest} is already {which} (it holds this transfer's folder); "
+                           "insert the next, empty drive", drive=str(dest))
+            return False
+        source = self.run.source
+        remaining = planning.MIN_CHUNK if source.size is None else source.size - self.state.offset
+        room = fsio.free_space(dest) - limits.reserve(len(self.state.chunks) + 1) - fsio.block_size(dest)
+        if room < min(planning.MIN_CHUNK, remaining):
+            report.warning(Kind.DRIVE_REFUSED, f"{dest} is full ({fsio.free_space(dest)} bytes free); "
+                           "insert a drive with room", drive=str(dest))
             return False
         device = dest.stat().st_dev
         if any(s.present and s.root.exists() and s.root.stat().st_dev == device for s in self.state.slots):

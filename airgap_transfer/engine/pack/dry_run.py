@@ -13,7 +13,7 @@ from typing import Any
 
 from airgap_transfer.engine.io import compression
 from airgap_transfer.engine.pack import planning, sealing
-from airgap_transfer.engine.pack.preflight import dry_run_plan, parity_need, split_parity, why_in_turn
+from airgap_transfer.engine.pack.preflight import dry_run_plan, more_drives, parity_need, split_parity, why_in_turn
 from airgap_transfer.engine.pack.source import open_source
 from airgap_transfer.errors import UsageError
 
@@ -51,10 +51,15 @@ class DryRun:
     plan: planning.Plan
     at_once: bool
     parity: ParityPlan | None = None
+    # What does not fit on the drives given: how many more empty drives like the largest one it needs
+    # (count, that drive's name, its capacity), or None; ``fits_nowhere`` when no such drive holds a chunk.
+    more: tuple[int, str, int] | None = None
+    fits_nowhere: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"dry_run": True, "bundle": self.bundle, "at_once": self.at_once, **self.plan.to_dict(),
-                "parity": self.parity.to_dict() if self.parity else None}
+                "parity": self.parity.to_dict() if self.parity else None,
+                **({"more_drives": self.more[0]} if self.more else {})}
 
 
 def dry_run(config: DryRunConfig) -> DryRun:
@@ -70,8 +75,11 @@ def dry_run(config: DryRunConfig) -> DryRun:
         may_share = why_in_turn(source, encoding, data, config.parallel) is None
         plan, at_once = dry_run_plan(source.size, replace(config, destinations=data), config.drive_size,
                                      config.fs_type, at_once=may_share)
+    more = more_drives(plan.unplaced, data, config.chunk_size) \
+        if plan.unplaced and config.drive_size is None else None
+    fits_nowhere = bool(plan.unplaced) and more is None
     parity = None
     if config.parity:
         data_drives = sum(1 for d in plan.drives if d.chunks)
         parity = ParityPlan(config.parity, parity_need(plan), reserved, data_drives + config.parity)
-    return DryRun(source.name, plan, at_once, parity)
+    return DryRun(source.name, plan, at_once, parity, more, fits_nowhere)

@@ -12,7 +12,7 @@ import errno
 from collections.abc import Iterator
 from pathlib import Path
 
-from airgap_transfer.engine.io import chunk_io
+from airgap_transfer.engine.io import chunk_io, samples
 from airgap_transfer.engine.pack import planning, sealing
 from airgap_transfer.engine.pack.drives import Drives, DriveSlot
 from airgap_transfer.engine.pack.ledger import Ledger
@@ -90,9 +90,11 @@ class InTurn:
     def _record(self, slot: DriveSlot, chunk: Chunk, final: Path) -> None:
         """A written chunk: read back while the next one is written (awaited before any index), journalled."""
         run, state = self.run, self.state
+        tap = samples.SampleTap(chunk.stored_length) if run.readbacks is not None else None
+        self.ledger.expect(slot, final, f"chunk {chunk.seq}", chunk.stored_length, chunk.stored_blake3, tap)
         if run.readbacks is not None:
             run.readbacks.submit(final, chunk.stored_length, chunk.stored_blake3,
-                                 what=f"chunk {chunk.seq} on {slot.root}")  # first waits for the previous one
+                                 what=f"chunk {chunk.seq} on {slot.root}", tap=tap)  # first waits for the previous
             self.ledger.hold(chunk)
         else:
             self.ledger.proven(chunk)

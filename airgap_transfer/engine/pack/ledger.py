@@ -13,16 +13,17 @@ from pathlib import Path
 import blake3
 
 from airgap_transfer import __version__
-from airgap_transfer.engine.io import chunk_io
-from airgap_transfer.engine.pack import sealing
+from airgap_transfer.engine.io import chunk_io, samples
+from airgap_transfer.engine.pack import last_check, sealing
 from airgap_transfer.engine.pack.drives import DriveSlot
 from airgap_transfer.engine.pack.state import PackRun, PackState
 from airgap_transfer.errors import IntegrityError
 from airgap_transfer.events import Kind
 from airgap_transfer.format import layout, restore_note
 from airgap_transfer.format.index import Chunk, Index
+from airgap_transfer.format.names import count_of
 from airgap_transfer.media import fsio
-from airgap_transfer.state import journal
+from airgap_transfer.state import guard, journal
 from airgap_transfer.state.journal import PackJournal, SourceIdentity
 from airgap_transfer.trust import keys
 
@@ -38,6 +39,8 @@ class Ledger:
         self.pending: list[Chunk] = []         # proven, not yet in the journal
         self.started = False                   # the journal was written whole once this run
         self.journaled_drives: set[int] = set()
+        # What each drive's files read back as, for its last check: ordinal -> path -> expectation.
+        self.expected: dict[int, dict[Path, last_check.Expected]] = {}
 
     def proven(self, chunk: Chunk) -> None:
         self.pending.append(chunk)
@@ -55,14 +58,51 @@ class Ledger:
             self.proven(self.in_flight)
         self.in_flight = None
 
+    def expect(self, slot: DriveSlot, path: Path, what: str, length: int, digest: str,
+               tap: samples.SampleTap | None) -> None:
+        """What ``path`` on ``slot`` read back as (its samples, filled by the read-back), for the last check."""
+        self.expected.setdefault(slot.ordinal, {})[path] = last_check.Expected(path, what, length, digest, tap)
+
+    def last_check(self, slot: DriveSlot) -> None:
+        """Before a drive is called finished: every chunk on it still reads as it did (last_check)."""
+        config = self.run.config
+        if not (config.readback or config.full_recheck):
+            return
+        self.wait_readbacks()
+        known = self.expected.get(slot.ordinal, {})
+        items = []
+        for chunk in self.state.chunks:
+            if chunk.drive == slot.ordinal:
+                path = slot.folder / chunk.file
+                items.append(known.get(path) or last_check.Expected(path, f"chunk {chunk.seq}", chunk.stored_length,
+                                                                    chunk.stored_blake3))
+        index_path = slot.folder / layout.INDEX_NAME
+        if index_path in known:
+            items.append(known[index_path])
+        outcome = last_check.check_drive(slot.root, slot.medium.label, items, config.full_recheck, self.run.ring,
+                                         self.run.report)
+        how = "whole" if config.full_recheck else "in samples"
+        self.run.report.info(Kind.DRIVE_RECHECKED, f"{slot.root}: all {outcome.files} files still read as written "
+                             f"(re-read {how}, {outcome.bytes_read} bytes)", drive=str(slot.root),
+                             files=outcome.files, bytes_read=outcome.bytes_read, whole=outcome.whole,
+                             full=config.full_recheck)
+
     def save_journal(self, complete: bool = False) -> None:
         """Record what is proven on the drives, so a re-run continues after it.
 
         The first save of a run writes the whole state (on resume that drops
         claims past the chunks kept); later saves append only what is new.
+        A failed write is blamed on the state folder, not on a drive.
         """
         if self.journal_path is None or self.source_identity is None:
             return
+        try:
+            self._write_journal(complete)
+        except OSError as exc:
+            raise guard.state_folder_error(exc, "pack") from None
+
+    def _write_journal(self, complete: bool) -> None:
+        assert self.journal_path is not None and self.source_identity is not None
         state, config = self.state, self.run.config
         roots = {s.ordinal: str(s.root.resolve()) for s in state.slots}
         drives = {d.ordinal: {**d.to_dict(), "root": roots[d.ordinal]} for d in state.index_drives()}
@@ -100,6 +140,7 @@ class Ledger:
         run, state = self.run, self.state
         return Index(
             transfer_id=state.transfer_id, bundle_name=run.source.name,
+            bundle_original_name=run.source.original_name,
             bundle_size=sum(c.length for c in state.chunks),
             bundle_blake3=state.whole.hexdigest() if final else None,
             bundle_sha256=state.whole.sha256_hexdigest() if final else None,
@@ -114,7 +155,7 @@ class Ledger:
         """A drive is complete: its partial index, signature, checksums and RESTORE note."""
         self.write_metadata(slot, self.build_index(final=False))
         self.save_journal()  # every read-back was awaited for the index: all chunks are proven now
-        self.run.report.info(Kind.DRIVE_SEALED, f"{slot.root} is complete ({len(slot.files)} chunks)",
+        self.run.report.info(Kind.DRIVE_SEALED, f"{slot.root} is complete ({count_of(len(slot.files), 'chunk')})",
                              drive=str(slot.root), chunks=[n for n, _ in slot.files])
 
     def write_metadata(self, slot: DriveSlot, index: Index) -> None:
@@ -132,6 +173,7 @@ class Ledger:
         index_digest = blake3.blake3(data).hexdigest()
         if run.config.readback:
             chunk_io.read_back(index_path, len(data), index_digest, run.ring, what=f"index on {slot.root}")
+        self.expect(slot, index_path, "the index", len(data), index_digest, None)
         sums = layout.b3sums_text([*sorted(slot.files), (layout.INDEX_NAME, index_digest)])
         fsio.atomic_write_bytes(slot.folder / layout.B3SUMS_NAME, sums.encode())
         fsio.atomic_write_bytes(slot.folder / restore_note.NOTE_NAME, restore_note.restore_text(index).encode())

@@ -13,6 +13,7 @@ The Ledger journals what is proven and writes each drive's signed index
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import secrets
@@ -32,7 +33,10 @@ from airgap_transfer.engine.pack.state import PackRun, PackState
 from airgap_transfer.errors import DriveIOError, IntegrityError, Interrupted, NoSpaceError
 from airgap_transfer.events import Callback, Kind, Reporter
 from airgap_transfer.format.index import Index
+from airgap_transfer.format.names import count_of, printable
 from airgap_transfer.media import fsio
+from airgap_transfer.state import guard, journal
+from airgap_transfer.state import paths as state_paths
 from airgap_transfer.state.journal import PackJournal
 from airgap_transfer.trust import keys, minisign
 
@@ -57,6 +61,10 @@ class _Packer:
         run, state, config, source = self.run, self.state, self.run.config, self.run.source
         if self.found is None:
             _preflight(run)
+        if source.renamed_because:
+            run.report.warning(Kind.BUNDLE_RENAMED, f"{printable(source.original_name or '')} is recorded as "
+                               f"{printable(source.name)} ({source.renamed_because}); the index keeps the "
+                               "original name", original_name=source.original_name, name=source.name)
         run.report.info(Kind.PACK_STARTED, f"packing {source.name} as transfer {state.transfer_id}"
                         + (f", encrypted to {len(run.sealing.recipients)} recipient(s)" if run.sealing else ""),
                         transfer_id=state.transfer_id, size=source.size,
@@ -86,9 +94,12 @@ class _Packer:
         run, state = self.run, self.state
         index = self.ledger.build_index(final=True)
         self._write_final_index(index)
+        for slot in state.slots:  # before "packed": every drive still mounted passes its last check
+            if slot.present:
+                self.ledger.last_check(slot)
         self.ledger.save_journal(complete=True)
-        run.report.info(Kind.PACK_FINISHED, f"packed {index.bundle_size} bytes in {len(state.chunks)} "
-                        f"chunks onto {len(state.slots)} drive(s)", transfer_id=state.transfer_id,
+        run.report.info(Kind.PACK_FINISHED, f"{index.bundle_size} bytes in {count_of(len(state.chunks), 'chunk')} "
+                        f"on {count_of(len(state.slots), 'drive')}, every drive checked", transfer_id=state.transfer_id,
                         **sealing.public_event_fields(run.sealing, index.bundle_name, blake3=index.bundle_blake3,
                                                       sha256=index.bundle_sha256))
         return PackResult(state.transfer_id, index.bundle_name, index.bundle_size, index.bundle_blake3 or "",
@@ -151,7 +162,11 @@ class _Packer:
 def _run(config: PackConfig, report: Reporter) -> PackResult:
     data, parity = preflight.split_parity(config)
     preflight.check_destinations(config.destinations)
-    with open_source(config.source, config.name) as source:
+    with open_source(config.source, config.name) as source, contextlib.ExitStack() as held:
+        if source.seekable:  # one run per journal: a second would delete the first one's fresh chunks
+            held.enter_context(guard.lock(journal.pack_journal_path(Path(config.source)),
+                                          f"a pack of {source.name}"))
+        guard.check_room(state_paths.state_dir(), _chunk_estimate(source.size, config.chunk_size), "pack")
         key = keys.existing_signing_key(config.key_path)  # None: the default key is made below
         found = resume.find(config.source, key.public_key().key_id_hex if key else "(none yet)",
                             resume=config.resume, restart=config.restart, sha256=config.sha256,
@@ -173,6 +188,23 @@ def _preflight(run: PackRun) -> None:
     preflight.check_parity_space(source, config, run.data_destinations, run.parity_destinations)
 
 
+def _chunk_estimate(size: int | None, chunk_size: int | None) -> int | None:
+    if size is None or not chunk_size:
+        return None
+    return -(-size // chunk_size)
+
+
+def _drive_of(filename: object, destinations: list[Path]) -> Path | None:
+    """The destination a failed path is on, so the message names the stick and not "the drive and source"."""
+    if not filename:
+        return None
+    path = Path(str(filename))
+    for dest in destinations:
+        if path == dest or dest in path.parents:
+            return dest
+    return None
+
+
 def pack(config: PackConfig, callback: Callback | None = None) -> PackResult:
     """Pack ``config.source`` onto ``config.destinations``; see PackConfig."""
     resumable = config.source != "-"
@@ -185,6 +217,13 @@ def pack(config: PackConfig, callback: Callback | None = None) -> PackResult:
         where = f"{exc.filename}: " if exc.filename else ""
         if exc.errno == errno.ENOSPC:
             raise NoSpaceError(f"{where}no space left", hint=f"free space, then {again}") from None
+        drive = _drive_of(exc.filename, config.destinations)
+        if drive is not None:
+            raise DriveIOError(f"drive {drive} stopped answering ({exc.strerror}: {exc.filename})",
+                               hint=f"reconnect or replace that drive, then {again}") from None
+        if exc.filename and config.source != "-" and Path(exc.filename) == Path(config.source):
+            raise DriveIOError(f"the source {exc.filename} could not be read ({exc.strerror})",
+                               hint=f"check the disk it is on, then {again}") from None
         raise DriveIOError(f"{where}{exc.strerror}", hint=f"check the drive and source, then {again}") from None
 
 

@@ -32,6 +32,7 @@ from typing import Any
 from airgap_transfer.engine.crypt.transfer import SealingKeys
 from airgap_transfer.engine.io import chunk_io, pipeline
 from airgap_transfer.engine.io.digests import Hasher
+from airgap_transfer.engine.io.samples import SampleTap
 from airgap_transfer.engine.pack.drives import DriveSlot
 from airgap_transfer.errors import DriveIOError, IntegrityError
 from airgap_transfer.format import layout
@@ -67,6 +68,7 @@ class Written:
     planned: Planned
     file: str
     stored: chunk_io.Stored
+    samples: SampleTap | None = None  # digests of sample blocks taken by its read-back, for the last check
 
 
 @dataclass
@@ -217,13 +219,14 @@ class Phase:
                 raise _source_changed()
             if self.after_chunk_written:
                 self.after_chunk_written(final)
+            tap = SampleTap(stored.stored_length) if self.readback else None
             if self.readback:  # a read-back cut short leaves the chunk unproven: resume removes it
                 chunk_io.prove(final, stored.stored_length, stored.stored_blake3, ring,
-                               what=f"chunk {planned.seq} on {slot.root}", stop=self.stop)
+                               what=f"chunk {planned.seq} on {slot.root}", stop=self.stop, tap=tap)
         except BaseException:
             self.done[number] = before  # not written after all
             raise
-        return Written(slot, planned, name, stored)
+        return Written(slot, planned, name, stored, tap)
 
     def _hash(self, start: int, end: int, whole: Hasher) -> None:
         view = memoryview(bytearray(HASH_BUFFER_SIZE))

@@ -101,6 +101,20 @@ def dry_run_plan(size: int, config: PlanConfig, drive_size: int | None = None,
     return planning.plan(size, [(p.name, p.fs_type, p.free, p.block) for p in plans], config.chunk_size), False
 
 
+def more_drives(unplaced: int, destinations: list[Path], requested: int | None) -> tuple[int, str, int] | None:
+    """How many more empty drives like the largest DEST the bytes that did not fit need.
+
+    (count, that drive's name, its capacity), or None when such a drive cannot hold a chunk at all.
+    """
+    media = [probe.describe(dest) for dest in destinations]
+    template = max(media, key=lambda m: m.capacity)
+    name = template.display_name
+    rest = planning.plan(unplaced, [(name, template.fs_type, template.capacity)], requested, repeat_last=True)
+    if rest.unplaced:
+        return None
+    return sum(1 for d in rest.drives if d.chunks), name, template.capacity
+
+
 def drive_plans(destinations: list[Path], requested: int | None) -> list[planning.DrivePlan]:
     """An empty plan per destination: its free space, file system, chunk limit, allocation unit."""
     plans = []

@@ -28,6 +28,7 @@ from airgap_transfer.errors import UsageError
 from airgap_transfer.events import Kind, Reporter
 from airgap_transfer.format import layout
 from airgap_transfer.format.index import Chunk
+from airgap_transfer.format.names import count_of
 from airgap_transfer.media import fsio
 from airgap_transfer.media import probe as media
 from airgap_transfer.state import journal
@@ -124,7 +125,7 @@ def prove(found: PackJournal, destinations: list[Path], buffer: bytearray | memo
         kept = [c for c in kept if c.seq < too_long.seq]
         gaps = [gap for gap in gaps if gap.seq < too_long.seq]
     offset = kept[-1].offset + kept[-1].length if kept else 0
-    report.info(Kind.RESUME, f"resuming transfer {found.transfer_id}: {len(kept)} chunks "
+    report.info(Kind.RESUME, f"resuming transfer {found.transfer_id}: {count_of(len(kept), 'chunk')} "
                 f"({sum(c.length for c in kept)} bytes) already on the drives and proven"
                 + (f", {len(gaps)} missing between them" if gaps else ""),
                 transfer_id=found.transfer_id, chunks=len(kept), offset=offset, gaps=len(gaps))

@@ -11,9 +11,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from airgap_transfer import limits
 from airgap_transfer.engine.pack.dirsource import DirectoryStream
 from airgap_transfer.errors import UsageError
-from airgap_transfer.format.names import sanitize_bundle_name
+from airgap_transfer.format.names import renamed_because, sanitize_bundle_name
 
 # A file or stdin (unbuffered), or a folder as a tar stream.
 Stream = io.FileIO | DirectoryStream
@@ -27,6 +28,11 @@ class Source:
     seekable: bool
     kind: str = "file"
     at_eof: bool = False
+    original_name: str | None = None  # the name as given, when sanitising changed it
+
+    @property
+    def renamed_because(self) -> str | None:
+        return None if self.original_name is None else renamed_because(self.original_name, self.name)
 
     def readinto(self, view: memoryview) -> int:
         got = self.stream.readinto(view) or 0
@@ -71,7 +77,8 @@ def open_source(spec: str, name: str | None = None) -> Iterator[Source]:
         # of input, and pack would sign a truncated bundle as complete.
         os.set_blocking(sys.stdin.fileno(), True)
         stream = io.FileIO(sys.stdin.fileno(), "rb", closefd=False)
-        yield Source(stream, sanitize_bundle_name(name or "stdin.bin"), None, False, kind="stream")
+        yield Source(stream, sanitize_bundle_name(name or "stdin.bin"), None, False, kind="stream",
+                     original_name=_original(name or "stdin.bin"))
         return
     path = Path(spec)
     try:
@@ -81,7 +88,8 @@ def open_source(spec: str, name: str | None = None) -> Iterator[Source]:
     if stat.S_ISDIR(info.st_mode):
         bundle_name = sanitize_bundle_name(name or path.resolve().name)
         with DirectoryStream(path, bundle_name) as tree:
-            yield Source(tree, bundle_name, tree.size, True, kind="directory")
+            yield Source(tree, bundle_name, tree.size, True, kind="directory",
+                         original_name=_original(name or path.resolve().name))
         return
     with open(path, "rb", buffering=0) as stream:
         try:
@@ -90,4 +98,9 @@ def open_source(spec: str, name: str | None = None) -> Iterator[Source]:
             pass
         regular = stat.S_ISREG(info.st_mode)
         yield Source(stream, sanitize_bundle_name(name or path.name),
-                     info.st_size if regular else None, regular)
+                     info.st_size if regular else None, regular, original_name=_original(name or path.name))
+
+
+def _original(name: str) -> str | None:
+    """The name as given, kept only when sanitising changes it (capped: it is a record, not a path)."""
+    return None if sanitize_bundle_name(name) == name else name[:limits.MAX_ORIGINAL_NAME_CHARS]

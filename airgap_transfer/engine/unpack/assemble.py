@@ -92,7 +92,7 @@ class Assembler:
         return self.whole.hexdigest()
 
     def _place(self, transfer: catalog.Transfer, chunk: Chunk) -> None:
-        failures, problems = [], []
+        failures, problems, drives = [], [], []
         in_order = chunk.seq == self.next_in_order
         for path, drive in transfer.copies(chunk.file):
             before = self.whole.copy() if in_order else None
@@ -114,6 +114,7 @@ class Assembler:
                 self.whole = before
             failures.append(f"{path}: {problem}")
             problems.append(problem)
+            drives.append(str(drive))
             self.report.warning(Kind.CHUNK_BAD_COPY, f"chunk {chunk.seq} on {drive} is bad: {problem}",
                                 chunk=chunk.seq, drive=str(drive), path=str(path), problem=problem)
         self.bad_paths.update(path for path, _ in transfer.copies(chunk.file))
@@ -121,7 +122,8 @@ class Assembler:
             self.bad_seqs[chunk.seq] = "; ".join(failures)
             return
         if problems and all(p.startswith(_IO_PROBLEMS) for p in problems):
-            raise DriveIOError(f"chunk {chunk.seq} could not be read ({'; '.join(failures)})",
+            raise DriveIOError(f"drive {', '.join(dict.fromkeys(drives))} stopped answering: chunk {chunk.seq} "
+                               f"could not be read from it ({'; '.join(failures)})",
                                hint="check or reinsert the drive, then run the same unpack command to resume")
         raise IntegrityError(f"chunk {chunk.seq} has no good copy ({'; '.join(failures)})",
                              hint="re-copy that chunk from the sending side or another drive")
@@ -157,4 +159,7 @@ class Assembler:
                                                   drive=str(drive), chunk=chunk.seq),
                 self.open_sealed)
         finally:
-            os.close(fd)
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # a read-only descriptor: a dying drive's error on close changes nothing read

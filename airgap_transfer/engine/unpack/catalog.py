@@ -26,6 +26,7 @@ from airgap_transfer.events import Kind, Reporter
 from airgap_transfer.format import layout
 from airgap_transfer.format.index import Index
 from airgap_transfer.format.layout import TransferFolder
+from airgap_transfer.format.names import printable
 from airgap_transfer.format.serialization import read_bounded
 from airgap_transfer.trust import keys, minisign
 
@@ -52,7 +53,8 @@ class LoadedIndex:
     folder: TransferFolder
 
 
-def find_transfer(sources: list[Path], transfer_id: str | None, report: Reporter) -> Transfer:
+def find_transfers(sources: list[Path], transfer_id: str | None, report: Reporter) -> list[Transfer]:
+    """Every transfer on the sources, or the one ``transfer_id`` (a prefix) names."""
     for source in sources:
         if not source.is_dir():
             raise UsageError(f"source {source} is not a folder",
@@ -69,15 +71,33 @@ def find_transfer(sources: list[Path], transfer_id: str | None, report: Reporter
         if len(matches) != 1:
             raise UsageError(f"transfer {transfer_id} is {'ambiguous' if matches else 'not on these sources'}",
                              hint=f"transfers found: {', '.join(sorted(by_id)) or 'none'}")
-        return Transfer(matches[0], by_id[matches[0]])
+        return [Transfer(matches[0], by_id[matches[0]])]
     if not by_id:
         raise IncompleteError(f"no airgap-transfer folder found on {', '.join(map(str, sources))}",
                               hint="mount the drives and give their mount points or the folder holding them")
-    if len(by_id) > 1:
-        raise UsageError(f"these sources hold {len(by_id)} transfers: {', '.join(sorted(by_id))}",
-                         hint="choose one with --transfer ID")
-    tid, found = next(iter(by_id.items()))
-    return Transfer(tid, found)
+    return [Transfer(tid, by_id[tid]) for tid in sorted(by_id)]
+
+
+def find_transfer(sources: list[Path], transfer_id: str | None, report: Reporter) -> Transfer:
+    found = find_transfers(sources, transfer_id, report)
+    if len(found) > 1:
+        listing = "; ".join(describe(t) for t in found)
+        raise UsageError(f"these sources hold {len(found)} transfers: {listing}",
+                         hint="choose one with --transfer ID (a prefix is enough); `status` shows each")
+    return found[0]
+
+
+def describe(transfer: Transfer) -> str:
+    """``ID (bundle name, size, date)`` from the transfer's best index, checked against its own signer key.
+
+    Only for telling transfers apart: nothing here is trusted.
+    """
+    try:
+        index = load_index(transfer, [], True, Reporter(None), warn_untrusted=False).index
+    except (AirgapError, OSError):
+        return f"{transfer.transfer_id} (no readable index)"
+    size = f"{index.bundle_size} bytes" if index.final else f"at least {sum(c.length for c in index.chunks)} bytes"
+    return f"{transfer.transfer_id} ({printable(index.bundle_name)}, {size}, {index.created})"
 
 
 def _read_copy(folder: TransferFolder) -> tuple[bytes, str]:
@@ -129,7 +149,7 @@ def _better(candidate: LoadedIndex, best: LoadedIndex) -> bool:
 
 
 def load_index(transfer: Transfer, trusted: list[minisign.PublicKey], allow_untrusted: bool,
-               report: Reporter) -> LoadedIndex:
+               report: Reporter, warn_untrusted: bool = True) -> LoadedIndex:
     """The final index if any drive has a good copy, else the newest partial one."""
     # Only the best copy so far stays parsed (an index can hold ~250 000 chunks),
     # and a byte-identical copy (the final index is the same on every drive) is
@@ -161,7 +181,7 @@ def load_index(transfer: Transfer, trusted: list[minisign.PublicKey], allow_untr
     for folder, error in rejected:  # one good copy is enough; say which copies were bad
         report.warning(Kind.INDEX_REJECTED, f"index copy rejected: {error.one_line()}", folder=str(folder.path))
     chosen = best
-    if not chosen.trusted:
+    if not chosen.trusted and warn_untrusted:
         report.warning(Kind.UNTRUSTED_KEY, f"index signed by UNTRUSTED key {chosen.signer.key_id_hex}; "
                        "compare this key id with the sender out of band", key_id=chosen.signer.key_id_hex)
     return chosen

@@ -26,6 +26,8 @@ from airgap_transfer.events import Kind, Reporter
 from airgap_transfer.format.names import printable
 from airgap_transfer.media import fsio
 
+SAFE_MODE_MASK = 0o755  # what a restored file or folder may keep of its recorded mode
+
 
 def _skip(refused: list[tarcheck.Refused], report: Reporter, name: str, reason: str) -> None:
     refused.append(tarcheck.Refused(name, reason))
@@ -79,7 +81,8 @@ def restore_directory(tar_path: Path, final: Path, top: str, force: bool, report
         raise IntegrityError(f"the directory bundle is not a readable tar archive: {exc}",
                              hint="re-run verify on each drive") from None
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging.exists():
+            shutil.rmtree(staging, onerror=_writable_again)
     fsio.fsync_dir(final.parent)
     done = len(members) - len(refused)
     report.info(Kind.DIRECTORY_RESTORED, f"restored folder {final} ({done} entries"
@@ -89,17 +92,33 @@ def restore_directory(tar_path: Path, final: Path, top: str, force: bool, report
 
 
 def _restore_folder_modes(staging: Path, members: list[tarfile.TarInfo], top: str) -> None:
-    """The data filter leaves folders at the default mode; give them back theirs.
+    """Give files and folders back their recorded modes, masked to 0755.
 
-    The same limits the filter applies to files hold: no set-id or sticky bit,
-    no group/other write, and always owner rwx so the tree stays removable.
+    The data filter extracts files u+rw and leaves folders at the default
+    mode, so a read-only file (0444) or folder (0555) would come back
+    writable.  The recorded mode is restored with the filter's limits: no
+    set-id or sticky bit and no group/other write (mask 0755).  Files first,
+    then folders deepest first, so extraction itself never met a read-only one.
     """
+    chosen = []
     for member in members:
         name = member.name.rstrip("/")
-        if member.isdir() and (name == top or name.startswith(top + "/")) and ".." not in name.split("/"):
-            path = staging / name
-            if path.is_dir() and not path.is_symlink():
-                os.chmod(path, (member.mode & 0o755) | 0o700)
+        if (member.isdir() or member.isreg()) and (name == top or name.startswith(top + "/")) \
+                and ".." not in name.split("/"):
+            chosen.append((name.count("/"), member.isdir(), staging / name, member.mode & SAFE_MODE_MASK))
+    for _, _, path, mode in sorted((c for c in chosen if not c[1]), key=lambda c: c[0]):
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, mode)
+    for _, _, path, mode in sorted((c for c in chosen if c[1]), key=lambda c: -c[0]):
+        if path.is_dir() and not path.is_symlink():
+            os.chmod(path, mode)
+
+
+def _writable_again(function: Callable[[str], object], path: str, _exc_info: object) -> None:
+    """rmtree of a tree with read-only folders (restored 0555): make the parent writable and retry."""
+    parent = os.path.dirname(path)
+    os.chmod(parent, os.stat(parent).st_mode | 0o700)
+    function(path)
 
 
 def _move_into_place(tree: Path, final: Path, force: bool) -> None:
@@ -113,6 +132,6 @@ def _move_into_place(tree: Path, final: Path, force: bool) -> None:
     os.rename(final, old)
     os.rename(tree, final)
     if old.is_dir() and not old.is_symlink():
-        shutil.rmtree(old)
+        shutil.rmtree(old, onerror=_writable_again)
     else:
         old.unlink()

@@ -1,7 +1,9 @@
 """verify and status: what is on the drives, judged against the signed index.
 
 ``status`` looks at presence and sizes only (fast); ``verify`` also hashes
-every copy found.  Neither writes anything.
+every copy found.  Neither writes anything.  ``status`` shows what a drive
+holds even when its signer is not trusted here (marked UNVERIFIED, the key
+id named), and every transfer on the sources when there are several.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class InspectConfig:
     allow_untrusted: bool = False
     transfer_id: str | None = None
     hash_chunks: bool = True
+    show_unverified: bool = False  # status: an untrusted (but self-consistent) index is shown, marked
 
 
 @dataclass(slots=True)
@@ -65,6 +68,17 @@ class Survey:
     # pack --parity: the margin left (margin.Margin.to_dict) and parity file states
     parity: dict[str, Any] | None = None
     encrypted: int = 0  # age recipients of an encrypted transfer (its name here is the public placeholder)
+    created: str = ""
+    hashed: bool = True  # False for status: sizes only, contents not read
+
+    @property
+    def listed_size(self) -> int:
+        """Bytes of the chunks the index lists: the bundle's size only when the index is final."""
+        return sum(c.length for c in self.chunks)
+
+    @property
+    def missing(self) -> list[ChunkState]:
+        return [c for c in self.chunks if c.state == "missing"]
 
     def count(self, state: str) -> int:
         return sum(1 for c in self.chunks if c.state == state)
@@ -77,8 +91,10 @@ class Survey:
         return self.final_index and not any(c.state in ("missing", "corrupt") for c in self.chunks)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"transfer_id": self.transfer_id, "bundle": self.bundle_name, "size": self.bundle_size,
-                "final_index": self.final_index, "key_id": self.key_id, "trusted": self.trusted,
+        return {"transfer_id": self.transfer_id, "bundle": self.bundle_name,
+                "size": self.bundle_size if self.final_index else None, "listed_size": self.listed_size,
+                "created": self.created, "final_index": self.final_index, "key_id": self.key_id,
+                "trusted": self.trusted, "verified": self.trusted, "contents_checked": self.hashed,
                 "drives": self.drives, "media": self.media, "local": self.local, "complete": self.complete,
                 "encrypted": self.encrypted > 0, "recipients": self.encrypted,
                 "counts": self.counts(),
@@ -112,7 +128,20 @@ def _judge_copy(path: Path, length: int, digest: str, buffer: bytearray, hash_ch
 def survey(config: InspectConfig, callback: Callback | None = None) -> Survey:
     report = Reporter(callback)
     transfer = catalog.find_transfer(config.sources, config.transfer_id, report)
-    loaded = catalog.load_index(transfer, keys.trusted_keys(config.trust), config.allow_untrusted, report)
+    return _survey_transfer(transfer, config, report)
+
+
+def survey_all(config: InspectConfig, callback: Callback | None = None) -> list[Survey]:
+    """status: every transfer on the sources (or the one chosen), each surveyed."""
+    report = Reporter(callback)
+    return [_survey_transfer(t, config, report)
+            for t in catalog.find_transfers(config.sources, config.transfer_id, report)]
+
+
+def _survey_transfer(transfer: catalog.Transfer, config: InspectConfig, report: Reporter) -> Survey:
+    loaded = catalog.load_index(transfer, keys.trusted_keys(config.trust),
+                                config.allow_untrusted or config.show_unverified, report,
+                                warn_untrusted=not config.show_unverified)
     index: Index = loaded.index
     buffer = bytearray(fsio.BUFFER_SIZE)
     ring = pipeline.Ring(2)
@@ -152,7 +181,7 @@ def survey(config: InspectConfig, callback: Callback | None = None) -> Survey:
     return Survey(index.transfer_id, index.bundle_name, index.bundle_size, index.final,
                   loaded.signer.key_id_hex, loaded.trusted, drives, states,
                   [media.describe(Path(d)).to_dict() for d in drives], journal.local_progress(index.transfer_id),
-                  parity, index.encryption.recipients if index.encryption else 0)
+                  parity, index.encryption.recipients if index.encryption else 0, index.created, config.hash_chunks)
 
 
 def _parity_state(parity: Parity, transfer: catalog.Transfer, states: list[ChunkState], buffer: bytearray,

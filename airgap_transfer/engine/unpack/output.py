@@ -17,7 +17,7 @@ from airgap_transfer.errors import NoSpaceError, UsageError
 from airgap_transfer.format.index import Chunk, Index
 from airgap_transfer.format.names import sanitize_bundle_name
 from airgap_transfer.media import fsio
-from airgap_transfer.state import journal
+from airgap_transfer.state import guard, journal
 
 if TYPE_CHECKING:
     from airgap_transfer.engine.unpack.unpacker import UnpackConfig
@@ -49,8 +49,11 @@ class _Output:
     def record(self, chunk: Chunk) -> None:
         """The placed chunk is durable in the partial output before the journal says so."""
         os.fdatasync(self.fd)
-        journal.append(self.paths.journal_path, [{"placed": {"seq": chunk.seq, "offset": chunk.offset,
-                                                             "length": chunk.length, "blake3": chunk.blake3}}])
+        try:
+            journal.append(self.paths.journal_path, [{"placed": {"seq": chunk.seq, "offset": chunk.offset,
+                                                                 "length": chunk.length, "blake3": chunk.blake3}}])
+        except OSError as exc:  # the state folder, not the output: say which
+            raise guard.state_folder_error(exc, "unpack") from None
 
 
 def output_path(config: UnpackConfig, index: Index) -> Path:

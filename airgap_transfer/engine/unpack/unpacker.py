@@ -34,7 +34,8 @@ from airgap_transfer.format.index import Chunk, Index
 from airgap_transfer.format.names import printable
 from airgap_transfer.format.parity import Parity
 from airgap_transfer.media import fsio
-from airgap_transfer.state import journal
+from airgap_transfer.state import guard, journal
+from airgap_transfer.state import paths as state_paths
 from airgap_transfer.trust import keys, replay
 
 
@@ -121,6 +122,7 @@ class _UnpackSession:
         self.transfer_id = config.transfer_id
         self.paths: OutputPaths | None = None   # known once an index names the bundle
         self.output: _Output | None = None      # open once the output checks passed
+        self.held: guard.Held | None = None     # the journal's lock: one run per output
         self.opening = OpeningKeys(list(config.identities), config.passphrase)
         self.opened: dict[bytes, Index] = {}     # an encrypted index's sealed bytes -> its full index, opened once
 
@@ -177,7 +179,13 @@ class _UnpackSession:
 
     def _open_output(self, index: Index, loaded: catalog.LoadedIndex) -> _Output:
         verdict = replay.check(index, loaded.signer.key_id_hex, self.config.allow_rollback, self.report)
-        paths = self.paths = OutputPaths.of(self.config, index)
+        planned = OutputPaths.of(self.config, index)
+        # One run per output: a second would discard or overwrite the first one's partial output.
+        if self.held is None:
+            self.held = guard.lock(planned.journal_path,
+                                   f"an unpack of {printable(index.bundle_name)} to {planned.final}")
+        guard.check_room(state_paths.state_dir(), len(index.chunks), "unpack")
+        paths = self.paths = planned
         earlier = earlier_run(paths, self.config.restart)
         allocated = os.stat(paths.partial).st_blocks * 512 if earlier else 0  # a resumed run needs only the rest
         check_output(paths.final, max(0, index.bundle_size - allocated), self.config.force, index.kind)
@@ -187,6 +195,10 @@ class _UnpackSession:
                          **({"encrypted": True} if encrypted else {"output": str(paths.final)}),
                          final_index=index.final, key_id=loaded.signer.key_id_hex, trusted=loaded.trusted,
                          rollback=verdict.rollback.to_dict() if verdict.rollback else None)
+        if index.bundle_original_name and index.bundle_original_name != paths.final.name:
+            self.report.warning(Kind.BUNDLE_RENAMED, f"the sender's file was called "
+                                f"{printable(index.bundle_original_name)}; on this side it is {paths.final.name}",
+                                original_name=index.bundle_original_name, output=str(paths.final))
         fd = open_partial(paths, earlier)
         reusable = earlier.placed if earlier else []
         # SHA-256 of the whole: checked when the index signs one, else computed for the custody report.
@@ -306,3 +318,6 @@ def unpack(config: UnpackConfig, callback: Callback | None = None) -> UnpackResu
     except BaseException:
         session.keep_or_discard()
         raise
+    finally:
+        if session.held is not None:
+            session.held.release()

@@ -1,0 +1,144 @@
+"""The receiving side as an operator meets it: status before trust, two transfers, gaps, read-only drives."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.conftest import transfer_folder
+
+MB = 10**6
+
+
+def receiver(tmp_path) -> dict:
+    """Another machine: its own config folder, no key of its own, nothing trusted."""
+    return {"XDG_CONFIG_HOME": str(tmp_path / "receiver-config"), "XDG_STATE_HOME": str(tmp_path / "receiver-state")}
+
+
+def result_document(stdout: str) -> dict:
+    return next(d for d in map(json.loads, stdout.splitlines()) if d["event"] == "result")
+
+
+@pytest.fixture
+def two_drives(tmpfs, random_file, cli):
+    source = random_file(30 * MB, "weights.bin")
+    drives = [tmpfs("24M", f"usb{n}") for n in (1, 2)]
+    packed = cli("pack", source, *drives, "--chunk-size", "8MB", "--no-prompt", "--no-parallel")
+    assert packed.code == 0, packed.output
+    return source, drives
+
+
+def test_status_without_a_trusted_key_shows_the_drive_unverified(two_drives, cli, tmp_path):
+    source, drives = two_drives
+    run = cli("status", *drives, env=receiver(tmp_path))
+    assert run.code == 0, run.output
+    assert "weights.bin" in run.output and "30000000 bytes" in run.output
+    assert "UNVERIFIED" in run.output and "not trusted here" in run.output
+    document = result_document(cli("status", *drives, "--json", env=receiver(tmp_path)).stdout)
+    assert document["trusted"] is False and document["verified"] is False
+    assert document["key_id"] in run.output and len(document["key_id"]) == 16
+    assert document["counts"]["present"] == 4 and document["contents_checked"] is False
+    # unpack and verify still refuse the same drives: status only shows
+    assert cli("verify", *drives, env=receiver(tmp_path)).code == 5
+    assert cli("unpack", *drives, tmp_path / "out", "--no-prompt", env=receiver(tmp_path)).code == 5
+
+
+def test_status_on_the_senders_machine_needs_no_trust(two_drives, cli):
+    _, drives = two_drives
+    run = cli("status", *drives)
+    assert run.code == 0, run.output
+    assert "signed by trusted key" in run.output and "UNVERIFIED" not in run.output
+
+
+def test_a_forged_signature_is_still_refused_by_status(two_drives, cli, tmp_path):
+    _, drives = two_drives
+    for drive in drives:
+        index = transfer_folder(drive) / "index.agt"
+        data = bytearray(index.read_bytes())
+        data[-3] ^= 1
+        index.write_bytes(bytes(data))
+    run = cli("status", *drives, env=receiver(tmp_path))
+    assert run.code == 5, run.output
+
+
+def test_status_says_it_did_not_read_contents_and_points_to_verify(two_drives, cli):
+    _, drives = two_drives
+    chunk = sorted(transfer_folder(drives[0]).glob("*.chunk"))[0]
+    with open(chunk, "r+b") as handle:
+        handle.seek(1000)
+        byte = handle.read(1)
+        handle.seek(1000)
+        handle.write(bytes([byte[0] ^ 0x80]))
+    status = cli("status", *drives)
+    assert status.code == 0, status.output
+    assert "not contents" in status.output and "airgap-transfer verify" in status.output
+    verify = cli("verify", *drives)
+    assert verify.code == 4 and "corrupt" in verify.output, verify.output
+
+
+def test_missing_drive_is_exit_3_for_status_and_verify(two_drives, cli):
+    _, drives = two_drives
+    for command in ("status", "verify"):
+        run = cli(command, drives[1])  # the last drive: final index, but chunks 1-3 are on usb1
+        assert run.code == 3, (command, run.output)
+        assert "3 chunks missing (1, 2, 3)" in run.stderr
+
+
+def test_partial_index_is_not_reported_as_the_bundle_size(tmpfs, random_file, cli, tmp_path):
+    source = random_file(30 * MB, "weights.bin")
+    drives = [tmpfs("24M", f"usb{n}") for n in (1, 2)]
+    # One port: usb1 fills and is let go with a partial index; the final index goes to usb2 only.
+    packed = cli("pack", source, drives[0], "--chunk-size", "8MB", input=f"{drives[1]}\n".encode())
+    assert packed.code == 0, packed.output
+    run = cli("status", drives[0], "--json")
+    assert run.code == 3, run.output
+    document = result_document(run.stdout)
+    assert document["final_index"] is False and document["size"] is None
+    assert 16 * MB < document["listed_size"] < 30 * MB
+    human = cli("status", drives[0], env=receiver(tmp_path))  # no local journal naming the size
+    assert "size not known yet" in human.output and "30000000" not in human.output
+    assert "the final index is missing" in human.stderr
+
+
+def test_two_transfers_on_one_drive_are_each_listed(tmpfs, random_file, cli, tmp_path):
+    drive = tmpfs("32M", "shared")
+    first = random_file(3 * MB, "model-a.bin")
+    second = random_file(5 * MB, "model-b.bin")
+    assert cli("pack", first, drive, "--no-prompt").code == 0
+    assert cli("pack", second, drive, "--no-prompt").code == 0
+    status = cli("status", drive, env=receiver(tmp_path))
+    assert status.code == 0, status.output
+    assert "2 transfers" in status.output
+    for name, size in (("model-a.bin", 3 * MB), ("model-b.bin", 5 * MB)):
+        assert name in status.output and f"{size} bytes" in status.output
+    assert status.output.count("packed 20") == 2  # each with its date
+    listed = result_document(cli("status", drive, "--json").stdout)["transfers"]
+    assert sorted(t["bundle"] for t in listed) == ["model-a.bin", "model-b.bin"]
+    verify = cli("verify", drive)
+    assert verify.code == 2, verify.output
+    assert "model-a.bin" in verify.stderr and "model-b.bin" in verify.stderr and "--transfer" in verify.stderr
+    chosen = cli("status", drive, "--transfer", listed[0]["transfer_id"][:8])
+    assert chosen.code == 0 and "2 transfers" not in chosen.output
+
+
+def test_handover_on_a_read_only_drive_records_nothing(two_drives, cli, tmp_path):
+    _, drives = two_drives
+    logs = [(transfer_folder(d) / "custody.jsonl").read_bytes() for d in drives]
+    heads = [(transfer_folder(d) / "custody.head.minisig").read_bytes() for d in drives]
+    remount = subprocess.run(["mount", "-o", "remount,ro", str(drives[1])], capture_output=True, text=True)
+    if remount.returncode != 0:
+        pytest.skip(f"cannot remount read-only here: {remount.stderr.strip()}")
+    try:
+        run = cli("custody", "handover", *drives, "--from", "A. Sender", "--to", "B. Courier")
+        assert run.code == 2, run.output
+        assert f"drive {drives[1]} is mounted read-only" in run.stderr
+        assert "internal error" not in run.output and len(run.stderr.strip().splitlines()) == 1
+        assert [(transfer_folder(d) / "custody.jsonl").read_bytes() for d in drives] == logs
+        assert [(transfer_folder(d) / "custody.head.minisig").read_bytes() for d in drives] == heads
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(drives[1])], capture_output=True)
+    again = cli("custody", "handover", *drives, "--from", "A. Sender", "--to", "B. Courier")
+    assert again.code == 0, again.output
+    assert cli("report", drives[0], "--verify").code == 0
