@@ -165,7 +165,6 @@ class AtOnce:
 
     def _record_written(self, written: parallel.Written) -> None:
         planned, stored, slot = written.planned, written.stored, written.slot
-        run = self.run
         chunk = Chunk(seq=planned.seq, offset=planned.offset, length=planned.length, blake3=stored.blake3,
                       file=written.file, drive=slot.ordinal, encoding=stored.encoding,
                       stored_length=stored.stored_length,
@@ -176,9 +175,4 @@ class AtOnce:
                            stored.stored_blake3, written.samples)
         self.ledger.proven(chunk)  # the writer read it back before handing it over
         self.ledger.save_journal()
-        run.report.info(Kind.CHUNK_WRITTEN, f"chunk {chunk.seq} ({chunk.length} bytes) written to {slot.root}"
-                        + (" and read back" if run.config.readback else ""),
-                        chunk=chunk.seq, length=chunk.length,
-                        **sealing.chunk_event_digests(run.sealing, chunk.blake3, chunk.sha256, chunk.stored_blake3),
-                        drive=str(slot.root), file=chunk.file, readback=run.config.readback,
-                        stored_length=chunk.stored_length)
+        self.ledger.chunk_written(chunk, slot, " and read back")

@@ -103,12 +103,7 @@ class InTurn:
         slot.files.append((chunk.file, chunk.stored_blake3))
         state.offset += chunk.length
         self.ledger.save_journal()
-        run.report.info(Kind.CHUNK_WRITTEN, f"chunk {chunk.seq} ({chunk.length} bytes) written to {slot.root}"
-                        + (", being read back" if run.config.readback else ""),
-                        chunk=chunk.seq, length=chunk.length,
-                        **sealing.chunk_event_digests(run.sealing, chunk.blake3, chunk.sha256, chunk.stored_blake3),
-                        drive=str(slot.root), file=chunk.file, readback=run.config.readback,
-                        stored_length=chunk.stored_length)
+        self.ledger.chunk_written(chunk, slot, ", being read back")
 
     def _chunk_plan(self, slot: DriveSlot, want: int) -> tuple[str, int, int]:
         """(encoding, plain bytes to take, most bytes the file may hold) for the next chunk.

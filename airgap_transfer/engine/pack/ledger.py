@@ -51,6 +51,16 @@ class Ledger:
             self.proven(self.in_flight)
         self.in_flight = chunk
 
+    def chunk_written(self, chunk: Chunk, slot: DriveSlot, readback_note: str) -> None:
+        """Announce a chunk on its drive; `readback_note` says where its read-back stands."""
+        run = self.run
+        run.report.info(Kind.CHUNK_WRITTEN, f"chunk {chunk.seq} ({chunk.length} bytes) written to {slot.root}"
+                        + (readback_note if run.config.readback else ""),
+                        chunk=chunk.seq, length=chunk.length,
+                        **sealing.chunk_event_digests(run.sealing, chunk.blake3, chunk.sha256, chunk.stored_blake3),
+                        drive=str(slot.root), file=chunk.file, readback=run.config.readback,
+                        stored_length=chunk.stored_length)
+
     def wait_readbacks(self) -> None:
         if self.run.readbacks is not None:
             self.run.readbacks.wait()
