@@ -379,7 +379,7 @@ def resign(folder: Path, sender: Host, change) -> None:
 
 
 def test_9_a_link_chain_in_a_folder_bundle_writes_nothing_outside_and_the_result_says_so(hosts, tmpfs, tmp_path):
-    from tests.unit.test_tarcheck import build_realpath_overflow_chain
+    from tests.unit.engine.unpack.test_tarcheck import build_realpath_overflow_chain
     sender, receiver = hosts("sender"), hosts("receiver")
     sender.keygen()
     outside = tmp_path / "outside"

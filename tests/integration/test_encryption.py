@@ -150,7 +150,7 @@ def test_passphrase_with_compression_and_stock_age_via_identity_age(cli, tmp_pat
     assert (folder / "identity.age").is_file() and list(folder.glob("*.chunk.zst.age"))
     assert leaked([drive], [NAME.encode(), blake3.blake3(bundle.read_bytes()).hexdigest().encode()]) == []
 
-    from tests.unit.test_age_format import _age_with_passphrase
+    from tests.unit.engine.crypt.test_age_format import _age_with_passphrase
     key = tmp_path / "transfer-key.txt"
     _age_with_passphrase(pty, ["age", "-d", "-o", str(key), str(folder / "identity.age")],
                          b"correct horse battery staple")

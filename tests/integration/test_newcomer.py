@@ -89,7 +89,7 @@ def test_readme_first_two_commands_in_a_fresh_clone(tmp_path, tmpfs, package_ind
 
     # The second command, as written, up to the suite it would start (which is this one).
     install = install_and_test.rsplit(" && ", 1)[0]
-    second = _shell(f"{install} && .venv/bin/python -m pytest -q -p no:cacheprovider tests/unit/test_sizes.py",
+    second = _shell(f"{install} && .venv/bin/python -m pytest -q -p no:cacheprovider tests/unit/cli/test_sizes.py",
                     clone)
     assert second.returncode == 0, second.stdout + second.stderr
     assert " passed" in second.stdout

@@ -22,7 +22,7 @@ import pytest
 from airgap_transfer.engine.crypt import age
 from airgap_transfer.engine.crypt.keys import KeyError_, ScryptIdentity, X25519Identity
 
-VENDORED = Path(__file__).resolve().parents[1] / "vectors" / "age-testkit"
+VENDORED = Path(__file__).resolve().parents[3] / "vectors" / "age-testkit"
 FOLDER = Path(os.environ.get("AIRGAP_AGE_TESTKIT") or VENDORED)
 VECTORS = sorted(p for p in FOLDER.iterdir() if p.is_file() and p.name != "README.md") if FOLDER.is_dir() else []
 

@@ -13,7 +13,7 @@ import pytest
 from airgap_transfer.cli import manpage
 from airgap_transfer.cli.app import cli
 
-PAGE = Path(__file__).resolve().parents[2] / "man" / "airgap-transfer.1"
+PAGE = Path(__file__).resolve().parents[3] / "man" / "airgap-transfer.1"
 REGENERATE = "python -m airgap_transfer.cli.manpage -o man/airgap-transfer.1"
 
 
