@@ -308,3 +308,36 @@ def test_parity_over_encrypted_chunks_rebuilds_a_lost_drive(cli, tmp_path, rando
         assert result.code == 0, result.output
         assert "rebuilt from parity" in result.output
         assert (out / NAME).read_bytes() == bundle.read_bytes()
+
+
+def test_parity_over_drives_written_at_once_protects_the_ciphertext_as_stored(cli, tmp_path, random_file, tmpfs,
+                                                                            age_key):
+    """Three data drives written at once, uncompressed: the parity is of the age files (no plaintext in it),
+    a courier verifies without any key, and each data drive lost in turn is rebuilt, then decrypted."""
+    key, public = age_key
+    bundle = random_file(12 * 10**6, name=NAME)
+    assert cli("keygen", "--no-passphrase").code == 0
+    data, parity = [tmpfs("8M") for _ in range(3)], tmpfs("8M")
+    packed = cli("pack", bundle, *data, parity, "--chunk-size", "2MiB", "--encrypt-to", public, "--compress", "none",
+                 "--parity", "1", "--no-prompt")
+    assert packed.code == 0, packed.output
+    holding = [d for d in data if list(d.glob("airgap-*"))]
+    assert len(holding) >= 2 and "writing 3 drives at once" in packed.output
+    # Early parity (encoded from the source beside the data) would be of the plaintext: never started here.
+    assert "written again" not in packed.output
+    assert all(p.name.endswith(".chunk.age") for d in holding for p in transfer_folder(d).glob("*.chunk*"))
+    plain = bundle.read_bytes()
+    parity_files = list(transfer_folder(parity).glob("*.parity"))
+    assert parity_files
+    for path in parity_files:  # parity of ciphertext shows no plaintext
+        assert plain[:64] not in path.read_bytes()
+    assert leaked([parity], plaintext_secrets(bundle, 2 * 2**20)) == []
+    verified = cli("verify", *data, parity, "--trust", default_public_key())  # no identity needed
+    assert verified.code == 0 and "all data present" in verified.output, verified.output
+    for lost in holding:
+        out = tmp_path / f"out-{lost.name}"
+        result = cli("unpack", *[d for d in holding if d != lost], parity, out, "--identity", key,
+                     "--trust", default_public_key(), "--no-prompt")
+        assert result.code == 0, result.output
+        assert "rebuilt from parity" in result.output
+        assert (out / NAME).read_bytes() == plain
