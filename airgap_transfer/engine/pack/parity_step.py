@@ -24,9 +24,11 @@ class ParityStep:
         source = run.source
         if not config.parity or len(run.parity_destinations) != config.parity or source.size is None:
             return None
-        if run.sealing is not None:  # parity covers the stored bytes: ciphertext, known only once written
+        # Parity covers the chunks as stored; early parity encodes plain slices of the source, so it is
+        # right only while stored means plain: compressed or encrypted chunks are known once written.
+        if run.planned_encoding != "none":
             return None
-        if preflight.why_in_turn(source, run.compression.encoding, run.data_destinations,
+        if preflight.why_in_turn(source, run.planned_encoding, run.data_destinations,
                                  config.parallel) is not None:
             return None
         chosen = planning.plan_at_once(source.size - state.offset,
