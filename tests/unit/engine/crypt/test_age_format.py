@@ -132,6 +132,32 @@ def test_identity_file_rejects_what_it_cannot_use(line, message):
         parse_identities(f"# comment\n\n{line}\n")
 
 
+@pytest.mark.parametrize("line, message", [
+    ("ssh-ed25519 AAAAC3Nza", "line 3: an SSH key"),
+    ("AGE-PLUGIN-YUBIKEY-1QQQ", "line 3: an age plugin identity"),
+    ("hello", "line 3: not an age X25519 key"),
+    ("age1qqqq", "line 3: not an age recipient \\("),
+])
+def test_recipients_file_names_what_it_cannot_use(identity, line, message):
+    with pytest.raises(KeyError_, match=message):
+        parse_recipients(f"# team\n{identity.recipient}\n{line}\n")
+
+
+def test_key_strings_are_one_case_and_of_their_own_kind(identity):
+    recipient = str(identity.recipient)
+    for text, parse, message in [
+        (recipient.upper(), X25519Recipient.parse, r"not an age X25519 recipient \(age1…\)"),
+        (str(identity).lower(), X25519Identity.parse, r"not an age X25519 identity \(AGE-SECRET-KEY-1…\)"),
+        (str(identity), X25519Recipient.parse, "not an age X25519 recipient"),
+        (recipient, X25519Identity.parse, "not an age X25519 identity"),
+        (recipient[:-1] + ("q" if recipient[-1] != "q" else "p"), X25519Recipient.parse, "not an age recipient \\("),
+    ]:
+        with pytest.raises(KeyError_, match=message):
+            parse(text)
+    with pytest.raises(KeyError_, match="line 1: not an age X25519 key"):
+        parse_recipients(f"{identity}\n")
+
+
 def test_recipients_file_reads_comments_and_refuses_junk(identity):
     other = X25519Identity.generate().recipient
     assert parse_recipients(f"# team\n{identity.recipient}\n\n{other}\n") == [identity.recipient, other]
