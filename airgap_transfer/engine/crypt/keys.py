@@ -12,8 +12,9 @@ refused by name, with the line number, never echoed whole.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -37,6 +38,7 @@ MAX_SCRYPT_WORK_FACTOR = limits.MAX_SCRYPT_WORK_FACTOR
 MAX_KEY_FILE_BYTES = limits.MAX_AGE_KEY_FILE_BYTES
 MAX_KEYS_PER_FILE = limits.MAX_AGE_KEYS_PER_FILE
 _ZERO_NONCE = bytes(12)
+_Key = TypeVar("_Key")
 
 
 class KeyError_(ValueError):
@@ -54,6 +56,17 @@ def _unwrap(key: bytes, body: bytes) -> bytes | None:
         return None
 
 
+def _decode_key(text: str, hrp: str, cased: str, what: str, form: str) -> bytes:
+    """The 32 bytes of an age X25519 key string: bech32 with this HRP, in one case (``cased``) as age writes it."""
+    try:
+        found, data = bech32.decode(text)
+    except bech32.Bech32Error as exc:
+        raise KeyError_(f"not an age {what} ({exc})") from None
+    if found != hrp or len(data) != 32 or text != cased:
+        raise KeyError_(f"not an age X25519 {what} ({form})")
+    return data
+
+
 def _x25519_wrap_key(shared: bytes, share: bytes, recipient: bytes) -> bytes:
     return HKDF(hashes.SHA256(), 32, salt=share + recipient, info=X25519_LABEL).derive(shared)
 
@@ -64,13 +77,7 @@ class X25519Recipient:
 
     @classmethod
     def parse(cls, text: str) -> X25519Recipient:
-        try:
-            hrp, data = bech32.decode(text)
-        except bech32.Bech32Error as exc:
-            raise KeyError_(f"not an age recipient ({exc})") from None
-        if hrp != RECIPIENT_HRP or len(data) != 32 or text != text.lower():
-            raise KeyError_("not an age X25519 recipient (age1…)")
-        return cls(data)
+        return cls(_decode_key(text, RECIPIENT_HRP, text.lower(), "recipient", "age1…"))
 
     def __str__(self) -> str:
         return bech32.encode(RECIPIENT_HRP, self.public)
@@ -93,13 +100,7 @@ class X25519Identity:
 
     @classmethod
     def parse(cls, text: str) -> X25519Identity:
-        try:
-            hrp, data = bech32.decode(text)
-        except bech32.Bech32Error as exc:
-            raise KeyError_(f"not an age identity ({exc})") from None
-        if hrp != IDENTITY_HRP or len(data) != 32 or text != text.upper():
-            raise KeyError_("not an age X25519 identity (AGE-SECRET-KEY-1…)")
-        return cls(data)
+        return cls(_decode_key(text, IDENTITY_HRP, text.upper(), "identity", "AGE-SECRET-KEY-1…"))
 
     def __str__(self) -> str:
         return bech32.encode(IDENTITY_HRP, self.secret).upper()
@@ -200,32 +201,29 @@ def _kind(line: str) -> str:
     return "not an age X25519 key"
 
 
-def parse_identities(text: str) -> list[X25519Identity]:
-    """Every identity of an age identity file (as ``age -i`` reads it)."""
+def _parse_key_file(text: str, what: str, prefix: str, parse: Callable[[str], _Key]) -> list[_Key]:
+    """Every key of a key file, each line starting with ``prefix``; a line that does not is named by kind."""
     found = []
-    for number, line in _key_lines(text, "identity"):
-        if not line.startswith("AGE-SECRET-KEY-1"):
+    for number, line in _key_lines(text, what):
+        if not line.startswith(prefix):
             raise KeyError_(f"line {number}: {_kind(line)}")
         try:
-            found.append(X25519Identity.parse(line))
+            found.append(parse(line))
         except KeyError_ as exc:
             raise KeyError_(f"line {number}: {exc}") from None
     if not found:
-        raise KeyError_("no AGE-SECRET-KEY-1… line in the identity file")
+        raise KeyError_(f"no {prefix}… line in the {what} file")
     return found
+
+
+def parse_identities(text: str) -> list[X25519Identity]:
+    """Every identity of an age identity file (as ``age -i`` reads it)."""
+    return _parse_key_file(text, "identity", "AGE-SECRET-KEY-1", X25519Identity.parse)
 
 
 def parse_recipients(text: str) -> list[X25519Recipient]:
     """Every recipient of an age recipients file (as ``age -R`` reads it)."""
-    found = []
-    for number, line in _key_lines(text, "recipients"):
-        try:
-            found.append(X25519Recipient.parse(line))
-        except KeyError_ as exc:
-            raise KeyError_(f"line {number}: {exc if line.startswith('age1') else _kind(line)}") from None
-    if not found:
-        raise KeyError_("no age1… line in the recipients file")
-    return found
+    return _parse_key_file(text, "recipients", "age1", X25519Recipient.parse)
 
 
 def identity_file_text(identity: X25519Identity, created: str) -> str:
