@@ -2,10 +2,8 @@
 
 Files written here are read by the ``minisign`` tool and vice versa, so an
 operator can check a bundle with stock tooling.  Secret keys may be encrypted
-with a passphrase exactly as ``minisign -G`` does it: scrypt (salsa20/8,
-SHA-256; hashlib's, from OpenSSL) turns the passphrase and a random salt into
-a 104-byte stream XORed over key id, secret key and checksum; the checksum
-then tells a wrong passphrase from a right one.
+with a passphrase exactly as ``minisign -G`` does it; their bytes are sealed
+and opened in ``secret_keys``.
 """
 
 from __future__ import annotations
@@ -21,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
@@ -29,23 +26,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from airgap_transfer import limits
 from airgap_transfer.errors import KeyFileError, TrustError, UsageError
+from airgap_transfer.trust import secret_keys
+from airgap_transfer.trust.secret_keys import MEMLIMIT, OPSLIMIT, EncryptedKeyError
 
-ALG_LEGACY = b"Ed"  # signs the raw message; also the key algorithm tag
+ALG_LEGACY = secret_keys.KEY_ALGORITHM  # signs the raw message; also the key algorithm tag
 ALG_HASHED = b"ED"  # signs blake2b-512(message); minisign's default since 0.10
-KDF_NONE = b"\0\0"
-KDF_SCRYPT = b"Sc"
-CHK_BLAKE2B = b"B2"
 UNTRUSTED = "untrusted comment: "
 TRUSTED = "trusted comment: "
 # minisign -G writes this line even with -W; we copy it byte for byte.
 SECRET_COMMENT = UNTRUSTED + "minisign encrypted secret key"
-_SECRET_LEN = 2 + 2 + 2 + 32 + 8 + 8 + 8 + 64 + 32  # 158, see SecretKey._pack
 _FORBIDDEN = ("\n", "\r", "\0")  # minisign stops or trims a comment at these
-_KEYGEN_HINT = "make a key with `minisign -G` or `airgap-transfer keygen`"
-# minisign's (libsodium's "sensitive") scrypt limits; the file records them, readers use those recorded.
-OPSLIMIT = 33554432
-MEMLIMIT = 1073741824
-_ENCRYPTED_LEN = 8 + 64 + 32    # key id, secret key (seed and public half), checksum
 _PATH_HINT = "check the path or create a key pair with `airgap-transfer keygen`"
 _REFETCH_HINT = "fetch the .minisig file again; it must be the four lines minisign writes"
 _RESIGN_HINT = "sign again with minisign or airgap-transfer"
@@ -164,26 +154,12 @@ class SecretKey:
         return Ed25519PrivateKey.from_private_bytes(self.seed)
 
     def public_key(self) -> PublicKey:
-        raw = self._private().public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        return PublicKey(key_id=self.key_id, raw=raw)
+        return PublicKey(key_id=self.key_id, raw=secret_keys.public_half(self.seed))
 
     def to_file_text(self, passphrase: bytes | None = None,
                      kdf_limits: tuple[int, int] = (OPSLIMIT, MEMLIMIT)) -> str:
-        return f"{SECRET_COMMENT}\n{_b64(self._pack(passphrase, kdf_limits))}\n"
-
-    def _pack(self, passphrase: bytes | None = None, kdf_limits: tuple[int, int] = (OPSLIMIT, MEMLIMIT)) -> bytes:
-        # Same layout as `minisign -G`: with -W (no passphrase) zero salt and limits.  We
-        # fill in the checksum where minisign 0.11 leaves zeros for -W; it ignores it.
-        keypair = self.seed + self.public_key().raw
-        secret = self.key_id + keypair + _checksum(self.key_id, keypair)
-        if passphrase is None:
-            return ALG_LEGACY + KDF_NONE + CHK_BLAKE2B + bytes(32 + 8 + 8) + secret
-        salt = secrets.token_bytes(32)
-        stream = _kdf_stream(passphrase, salt, *kdf_limits)
-        recorded = kdf_limits[0].to_bytes(8, "little") + kdf_limits[1].to_bytes(8, "little")
-        return ALG_LEGACY + KDF_SCRYPT + CHK_BLAKE2B + salt + recorded + _xor(secret, stream)
+        blob = secret_keys.seal(self.key_id, self.seed, passphrase, kdf_limits)
+        return f"{SECRET_COMMENT}\n{_b64(blob)}\n"
 
     @classmethod
     def generate(cls) -> SecretKey:
@@ -196,44 +172,16 @@ class SecretKey:
         if len(lines) != 2 or not lines[0].startswith(UNTRUSTED):
             raise KeyFileError("not a minisign secret key", hint=hint)
         blob = _b64decode(lines[1])
-        if blob is None or len(blob) != _SECRET_LEN:
+        if blob is None or len(blob) != secret_keys.BLOB_LEN:
             raise KeyFileError("not a minisign secret key", hint=hint)
-        return cls._unpack(blob, passphrase)
-
-    @classmethod
-    def _unpack(cls, blob: bytes, passphrase: bytes | None = None) -> SecretKey:
-        if blob[:2] != ALG_LEGACY or blob[2:4] not in (KDF_NONE, KDF_SCRYPT) or blob[4:6] != CHK_BLAKE2B:
-            raise KeyFileError("secret key uses an unknown algorithm", hint=_KEYGEN_HINT)
-        secret = blob[54:]
-        encrypted = blob[2:4] == KDF_SCRYPT
-        if encrypted:
-            if passphrase is None:
-                raise EncryptedKeyError("secret key is encrypted with a passphrase")
-            opslimit, memlimit = int.from_bytes(blob[38:46], "little"), int.from_bytes(blob[46:54], "little")
-            if opslimit > limits.MAX_SCRYPT_OPSLIMIT or memlimit > limits.MAX_SCRYPT_MEMLIMIT:
-                raise KeyFileError(f"secret key asks for scrypt limits beyond what this tool allows "
-                                   f"({opslimit} operations, {memlimit} bytes)", hint=_KEYGEN_HINT)
-            secret = _xor(secret, _kdf_stream(passphrase, blob[6:38], opslimit, memlimit))
-        key_id, keypair, chk = secret[:8], secret[8:72], secret[72:]
-        good_chk = chk == _checksum(key_id, keypair)
-        if encrypted and not good_chk:
-            raise KeyFileError("wrong passphrase for the secret key (or the key file is damaged)",
-                               hint="try again; scripts give it in the file named by "
-                                    "AIRGAP_TRANSFER_PASSPHRASE_FILE")
-        key = cls(key_id=key_id, seed=keypair[:32])
-        # minisign 0.11 writes an all-zero checksum for -W keys; anything else
-        # must match, and the stored public half must match the seed.
-        bad_chk = not good_chk and chk != bytes(32)
-        if bad_chk or key.public_key().raw != keypair[32:]:
-            raise KeyFileError("secret key is corrupt (checksum or public half does not match)",
-                               hint="restore the key file from its backup")
-        return key
+        key_id, seed = secret_keys.open_sealed(blob, passphrase)
+        return cls(key_id=key_id, seed=seed)
 
     @staticmethod
     def is_encrypted_text(text: str) -> bool:
         lines = _lines(text.strip()) if len(text) <= limits.MAX_KEY_FILE_BYTES else []
         blob = _b64decode(lines[1]) if len(lines) == 2 else None
-        return blob is not None and len(blob) == _SECRET_LEN and blob[2:4] == KDF_SCRYPT
+        return blob is not None and secret_keys.is_encrypted(blob)
 
     @classmethod
     def from_file(cls, path: StrPath, check_permissions: bool = True,
@@ -251,42 +199,6 @@ class SecretKey:
             raise EncryptedKeyError(f"secret key {path} is encrypted with a passphrase",
                                     hint="give its passphrase on a terminal or in the file named by "
                                          "AIRGAP_TRANSFER_PASSPHRASE_FILE") from None
-
-
-class EncryptedKeyError(KeyFileError):
-    """An encrypted secret key was read without a passphrase."""
-
-
-def _kdf_stream(passphrase: bytes, salt: bytes, opslimit: int, memlimit: int) -> bytes:
-    n_log2, r, p = _scrypt_params(opslimit, memlimit)
-    return hashlib.scrypt(passphrase, salt=salt, n=1 << n_log2, r=r, p=p,
-                          maxmem=128 * r * ((1 << n_log2) + p + 2) + 2**20, dklen=_ENCRYPTED_LEN)
-
-
-def _scrypt_params(opslimit: int, memlimit: int) -> tuple[int, int, int]:
-    """libsodium's pickparams for crypto_pwhash_scryptsalsa208sha256: (log2 N, r, p)."""
-    opslimit = max(opslimit, 32768)
-    r = 8
-    if opslimit < memlimit // 32:
-        p = 1
-        max_n = opslimit // (r * 4)
-    else:
-        max_n = memlimit // (r * 128)
-    n_log2 = 1
-    while n_log2 < 63 and (1 << n_log2) <= max_n // 2:
-        n_log2 += 1
-    if not opslimit < memlimit // 32:
-        max_rp = min((opslimit // 4) // (1 << n_log2), 0x3FFFFFFF)
-        p = max(1, max_rp // r)
-    return n_log2, r, p
-
-
-def _xor(data: bytes, stream: bytes) -> bytes:
-    return bytes(a ^ b for a, b in zip(data, stream, strict=True))
-
-
-def _checksum(key_id: bytes, keypair: bytes) -> bytes:
-    return hashlib.blake2b(ALG_LEGACY + key_id + keypair, digest_size=32).digest()
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from airgap_transfer.errors import KeyFileError, TrustError, UsageError
-from airgap_transfer.trust import minisign
+from airgap_transfer.trust import minisign, secret_keys
 from airgap_transfer.trust.keyfiles import write_key_pair
 from airgap_transfer.trust.minisign import (
     PublicKey,
@@ -249,7 +249,7 @@ def test_encrypted_key_layout_is_minisigns(key: SecretKey) -> None:
     (1000, 2**30, (10, 8, 1)),            # below the floor of 32768 operations
 ])
 def test_scrypt_parameters_follow_libsodium(opslimit, memlimit, expected) -> None:
-    assert minisign._scrypt_params(opslimit, memlimit) == expected
+    assert secret_keys.scrypt_params(opslimit, memlimit) == expected
 
 
 def test_a_key_asking_for_absurd_scrypt_memory_is_refused_before_deriving(key: SecretKey) -> None:
