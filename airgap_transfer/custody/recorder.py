@@ -22,13 +22,11 @@ from typing import Any
 
 from airgap_transfer import __version__, interrupts, limits
 from airgap_transfer.custody import chain as custody
-from airgap_transfer.custody import chunk_sets, coverage
+from airgap_transfer.custody import chunk_sets, local_log
 from airgap_transfer.custody.media_identity import media_identity
-from airgap_transfer.errors import AirgapError, FormatError, IntegrityError, TrustError
+from airgap_transfer.errors import AirgapError
 from airgap_transfer.events import Callback, Event, Kind, Reporter, ignore
 from airgap_transfer.format import layout
-from airgap_transfer.media import fsio
-from airgap_transfer.state import paths
 from airgap_transfer.trust import keys, minisign
 
 
@@ -48,10 +46,6 @@ class Actor:
         return {k: v[:limits.MAX_FIELD_CHARS] for k, v in found.items() if v}
 
 
-def local_log_path(transfer_id: str) -> Path:
-    return paths.state_dir() / "custody" / f"{transfer_id}.jsonl"
-
-
 def _now() -> tuple[str, str, str]:
     now = datetime.now(UTC)
     local = now.astimezone()
@@ -67,77 +61,6 @@ def new_event(kind: str, transfer_id: str, actor: Actor, result: str = "ok", **f
              "tool": f"airgap-transfer {__version__}", "transfer_id": transfer_id, "result": result}
     event.update({k: v for k, v in fields.items() if v not in (None, {}, [])})
     return event
-
-
-def local_heads_path(transfer_id: str) -> Path:
-    return paths.state_dir() / "custody" / f"{transfer_id}.heads"
-
-
-@dataclass
-class Adopted:
-    """What the drives' logs gave: the covered prefixes, their signatures, and the copies refused."""
-
-    logs: list[list[dict[str, Any]]] = field(default_factory=list)
-    heads: list[str] = field(default_factory=list)
-    refused: list[dict[str, str]] = field(default_factory=list)
-
-
-def adopt_drive_logs(folders: list[layout.TransferFolder], trusted: list[minisign.PublicKey],
-                     report: Reporter) -> Adopted:
-    """From each drive, only the events a trusted signature covers; a bad copy is a warning, not fatal."""
-    adopted = Adopted()
-    for folder in folders:
-        try:
-            copy = coverage.read_drive_copy(folder, trusted)
-        except (FormatError, IntegrityError, TrustError) as exc:
-            report.warning(Kind.CUSTODY_LOG_IGNORED, f"custody log on {folder.drive_root} not adopted: "
-                           f"{exc.one_line()}", drive=str(folder.drive_root))
-            adopted.refused.append({"drive": str(folder.drive_root)[:limits.MAX_FIELD_CHARS],
-                                    "problem": exc.detail[:limits.MAX_FIELD_CHARS]})
-            continue
-        problem = copy.uncovered_problem()
-        if problem is not None:
-            report.warning(Kind.CUSTODY_EVENTS_IGNORED, f"custody log on {folder.drive_root}: only events 1 to "
-                           f"{copy.covered} adopted: {problem.one_line()}", drive=str(folder.drive_root))
-            adopted.refused.append({"drive": str(folder.drive_root)[:limits.MAX_FIELD_CHARS],
-                                    "problem": problem.detail[:limits.MAX_FIELD_CHARS]})
-        adopted.logs.append(copy.events[:copy.covered])
-        adopted.heads.extend(copy.trusted_texts)
-    return adopted
-
-
-def load_local_log(transfer_id: str) -> list[dict[str, Any]]:
-    path = local_log_path(transfer_id)
-    events = custody.read_log(path)
-    custody.check_chain(events, transfer_id, str(path))
-    return events
-
-
-def _set_aside(transfer_id: str, error: AirgapError, report: Reporter) -> list[dict[str, Any]]:
-    """Keep a damaged local log as evidence under another name, and start from the drives."""
-    path = local_log_path(transfer_id)
-    kept = path.with_name(f"{path.name}.damaged-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
-    os.replace(path, kept)
-    report.warning(Kind.CUSTODY_LOCAL_DAMAGED, f"this host's custody log was damaged ({error.detail}); "
-                   f"kept as {kept}, continuing from the drives' logs", kept=str(kept))
-    return []
-
-
-def write_local(events: list[dict[str, Any]]) -> None:
-    """Replace the local log with ``events`` (a chain that extends what it held)."""
-    path = local_log_path(events[0]["transfer_id"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fsio.atomic_write_bytes(path, custody.render_log(events))
-
-
-def append_local(event: dict[str, Any]) -> None:
-    """Add one event to the local log: one line, fsynced, no rewrite of what is there."""
-    fd = os.open(local_log_path(event["transfer_id"]), os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
-    try:
-        os.write(fd, custody.canonical(event) + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -187,9 +110,9 @@ class Recorder:
         with interrupts.held():  # the chain in memory and the log on disk must not part
             event = custody.chain(self.events, new_event(kind, self._transfer(), self.actor, result, **fields))
             if self._local_in_step:
-                append_local(event)
+                local_log.append_local(event)
             else:  # the first write of a run: the chain may have grown from the drives' logs
-                write_local(self.events)
+                local_log.write_local(self.events)
                 self._local_in_step = True
         return event
 
@@ -208,7 +131,7 @@ class Recorder:
     # pack ------------------------------------------------------------------------------
     def _on_pack_started(self, data: dict[str, Any]) -> None:
         self.transfer_id, self.operation = data["transfer_id"], "pack"
-        self.events = load_local_log(self.transfer_id)
+        self.events = local_log.load_local_log(self.transfer_id)
         self.record("pack-started", bundle=data.get("bundle"), size=data.get("size"), signer=data.get("key_id"),
                     details={"resumed": True} if data.get("resumed") else None)
 
@@ -290,7 +213,7 @@ class Recorder:
         try:
             text = custody.write_log(self.drives[drive], self.events, self._key)
             if text is not None:
-                add_local_head(self._transfer(), text)
+                local_log.add_local_head(self._transfer(), text)
         except OSError as exc:
             self.forward(Event(Kind.CUSTODY_WRITE_FAILED, f"custody log not written to {drive}: {exc.strerror}",
                                {"drive": drive}, level="warning"))
@@ -298,9 +221,9 @@ class Recorder:
     # unpack ----------------------------------------------------------------------------
     def _on_unpack_started(self, data: dict[str, Any]) -> None:
         self.transfer_id, self.operation = data["transfer_id"], "unpack"
-        self.events, adopted = _continue(self.transfer_id, self.sources, Reporter(self.forward),
+        self.events, adopted = local_log.continue_with_adopted(self.transfer_id, self.sources, Reporter(self.forward),
                                          keys.custody_keys(self.trust))
-        drives = sorted({str(f.drive_root) for f in folders_of(self.sources, self.transfer_id)})
+        drives = sorted({str(f.drive_root) for f in local_log.folders_of(self.sources, self.transfer_id)})
         self.record("received", details={"output": data.get("output"), "size": data.get("size"),
                                          "index_signer": data.get("key_id"), "trusted": data.get("trusted"),
                                          "rollback_allowed": data.get("rollback"),
@@ -351,44 +274,3 @@ def _json_scalars(data: dict[str, Any]) -> dict[str, Any]:
 
 def _digests(data: dict[str, Any]) -> dict[str, str]:
     return {alg: data[alg] for alg in ("blake3", "sha256") if data.get(alg)}
-
-
-def folders_of(sources: list[Path], transfer_id: str) -> list[layout.TransferFolder]:
-    return [f for f in layout.discover(sources) if f.transfer_id == transfer_id]
-
-
-def continue_chain(transfer_id: str, sources: list[Path], report: Reporter,
-                   trusted: list[minisign.PublicKey] | None = None) -> list[dict[str, Any]]:
-    """The longest chain among the local log and what the drives' signatures cover: what new events extend."""
-    return _continue(transfer_id, sources, report, trusted)[0]
-
-
-def _continue(transfer_id: str, sources: list[Path], report: Reporter,
-              trusted: list[minisign.PublicKey] | None) -> tuple[list[dict[str, Any]], Adopted]:
-    trusted = keys.custody_keys([]) if trusted is None else trusted
-    adopted = adopt_drive_logs(folders_of(sources, transfer_id), trusted, report) if sources else Adopted()
-    try:
-        local = load_local_log(transfer_id)
-    except (FormatError, IntegrityError) as exc:
-        local = _set_aside(transfer_id, exc, report)
-    merged = custody.merge([local, *adopted.logs])
-    forked = custody.forks(custody.merge(adopted.logs))
-    if forked:
-        report.warning(Kind.CUSTODY_FORK, f"the drives' custody logs fork at event {forked[0]}: they were signed "
-                       "apart; continuing the longest", transfer_id=transfer_id, seq=forked[0])
-    longest = custody.tip(merged)
-    if local and custody.event_hash(local[-1]) not in {custody.event_hash(e) for e in longest}:
-        # The drives grew apart from this host's log (a fork): never drop local events.
-        report.warning(Kind.CUSTODY_FORK, f"the drives' custody logs fork from this host's at event "
-                       f"{local[-1]['seq']}; continuing this host's log", transfer_id=transfer_id)
-        longest = local
-    reached = {custody.event_hash(e) for e in longest}
-    for text in adopted.heads:  # keep the signatures of what was adopted, for the local report
-        head = custody.HEAD_COMMENT_RE.fullmatch(minisign.Signature.from_text(text).trusted_comment)
-        if head and head.group(3) in reached:
-            add_local_head(transfer_id, text)
-    return longest, adopted
-
-
-def add_local_head(transfer_id: str, text: str) -> None:
-    custody.add_head(local_heads_path(transfer_id), text)

@@ -19,7 +19,7 @@ from typing import Any
 
 from airgap_transfer import __version__
 from airgap_transfer.custody import chain as custody
-from airgap_transfer.custody import chunk_sets, coverage, recorder, report_formats, report_html
+from airgap_transfer.custody import chunk_sets, coverage, local_log, recorder, report_formats, report_html
 from airgap_transfer.engine.unpack import catalog
 from airgap_transfer.errors import (
     AirgapError,
@@ -110,10 +110,10 @@ def _check_drive_copy(folder: TransferFolder,
 
 
 def _check_local_copy(transfer_id: str, head_keys: list[minisign.PublicKey]) -> tuple[Check, list[dict[str, Any]]]:
-    local_path = recorder.local_log_path(transfer_id)
+    local_path = local_log.local_log_path(transfer_id)
     check = Check(where=str(local_path), events=0)
     try:
-        copy = coverage.read_local_copy(local_path, recorder.local_heads_path(transfer_id), transfer_id, head_keys)
+        copy = coverage.read_local_copy(local_path, local_log.local_heads_path(transfer_id), transfer_id, head_keys)
     except (FormatError, IntegrityError, TrustError) as exc:
         check.chain, check.error = exc.detail, exc
         return check, []
@@ -153,7 +153,7 @@ def gather(config: ReportConfig, report: Reporter) -> Gathered:
     else:
         raise UsageError(f"{config.source} is neither a folder nor a transfer id",
                          hint="give a drive's mount point or a transfer id")
-    if recorder.local_log_path(transfer_id).exists():
+    if local_log.local_log_path(transfer_id).exists():
         check, events = _check_local_copy(transfer_id, head_keys)
         checks.append(check)
         logs.append(events)
@@ -278,9 +278,9 @@ def export(config: ReportConfig, fmt: str, output: Path, callback: Callback | No
     output.parent.mkdir(parents=True, exist_ok=True)
     fsio.atomic_write_bytes(output, text.encode("utf-8"))
     sources = [Path(config.source)] if gathered.drive_folders else []
-    events = recorder.continue_chain(gathered.transfer_id, sources, Reporter(None), keys.custody_keys(config.trust))
+    events = local_log.continue_chain(gathered.transfer_id, sources, Reporter(None), keys.custody_keys(config.trust))
     custody.chain(events, recorder.new_event(
         "report-exported", gathered.transfer_id, config.actor,
         details={"format": fmt, "output": str(output), "verified": document["verification"]["ok"]}))
-    recorder.write_local(events)
+    local_log.write_local(events)
     return document

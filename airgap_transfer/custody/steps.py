@@ -14,15 +14,9 @@ from typing import Any
 from airgap_transfer import limits
 from airgap_transfer.custody import chain as custody
 from airgap_transfer.custody import coverage
+from airgap_transfer.custody.local_log import add_local_head, continue_chain, folders_of, write_local
 from airgap_transfer.custody.media_identity import media_identity
-from airgap_transfer.custody.recorder import (
-    Actor,
-    add_local_head,
-    continue_chain,
-    folders_of,
-    new_event,
-    write_local,
-)
+from airgap_transfer.custody.recorder import Actor, new_event
 from airgap_transfer.engine.unpack import catalog, inspect
 from airgap_transfer.errors import AirgapError, DriveIOError, IntegrityError, UsageError
 from airgap_transfer.events import Callback, Kind, Reporter

@@ -9,7 +9,7 @@ import pytest
 
 from airgap_transfer import limits
 from airgap_transfer.custody import chain as custody
-from airgap_transfer.custody import chunk_sets, report, report_formats
+from airgap_transfer.custody import chunk_sets, local_log, report, report_formats
 from airgap_transfer.custody import recorder as custody_record
 from airgap_transfer.events import Event
 from airgap_transfer.format import layout
@@ -80,7 +80,7 @@ def _pack_events(tmp_path, chunks_per_drive: list[int]) -> tuple[list[dict], lis
                                                  "length": 10, "file": f"x-{seq:06d}.chunk", "readback": True}))
         recorder(Event("drive-sealed", "", {"drive": str(drive)}))
     recorder(Event("pack-finished", "", {"transfer_id": TID, "blake3": "1" * 64}))
-    return custody.read_log(custody_record.local_log_path(TID)), drives
+    return custody.read_log(local_log.local_log_path(TID)), drives
 
 
 def test_pack_of_many_chunks_records_singles_then_groups_per_drive(tmp_path):
@@ -120,7 +120,7 @@ def test_a_failed_pack_records_its_waiting_group_before_the_failure(tmp_path):
         for seq in range(1, limits.CUSTODY_SINGLE_CHUNK_EVENTS + 6):
             recorder(Event("chunk-written", "", {"chunk": seq, "drive": str(tmp_path), "blake3": _digest(seq)}))
         raise KeyboardInterrupt
-    events = custody.read_log(custody_record.local_log_path(TID))
+    events = custody.read_log(local_log.local_log_path(TID))
     assert events[-2]["type"] == "chunk-written" and events[-2]["details"]["chunk_count"] == 5
     assert events[-1]["type"] == "pack-failed"
 
@@ -132,7 +132,7 @@ def test_unpack_groups_verified_chunks_and_flushes_them_before_the_proof(tmp_pat
     for seq in range(1, total + 1):
         recorder(Event("chunk-verified", "", {"chunk": seq, "drive": str(tmp_path), "blake3": _digest(seq)}))
     recorder(Event("unpack-finished", "", {"output": "o", "blake3": "1" * 64}))
-    events = custody.read_log(custody_record.local_log_path(TID))
+    events = custody.read_log(local_log.local_log_path(TID))
     verified = [e for e in events if e["type"] == "chunk-verified"]
     assert len(verified) == limits.CUSTODY_SINGLE_CHUNK_EVENTS + 2
     assert [e["details"]["chunk_count"] for e in verified[-2:]] == [1000, 234]

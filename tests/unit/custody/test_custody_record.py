@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from airgap_transfer.custody import chain as custody
-from airgap_transfer.custody import media_identity
+from airgap_transfer.custody import local_log, media_identity
 from airgap_transfer.custody import recorder as custody_record
 from airgap_transfer.events import Event, Reporter
 from airgap_transfer.format import layout
@@ -48,15 +48,15 @@ def test_continue_chain_takes_the_longest_log_but_never_drops_local_events(tmp_p
     longer = list(base)
     custody.chain(longer, custody_record.new_event("handover", TID, actor))
     _drive_with_log(tmp_path / "d1", longer)
-    custody_record.write_local(base)
-    assert custody_record.continue_chain(TID, [tmp_path], Reporter(None), TRUSTED) == longer
+    local_log.write_local(base)
+    assert local_log.continue_chain(TID, [tmp_path], Reporter(None), TRUSTED) == longer
     custody.chain(longer, custody_record.new_event("handover", TID, actor))
     _drive_with_log(tmp_path / "d1", longer)
     forked = list(base)
     custody.chain(forked, custody_record.new_event("verified", TID, actor))
-    custody_record.write_local(forked)
+    local_log.write_local(forked)
     warnings: list[Event] = []
-    assert custody_record.continue_chain(TID, [tmp_path], Reporter(warnings.append), TRUSTED) == forked
+    assert local_log.continue_chain(TID, [tmp_path], Reporter(warnings.append), TRUSTED) == forked
     assert [w.kind for w in warnings] == ["custody-fork"]
 
 
@@ -75,7 +75,7 @@ def test_only_what_a_trusted_signature_covers_is_adopted(tmp_path):
     custody.chain(forged, custody_record.new_event("handover", TID, custody_record.Actor("Mallory")))
     (tmp_path / "d1" / layout.folder_name(TID) / custody.LOG_NAME).write_bytes(custody.render_log(forged))
     warnings: list[Event] = []
-    assert custody_record.continue_chain(TID, [tmp_path], Reporter(warnings.append), TRUSTED) == []
+    assert local_log.continue_chain(TID, [tmp_path], Reporter(warnings.append), TRUSTED) == []
     assert [w.kind for w in warnings] == ["custody-log-ignored"]
     assert "not covered by the signed head" in warnings[0].message
 
@@ -83,7 +83,7 @@ def test_only_what_a_trusted_signature_covers_is_adopted(tmp_path):
 def test_a_log_signed_by_an_untrusted_key_is_not_adopted(tmp_path):
     _drive_with_log(tmp_path / "d1", _three_events(), minisign.SecretKey.generate())
     warnings: list[Event] = []
-    assert custody_record.continue_chain(TID, [tmp_path], Reporter(warnings.append), TRUSTED) == []
+    assert local_log.continue_chain(TID, [tmp_path], Reporter(warnings.append), TRUSTED) == []
     assert [w.kind for w in warnings] == ["custody-events-ignored"] and "not trusted" in warnings[0].message
 
 
@@ -94,9 +94,9 @@ def test_a_tail_signed_by_an_untrusted_witness_is_left_out_the_senders_part_adop
     custody.chain(longer, custody_record.new_event("handover", TID, custody_record.Actor("Courier")))
     _drive_with_log(tmp_path / "d1", longer, minisign.SecretKey.generate())
     warnings: list[Event] = []
-    assert custody_record.continue_chain(TID, [tmp_path], Reporter(warnings.append), TRUSTED) == events
+    assert local_log.continue_chain(TID, [tmp_path], Reporter(warnings.append), TRUSTED) == events
     assert "only events 1 to 3 adopted" in warnings[0].message and "--custody-only" in warnings[0].message
-    assert custody.read_heads(custody_record.local_heads_path(TID))  # the sender's signature is kept locally
+    assert custody.read_heads(local_log.local_heads_path(TID))  # the sender's signature is kept locally
 
 
 def test_recorder_appends_to_the_local_log_and_forwards_every_event(tmp_path):
@@ -107,7 +107,7 @@ def test_recorder_appends_to_the_local_log_and_forwards_every_event(tmp_path):
     recorder(Event("drive-opened", "", {"drive": str(tmp_path)}))
     recorder(Event("chunk-written", "", {"chunk": 1, "drive": str(tmp_path), "blake3": "1" * 64, "length": 1}))
     assert len(seen) == 4
-    events = custody.read_log(custody_record.local_log_path(TID))
+    events = custody.read_log(local_log.local_log_path(TID))
     custody.check_chain(events, TID, "local")
     assert [e["type"] for e in events] == ["pack-started", "chunk-written"]
     assert events[1]["digests"] == {"blake3": "1" * 64} and events[1]["media"]["path"] == str(tmp_path)
@@ -119,7 +119,7 @@ def test_recorder_reuses_the_medium_pack_reports_with_drive_opened(tmp_path):
     medium = {"label": "USB1", "fs_type": "exfat", "capacity": 64, "serial": None, "ratio": 0.5}
     recorder(Event("drive-opened", "", {"drive": str(tmp_path), "medium": medium}))
     recorder(Event("chunk-written", "", {"chunk": 1, "drive": str(tmp_path), "blake3": "1" * 64}))
-    events = custody.read_log(custody_record.local_log_path(TID))
+    events = custody.read_log(local_log.local_log_path(TID))
     assert events[-1]["media"] == {"label": "USB1", "fs_type": "exfat", "capacity": 64, "path": str(tmp_path)}
 
 
@@ -129,11 +129,11 @@ def test_a_damaged_local_log_is_kept_aside_not_overwritten(tmp_path):
     for kind in ("pack-started", "packed"):
         custody.chain(events, custody_record.new_event(kind, TID, actor))
     _drive_with_log(tmp_path / "d1", events)
-    path = custody_record.local_log_path(TID)
+    path = local_log.local_log_path(TID)
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not json\n")
     warnings: list[Event] = []
-    assert custody_record.continue_chain(TID, [tmp_path], Reporter(warnings.append), TRUSTED) == events
+    assert local_log.continue_chain(TID, [tmp_path], Reporter(warnings.append), TRUSTED) == events
     assert [w.kind for w in warnings] == ["custody-local-damaged"]
     kept = list(path.parent.glob(f"{path.name}.damaged-*"))
     assert len(kept) == 1 and kept[0].read_bytes() == b"not json\n" and not path.exists()
