@@ -2,12 +2,16 @@
 
 Each command group lives in its own module (pack_command, unpack_command,
 inspect_commands, custody_commands, keys_commands, bootstrap_command) and is
-registered here.  Everything that can go wrong in an expected way is an
-AirgapError; ``main`` turns it into one line and the exit code from the brief.
+registered here by name, imported only when it runs: a command pays for its
+own engine, not for every other one (parity's numpy, the report's HTML,
+bootstrap's wheel builder), which is a third of a second of a cold start.
+Everything that can go wrong in an expected way is an AirgapError; ``main``
+turns it into one line and the exit code from the brief.
 """
 
 from __future__ import annotations
 
+import importlib
 import signal
 import sys
 import traceback
@@ -16,29 +20,48 @@ from types import FrameType
 import click
 
 from airgap_transfer import __version__
-from airgap_transfer.cli.bootstrap_command import bootstrap_command
-from airgap_transfer.cli.custody_commands import custody_group, report_command
-from airgap_transfer.cli.inspect_commands import status_command, verify_command
-from airgap_transfer.cli.keys_commands import keygen_command, trust_group
 from airgap_transfer.cli.options import state
-from airgap_transfer.cli.pack_command import pack_command
 from airgap_transfer.cli.prompts import ask_passphrase
 from airgap_transfer.cli.render import Renderer
-from airgap_transfer.cli.unpack_command import unpack_command
 from airgap_transfer.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AirgapError
 from airgap_transfer.trust import passphrase
 
+# Command name -> "module:attribute" below airgap_transfer.cli (--help lists them sorted, as click does).
+COMMANDS = {
+    "pack": "pack_command:pack_command",
+    "unpack": "unpack_command:unpack_command",
+    "verify": "inspect_commands:verify_command",
+    "status": "inspect_commands:status_command",
+    "custody": "custody_commands:custody_group",
+    "report": "custody_commands:report_command",
+    "keygen": "keys_commands:keygen_command",
+    "trust": "keys_commands:trust_group",
+    "bootstrap": "bootstrap_command:bootstrap_command",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported when they are looked up (click's documented lazy pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        command = getattr(importlib.import_module(f"airgap_transfer.cli.{module_name}"), attribute)
+        if not isinstance(command, click.Command) or command.name != cmd_name:
+            raise TypeError(f"COMMANDS[{cmd_name!r}] names {target}, which is not the {cmd_name} command")
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="airgap-transfer")
 @click.option("--debug", is_flag=True, help="Show tracebacks on internal errors.")
 def cli(debug: bool) -> None:
     """Carry large bundles across an air gap on removable drives."""
-
-
-for _command in (pack_command, unpack_command, verify_command, status_command, custody_group, report_command,
-                 keygen_command, trust_group, bootstrap_command):
-    cli.add_command(_command)
 
 
 def _terminate_like_ctrl_c(_signum: int, _frame: FrameType | None) -> None:

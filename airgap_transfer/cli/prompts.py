@@ -16,17 +16,19 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import humanize
 
 from airgap_transfer import limits
 from airgap_transfer.cli.render import Renderer
-from airgap_transfer.engine.pack.packer import DriveRequest
-from airgap_transfer.engine.unpack.unpacker import SourceRequest
 from airgap_transfer.errors import UsageError
 from airgap_transfer.events import Event, Kind
 from airgap_transfer.media import probe
+
+if TYPE_CHECKING:  # annotations only: importing both engines here would load them for every command
+    from airgap_transfer.engine.pack.drives import DriveRequest
+    from airgap_transfer.engine.unpack.unpacker import SourceRequest
 
 POLL_SECONDS = 1.0
 

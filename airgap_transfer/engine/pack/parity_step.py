@@ -8,10 +8,15 @@ every stripe back and writes the parity once the data is on the drives.
 
 from __future__ import annotations
 
-from airgap_transfer.engine.pack import parity_early, parity_phase, planning, preflight
+from typing import TYPE_CHECKING
+
+from airgap_transfer.engine.pack import planning, preflight
 from airgap_transfer.engine.pack.drives import Drives
 from airgap_transfer.engine.pack.state import PackRun, PackState
 from airgap_transfer.events import Kind
+
+if TYPE_CHECKING:
+    from airgap_transfer.engine.pack import parity_early
 
 
 class ParityStep:
@@ -36,6 +41,8 @@ class ParityStep:
                                        config.chunk_size, len(state.chunks))  # the plan AtOnce will make
         if chosen is None or chosen.unplaced:
             return None
+        from airgap_transfer.engine.pack import parity_early  # numpy's import only when parity is asked for
+
         shares = [plan.chunks for plan in chosen.drives if plan.chunks]
         first = max((s.ordinal for s in state.slots), default=0) + 1
         # Numbered after the data drives they will follow, but listed only once those are open.
@@ -46,6 +53,8 @@ class ParityStep:
 
     def write(self, early: parity_early.EarlyParity | None) -> None:
         """The parity of every stripe on the parity drives: adopted from ``early``, else written now."""
+        from airgap_transfer.engine.pack import parity_phase  # numpy's import only when parity is asked for
+
         run, state = self.run, self.state
         if early is not None:
             renumbered = [s.ordinal for s in state.parity_slots]

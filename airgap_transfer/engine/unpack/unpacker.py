@@ -19,7 +19,7 @@ from typing import Any
 from airgap_transfer.engine.crypt.keys import X25519Identity
 from airgap_transfer.engine.crypt.transfer import OpeningKeys
 from airgap_transfer.engine.parity import margin
-from airgap_transfer.engine.unpack import assemble, catalog, dirrestore, rebuild, tarcheck
+from airgap_transfer.engine.unpack import assemble, catalog, dirrestore, tarcheck
 from airgap_transfer.engine.unpack.output import OutputPaths, _Output, check_output, earlier_run, open_partial
 from airgap_transfer.errors import (
     DriveIOError,
@@ -155,6 +155,8 @@ class _UnpackSession:
             output.assembler.place_available(transfer, index)
             missing = [c for c in index.chunks if c.seq not in output.assembler.placed]
             if index.final and missing and index.parity is not None:
+                from airgap_transfer.engine.unpack import rebuild  # numpy's import only when a rebuild is due
+
                 rebuild.Rebuilder(self.report, output.assembler, _rebuild_work(output.paths)).rebuild(transfer, index)
                 missing = [c for c in index.chunks if c.seq not in output.assembler.placed]
             if index.final and not missing:
