@@ -166,12 +166,12 @@ def read_chunk(fd: int, chunk: Chunk, whole: Hasher | None, out_fd: int | None, 
             raise ChunkReadError(exc.strerror or str(exc)) from None
     position = dropped = chunk.offset
 
-    # BLAKE3 (chunk and whole) in the reader thread, the whole's SHA-256 in the writing one.
+    # BLAKE3 (chunk and whole) in the reader thread, the whole's SHA-256 in the pump's trailing one.
     update_whole: Callable[[memoryview], object] | None = whole.update if whole is not None else None
-    late_tap = None
+    trailing_tap = None
     if isinstance(whole, Digests):
         update_whole = whole.blake3.update
-        late_tap = whole.sha256.update if whole.sha256 is not None else None
+        trailing_tap = whole.sha256.update if whole.sha256 is not None else None
 
     def tap(view: memoryview) -> None:
         plain.update(view)
@@ -189,7 +189,7 @@ def read_chunk(fd: int, chunk: Chunk, whole: Hasher | None, out_fd: int | None, 
             dropped = position - DROP_BEHIND
 
     try:
-        seen = pipeline.pump(fill, sink, tap, chunk.length, ring, progress, late_tap)
+        seen = pipeline.pump(fill, sink, tap, chunk.length, ring, progress, trailing_tap)
         extra = _one_more_byte(fill) if seen == chunk.length else 0
     except zstandard.ZstdError as exc:
         if sealed is not None:

@@ -8,11 +8,14 @@ runs through two threads at once:
     reader thread   fills a free buffer from ``fill`` (a file, stdin, a zstd decoder),
                     then hands it to ``tap`` (per-chunk and whole digests), in order
     caller thread   hands it to ``sink`` (write, pwrite, compress+write), reports
-                    progress, frees the buffer
+                    progress, frees the buffer (or hands it on, below)
 
-Two threads, not three: a separate hashing thread cost a GIL hand-off per
-buffer (``strace -f -c`` counted ~25 futex calls per 2 MiB buffer with three)
-for work that takes half a millisecond.  A stream that fits in one buffer
+Two threads, not three, for BLAKE3: a separate hashing thread cost a GIL
+hand-off per buffer (``strace -f -c`` counted ~25 futex calls per 2 MiB buffer
+with three) for work that takes half a millisecond.  SHA-256 is slower (1.4 ms
+a buffer with SHA-NI), and run in the writing thread it made unpack twice the
+time of ``cat``; it runs in a third, trailing thread (``trailing_tap``) that
+frees each buffer once it has hashed it.  A stream that fits in one buffer
 (small chunks: optical media, parity shards, 10^5 chunks) starts no thread at
 all: it is read, hashed and written in the caller's thread.
 
@@ -59,16 +62,18 @@ class _Failure:
 
 
 def pump(fill: Fill, sink: Sink, tap: Tap, limit: int, ring: Ring,
-         progress: Callable[[int], None] | None = None, late_tap: Tap | None = None) -> int:
+         progress: Callable[[int], None] | None = None, trailing_tap: Tap | None = None) -> int:
     """Move at most ``limit`` bytes from fill to sink through tap; return the count moved.
 
-    ``limit`` may be -1 for "until fill returns 0".  ``late_tap`` also sees
-    every view in order, in the caller's thread just before ``sink``: hashing
-    split between the two threads (unpack's SHA-256 of the whole runs there
-    while the reader thread reads and runs BLAKE3).
+    ``limit`` may be -1 for "until fill returns 0".  ``trailing_tap`` also
+    sees every view in order, in a third thread that takes each buffer after
+    ``sink`` is done with it and frees it: work too long to share a thread
+    (unpack's SHA-256 of the whole, 0.7 CPU-s/GB with SHA-NI, would double
+    the writer's time) overlaps both the read and the next write.  Every tap
+    has seen every byte when this returns.
     """
     if 0 <= limit <= len(ring.views[0]):
-        return _pump_inline(fill, sink, tap, limit, ring.views[0], progress, late_tap)
+        return _pump_inline(fill, sink, tap, limit, ring.views[0], progress, trailing_tap)
     free: queue.Queue[Any] = queue.Queue()
     filled: queue.Queue[Any] = queue.Queue()
     stop = threading.Event()
@@ -96,31 +101,80 @@ def pump(fill: Fill, sink: Sink, tap: Tap, limit: int, ring: Ring,
         filled.put(_STOP)
 
     reader = threading.Thread(target=read_loop, name="agt-read", daemon=True)
+    trailer = _Trailer(trailing_tap, free) if trailing_tap is not None else None
     reader.start()
     moved = 0
     try:
         while True:
             item = filled.get()
             if item is _STOP:
-                return moved
+                break
             if isinstance(item, _Failure):
                 raise item.error
             view, got = item
-            if late_tap is not None:
-                late_tap(view[:got])
             sink(view[:got])
-            free.put(view)
+            if trailer is not None:
+                trailer.hand(view, got)
+            else:
+                free.put(view)
             moved += got
             if progress is not None:
                 progress(moved)
+        if trailer is not None:
+            trailer.finish()
+        return moved
     finally:
         stop.set()
         free.put(_STOP)          # wakes a reader waiting for a buffer
+        if trailer is not None:
+            trailer.close()
         join_through_interrupts(reader)
 
 
+class _Trailer:
+    """The third stage: ``tap`` over each buffer after the sink, then the buffer back to ``free``.
+
+    A failing tap stops tapping but keeps returning buffers, so the reader
+    never waits forever; the failure is raised by ``finish``.
+    """
+
+    def __init__(self, tap: Tap, free: queue.Queue[Any]) -> None:
+        self.tap, self.free = tap, free
+        self.queue: queue.Queue[Any] = queue.Queue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._loop, name="agt-trail", daemon=True)
+        self.thread.start()
+
+    def hand(self, view: memoryview, got: int) -> None:
+        self.queue.put((view, got))
+
+    def finish(self) -> None:
+        """Wait until every handed buffer is tapped; raise what the tap raised."""
+        self.close()
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        if self.thread.is_alive():
+            self.queue.put(_STOP)
+            join_through_interrupts(self.thread)
+
+    def _loop(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is _STOP:
+                return
+            view, got = item
+            if self.error is None:
+                try:
+                    self.tap(view[:got])
+                except BaseException as exc:  # raised in the caller's thread by finish
+                    self.error = exc
+            self.free.put(view)
+
+
 def _pump_inline(fill: Fill, sink: Sink, tap: Tap, limit: int, view: memoryview,
-                 progress: Callable[[int], None] | None, late_tap: Tap | None) -> int:
+                 progress: Callable[[int], None] | None, trailing_tap: Tap | None) -> int:
     """``pump`` for a stream that fits one buffer: no thread to start or hand off to."""
     got = 0
     while got < limit:
@@ -130,9 +184,9 @@ def _pump_inline(fill: Fill, sink: Sink, tap: Tap, limit: int, view: memoryview,
         got += step
     if got:
         tap(view[:got])
-        if late_tap is not None:
-            late_tap(view[:got])
         sink(view[:got])
+        if trailing_tap is not None:
+            trailing_tap(view[:got])
         if progress is not None:
             progress(got)
     return got
