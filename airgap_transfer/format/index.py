@@ -8,8 +8,9 @@ must tile the bundle exactly, so a malformed index can never steer a write.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from airgap_transfer import limits
 from airgap_transfer.errors import FormatError, UsageError
@@ -153,20 +154,37 @@ class Index:
         """The exact bytes that are signed: ``dumps(to_dict())``, packed a chunk at a time.
 
         Packing entry by entry never holds 10^5 chunk dicts at once; the bytes
-        are the same (tests/unit/test_reference_equivalence.py).
+        are the same (tests/unit/engine/test_reference_equivalence.py).
         """
         document = self.to_dict(with_chunks=False)
         data = serialization.dumps_with_list(document, "chunks", (c.to_dict() for c in self.chunks),
                                              len(self.chunks))
-        if len(data) > limits.MAX_INDEX_BYTES:
-            raise UsageError(f"the index of {len(self.chunks)} chunks would be {len(data)} bytes, "
-                             f"over the {limits.MAX_INDEX_BYTES}-byte limit receivers accept",
-                             hint="use a larger --chunk-size")
+        self.check_size(len(data))
         return data
 
+    def to_pieces(self) -> Iterator[bytes]:
+        """``to_bytes()`` in pieces, for writing to a drive while hashing (a 26 MB index never whole)."""
+        document = self.to_dict(with_chunks=False)
+        size = 0
+        for piece in serialization.dump_pieces_with_list(document, "chunks", (c.to_dict() for c in self.chunks),
+                                                         len(self.chunks)):
+            size += len(piece)
+            self.check_size(size)
+            yield piece
+
+    def check_size(self, size: int) -> None:
+        if size > limits.MAX_INDEX_BYTES:
+            raise UsageError(f"the index of {len(self.chunks)} chunks would be over the "
+                             f"{limits.MAX_INDEX_BYTES}-byte limit receivers accept",
+                             hint="use a larger --chunk-size")
+
     @classmethod
-    def from_bytes(cls, data: bytes) -> Index:
-        """Parse and check; each chunk map becomes a Chunk as soon as it is parsed (10^5 chunks)."""
+    def from_bytes(cls, data: bytes | IO[bytes]) -> Index:
+        """Parse and check; each chunk map becomes a Chunk as soon as it is parsed (10^5 chunks).
+
+        ``data`` may be a seekable file of the bytes: a large index is parsed
+        from a private copy, not held in memory beside its 10^5 Chunks.
+        """
         return cls.from_dict(serialization.loads(data, what="index", limit=limits.MAX_INDEX_BYTES,
                                                  stream=("chunks", _chunk_early, limits.MAX_CHUNKS)))
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import io
 import os
 import stat
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any
 
 import msgpack
 
@@ -55,22 +55,28 @@ def dumps_with_list(document: dict[str, Any], key: str, items: Iterable[Any], co
     The same bytes as packing the whole document at once, without holding
     every item's map in memory (an index of 10^5 chunks).
     """
-    packer = msgpack.Packer(use_bin_type=True, strict_types=False)
     out = io.BytesIO()   # getvalue() hands over its buffer: no second copy of a 26 MB index
-    out.write(packer.pack_map_header(len(document)))
+    for piece in dump_pieces_with_list(document, key, items, count):
+        out.write(piece)
+    return out.getvalue()
+
+
+def dump_pieces_with_list(document: dict[str, Any], key: str, items: Iterable[Any], count: int) -> Iterator[bytes]:
+    """``dumps_with_list``'s bytes as a stream of pieces, to write and hash without holding them whole."""
+    packer = msgpack.Packer(use_bin_type=True, strict_types=False)
+    yield packer.pack_map_header(len(document))
     for name, value in document.items():
-        out.write(packer.pack(name))
+        yield packer.pack(name)
         if name != key:
-            out.write(packer.pack(value))
+            yield packer.pack(value)
             continue
-        out.write(packer.pack_array_header(count))
+        yield packer.pack_array_header(count)
         packed = 0
         for item in items:
-            out.write(packer.pack(item))
+            yield packer.pack(item)
             packed += 1
         if packed != count:
             raise ValueError(f"{key}: {packed} items packed, {count} announced")
-    return out.getvalue()
 
 
 _MAP_TYPES = frozenset([*range(0x80, 0x90), 0xDE, 0xDF])
@@ -83,20 +89,23 @@ _ARRAY_TYPES = frozenset([*range(0x90, 0xA0), 0xDC, 0xDD])
 Stream = tuple[str, Callable[[Any, dict[str, Any]], Any], int]
 
 
-def loads(data: bytes, *, what: str = "document", limit: int = limits.MAX_DOCUMENT_BYTES,
+def loads(data: bytes | IO[bytes], *, what: str = "document", limit: int = limits.MAX_DOCUMENT_BYTES,
           stream: Stream | None = None) -> dict[str, Any]:
     """Parse one msgpack map of at most ``limit`` bytes; FormatError otherwise.
 
-    With ``stream``, one list of the map is converted item by item as it is
-    parsed (an index's 10^5 chunk maps never all exist at once); every other
-    rule is the same.
+    ``data`` is the bytes, or a seekable file of them (an index of 10^5 chunks
+    is parsed from a private copy rather than held in memory beside what it
+    becomes).  With ``stream``, one list of the map is converted item by item
+    as it is parsed (an index's 10^5 chunk maps never all exist at once);
+    every other rule is the same.
     """
-    if len(data) > limit:
-        raise FormatError(f"{what} is {len(data)} bytes, over the {limit}-byte limit")
-    if not data:
+    source = _Source(data)
+    if source.size > limit:
+        raise FormatError(f"{what} is {source.size} bytes, over the {limit}-byte limit")
+    if not source.size:
         raise FormatError(f"{what} is empty")
     unpacker = msgpack.Unpacker(
-        io.BytesIO(data),   # read in pieces: feeding the whole would copy it (26 MB at 10^5 chunks)
+        source.reader,   # read in pieces: feeding the whole would copy it (26 MB at 10^5 chunks)
         raw=False,
         max_buffer_size=limit,
         object_pairs_hook=_pairs_to_dict,
@@ -109,8 +118,8 @@ def loads(data: bytes, *, what: str = "document", limit: int = limits.MAX_DOCUME
         max_ext_len=0,
     )
     try:
-        document = unpacker.unpack() if stream is None else _unpack_streamed(unpacker, data, stream)
-        leftover = unpacker.tell() != len(data)
+        document = unpacker.unpack() if stream is None else _unpack_streamed(unpacker, source, stream)
+        leftover = unpacker.tell() != source.size
     except FormatError as exc:
         raise FormatError(f"{what}: {exc.detail}") from None
     except msgpack.OutOfData:
@@ -127,14 +136,41 @@ def loads(data: bytes, *, what: str = "document", limit: int = limits.MAX_DOCUME
     return document
 
 
-def _next_type(unpacker: msgpack.Unpacker, data: bytes) -> int:
-    position = unpacker.tell()
-    if position >= len(data):
-        raise msgpack.OutOfData()
-    return data[position]
+class _Source:
+    """What ``loads`` reads: bytes, or a seekable file of them (both as a reader for the Unpacker)."""
+
+    def __init__(self, data: bytes | IO[bytes]) -> None:
+        if isinstance(data, bytes | bytearray):
+            self.data: bytes | None = bytes(data)
+            self.reader: IO[bytes] = io.BytesIO(self.data)
+            self.size = len(self.data)
+        else:
+            self.data, self.reader = None, data
+            self.size = data.seek(0, os.SEEK_END)
+            data.seek(0)
+
+    def byte_at(self, position: int) -> int:
+        """The byte at ``position`` without moving the Unpacker's reader (a file is read there and back)."""
+        if position >= self.size:
+            raise msgpack.OutOfData()
+        if self.data is not None:
+            return self.data[position]
+        resume = self.reader.tell()
+        try:
+            self.reader.seek(position)
+            byte = self.reader.read(1)
+        finally:
+            self.reader.seek(resume)
+        if not byte:
+            raise msgpack.OutOfData()
+        return byte[0]
 
 
-def _unpack_streamed(unpacker: msgpack.Unpacker, data: bytes, stream: Stream) -> Any:
+def _next_type(unpacker: msgpack.Unpacker, source: _Source) -> int:
+    return source.byte_at(unpacker.tell())
+
+
+def _unpack_streamed(unpacker: msgpack.Unpacker, data: _Source, stream: Stream) -> Any:
     list_key, convert, most = stream
     if _next_type(unpacker, data) not in _MAP_TYPES:
         return unpacker.unpack()   # not a map: refused by the caller

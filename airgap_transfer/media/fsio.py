@@ -11,7 +11,7 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import blake3
@@ -35,10 +35,15 @@ def temp_name(final: Path) -> Path:
 
 
 def atomic_write_bytes(final: Path, data: bytes) -> None:
+    atomic_write_pieces(final, (data,))
+
+
+def atomic_write_pieces(final: Path, pieces: Iterable[bytes]) -> None:
+    """Write ``pieces`` to a temp name, fsync, rename over ``final``, fsync the folder."""
     tmp = temp_name(final)
     try:
         with open(tmp, "wb") as handle:
-            handle.write(data)
+            handle.writelines(pieces)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, final)

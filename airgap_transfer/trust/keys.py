@@ -8,6 +8,7 @@ everything with stock ``minisign -V``.
 from __future__ import annotations
 
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from airgap_transfer import limits
@@ -159,15 +160,26 @@ def trusted_comment(transfer_id: str, final: bool) -> str:
 
 
 def sign_index(index_bytes: bytes, key: minisign.SecretKey, transfer_id: str, final: bool) -> str:
-    signature = minisign.sign(index_bytes, key, trusted_comment(transfer_id, final))
-    return signature.to_file_text()
+    return sign_index_prehashed(minisign.prehash(index_bytes).digest(), key, transfer_id, final)
+
+
+def sign_index_prehashed(digest: bytes, key: minisign.SecretKey, transfer_id: str, final: bool) -> str:
+    """``sign_index`` of an index written as it was hashed (``minisign.prehash``)."""
+    return minisign.sign_prehashed(digest, key, trusted_comment(transfer_id, final)).to_file_text()
 
 
 def verify_index(index_bytes: bytes, signature_text: str, trusted: list[minisign.PublicKey],
                  *, where: str) -> minisign.PublicKey:
     """Verify before parsing; raises TrustError that names the drive folder."""
+    return verify_index_prehashed(minisign.prehash(index_bytes).digest(), lambda: index_bytes, signature_text,
+                                  trusted, where=where)
+
+
+def verify_index_prehashed(digest: bytes, index_bytes: Callable[[], bytes], signature_text: str,
+                           trusted: list[minisign.PublicKey], *, where: str) -> minisign.PublicKey:
+    """``verify_index`` of an index known by its ``minisign.prehash`` digest (bytes only for a legacy signature)."""
     try:
         signature = minisign.Signature.from_text(signature_text)
-        return minisign.verify(index_bytes, signature, trusted)
+        return minisign.verify_prehashed(digest, index_bytes, signature, trusted)
     except TrustError as exc:
         raise TrustError(f"{where}: {exc.detail}", hint=exc.hint) from None

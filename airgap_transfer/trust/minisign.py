@@ -253,10 +253,23 @@ def _check_comment(kind: str, text: str) -> None:
 def sign(message: bytes, key: SecretKey, trusted_comment: str,
          untrusted_comment: str = "signature from airgap-transfer secret key") -> Signature:
     """Always the prehashed "ED" form: `minisign -V -H` refuses legacy ones."""
+    return sign_prehashed(prehash(message).digest(), key, trusted_comment, untrusted_comment)
+
+
+def prehash(message: bytes = b"") -> hashlib.blake2b:
+    """The "ED" form's hash of the message; update it piece by piece to sign a stream."""
+    return hashlib.blake2b(message, digest_size=64)
+
+
+def sign_prehashed(digest: bytes, key: SecretKey, trusted_comment: str,
+                   untrusted_comment: str = "signature from airgap-transfer secret key") -> Signature:
+    """``sign`` of a message known only by its ``prehash`` digest (written as it was hashed)."""
+    if len(digest) != 64:
+        raise ValueError("a prehash is 64 bytes of BLAKE2b-512")
     _check_comment("trusted", trusted_comment)
     _check_comment("untrusted", untrusted_comment)
     private = key._private()
-    sig = private.sign(hashlib.blake2b(message, digest_size=64).digest())
+    sig = private.sign(digest)
     glob = private.sign(sig + _utf8(trusted_comment))
     result = Signature(ALG_HASHED, key.key_id, sig, trusted_comment, glob, untrusted_comment)
     if len(result.to_file_text()) > limits.MAX_SIGNATURE_BYTES:  # else we could not read it back
@@ -275,6 +288,12 @@ def _valid(raw: bytes, signature: bytes, data: bytes) -> bool:
 
 def verify(message: bytes, sig: Signature, trusted: Iterable[PublicKey]) -> PublicKey:
     """Return the trusted key that made ``sig`` over ``message``, or raise."""
+    return verify_prehashed(prehash(message).digest(), lambda: message, sig, trusted)
+
+
+def verify_prehashed(digest: bytes, message: Callable[[], bytes], sig: Signature,
+                     trusted: Iterable[PublicKey]) -> PublicKey:
+    """``verify`` of a message known by its ``prehash`` digest; ``message()`` only for a legacy signature."""
     candidates = [key for key in trusted if key.key_id == sig.key_id]
     if not candidates:
         raise TrustError(
@@ -282,10 +301,11 @@ def verify(message: bytes, sig: Signature, trusted: Iterable[PublicKey]) -> Publ
             hint="pass the sender's public key with --trust (or put it in the config folder's trusted/); "
                  "--allow-untrusted shows the key id for out-of-band comparison",
         )
-    signed = message
     if sig.algorithm == ALG_HASHED:
-        signed = hashlib.blake2b(message, digest_size=64).digest()
-    elif sig.algorithm != ALG_LEGACY:
+        signed = digest
+    elif sig.algorithm == ALG_LEGACY:
+        signed = message()
+    else:
         raise TrustError("signature uses an unknown algorithm", hint=_RESIGN_HINT)
     global_data = sig.signature + _utf8(sig.trusted_comment)
     for key in candidates:  # more than one only if two trusted keys share an id

@@ -14,7 +14,6 @@ fake stick overwrites whole chunks.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import blake3
 
@@ -22,13 +21,6 @@ from airgap_transfer.media import fsio
 
 SAMPLE_BLOCK = 64 * 2**10
 SAMPLES_PER_CHUNK = 16  # first, last, and evenly between: at most 1 MiB re-read per chunk
-
-
-@dataclass(frozen=True)
-class Sample:
-    offset: int
-    length: int
-    blake3: str
 
 
 def ranges(length: int, block: int = SAMPLE_BLOCK, count: int = SAMPLES_PER_CHUNK) -> list[tuple[int, int]]:
@@ -42,19 +34,38 @@ def ranges(length: int, block: int = SAMPLE_BLOCK, count: int = SAMPLES_PER_CHUN
 
 
 class SampleTap:
-    """Fed the file's bytes in order (as a pipeline tap); keeps the digests of the sample blocks."""
+    """Fed the file's bytes in order (as a pipeline tap); keeps the digests of the sample blocks.
+
+    A pack of 10^5 small chunks holds one tap per chunk until its drive's
+    last check, so a finished tap keeps only ``digests``: the 32-byte
+    digests, concatenated, of the blocks ``ranges(length)`` names again at
+    the re-read (a few dozen bytes a chunk, not a hasher's 2 KB).
+    """
+
+    __slots__ = ("_wanted", "current", "digests", "hasher", "length", "position")
 
     def __init__(self, length: int) -> None:
-        self.wanted = ranges(length)
+        self.length = length
+        self._wanted: list[tuple[int, int]] | None = ranges(length)
         self.position = 0
         self.current = 0          # index of the first sample not yet complete
-        self.hasher = blake3.blake3()
-        self.samples: list[Sample] = []
+        self.hasher: blake3.blake3 | None = blake3.blake3()
+        self.digests: bytes | bytearray = bytearray()
+        if not self._wanted:  # an empty file has nothing to sample
+            self._wanted, self.hasher, self.digests = None, None, b""
+
+    @property
+    def complete(self) -> bool:
+        """Every sample block was seen (a read-back cut short leaves it incomplete)."""
+        return self._wanted is None
 
     def update(self, view: memoryview) -> None:
-        start, end = self.position, self.position + len(view)
-        while self.current < len(self.wanted):
-            offset, length = self.wanted[self.current]
+        wanted, start, end = self._wanted, self.position, self.position + len(view)
+        self.position = end
+        if wanted is None or self.hasher is None:
+            return  # bytes past the last sample (a file longer than declared is the read-back's to name)
+        while self.current < len(wanted):
+            offset, length = wanted[self.current]
             if offset >= end:
                 break
             lo, hi = max(offset, start), min(offset + length, end)
@@ -62,14 +73,18 @@ class SampleTap:
                 self.hasher.update(view[lo - start:hi - start])
             if offset + length > end:
                 break
-            self.samples.append(Sample(offset, length, self.hasher.hexdigest()))
-            self.hasher = blake3.blake3()
+            self.digests += self.hasher.digest()
+            self.hasher.reset()
             self.current += 1
-        self.position = end
+        if self.current == len(wanted):
+            self._wanted, self.hasher, self.digests = None, None, bytes(self.digests)
 
 
-def recheck(path: str | os.PathLike[str], stored_length: int, samples: list[Sample], buffer: bytearray) -> str | None:
+def recheck(path: str | os.PathLike[str], stored_length: int, digests: bytes, buffer: bytearray) -> str | None:
     """Re-read the sampled blocks from the medium (page cache dropped); a problem, or None."""
+    blocks = ranges(stored_length)
+    if len(digests) != 32 * len(blocks):
+        raise ValueError(f"{len(digests)} bytes of sample digests for {len(blocks)} blocks")
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
         size = os.fstat(fd).st_size
@@ -77,10 +92,10 @@ def recheck(path: str | os.PathLike[str], stored_length: int, samples: list[Samp
             return f"now {size} bytes, {stored_length} were written"
         fsio.drop_cache(fd)
         view = memoryview(buffer)
-        for sample in samples:
-            got = os.preadv(fd, [view[:sample.length]], sample.offset)
-            if got != sample.length or blake3.blake3(view[:got]).hexdigest() != sample.blake3:
-                return f"the block at byte {sample.offset} changed after it was read back"
+        for number, (offset, length) in enumerate(blocks):
+            got = os.preadv(fd, [view[:length]], offset)
+            if got != length or blake3.blake3(view[:got]).digest() != digests[32 * number:32 * number + 32]:
+                return f"the block at byte {offset} changed after it was read back"
     finally:
         os.close(fd)
     return None

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from airgap_transfer import limits
-from airgap_transfer.engine.pack import parallel, planning, preflight, sealing
+from airgap_transfer.engine.pack import last_check, parallel, planning, preflight, sealing
 from airgap_transfer.engine.pack.drives import Drives, DriveSlot
 from airgap_transfer.engine.pack.ledger import Ledger
 from airgap_transfer.engine.pack.parallel import Assignment, Planned
@@ -171,8 +171,8 @@ class AtOnce:
                       stored_blake3=stored.stored_blake3, sha256=stored.sha256)
         self.state.chunks.append(chunk)
         slot.files.append((written.file, stored.stored_blake3))
-        self.ledger.expect(slot, slot.folder / written.file, f"chunk {chunk.seq}", stored.stored_length,
-                           stored.stored_blake3, written.samples)
+        self.ledger.expect_chunk(slot, written.file, last_check.kept_samples(written.samples, chunk.stored_blake3)
+                                 if written.samples is not None else None)
         self.ledger.proven(chunk)  # the writer read it back before handing it over
         self.ledger.save_journal()
         self.ledger.chunk_written(chunk, slot, " and read back")

@@ -91,7 +91,7 @@ class InTurn:
         """A written chunk: read back while the next one is written (awaited before any index), journalled."""
         run, state = self.run, self.state
         tap = samples.SampleTap(chunk.stored_length) if run.readbacks is not None else None
-        self.ledger.expect(slot, final, f"chunk {chunk.seq}", chunk.stored_length, chunk.stored_blake3, tap)
+        self.ledger.expect_chunk(slot, chunk.file, tap)
         if run.readbacks is not None:
             run.readbacks.submit(final, chunk.stored_length, chunk.stored_blake3,
                                  what=f"chunk {chunk.seq} on {slot.root}", tap=tap)  # first waits for the previous

@@ -7,6 +7,7 @@ only after every read-back finished, so it never names an unproven chunk.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from airgap_transfer.format.names import count_of
 from airgap_transfer.media import fsio
 from airgap_transfer.state import guard, journal
 from airgap_transfer.state.journal import PackJournal, SourceIdentity
-from airgap_transfer.trust import keys
+from airgap_transfer.trust import keys, minisign
 
 
 class Ledger:
@@ -39,11 +40,18 @@ class Ledger:
         self.pending: list[Chunk] = []         # proven, not yet in the journal
         self.started = False                   # the journal was written whole once this run
         self.journaled_drives: set[int] = set()
-        # What each drive's files read back as, for its last check: ordinal -> path -> expectation.
-        self.expected: dict[int, dict[Path, last_check.Expected]] = {}
+        # What each drive's files read back as, for its last check: ordinal -> chunk file -> its samples'
+        # tap (kept small: 10^5 chunks are held until their drive is finished), and each drive's index.
+        self.sampled: dict[int, dict[str, samples.SampleTap | bytes | None]] = {}
+        self.indexes: dict[int, last_check.Expected] = {}
 
     def proven(self, chunk: Chunk) -> None:
+        """``chunk`` read back whole: only its sample digests are kept for the last check, not its tap."""
         self.pending.append(chunk)
+        taps = self.sampled.get(chunk.drive, {})
+        tap = taps.get(chunk.file)
+        if isinstance(tap, samples.SampleTap):
+            taps[chunk.file] = last_check.kept_samples(tap, chunk.stored_blake3)
 
     def hold(self, chunk: Chunk) -> None:
         """``chunk`` is being read back: the one held before it is proven now (its read-back was awaited)."""
@@ -68,10 +76,9 @@ class Ledger:
             self.proven(self.in_flight)
         self.in_flight = None
 
-    def expect(self, slot: DriveSlot, path: Path, what: str, length: int, digest: str,
-               tap: samples.SampleTap | None) -> None:
-        """What ``path`` on ``slot`` read back as (its samples, filled by the read-back), for the last check."""
-        self.expected.setdefault(slot.ordinal, {})[path] = last_check.Expected(path, what, length, digest, tap)
+    def expect_chunk(self, slot: DriveSlot, file: str, tap: samples.SampleTap | bytes | None) -> None:
+        """What chunk ``file`` on ``slot`` read back as (its samples, filled by the read-back), for the last check."""
+        self.sampled.setdefault(slot.ordinal, {})[file] = tap
 
     def last_check(self, slot: DriveSlot) -> None:
         """Before a drive is called finished: every chunk on it still reads as it did (last_check)."""
@@ -79,17 +86,17 @@ class Ledger:
         if not (config.readback or config.full_recheck):
             return
         self.wait_readbacks()
-        known = self.expected.get(slot.ordinal, {})
-        items = []
-        for chunk in self.state.chunks:
-            if chunk.drive == slot.ordinal:
-                path = slot.folder / chunk.file
-                items.append(known.get(path) or last_check.Expected(path, f"chunk {chunk.seq}", chunk.stored_length,
-                                                                    chunk.stored_blake3))
-        index_path = slot.folder / layout.INDEX_NAME
-        if index_path in known:
-            items.append(known[index_path])
-        outcome = last_check.check_drive(slot.root, slot.medium.label, items, config.full_recheck, self.run.ring,
+        taps = self.sampled.get(slot.ordinal, {})
+
+        def items() -> Iterator[last_check.Expected]:  # one at a time: 10^5 of them would be 50 MB at once
+            for chunk in self.state.chunks:
+                if chunk.drive == slot.ordinal:  # not read back by this run (kept from an earlier one): no tap
+                    yield last_check.Expected(slot.folder / chunk.file, f"chunk {chunk.seq}", chunk.stored_length,
+                                              chunk.stored_blake3, taps.get(chunk.file))
+            if slot.ordinal in self.indexes:
+                yield self.indexes[slot.ordinal]
+
+        outcome = last_check.check_drive(slot.root, slot.medium.label, items(), config.full_recheck, self.run.ring,
                                          self.run.report)
         how = "whole" if config.full_recheck else "in samples"
         self.run.report.info(Kind.DRIVE_RECHECKED, f"{slot.root}: all {outcome.files} files still read as written "
@@ -174,16 +181,33 @@ class Ledger:
         if run.sealing is not None:  # signed and written in its public form: the secrets sealed inside
             index = run.sealing.public_index(index)
             sealing.write_identity(run.sealing, slot.folder)
-        data = index.to_bytes()
-        signature = keys.sign_index(data, run.key, self.state.transfer_id, index.final)
         index_path = slot.folder / layout.INDEX_NAME
-        fsio.atomic_write_bytes(index_path, data)
+        written = _HashedPieces(index.to_pieces())  # hashed as written: a 26 MB index is never held whole
+        fsio.atomic_write_pieces(index_path, written)
+        signature = keys.sign_index_prehashed(written.prehash.digest(), run.key, self.state.transfer_id, index.final)
         fsio.atomic_write_bytes(slot.folder / layout.SIGNATURE_NAME, signature.encode())
         fsio.atomic_write_bytes(slot.folder / layout.SIGNER_KEY_NAME, run.key.public_key().to_file_text().encode())
-        index_digest = blake3.blake3(data).hexdigest()
+        index_digest = written.blake3.hexdigest()
         if run.config.readback:
-            chunk_io.read_back(index_path, len(data), index_digest, run.ring, what=f"index on {slot.root}")
-        self.expect(slot, index_path, "the index", len(data), index_digest, None)
-        sums = layout.b3sums_text([*sorted(slot.files), (layout.INDEX_NAME, index_digest)])
-        fsio.atomic_write_bytes(slot.folder / layout.B3SUMS_NAME, sums.encode())
+            chunk_io.read_back(index_path, written.size, index_digest, run.ring, what=f"index on {slot.root}")
+        self.indexes[slot.ordinal] = last_check.Expected(index_path, "the index", written.size, index_digest)
+        fsio.atomic_write_pieces(slot.folder / layout.B3SUMS_NAME,  # a line at a time: 10^5 lines are 10 MB
+                                 layout.b3sums_lines([*slot.files, (layout.INDEX_NAME, index_digest)]))
         fsio.atomic_write_bytes(slot.folder / restore_note.NOTE_NAME, restore_note.restore_text(index).encode())
+
+
+class _HashedPieces:
+    """Pieces of a file passed through while hashed for its signature (minisign's prehash) and B3SUMS."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        self.pieces = pieces
+        self.prehash = minisign.prehash()
+        self.blake3 = blake3.blake3()
+        self.size = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for piece in self.pieces:
+            self.prehash.update(piece)
+            self.blake3.update(piece)
+            self.size += len(piece)
+            yield piece

@@ -9,6 +9,7 @@ with stock b3sum where it is installed.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import subprocess
@@ -97,7 +98,9 @@ def indexes(draw) -> Index:
 def test_streamed_index_bytes_and_parse_equal_the_whole_document_reference(index):
     reference = serialization.dumps(index.to_dict())
     assert bytes(index.to_bytes()) == reference
+    assert b"".join(index.to_pieces()) == reference   # what pack writes to a drive, a piece at a time
     assert Index.from_bytes(reference) == Index.from_dict(serialization.loads(reference, limit=2**26)) == index
+    assert Index.from_bytes(io.BytesIO(reference)) == index  # parsed from a (private) file of the bytes
 
 
 def test_an_index_with_its_chunks_before_its_version_parses_the_same():
@@ -170,3 +173,26 @@ def test_streamed_parse_reports_too_many_chunks_before_looking_at_them():
     data = msgpack.packb({**index.to_dict(), "chunks": [None] * (limits.MAX_CHUNKS + 1)}, use_bin_type=True)
     with pytest.raises(Exception, match=f"at most {limits.MAX_CHUNKS}"):
         Index.from_bytes(data)
+
+
+@pytest.mark.parametrize("bad", [b"", b"\x81", b"\x91\x01", b"\x82\xa1a\x01\xa1a\x02", b"\x80\x00"],
+                         ids=["empty", "truncated", "not-a-map", "duplicate-key", "trailing"])
+def test_a_file_is_refused_exactly_as_the_same_bytes_are(bad):
+    """The spilled-copy path parses a file: every refusal of the bytes path holds for it too."""
+    messages = []
+    for data in (bad, io.BytesIO(bad)):
+        with pytest.raises(Exception) as caught:
+            serialization.loads(data, what="index", limit=2**20, stream=("chunks", lambda item, head: item, 10))
+        assert type(caught.value).__name__ == "FormatError"
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+
+
+def test_an_index_over_the_limit_is_refused_while_it_is_written():
+    index = Index(transfer_id=TID, bundle_name="b", bundle_size=5, bundle_blake3="a" * 64,
+                  created="2026-12-03T04:00:00Z", tool="t", signer="00" * 8, final=True,
+                  chunks=[Chunk(1, 0, 5, "b" * 64, layout.chunk_file_name(TID, 1), 1)])
+    size = len(index.to_bytes())
+    index.check_size(size)
+    with pytest.raises(Exception, match="over the"):
+        index.check_size(limits.MAX_INDEX_BYTES + 1)

@@ -36,8 +36,33 @@ def test_tap_digests_the_sampled_bytes_whatever_the_view_sizes(length, cuts):
         tap.update(memoryview(data)[position:position + step])
         position += step
         i += 1
-    assert [(s.offset, s.length) for s in tap.samples] == tap.wanted
-    assert all(s.blake3 == blake3.blake3(data[s.offset:s.offset + s.length]).hexdigest() for s in tap.samples)
+    assert tap.complete and tap.hasher is None  # a finished tap keeps only its digests
+    expected = b"".join(blake3.blake3(data[o:o + n]).digest() for o, n in samples.ranges(length))
+    assert tap.digests == expected
+
+
+def test_a_tap_cut_short_is_not_complete():
+    tap = samples.SampleTap(3 * 2**20)
+    tap.update(memoryview(bytes(2**20)))
+    assert not tap.complete
+
+
+def test_a_finished_tap_is_small():
+    """One tap per chunk is held until its drive is finished: 10^5 of them must not cost hundreds of MB."""
+    import sys
+    import tracemalloc
+
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    taps = []
+    for _ in range(1000):
+        tap = samples.SampleTap(4096)
+        tap.update(memoryview(bytes(4096)))
+        taps.append(tap)
+    per_tap = (tracemalloc.get_traced_memory()[0] - before) / len(taps)
+    tracemalloc.stop()
+    assert per_tap < 400, f"{per_tap:.0f} B per finished tap"
+    assert sys.getsizeof(taps[0].digests) < 80
 
 
 def test_recheck_names_a_changed_block_and_a_changed_size(tmp_path):
@@ -47,10 +72,10 @@ def test_recheck_names_a_changed_block_and_a_changed_size(tmp_path):
     tap = samples.SampleTap(len(data))
     tap.update(memoryview(data))
     buffer = bytearray(2**20)
-    assert samples.recheck(path, len(data), tap.samples, buffer) is None
-    last = tap.samples[-1]
-    data[last.offset + 7] ^= 1  # the last block: a wrap-around often lands at a chunk's end
+    assert samples.recheck(path, len(data), tap.digests, buffer) is None
+    last_offset = samples.ranges(len(data))[-1][0]
+    data[last_offset + 7] ^= 1  # the last block: a wrap-around often lands at a chunk's end
     path.write_bytes(data)
-    assert f"byte {last.offset}" in samples.recheck(path, len(data), tap.samples, buffer)
+    assert f"byte {last_offset}" in samples.recheck(path, len(data), tap.digests, buffer)
     path.write_bytes(data[:-1])
-    assert "were written" in samples.recheck(path, len(data), tap.samples, buffer)
+    assert "were written" in samples.recheck(path, len(data), tap.digests, buffer)
