@@ -8,8 +8,11 @@ one good copy remains.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import blake3
 
@@ -28,6 +31,8 @@ from airgap_transfer.format.index import Index
 from airgap_transfer.format.layout import TransferFolder
 from airgap_transfer.format.names import printable
 from airgap_transfer.format.serialization import read_bounded
+from airgap_transfer.media import fsio
+from airgap_transfer.state import paths
 from airgap_transfer.trust import keys, minisign
 
 
@@ -100,26 +105,85 @@ def describe(transfer: Transfer) -> str:
     return f"{transfer.transfer_id} ({printable(index.bundle_name)}, {size}, {index.created})"
 
 
-def _read_copy(folder: TransferFolder) -> tuple[bytes, str]:
-    """The index bytes and signature text of one folder, both bounded."""
-    data = read_bounded(folder.index_path, limits.MAX_INDEX_BYTES, what="index")
+# An index up to this size is read into memory; a larger one (10^5 chunks make 26 MB) is copied to a
+# private file in the state folder and parsed from there, so its bytes and its Chunks never coexist.
+INDEX_IN_MEMORY = 4 * 2**20
+_PIECE = 2**20
+
+
+class IndexCopy:
+    """One drive's index bytes, hashed as they were read: in memory, or in a private spooled file.
+
+    The signature is checked against ``prehash`` before anything is parsed,
+    and the bytes parsed are this copy, which the drive can no longer change.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.prehash = minisign.prehash()
+        fingerprint = blake3.blake3()
+        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=INDEX_IN_MEMORY, dir=_scratch())  # noqa: SIM115 (closed by close())
+        self.size = 0
+        try:
+            fd = fsio.open_regular(path)
+        except OSError as exc:
+            self.file.close()
+            raise FormatError(f"cannot open index {path}: {exc.strerror}") from None
+        try:
+            while piece := os.read(fd, _PIECE):
+                self.size += len(piece)
+                if self.size > limits.MAX_INDEX_BYTES:
+                    raise FormatError(f"index {path} is over the {limits.MAX_INDEX_BYTES}-byte limit")
+                self.prehash.update(piece)
+                fingerprint.update(piece)
+                self.file.write(piece)
+        except OSError as exc:  # a failing drive: this copy is unusable, another may not be
+            self.file.close()
+            raise FormatError(f"cannot read index {path}: {exc.strerror}") from None
+        except BaseException:
+            self.file.close()
+            raise
+        finally:
+            os.close(fd)
+        self.fingerprint = fingerprint
+
+    def whole(self) -> bytes:
+        """All of it (a legacy, not prehashed, signature needs the message itself)."""
+        self.file.seek(0)
+        return self.file.read()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _scratch() -> str | None:
+    """The state folder for a spilled copy (a disk, unlike a tmpfs /tmp that would hold it in RAM)."""
+    folder = paths.state_dir()
+    return str(folder) if folder.is_dir() else None
+
+
+def _read_copy(folder: TransferFolder) -> tuple[IndexCopy, str]:
+    """The index copy and signature text of one folder, both bounded."""
+    data = IndexCopy(folder.index_path)
     try:
         signature_text = read_bounded(folder.signature_path, limits.MAX_SIGNATURE_BYTES, what="signature").decode()
     except FormatError as exc:
+        data.close()
         raise TrustError(f"{folder.path}: index signature missing or unreadable ({exc.detail})",
                          hint="copy index.agt.minisig from another drive of this transfer") from None
     except UnicodeDecodeError:
+        data.close()
         raise TrustError(f"{folder.path}: index signature is not text") from None
     return data, signature_text
 
 
-def _load_one(folder: TransferFolder, data: bytes, signature_text: str,
+def _load_one(folder: TransferFolder, data: IndexCopy, signature_text: str,
               trusted: list[minisign.PublicKey], allow_untrusted: bool) -> LoadedIndex:
     where = str(folder.path)
     candidates = list(trusted)
     is_trusted = True
+    digest = data.prehash.digest()
     try:
-        signer = keys.verify_index(data, signature_text, candidates, where=where)
+        signer = keys.verify_index_prehashed(digest, data.whole, signature_text, candidates, where=where)
     except TrustError:
         if not allow_untrusted:
             raise
@@ -130,9 +194,9 @@ def _load_one(folder: TransferFolder, data: bytes, signature_text: str,
         except (FormatError, KeyFileError, UnicodeDecodeError):
             raise TrustError(f"{where}: no usable {layout.SIGNER_KEY_NAME} to check the signature with",
                              hint="get the sender's public key and pass it with --trust") from None
-        signer = keys.verify_index(data, signature_text, [on_drive], where=where)
+        signer = keys.verify_index_prehashed(digest, data.whole, signature_text, [on_drive], where=where)
         is_trusted = False
-    index = Index.from_bytes(data)
+    index = Index.from_bytes(data.file)
     if index.transfer_id != folder.transfer_id:
         raise TrustError(f"{where}: index belongs to transfer {index.transfer_id}, not to this folder's",
                          hint="chunks and index of different transfers were mixed; use the index of this transfer")
@@ -162,7 +226,11 @@ def load_index(transfer: Transfer, trusted: list[minisign.PublicKey], allow_untr
             continue
         try:
             data, signature_text = _read_copy(folder)
-            hasher = blake3.blake3(data)
+        except (TrustError, FormatError) as exc:
+            rejected.append((folder, exc))
+            continue
+        try:
+            hasher = data.fingerprint
             hasher.update(signature_text.encode())
             fingerprint = hasher.hexdigest()
             if fingerprint in seen:
@@ -173,6 +241,8 @@ def load_index(transfer: Transfer, trusted: list[minisign.PublicKey], allow_untr
                 best = loaded
         except (TrustError, FormatError) as exc:
             rejected.append((folder, exc))
+        finally:
+            data.close()
     if best is None:
         if rejected:
             raise rejected[0][1]

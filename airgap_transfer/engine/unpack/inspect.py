@@ -143,7 +143,7 @@ def _survey_transfer(transfer: catalog.Transfer, config: InspectConfig, report: 
                                 config.allow_untrusted or config.show_unverified, report,
                                 warn_untrusted=not config.show_unverified)
     index: Index = loaded.index
-    buffer = bytearray(fsio.BUFFER_SIZE)
+    buffer = bytearray(fsio.BUFFER_SIZE if config.hash_chunks else 0)  # status reads sizes only: no 8 MiB
     ring = pipeline.Ring(2)
     states = []
     checked = 0
