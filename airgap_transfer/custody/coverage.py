@@ -28,7 +28,7 @@ from airgap_transfer import limits
 from airgap_transfer.custody import chain as custody
 from airgap_transfer.errors import AirgapError, IntegrityError, TrustError
 from airgap_transfer.format import layout
-from airgap_transfer.format.serialization import read_bounded
+from airgap_transfer.format.serialization import read_bounded, read_pieces
 from airgap_transfer.trust import keys, minisign
 
 _UNTRUSTED_HINT = ("if you know that key (the sender's, or a courier's), pass it with --trust, or run "
@@ -152,8 +152,12 @@ def final_index_signer(folder: layout.TransferFolder, trusted: list[minisign.Pub
         signature = minisign.Signature.from_text(text)
         if signature.trusted_comment != keys.trusted_comment(folder.transfer_id, True):
             return None
-        data = read_bounded(folder.index_path, limits.MAX_INDEX_BYTES, what="index")
-        return minisign.verify(data, signature, trusted).key_id_hex
+        prehash = minisign.prehash()  # a piece at a time: an index of 10^5 chunks is 26 MB
+        for piece in read_pieces(folder.index_path, limits.MAX_INDEX_BYTES, what="index"):
+            prehash.update(piece)
+        return minisign.verify_prehashed(
+            prehash.digest(), lambda: read_bounded(folder.index_path, limits.MAX_INDEX_BYTES, what="index"),
+            signature, trusted).key_id_hex
     except (AirgapError, UnicodeDecodeError):
         return None  # an index that cannot be checked is the index check's business, not custody's
 

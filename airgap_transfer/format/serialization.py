@@ -220,3 +220,29 @@ def read_bounded(path: str | os.PathLike[str], limit: int = limits.MAX_DOCUMENT_
     if len(data) > limit:
         raise FormatError(f"{what} {path} is over the {limit}-byte limit")
     return data
+
+
+def read_pieces(path: str | os.PathLike[str], limit: int, *, what: str = "file",
+                piece: int = 2**20) -> Iterator[bytes]:
+    """``read_bounded`` a piece at a time, for hashing or copying a large file without holding it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise FormatError(f"cannot open {what} {path}: {exc.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise FormatError(f"{what} {path} is not a regular file")
+        total = 0
+        while True:
+            try:
+                data = os.read(fd, piece)
+            except OSError as exc:  # a failing drive: this copy is unusable, another may not be
+                raise FormatError(f"cannot read {what} {path}: {exc.strerror}") from None
+            if not data:
+                return
+            total += len(data)
+            if total > limit:
+                raise FormatError(f"{what} {path} is over the {limit}-byte limit")
+            yield data
+    finally:
+        os.close(fd)

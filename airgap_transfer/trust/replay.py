@@ -87,7 +87,10 @@ def load(report: Reporter | None = None) -> list[Accepted]:
     path = store_path()
     try:
         with open(path, "rb") as handle:
-            data = handle.read(limits.MAX_REPLAY_RECORD_BYTES + 1)
+            # Ask for what the file holds, not the limit: read(n) allocates n bytes first.
+            data = handle.read(min(os.fstat(handle.fileno()).st_size, limits.MAX_REPLAY_RECORD_BYTES) + 1)
+            if len(data) <= limits.MAX_REPLAY_RECORD_BYTES:  # it grew since fstat
+                data += handle.read(limits.MAX_REPLAY_RECORD_BYTES + 1 - len(data))
     except FileNotFoundError:
         return []
     except OSError as exc:

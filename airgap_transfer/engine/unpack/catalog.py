@@ -8,7 +8,6 @@ one good copy remains.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +29,7 @@ from airgap_transfer.format import layout
 from airgap_transfer.format.index import Index
 from airgap_transfer.format.layout import TransferFolder
 from airgap_transfer.format.names import printable
-from airgap_transfer.format.serialization import read_bounded
-from airgap_transfer.media import fsio
+from airgap_transfer.format.serialization import read_bounded, read_pieces
 from airgap_transfer.state import paths
 from airgap_transfer.trust import keys, minisign
 
@@ -108,7 +106,6 @@ def describe(transfer: Transfer) -> str:
 # An index up to this size is read into memory; a larger one (10^5 chunks make 26 MB) is copied to a
 # private file in the state folder and parsed from there, so its bytes and its Chunks never coexist.
 INDEX_IN_MEMORY = 4 * 2**20
-_PIECE = 2**20
 
 
 class IndexCopy:
@@ -124,26 +121,14 @@ class IndexCopy:
         self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=INDEX_IN_MEMORY, dir=_scratch())  # noqa: SIM115 (closed by close())
         self.size = 0
         try:
-            fd = fsio.open_regular(path)
-        except OSError as exc:
-            self.file.close()
-            raise FormatError(f"cannot open index {path}: {exc.strerror}") from None
-        try:
-            while piece := os.read(fd, _PIECE):
+            for piece in read_pieces(path, limits.MAX_INDEX_BYTES, what="index"):
                 self.size += len(piece)
-                if self.size > limits.MAX_INDEX_BYTES:
-                    raise FormatError(f"index {path} is over the {limits.MAX_INDEX_BYTES}-byte limit")
                 self.prehash.update(piece)
                 fingerprint.update(piece)
                 self.file.write(piece)
-        except OSError as exc:  # a failing drive: this copy is unusable, another may not be
-            self.file.close()
-            raise FormatError(f"cannot read index {path}: {exc.strerror}") from None
         except BaseException:
             self.file.close()
             raise
-        finally:
-            os.close(fd)
         self.fingerprint = fingerprint
 
     def whole(self) -> bytes:
