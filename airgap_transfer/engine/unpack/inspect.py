@@ -143,7 +143,9 @@ def _survey_transfer(transfer: catalog.Transfer, config: InspectConfig, report: 
                                 config.allow_untrusted or config.show_unverified, report,
                                 warn_untrusted=not config.show_unverified)
     index: Index = loaded.index
-    buffer = bytearray(fsio.BUFFER_SIZE if config.hash_chunks else 0)  # status reads sizes only: no 8 MiB
+    # verify reads each chunk (and one byte more) in it: no larger than the largest chunk; status reads sizes.
+    largest = max((chunk.stored_length + 1 for chunk in index.chunks), default=1)
+    buffer = bytearray(min(fsio.BUFFER_SIZE, largest) if config.hash_chunks else 0)
     ring = pipeline.Ring(2)
     states = []
     checked = 0
