@@ -200,13 +200,8 @@ def _unpack_streamed(unpacker: msgpack.Unpacker, data: _Source, stream: Stream) 
 
 def read_bounded(path: str | os.PathLike[str], limit: int = limits.MAX_DOCUMENT_BYTES, *, what: str = "file") -> bytes:
     """Read a regular file of at most ``limit`` bytes, never following a symlink."""
+    fd = _open_regular(path, what)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-    except OSError as exc:
-        raise FormatError(f"cannot open {what} {path}: {exc.strerror}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise FormatError(f"{what} {path} is not a regular file")
         size = os.fstat(fd).st_size
         with os.fdopen(fd, "rb", closefd=False) as handle:
             # Ask for what the file holds, not the limit: read(n) allocates n bytes first.
@@ -225,13 +220,8 @@ def read_bounded(path: str | os.PathLike[str], limit: int = limits.MAX_DOCUMENT_
 def read_pieces(path: str | os.PathLike[str], limit: int, *, what: str = "file",
                 piece: int = 2**20) -> Iterator[bytes]:
     """``read_bounded`` a piece at a time, for hashing or copying a large file without holding it."""
+    fd = _open_regular(path, what)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-    except OSError as exc:
-        raise FormatError(f"cannot open {what} {path}: {exc.strerror}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise FormatError(f"{what} {path} is not a regular file")
         total = 0
         while True:
             try:
@@ -246,3 +236,20 @@ def read_pieces(path: str | os.PathLike[str], limit: int, *, what: str = "file",
             yield data
     finally:
         os.close(fd)
+
+
+def _open_regular(path: str | os.PathLike[str], what: str) -> int:
+    """A read-only descriptor of a regular file: never a symlink, and a FIFO does not block the open."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise FormatError(f"cannot open {what} {path}: {exc.strerror}") from None
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError as exc:
+        os.close(fd)
+        raise FormatError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if not regular:
+        os.close(fd)
+        raise FormatError(f"{what} {path} is not a regular file")
+    return fd
