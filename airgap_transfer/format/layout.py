@@ -194,12 +194,7 @@ def discover(sources: list[Path], max_entries: int = limits.MAX_ENTRIES_TOTAL) -
     return results
 
 
-def b3sums_text(entries: list[tuple[str, str]]) -> str:
-    """Lines `b3sum -c` reads: digest, two spaces, file name."""
-    return b"".join(b3sums_lines(entries)).decode()
-
-
 def b3sums_lines(entries: list[tuple[str, str]]) -> Iterator[bytes]:
-    """``b3sums_text`` a line at a time, sorted by name, for writing without holding it whole."""
+    """Lines `b3sum -c` reads (digest, two spaces, file name), sorted by name, a line at a time."""
     for name, digest in sorted(entries):
         yield f"{digest}  {name}\n".encode()

@@ -168,16 +168,10 @@ def sign_index_prehashed(digest: bytes, key: minisign.SecretKey, transfer_id: st
     return minisign.sign_prehashed(digest, key, trusted_comment(transfer_id, final)).to_file_text()
 
 
-def verify_index(index_bytes: bytes, signature_text: str, trusted: list[minisign.PublicKey],
-                 *, where: str) -> minisign.PublicKey:
-    """Verify before parsing; raises TrustError that names the drive folder."""
-    return verify_index_prehashed(minisign.prehash(index_bytes).digest(), lambda: index_bytes, signature_text,
-                                  trusted, where=where)
-
-
 def verify_index_prehashed(digest: bytes, index_bytes: Callable[[], bytes], signature_text: str,
                            trusted: list[minisign.PublicKey], *, where: str) -> minisign.PublicKey:
-    """``verify_index`` of an index known by its ``minisign.prehash`` digest (bytes only for a legacy signature)."""
+    """Verify, before parsing, an index known by its ``minisign.prehash`` digest (its bytes are asked
+    for only by a legacy signature); raises TrustError that names the drive folder."""
     try:
         signature = minisign.Signature.from_text(signature_text)
         return minisign.verify_prehashed(digest, index_bytes, signature, trusted)
