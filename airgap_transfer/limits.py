@@ -102,6 +102,7 @@ MAX_HEADS = 2000
 MAX_EVENT_CHUNKS = 250_000              # chunk numbers in one custody event
 MAX_EVENT_DRIVES = 1000                 # media maps in one custody event
 MAX_DETAILS_DEPTH = 8                   # nesting inside a custody event's ``details``
+MAX_NAMES_IN_PROGRESS_EVENT = 16        # names listed in one progress event (--json line); the rest counted
 
 # Local state ---------------------------------------------------------------------------------
 MAX_JOURNAL_BYTES = 256 * 2**20

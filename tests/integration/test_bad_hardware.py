@@ -91,6 +91,7 @@ def test_an_honest_stick_passes_the_last_check(fakestick, random_file, cli, tmp_
     assert run.code == 0, run.output
     checked = [json.loads(line) for line in run.stdout.splitlines() if '"drive-rechecked"' in line]
     assert len(checked) == 1 and checked[0]["files"] == 5 and checked[0]["whole"] == ["the index"]
+    assert checked[0]["whole_count"] == 1
     out = tmp_path / "out"
     assert cli("unpack", stick, out, "--no-prompt").code == 0
     assert (out / source.name).read_bytes() == source.read_bytes()

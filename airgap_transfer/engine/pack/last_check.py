@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from airgap_transfer import limits
 from airgap_transfer.engine.io import chunk_io, pipeline, samples
 from airgap_transfer.errors import DriveIOError, IntegrityError
 from airgap_transfer.events import Reporter
@@ -56,7 +57,13 @@ def kept_samples(tap: samples.SampleTap, stored_blake3: str) -> bytes | None:
 class Outcome:
     files: int = 0
     bytes_read: int = 0
-    whole: list[str] = field(default_factory=list)  # files re-read in full
+    whole: list[str] = field(default_factory=list)  # the first files re-read in full, by name
+    whole_count: int = 0                               # all of them: 10^5 names would be one 2 MB line
+
+    def reread_whole(self, what: str) -> None:
+        self.whole_count += 1
+        if len(self.whole) < limits.MAX_NAMES_IN_PROGRESS_EVENT:
+            self.whole.append(what)
 
 
 def drive_words(root: Path, label: str | None) -> str:
@@ -77,7 +84,7 @@ def check_drive(root: Path, label: str | None, expected: Iterable[Expected], ful
                 chunk_io.read_back(item.path, item.stored_length, item.stored_blake3, ring,
                                    what=f"{item.what} on {root}")
                 outcome.bytes_read += item.stored_length
-                outcome.whole.append(item.what)
+                outcome.reread_whole(item.what)
             else:
                 problem = samples.recheck(item.path, item.stored_length, taken, buffer)
                 outcome.bytes_read += sum(length for _, length in samples.ranges(item.stored_length))

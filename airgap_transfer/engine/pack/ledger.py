@@ -102,6 +102,7 @@ class Ledger:
         self.run.report.info(Kind.DRIVE_RECHECKED, f"{slot.root}: all {outcome.files} files still read as written "
                              f"(re-read {how}, {outcome.bytes_read} bytes)", drive=str(slot.root),
                              files=outcome.files, bytes_read=outcome.bytes_read, whole=outcome.whole,
+                             whole_count=outcome.whole_count,
                              full=config.full_recheck)
 
     def save_journal(self, complete: bool = False) -> None:
@@ -173,7 +174,7 @@ class Ledger:
         self.write_metadata(slot, self.build_index(final=False))
         self.save_journal()  # every read-back was awaited for the index: all chunks are proven now
         self.run.report.info(Kind.DRIVE_SEALED, f"{slot.root} is complete ({count_of(len(slot.files), 'chunk')})",
-                             drive=str(slot.root), chunks=[n for n, _ in slot.files])
+                             drive=str(slot.root), chunks=len(slot.files))  # a count: 10^5 names would be one line
 
     def write_metadata(self, slot: DriveSlot, index: Index) -> None:
         self.wait_readbacks()
