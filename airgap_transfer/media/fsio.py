@@ -61,14 +61,6 @@ def drop_cache(fd: int) -> None:
         pass  # advisory only; FUSE file systems may not support it
 
 
-def drop_range(fd: int, offset: int, length: int) -> None:
-    """Let go of one range of a file's cached pages (dirty ones start their write-back)."""
-    try:
-        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
-    except OSError:
-        pass  # advisory only; FUSE file systems may refuse
-
-
 def free_space(path: Path) -> int:
     stats = os.statvfs(path)
     return stats.f_bavail * stats.f_frsize

@@ -8,6 +8,7 @@ the callers keep the durability and retry logic.
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from airgap_transfer.engine.io.digests import Digests, Hasher
 from airgap_transfer.errors import DriveIOError, IntegrityError
 from airgap_transfer.format.index import Chunk
 from airgap_transfer.media import fsio
+
+DROP_BEHIND = 16 * 2**20   # written pages older than this are let go
 
 
 @dataclass
@@ -55,7 +58,7 @@ def write_chunk(fill: pipeline.Fill, fd: int, limit: int, whole: Hasher, ring: p
     if encoding in ("age", "zstd+age"):
         if seal is None:
             raise ValueError(f"encoding {encoding} needs a sealer")
-        sealed = sealed_chunks.SealedWriter(direct.Writer(fd).write, stored_cap, seal)
+        sealed = sealed_chunks.SealedWriter(_PlainWriter(fd).write, stored_cap, seal)
         if encoding == "zstd+age":
             frame = compression.FrameWriter(fd, stored_cap, compressor, out=sealed.write)
             length = pipeline.pump(fill, frame.write, tap, limit, ring, progress)
@@ -73,7 +76,7 @@ def write_chunk(fill: pipeline.Fill, fd: int, limit: int, whole: Hasher, ring: p
             frame.finish()
         digest = plain.hexdigest()
         return Stored(length, digest, "zstd", frame.stored_length, frame.stored.hexdigest(), plain.sha256_hexdigest())
-    writer = direct.Writer(fd)
+    writer = _PlainWriter(fd)
     length = pipeline.pump(fill, writer.write, tap, limit, ring, progress)
     digest = plain.hexdigest()
     return Stored(length, digest, "none", length, digest, plain.sha256_hexdigest())
@@ -90,8 +93,7 @@ def write_chunk_file(final: Path, fill: pipeline.Fill, limit: int, whole: Hasher
     of no bytes (the source was at its end) is not kept either.
     """
     tmp = fsio.temp_name(final)
-    # Only plain chunks go around the cache: the ring's aligned buffers reach the file as they are.
-    fd = direct.create(tmp, direct=encoding == "none")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         try:
             stored = write_chunk(fill, fd, limit, whole, ring, encoding, stored_cap, progress, compressor, sha256,
@@ -109,6 +111,23 @@ def write_chunk_file(final: Path, fill: pipeline.Fill, limit: int, whole: Hasher
         raise
     fsio.fsync_dir(final.parent)
     return stored
+
+
+class _PlainWriter:
+    def __init__(self, fd: int) -> None:
+        self.fd, self.written, self.dropped = fd, 0, 0
+
+    def write(self, view: memoryview) -> None:
+        while view:
+            n = os.write(self.fd, view)
+            if n <= 0:  # a full medium may report no progress rather than ENOSPC
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            view = view[n:]
+            self.written += n
+        # Clean pages far behind the write head are useless to us; dirty ones stay until written back.
+        if self.written - self.dropped > 2 * DROP_BEHIND:
+            _advise(self.fd, self.dropped, self.written - DROP_BEHIND - self.dropped)
+            self.dropped = self.written - DROP_BEHIND
 
 
 def read_chunk(fd: int, chunk: Chunk, whole: Hasher | None, out_fd: int | None, ring: pipeline.Ring,
@@ -165,9 +184,9 @@ def read_chunk(fd: int, chunk: Chunk, whole: Hasher | None, out_fd: int | None, 
             return
         fsio.pwrite_all(out_fd, view, position)
         position += len(view)
-        if position - dropped > 2 * direct.DROP_BEHIND:  # start write-back early, as for pack's chunks
-            fsio.drop_range(out_fd, dropped, position - direct.DROP_BEHIND - dropped)
-            dropped = position - direct.DROP_BEHIND
+        if position - dropped > 2 * DROP_BEHIND:  # start write-back early, as for pack's chunks
+            _advise(out_fd, dropped, position - DROP_BEHIND - dropped)
+            dropped = position - DROP_BEHIND
 
     try:
         seen = pipeline.pump(fill, sink, tap, chunk.length, ring, progress, trailing_tap)
@@ -318,6 +337,13 @@ class ReadBackQueue:
         if self.error is not None:
             error, self.error = self.error, None
             raise error
+
+
+def _advise(fd: int, offset: int, length: int) -> None:
+    try:
+        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+    except OSError:
+        pass  # advisory only; FUSE file systems may refuse
 
 
 def _advise_sequential(fd: int) -> None:

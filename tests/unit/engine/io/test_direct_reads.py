@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import mmap
 import os
+import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import blake3
@@ -13,7 +15,37 @@ import pytest
 from airgap_transfer.engine.io import chunk_io, direct, pipeline
 from airgap_transfer.errors import IntegrityError
 from tests.conftest import IS_ROOT
-from tests.unit.engine.io.conftest import mount
+
+
+def _mount(tmp_path: Path, made: list, *command: str) -> Path:
+    point = tmp_path / f"mnt-{uuid.uuid4().hex[:6]}"
+    point.mkdir()
+    result = subprocess.run([*command, str(point)], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount {command[1:3]} here: {result.stderr.strip()}")
+    made.append(("umount", point))
+    return point
+
+
+@pytest.fixture
+def ext4(tmp_path):
+    """An ext4 image on a loop device: a file system on a block device, as a USB disk is."""
+    if not IS_ROOT:
+        pytest.skip("needs root for loop devices")
+    if not (shutil.which("mkfs.ext4") and shutil.which("losetup")):
+        pytest.skip("needs mkfs.ext4 (e2fsprogs) and losetup")
+    made: list = []
+    image = tmp_path / "ext4.img"
+    subprocess.run(["truncate", "-s", "32M", str(image)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True, capture_output=True)
+    loop = subprocess.run(["losetup", "-f", "--show", str(image)], capture_output=True, text=True)
+    if loop.returncode != 0:
+        pytest.skip(f"no loop device available: {loop.stderr.strip()}")
+    made.append(("losetup", loop.stdout.strip()))
+    point = _mount(tmp_path, made, "mount", "-t", "ext4", loop.stdout.strip())
+    yield point, image
+    for kind, what in reversed(made):
+        subprocess.run(["umount", str(what)] if kind == "umount" else ["losetup", "-d", what], capture_output=True)
 
 
 def _write(path: Path, data: bytes) -> str:
@@ -64,7 +96,7 @@ def test_file_system_refusing_o_direct_falls_back_to_a_dropped_cache(tmp_path):
     if not IS_ROOT:
         pytest.skip("needs root to mount ramfs")
     made: list = []
-    point = mount(tmp_path, made, "mount", "-t", "ramfs", "ramfs")
+    point = _mount(tmp_path, made, "mount", "-t", "ramfs", "ramfs")
     try:
         data = os.urandom(2**20 + 5)
         digest = _write(point / "chunk", data)
