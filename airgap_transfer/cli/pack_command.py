@@ -45,7 +45,8 @@ from airgap_transfer.format.names import count_of, printable
 @click.option("--no-parallel", is_flag=True,
               help="Fill the DESTs one after another instead of writing those on different disks at once.")
 @click.option("--full-recheck", is_flag=True,
-              help="The last check of each finished drive re-reads every chunk whole instead of samples of each.")
+              help="The last check of each finished drive re-reads every chunk (and parity file) whole instead of "
+                   "samples of each.")
 @click.option("--parity", type=click.IntRange(0, limits.MAX_PARITY), default=0, show_default=True, metavar="N",
               help="Write N drives' worth of parity (on the last N DESTs, or drives asked for at the end): any N "
                    "drives, or damaged chunks on up to N drives, may then be lost and unpack still rebuilds "

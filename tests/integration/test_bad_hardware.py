@@ -176,3 +176,16 @@ def test_a_full_drive_typed_again_at_the_prompt_is_refused(tmpfs, random_file, c
     assert result["drives"] == [str(first), str(second)]
     assert not list(full.glob("airgap-*"))
     assert cli("verify", first, second).code == 0
+
+
+def test_a_wrap_around_stick_holding_parity_fails_its_last_check(fakestick, tmpfs, random_file, cli):
+    """Each parity file reads back fine when written; the third lands on the first, and the last check sees it."""
+    source = random_file(36 * MB)
+    data = [tmpfs("14M", f"data{i}") for i in range(1, 5)]
+    stick = fakestick("6MiB", "64MiB", "parity")
+    run = cli("pack", source, *data, stick, "--parity", "1", "--chunk-size", "3MB", "--no-prompt", "--json")
+    assert run.code == 4, run.output
+    assert f"drive {stick} failed the last check" in run.stderr and "parity" in run.stderr, run.stderr
+    assert "fake-capacity" in run.stderr
+    kinds = [json.loads(line)["event"] for line in run.stdout.splitlines()]
+    assert "parity-written" in kinds and "pack-finished" not in kinds

@@ -76,6 +76,15 @@ class Ledger:
             self.proven(self.in_flight)
         self.in_flight = None
 
+    def parity_read_back(self, taps: dict[str, samples.SampleTap]) -> None:
+        """The parity files as read back (all awaited by the parity phase), for their drives' last check."""
+        assert self.state.parity is not None
+        for stripe in self.state.parity.stripes:
+            for file in stripe.parity:
+                tap = taps.get(file.file)
+                kept = last_check.kept_samples(tap, file.blake3) if tap is not None else None
+                self.sampled.setdefault(file.drive, {})[file.file] = kept
+
     def expect_chunk(self, slot: DriveSlot, file: str, tap: samples.SampleTap | bytes | None) -> None:
         """What chunk ``file`` on ``slot`` read back as (its samples, filled by the read-back), for the last check."""
         self.sampled.setdefault(slot.ordinal, {})[file] = tap
@@ -93,6 +102,11 @@ class Ledger:
                 if chunk.drive == slot.ordinal:  # not read back by this run (kept from an earlier one): no tap
                     yield last_check.Expected(slot.folder / chunk.file, f"chunk {chunk.seq}", chunk.stored_length,
                                               chunk.stored_blake3, taps.get(chunk.file))
+            for stripe in self.state.parity.stripes if self.state.parity is not None else ():
+                for file in stripe.parity:
+                    if file.drive == slot.ordinal:  # a fake stick overwrites earlier parity as well as chunks
+                        yield last_check.Expected(slot.folder / file.file, f"parity {file.file}", stripe.length,
+                                                  file.blake3, taps.get(file.file))
             if slot.ordinal in self.indexes:
                 yield self.indexes[slot.ordinal]
 

@@ -86,7 +86,7 @@ class _Packer:
                                  hint="pack a source that is not being written to")
         self.ledger.check_source()
         if config.parity:
-            self.parity.write(early)
+            self.ledger.parity_read_back(self.parity.write(early))
             self.ledger.check_source()
         return self._finish()
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import blake3
 
-from airgap_transfer.engine.io import chunk_io
+from airgap_transfer.engine.io import chunk_io, samples
 from airgap_transfer.engine.pack.drives import DriveSlot
 from airgap_transfer.engine.pack.source import Source
 from airgap_transfer.engine.parity import codec, stripes
@@ -91,6 +91,8 @@ class ParityPhase:
         self.m, self.transfer_id, self.report = m, transfer_id, report
         self.verify, self.stop = verify, stop
         self.digests: dict[int, str] = {}  # chunk seq -> BLAKE3 of the bytes encoded
+        # parity file -> its sample blocks as read back, for its drive's last check (``last_check``)
+        self.samples: dict[str, samples.SampleTap] = {}
 
     def run(self, given: ParityInputs) -> Parity:
         layout_ = stripes.plan(given.chunks)
@@ -166,7 +168,9 @@ class ParityPhase:
             for writer, slot, queue in zip(writers, given.parity_slots, queues, strict=False):
                 digest = writer.commit()
                 if queue is not None:
-                    queue.submit(writer.final, length, digest, what=f"parity {writer.final.name} on {slot.root}")
+                    tap = self.samples[writer.final.name] = samples.SampleTap(length)
+                    queue.submit(writer.final, length, digest, what=f"parity {writer.final.name} on {slot.root}",
+                                 tap=tap)
                 slot.files.append((writer.final.name, digest))
                 files.append(ParityFile(writer.final.name, slot.ordinal, digest))
         except BaseException:

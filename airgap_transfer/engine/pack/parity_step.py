@@ -16,6 +16,7 @@ from airgap_transfer.engine.pack.state import PackRun, PackState
 from airgap_transfer.events import Kind
 
 if TYPE_CHECKING:
+    from airgap_transfer.engine.io.samples import SampleTap
     from airgap_transfer.engine.pack import parity_early
 
 
@@ -51,8 +52,11 @@ class ParityStep:
         return parity_early.EarlyParity(config.parity, state.transfer_id, planned, state.parity_slots, source,
                                         config.readback)
 
-    def write(self, early: parity_early.EarlyParity | None) -> None:
-        """The parity of every stripe on the parity drives: adopted from ``early``, else written now."""
+    def write(self, early: parity_early.EarlyParity | None) -> dict[str, SampleTap]:
+        """The parity of every stripe on the parity drives: adopted from ``early``, else written now.
+
+        Returns each parity file's samples as read back, for its drive's last check.
+        """
         from airgap_transfer.engine.pack import parity_phase  # numpy's import only when parity is asked for
 
         run, state = self.run, self.state
@@ -64,12 +68,13 @@ class ParityStep:
             else:
                 early.discard(run.report, "more data drives were needed than planned")
             if state.parity is not None:
-                return
+                return early.phase.samples
         parity_phase.ParityPhase.check_readable(state.chunks, {s.ordinal: s for s in state.slots}, run.source)
         self._open_slots()
         phase = parity_phase.ParityPhase(run.config.parity, state.transfer_id, run.report)
         state.parity = phase.run(parity_phase.ParityInputs(
             state.chunks, {s.ordinal: s for s in state.slots}, state.parity_slots, run.source, run.config.readback))
+        return phase.samples
 
     def _open_slots(self, first_ordinal: int | None = None) -> None:
         """The parity drives: those reserved among the DESTs given, then any asked for."""
