@@ -142,3 +142,19 @@ def test_handover_on_a_read_only_drive_records_nothing(two_drives, cli, tmp_path
     again = cli("custody", "handover", *drives, "--from", "A. Sender", "--to", "B. Courier")
     assert again.code == 0, again.output
     assert cli("report", drives[0], "--verify").code == 0
+
+
+def test_an_existing_output_is_refused_before_any_chunk_is_read(two_drives, cli, tmp_path):
+    """Exit 2 at once, naming the file; it keeps its bytes, and no chunk was read or partial output made."""
+    _, drives = two_drives
+    out = tmp_path / "out"
+    out.mkdir()
+    bundle = out / "weights.bin"
+    bundle.write_bytes(b"the operator's own file")
+    again = cli("unpack", *drives, out, "--no-prompt", "--json")
+    assert again.code == 2, again.output
+    assert f"output {bundle} already exists; left untouched" in again.stderr
+    assert bundle.read_bytes() == b"the operator's own file"
+    kinds = [json.loads(line)["event"] for line in again.stdout.splitlines()]
+    assert "chunk-verified" not in kinds and "unpack-started" not in kinds
+    assert sorted(p.name for p in out.iterdir()) == [bundle.name]
