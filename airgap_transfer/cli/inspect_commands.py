@@ -17,7 +17,7 @@ from airgap_transfer.format.names import count_of, printable
 
 
 @click.command("verify")
-@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @trust_options
 @actor_options
 @common
@@ -35,7 +35,7 @@ def verify_command(sources: tuple[Path, ...], trust: tuple[str, ...], allow_untr
 
 
 @click.command("status")
-@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @trust_options
 @common
 def status_command(sources: tuple[Path, ...], trust: tuple[str, ...], allow_untrusted: bool,

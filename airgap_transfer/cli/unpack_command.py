@@ -15,7 +15,8 @@ from airgap_transfer.format.names import printable
 
 
 @click.command("unpack")
-@click.argument("paths_", metavar="SOURCE... OUTPUT_DIR", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths_", metavar="SOURCE... OUTPUT_DIR", nargs=-1, required=True,
+                type=click.Path(path_type=Path, readable=False))  # an unreadable drive: our message, exit 3
 @click.option("-o", "--output", "output_file", type=click.Path(path_type=Path), help="Explicit output file path.")
 @click.option("--force", is_flag=True, help="Replace an existing output (nothing else).")
 @click.option("--allow-rollback", is_flag=True,

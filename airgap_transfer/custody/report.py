@@ -140,7 +140,7 @@ def gather(config: ReportConfig, report: Reporter) -> Gathered:
     checks: list[Check] = []
     logs: list[list[dict[str, Any]]] = []
     index, index_trusted, folders = None, False, []
-    if source.is_dir():
+    if catalog.is_folder(source):
         transfer = catalog.find_transfer([source], config.transfer_id, report)
         transfer_id, folders = transfer.transfer_id, transfer.folders
         index, index_trusted = _load_index(transfer, config.trust, report)

@@ -158,3 +158,17 @@ def test_an_existing_output_is_refused_before_any_chunk_is_read(two_drives, cli,
     kinds = [json.loads(line)["event"] for line in again.stdout.splitlines()]
     assert "chunk-verified" not in kinds and "unpack-started" not in kinds
     assert sorted(p.name for p in out.iterdir()) == [bundle.name]
+
+
+def test_an_output_folder_that_cannot_take_the_bundle_is_a_usage_error(two_drives, tmpfs, cli, tmp_path):
+    """A read-only mount, or a file where the folder should be: exit 2 naming it, before any chunk is read."""
+    _, drives = two_drives
+    read_only = tmpfs("1M", "ro")
+    subprocess.run(["mount", "-o", "remount,ro", str(read_only)], check=True)
+    a_file = tmp_path / "a-file"
+    a_file.write_bytes(b"")
+    for out, why in ((read_only, "is not writable"), (a_file, "is a file")):
+        run = cli("unpack", *drives, out, "--no-prompt", "--json")
+        assert run.code == 2, run.output
+        assert f"output folder {out} {why}" in run.stderr and "internal error" not in run.stderr
+        assert "chunk-verified" not in run.stdout

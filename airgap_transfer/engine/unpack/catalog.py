@@ -8,6 +8,7 @@ one good copy remains.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import blake3
 from airgap_transfer import limits
 from airgap_transfer.errors import (
     AirgapError,
+    DriveIOError,
     FormatError,
     IncompleteError,
     KeyFileError,
@@ -59,7 +61,7 @@ class LoadedIndex:
 def find_transfers(sources: list[Path], transfer_id: str | None, report: Reporter) -> list[Transfer]:
     """Every transfer on the sources, or the one ``transfer_id`` (a prefix) names."""
     for source in sources:
-        if not source.is_dir():
+        if not is_folder(source):
             raise UsageError(f"source {source} is not a folder",
                              hint="give a drive's mount point or a folder of drives")
     folders = layout.discover(sources)
@@ -79,6 +81,24 @@ def find_transfers(sources: list[Path], transfer_id: str | None, report: Reporte
         raise IncompleteError(f"no airgap-transfer folder found on {', '.join(map(str, sources))}",
                               hint="mount the drives and give their mount points or the folder holding them")
     return [Transfer(tid, by_id[tid]) for tid in sorted(by_id)]
+
+
+def is_folder(source: Path) -> bool:
+    """Whether ``source`` is a folder; a drive that cannot be read is exit 3 naming it, not a traceback.
+
+    A FUSE stick whose driver died (ENOTCONN) may still stat from the kernel's
+    cache, and discovery skips folders it cannot list: so the listing is tried here.
+    """
+    try:
+        if not source.is_dir():
+            return False
+        with os.scandir(source) as entries:
+            next(entries, None)
+        return True
+    except OSError as exc:  # ENOTCONN, EIO, EACCES
+        raise DriveIOError(f"drive {source} cannot be read ({exc.strerror or exc})",
+                           hint="reconnect or remount the drive (or check its permissions), then run the same "
+                                "command again") from None
 
 
 def find_transfer(sources: list[Path], transfer_id: str | None, report: Reporter) -> Transfer:
