@@ -172,3 +172,15 @@ def test_an_output_folder_that_cannot_take_the_bundle_is_a_usage_error(two_drive
         assert run.code == 2, run.output
         assert f"output folder {out} {why}" in run.stderr and "internal error" not in run.stderr
         assert "chunk-verified" not in run.stdout
+
+
+def test_status_of_a_wrong_sized_chunk_is_exit_4_naming_it(two_drives, cli):
+    """Sizes alone prove a truncated chunk bad: status says so with verify's exit code, its report still printed."""
+    _, drives = two_drives
+    (second,) = [p for d in drives for p in transfer_folder(d).glob("*-000002.chunk")]
+    with open(second, "r+b") as handle:
+        handle.truncate(100)
+    run = cli("status", *drives, "--json")
+    assert run.code == 4, run.output
+    assert "chunk 2" in run.stderr and "no good copy" in run.stderr
+    assert result_document(run.stdout)["complete"] is False
