@@ -99,6 +99,9 @@ def _parity_shortfall(found: margin.Margin, parity: Parity, transfer: catalog.Tr
     """Which parity files would help, for a message that says what to bring."""
     absent = [item for stripe in parity.stripes if stripe.seq in found.unrebuildable_stripes
               for item in stripe.parity if not transfer.parity_copies(item.file)]
+    if not found.unrebuildable_stripes:  # enough files were there, but a parity file read back wrong
+        return ("parity could not rebuild them: a parity file they need is corrupt (`verify` names it); "
+                "bring the missing drives or another copy of that parity file")
     drives = sorted({item.drive for item in absent})
     where = f"; parity files missing too, on drive(s) {', '.join(map(str, drives))}" if drives else ""
     return (f"parity cannot rebuild them: {found.short} more chunk(s) or parity file(s) needed "
