@@ -177,7 +177,8 @@ def _read_copy(folder: TransferFolder) -> tuple[IndexCopy, str]:
                          hint="copy index.agt.minisig from another drive of this transfer") from None
     except UnicodeDecodeError:
         data.close()
-        raise TrustError(f"{folder.path}: index signature is not text") from None
+        raise TrustError(f"{folder.path}: index signature is not text",
+                         hint="copy index.agt.minisig from another drive of this transfer") from None
     return data, signature_text
 
 
@@ -201,12 +202,19 @@ def _load_one(folder: TransferFolder, data: IndexCopy, signature_text: str,
                              hint="get the sender's public key and pass it with --trust") from None
         signer = keys.verify_index_prehashed(digest, data.whole, signature_text, [on_drive], where=where)
         is_trusted = False
-    index = Index.from_bytes(data.file)
+    try:
+        index = Index.from_bytes(data.file)
+    except FormatError as exc:  # signed, so its signer made it: say where, and who to ask
+        raise FormatError(f"{where}: the index signed by {signer.key_id_hex} is malformed: {exc.detail}",
+                          hint=exc.hint or "ask the sender to pack again; do not trust a drive from that signer "
+                                           "until it is explained") from None
     if index.transfer_id != folder.transfer_id:
         raise TrustError(f"{where}: index belongs to transfer {index.transfer_id}, not to this folder's",
                          hint="chunks and index of different transfers were mixed; use the index of this transfer")
     if index.signer != signer.key_id_hex:
-        raise TrustError(f"{where}: index names signer {index.signer} but was signed by {signer.key_id_hex}")
+        raise TrustError(f"{where}: index names signer {index.signer} but was signed by {signer.key_id_hex}",
+                         hint="the index and its signature do not belong together; use another drive's copy, "
+                              "or ask the sender")
     return LoadedIndex(index, signer, is_trusted, folder)
 
 
