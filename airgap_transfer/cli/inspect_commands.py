@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import click
@@ -48,7 +48,7 @@ def status_command(sources: tuple[Path, ...], trust: tuple[str, ...], allow_untr
     render = renderer_for(json_mode, quiet)
     config = inspect.InspectConfig(list(sources), list(trust), allow_untrusted, transfer_id,
                                    hash_chunks=False, show_unverified=True)
-    surveys = inspect.survey_all(config, render)
+    surveys, unindexed = inspect.survey_all(config, render)
     if len(surveys) == 1:
         only = surveys[0]
         render.result(only.to_dict, lambda: survey_lines(only, list(sources)))
@@ -59,7 +59,7 @@ def status_command(sources: tuple[Path, ...], trust: tuple[str, ...], allow_untr
                 yield ""
                 yield from survey_lines(survey, list(sources))
         render.result(lambda: {"transfers": [s.to_dict() for s in surveys]}, every)
-    problem = wrong_sized(surveys) or incomplete(surveys)
+    problem = wrong_sized(surveys) or incomplete(surveys, unindexed)
     if problem:
         raise problem
 
@@ -122,9 +122,9 @@ def wrong_sized(surveys: list[inspect.Survey]) -> IntegrityError | None:
                                                 "then run the same command again")
 
 
-def incomplete(surveys: list[inspect.Survey]) -> IncompleteError | None:
+def incomplete(surveys: list[inspect.Survey], unindexed: Sequence[str] = ()) -> IncompleteError | None:
     """Exit 3 when chunks (beyond what parity rebuilds) or a final index are missing (the README's table)."""
-    gaps = []
+    gaps = [f"transfer {transfer_id[:12]}: no index on these drives" for transfer_id in unindexed]
     for survey in surveys:
         if survey.rebuildable:
             continue  # chunks missing, but parity rebuilds them: unpack will succeed

@@ -184,3 +184,18 @@ def test_status_of_a_wrong_sized_chunk_is_exit_4_naming_it(two_drives, cli):
     assert run.code == 4, run.output
     assert "chunk 2" in run.stderr and "no good copy" in run.stderr
     assert result_document(run.stdout)["complete"] is False
+
+
+def test_chunks_of_a_transfer_without_an_index_do_not_hide_the_others_from_status(two_drives, cli):
+    """An interrupted pack from stdin leaves chunks and no index: status still shows the whole transfer."""
+    _, drives = two_drives
+    orphan_id = "ab" * 16
+    orphan = drives[0] / f"airgap-{orphan_id}"
+    orphan.mkdir()
+    (orphan / f"{orphan_id[:12]}-000001.chunk").write_bytes(b"x" * 1000)
+    run = cli("status", *drives, "--json")
+    assert run.code == 3, run.output
+    warned = [json.loads(line) for line in run.stdout.splitlines() if '"transfer-without-index"' in line]
+    assert warned and warned[0]["transfer_id"] == orphan_id
+    assert result_document(run.stdout)["complete"] is True      # the real transfer is listed, and complete
+    assert f"transfer {orphan_id[:12]}: no index on these drives" in run.stderr
