@@ -153,6 +153,7 @@ def gather(config: ReportConfig, report: Reporter) -> Gathered:
     else:
         raise UsageError(f"{config.source} is neither a folder nor a transfer id",
                          hint="give a drive's mount point or a transfer id")
+    forked = coverage.forks(logs)  # among the drives' copies: a copy was written apart or replaced
     if local_log.local_log_path(transfer_id).exists():
         check, events = _check_local_copy(transfer_id, head_keys)
         checks.append(check)
@@ -160,13 +161,18 @@ def gather(config: ReportConfig, report: Reporter) -> Gathered:
     if not checks:
         raise UsageError(f"no custody log found for transfer {transfer_id}",
                          hint="pack with this version of airgap-transfer to record one")
-    forked = coverage.forks(logs)
     if forked and not any(c.error for c in checks):
         checks.append(Check(where="all copies", events=0, chain=f"copies fork at event {forked[0]}",
                             error=IntegrityError(f"the copies of the custody log fork at event {forked[0]}: "
                                                  "two different events carry that number",
                                                  hint="compare the copies; one was written apart from the "
                                                       "others or replaced")))
+    elif (apart := coverage.forks(logs)) and not any(c.error for c in checks):
+        # This host recorded events of its own (verified, exported) while the drives went on elsewhere (a
+        # handover): both histories are signed and whole; the report shows both, and says so.
+        checks.append(Check(where="this host and the drives", events=0,
+                            chain=f"this host's log and the drives' went apart at event {apart[0]}: "
+                                  "events recorded here while the drives were handed on elsewhere"))
     return Gathered(transfer_id, index, index_trusted, checks, custody.merge(logs), folders)
 
 
