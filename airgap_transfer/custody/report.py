@@ -179,7 +179,8 @@ def gather(config: ReportConfig, report: Reporter) -> Gathered:
 def _load_index(transfer: catalog.Transfer, trust: list[str], report: Reporter) -> tuple[Index | None, bool]:
     """The signed index for the summary; an untrusted one is shown, and said to be untrusted."""
     try:
-        loaded = catalog.load_index(transfer, keys.trusted_keys(trust), True, Reporter(None))
+        loaded = catalog.load_index(transfer, keys.trusted_keys(trust, refuse_witnesses=False), True,
+                                    Reporter(None))
     except AirgapError as exc:
         report.warning(Kind.INDEX_UNAVAILABLE, f"no usable index for the summary: {exc.one_line()}")
         return None, False

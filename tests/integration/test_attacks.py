@@ -262,6 +262,12 @@ def test_3_a_custody_only_key_verifies_handovers_but_never_signs_a_bundle(hosts,
     run = receiver("unpack", other, tmp_path / "out")
     assert run.code == EXIT_TRUST and "not trusted" in run.stderr, run.output
     assert not (tmp_path / "out" / "bundle.bin").exists()
+    # Named with --trust it is still a witness: refused, saying why (it used to be accepted).
+    for command in (["unpack", other, tmp_path / "out"], ["verify", other], ["status", other]):
+        named = receiver(*command, "--trust", courier.public_key)
+        assert named.code == EXIT_TRUST and "for custody only" in named.stderr, named.output
+    assert not (tmp_path / "out" / "bundle.bin").exists()
+    assert receiver("report", drive, "--verify", "--trust", courier.public_key).code == EXIT_OK
 
 
 # --- 4 and 5. replay of an accepted old transfer; --force does one job -------------------------
