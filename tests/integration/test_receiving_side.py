@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import time
 
 import pytest
 
@@ -199,3 +202,26 @@ def test_chunks_of_a_transfer_without_an_index_do_not_hide_the_others_from_statu
     assert warned and warned[0]["transfer_id"] == orphan_id
     assert result_document(run.stdout)["complete"] is True      # the real transfer is listed, and complete
     assert f"transfer {orphan_id[:12]}: no index on these drives" in run.stderr
+
+
+def test_an_interrupted_pack_from_stdin_says_it_cannot_resume_and_status_names_what_it_left(tmp_path, cli):
+    """Exit 130; the message does not promise a resume that stdin cannot give, and status finds the leftovers."""
+    from tests.conftest import _cli_command
+
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    proc = subprocess.Popen(_cli_command() + ["pack", "-", str(drive), "--name", "piped.bin", "--chunk-size", "1MiB",
+                                              "--no-prompt"], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(os.urandom(3 * 2**20))
+    proc.stdin.flush()
+    for _ in range(600):   # until two chunks are on the drive, the pack waiting for more input
+        if len(list(drive.glob("airgap-*/*.chunk"))) >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)   # closes stdin too: the reader may be waiting on it
+    assert proc.returncode == 130, err
+    assert b"cannot be resumed" in err and b"every chunk finished so far is kept" not in err
+    status = cli("status", drive, "--json")
+    assert status.code == 3 and "no index" in status.stderr
