@@ -28,7 +28,7 @@ from airgap_transfer.media import probe
 
 if TYPE_CHECKING:  # annotations only: importing both engines here would load them for every command
     from airgap_transfer.engine.pack.drives import DriveRequest
-    from airgap_transfer.engine.unpack.unpacker import SourceRequest
+    from airgap_transfer.engine.unpack.needed import SourceRequest
 
 POLL_SECONDS = 1.0
 

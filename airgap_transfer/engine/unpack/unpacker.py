@@ -19,7 +19,8 @@ from typing import Any
 from airgap_transfer.engine.crypt.keys import X25519Identity
 from airgap_transfer.engine.crypt.transfer import OpeningKeys
 from airgap_transfer.engine.parity import margin
-from airgap_transfer.engine.unpack import assemble, catalog, dirrestore, tarcheck
+from airgap_transfer.engine.unpack import assemble, catalog, dirrestore, needed, tarcheck
+from airgap_transfer.engine.unpack.needed import SourceRequest
 from airgap_transfer.engine.unpack.output import OutputPaths, _Output, check_output, earlier_run, open_partial
 from airgap_transfer.errors import (
     DriveIOError,
@@ -32,7 +33,6 @@ from airgap_transfer.errors import (
 from airgap_transfer.events import Callback, Kind, Reporter
 from airgap_transfer.format.index import Chunk, Index
 from airgap_transfer.format.names import printable
-from airgap_transfer.format.parity import Parity
 from airgap_transfer.media import fsio
 from airgap_transfer.state import guard, journal
 from airgap_transfer.state import paths as state_paths
@@ -79,42 +79,9 @@ class UnpackResult:
                 "refused_members": self.refused_members}
 
 
-def _describe_missing(missing: list[Chunk], index: Index) -> str:
-    labels = {d.ordinal: d.label for d in index.drives}
-    by_drive: dict[int, list[int]] = {}
-    for chunk in missing:
-        by_drive.setdefault(chunk.drive, []).append(chunk.seq)
-    parts = [f"chunks {', '.join(map(str, seqs))} (drive {ordinal}"
-             + (f" '{printable(label)}')" if (label := labels.get(ordinal)) else ")")
-             for ordinal, seqs in sorted(by_drive.items())]
-    return "; ".join(parts)
-
-
 def _rebuild_work(paths: OutputPaths) -> Path:
     """Where chunks rebuilt from parity wait to be placed: beside the partial output."""
     return paths.partial.with_name(paths.partial.name + ".rebuild")
-
-
-def _parity_shortfall(found: margin.Margin, parity: Parity, transfer: catalog.Transfer) -> str:
-    """Which parity files would help, for a message that says what to bring."""
-    absent = [item for stripe in parity.stripes if stripe.seq in found.unrebuildable_stripes
-              for item in stripe.parity if not transfer.parity_copies(item.file)]
-    if not found.unrebuildable_stripes:  # enough files were there, but a parity file read back wrong
-        return ("parity could not rebuild them: a parity file they need is corrupt (`verify` names it); "
-                "bring the missing drives or another copy of that parity file")
-    drives = sorted({item.drive for item in absent})
-    where = f"; parity files missing too, on drive(s) {', '.join(map(str, drives))}" if drives else ""
-    return (f"parity cannot rebuild them: {found.short} more chunk(s) or parity file(s) needed "
-            f"(stripe(s) {', '.join(map(str, found.unrebuildable_stripes))}){where}")
-
-
-@dataclass
-class SourceRequest:
-    """What unpack still needs when the drives given are not enough."""
-
-    missing: str          # human description: chunks and drive labels, or the final index
-    missing_chunks: list[int]
-    need_final_index: bool
 
 
 class _UnpackSession:
@@ -223,9 +190,9 @@ class _UnpackSession:
 
     def _ask_for_more(self, index: Index, missing: list[Chunk], transfer: catalog.Transfer | None = None) -> None:
         if index.final:
-            text = f"{len(missing)} of {len(index.chunks)} chunks missing: {_describe_missing(missing, index)}"
+            text = f"{len(missing)} of {len(index.chunks)} chunks missing: {needed.describe_missing(missing, index)}"
             if index.parity is not None and transfer is not None:
-                text += f"; {_parity_shortfall(self._margin(transfer, index, missing), index.parity, transfer)}"
+                text += f"; {needed.parity_shortfall(self._margin(transfer, index, missing), index.parity, transfer)}"
         else:
             last = max((d.ordinal for d in index.drives), default=0)
             text = (f"the final index is missing: it is on the last drive written "
