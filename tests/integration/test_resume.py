@@ -54,8 +54,8 @@ def wrap(module, name, before=True, bytes_arg=None, path_has=None):
 if phase == "pack-write":
     wrap(os, "write", bytes_arg=1, path_has=".chunk")
 elif phase == "pack-readback":
-    from airgap_transfer.engine.io import chunk_io
-    wrap(chunk_io, "read_back")
+    from airgap_transfer.engine.io import readback
+    wrap(readback, "read_back")
 elif phase in ("pack-journal", "unpack-journal"):  # every journal write counts: the first save, then appends
     wrap(journal, "save", before=False)
     wrap(journal, "append", before=False)

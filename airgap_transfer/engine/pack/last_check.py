@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from airgap_transfer import limits
-from airgap_transfer.engine.io import chunk_io, pipeline, samples
+from airgap_transfer.engine.io import pipeline, readback, samples
 from airgap_transfer.errors import DriveIOError, IntegrityError
 from airgap_transfer.events import Reporter
 
@@ -81,7 +81,7 @@ def check_drive(root: Path, label: str | None, expected: Iterable[Expected], ful
         try:
             taken = item.samples
             if full or taken is None:
-                chunk_io.read_back(item.path, item.stored_length, item.stored_blake3, ring,
+                readback.read_back(item.path, item.stored_length, item.stored_blake3, ring,
                                    what=f"{item.what} on {root}")
                 outcome.bytes_read += item.stored_length
                 outcome.reread_whole(item.what)

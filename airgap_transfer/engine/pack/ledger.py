@@ -14,7 +14,7 @@ from pathlib import Path
 import blake3
 
 from airgap_transfer import __version__
-from airgap_transfer.engine.io import chunk_io, samples
+from airgap_transfer.engine.io import readback, samples
 from airgap_transfer.engine.pack import last_check, sealing
 from airgap_transfer.engine.pack.drives import DriveSlot
 from airgap_transfer.engine.pack.state import PackRun, PackState
@@ -204,7 +204,7 @@ class Ledger:
         fsio.atomic_write_bytes(slot.folder / layout.SIGNER_KEY_NAME, run.key.public_key().to_file_text().encode())
         index_digest = written.blake3.hexdigest()
         if run.config.readback:
-            chunk_io.read_back(index_path, written.size, index_digest, run.ring, what=f"index on {slot.root}")
+            readback.read_back(index_path, written.size, index_digest, run.ring, what=f"index on {slot.root}")
         self.indexes[slot.ordinal] = last_check.Expected(index_path, "the index", written.size, index_digest)
         fsio.atomic_write_pieces(slot.folder / layout.B3SUMS_NAME,  # a line at a time: 10^5 lines are 10 MB
                                  layout.b3sums_lines([*slot.files, (layout.INDEX_NAME, index_digest)]))

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from airgap_transfer.engine.crypt.transfer import SealingKeys
-from airgap_transfer.engine.io import chunk_io, pipeline
+from airgap_transfer.engine.io import chunk_io, pipeline, readback
 from airgap_transfer.engine.io.digests import Hasher
 from airgap_transfer.engine.io.samples import SampleTap
 from airgap_transfer.engine.pack.drives import DriveSlot
@@ -221,7 +221,7 @@ class Phase:
                 self.after_chunk_written(final)
             tap = SampleTap(stored.stored_length) if self.readback else None
             if self.readback:  # a read-back cut short leaves the chunk unproven: resume removes it
-                chunk_io.prove(final, stored.stored_length, stored.stored_blake3, ring,
+                readback.prove(final, stored.stored_length, stored.stored_blake3, ring,
                                what=f"chunk {planned.seq} on {slot.root}", stop=self.stop, tap=tap)
         except BaseException:
             self.done[number] = before  # not written after all

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import blake3
 
-from airgap_transfer.engine.io import chunk_io, samples
+from airgap_transfer.engine.io import chunk_io, readback, samples
 from airgap_transfer.engine.pack.drives import DriveSlot
 from airgap_transfer.engine.pack.source import Source
 from airgap_transfer.engine.parity import codec, stripes
@@ -104,7 +104,7 @@ class ParityPhase:
         self._check_room(given.parity_slots, total, len(layout_))
         width = max(len(stripe) for stripe in layout_)
         combiner = codec.Combiner(width, self.m)
-        queues = [chunk_io.ReadBackQueue() if given.readback else None for _ in given.parity_slots]
+        queues = [readback.ReadBackQueue() if given.readback else None for _ in given.parity_slots]
         done = 0
         result = Parity(SCHEME, width, self.m)
         try:
@@ -137,7 +137,7 @@ class ParityPhase:
         return lambda n: self.report.progress(done=before + n, total=total, drive="parity")
 
     def _stripe(self, number: int, members: list[Chunk], given: ParityInputs, combiner: codec.Combiner,
-                queues: list[chunk_io.ReadBackQueue | None], progress: Callable[[int], None]) -> Stripe:
+                queues: list[readback.ReadBackQueue | None], progress: Callable[[int], None]) -> Stripe:
         length = max(c.stored_length for c in members)
         writers: list[_ParityWriter] = []
         opened: list[int] = []

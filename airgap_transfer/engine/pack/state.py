@@ -12,7 +12,7 @@ from pathlib import Path
 import zstandard
 
 from airgap_transfer.engine.crypt.transfer import SealingKeys
-from airgap_transfer.engine.io import chunk_io, compression, pipeline
+from airgap_transfer.engine.io import compression, pipeline, readback
 from airgap_transfer.engine.io.digests import Digests
 from airgap_transfer.engine.pack.config import PackConfig
 from airgap_transfer.engine.pack.drives import DriveSlot
@@ -35,7 +35,7 @@ class PackRun:
     compression: compression.Decision
     compressor: zstandard.ZstdCompressor | None
     ring: pipeline.Ring
-    readbacks: chunk_io.ReadBackQueue | None  # None with --no-readback
+    readbacks: readback.ReadBackQueue | None  # None with --no-readback
     report: Reporter
     data_destinations: list[Path]    # the DESTs for data; with --parity N the last N are kept for parity
     parity_destinations: list[Path]
@@ -48,7 +48,7 @@ class PackRun:
         decision = compression.decide(config.compress, source.name, source.sample(compression.SAMPLE_SIZE))
         return cls(config, source, key, decision,
                    compression.new_compressor() if decision.encoding == "zstd" else None,
-                   pipeline.Ring(), chunk_io.ReadBackQueue() if config.readback else None, report,
+                   pipeline.Ring(), readback.ReadBackQueue() if config.readback else None, report,
                    data_destinations, parity_destinations, sealing)
 
     @property

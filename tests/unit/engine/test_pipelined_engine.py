@@ -16,7 +16,7 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airgap_transfer.engine.io import compression, pipeline
+from airgap_transfer.engine.io import compression, pipeline, readback
 from airgap_transfer.engine.pack.packer import PackConfig, pack
 from airgap_transfer.engine.pack.planning import MIN_CHUNK
 from airgap_transfer.engine.unpack import catalog
@@ -114,21 +114,20 @@ def test_compressible_data_is_stored_smaller(tmp_path):
 
 
 def test_read_back_catches_a_medium_that_returns_other_bytes(tmp_path):
-    from airgap_transfer.engine.io import chunk_io
     from airgap_transfer.errors import IntegrityError
     path = tmp_path / "chunk"
     data = os.urandom(300_000)
     path.write_bytes(data)
     ring = pipeline.Ring(2, 65536)
-    chunk_io.read_back(path, len(data), blake3.blake3(data).hexdigest(), ring, what="chunk 1")
+    readback.read_back(path, len(data), blake3.blake3(data).hexdigest(), ring, what="chunk 1")
     with pytest.raises(IntegrityError, match="does not match"):
-        chunk_io.read_back(path, len(data), blake3.blake3(b"other").hexdigest(), ring, what="chunk 1")
+        readback.read_back(path, len(data), blake3.blake3(b"other").hexdigest(), ring, what="chunk 1")
     path.write_bytes(data + b"x")   # a fake-capacity drive may hand back more, or less
     with pytest.raises(IntegrityError, match="more than"):
-        chunk_io.read_back(path, len(data), blake3.blake3(data).hexdigest(), ring, what="chunk 1")
+        readback.read_back(path, len(data), blake3.blake3(data).hexdigest(), ring, what="chunk 1")
     path.write_bytes(data[:-1])
     with pytest.raises(IntegrityError, match="gave 299999 bytes"):
-        chunk_io.read_back(path, len(data), blake3.blake3(data).hexdigest(), ring, what="chunk 1")
+        readback.read_back(path, len(data), blake3.blake3(data).hexdigest(), ring, what="chunk 1")
 
 
 @pytest.mark.parametrize("mode", ["none", "zstd"])
@@ -172,20 +171,19 @@ def test_enospc_mid_chunk_rewinds_the_source_and_moves_the_chunk_on(tmp_path, mo
 
 def test_a_failed_read_back_stops_pack_before_any_index_is_written(tmp_path, monkeypatch):
     """Read-back runs beside the next chunk's copy, but an index never names an unproven chunk."""
-    from airgap_transfer.engine.io import chunk_io
     from airgap_transfer.errors import IntegrityError
     source = tmp_path / "bundle.bin"
     source.write_bytes(os.urandom(3 * 2**20))
     drive = tmp_path / "drive"
     drive.mkdir()
-    real = chunk_io.read_back
+    real = readback.read_back
 
     def lying_medium(path, length, digest, ring, *, what, stop=None, tap=None):
         if path.name.endswith("000002.chunk"):
             raise IntegrityError(f"read-back of {what} does not match what was written")
         return real(path, length, digest, ring, what=what, stop=stop, tap=tap)
 
-    monkeypatch.setattr(chunk_io, "read_back", lying_medium)
+    monkeypatch.setattr(readback, "read_back", lying_medium)
     with pytest.raises(IntegrityError, match="chunk 2"):
         pack(PackConfig(source=str(source), destinations=[drive], chunk_size=MIN_CHUNK, compress="none"))
     assert not list(transfer_folder(drive).glob("index.agt*"))

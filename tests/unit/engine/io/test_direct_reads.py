@@ -12,7 +12,7 @@ from pathlib import Path
 import blake3
 import pytest
 
-from airgap_transfer.engine.io import chunk_io, direct, pipeline
+from airgap_transfer.engine.io import direct, pipeline, readback
 from airgap_transfer.errors import IntegrityError
 from tests.conftest import IS_ROOT
 
@@ -61,7 +61,7 @@ def test_block_device_file_system_is_read_directly(ext4):
     data = os.urandom(3 * 2**20 + 123)   # not a multiple of the block: the last read is short
     digest = _write(point / "chunk", data)
     ring = pipeline.Ring(2)
-    assert chunk_io.read_back(point / "chunk", len(data), digest, ring, what="chunk") == direct.DIRECT
+    assert readback.read_back(point / "chunk", len(data), digest, ring, what="chunk") == direct.DIRECT
 
 
 def test_corruption_under_a_cache_that_cannot_be_dropped_is_caught(ext4):
@@ -86,7 +86,7 @@ def test_corruption_under_a_cache_that_cannot_be_dropped_is_caught(ext4):
                 medium.flush()
                 os.fsync(medium.fileno())
             with pytest.raises(IntegrityError, match="does not match what was written"):
-                chunk_io.read_back(point / "chunk", len(data), digest, pipeline.Ring(2), what="chunk")
+                readback.read_back(point / "chunk", len(data), digest, pipeline.Ring(2), what="chunk")
             assert mapped[100] == data[100]        # the cache alone would have vouched for it
         finally:
             mapped.close()
@@ -101,10 +101,10 @@ def test_file_system_refusing_o_direct_falls_back_to_a_dropped_cache(tmp_path):
         data = os.urandom(2**20 + 5)
         digest = _write(point / "chunk", data)
         ring = pipeline.Ring(2)
-        assert chunk_io.read_back(point / "chunk", len(data), digest, ring, what="chunk") == direct.CACHE_DROPPED
+        assert readback.read_back(point / "chunk", len(data), digest, ring, what="chunk") == direct.CACHE_DROPPED
         (point / "chunk").write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
         with pytest.raises(IntegrityError, match="does not match"):
-            chunk_io.read_back(point / "chunk", len(data), digest, ring, what="chunk")
+            readback.read_back(point / "chunk", len(data), digest, ring, what="chunk")
     finally:
         subprocess.run(["umount", str(point)], capture_output=True)
 
@@ -128,4 +128,4 @@ def test_a_short_file_is_reported_short(tmp_path):
     data = os.urandom(10_000)
     path.write_bytes(data)
     with pytest.raises(IntegrityError, match="gave 10000 bytes, 10001 were written"):
-        chunk_io.read_back(path, 10_001, blake3.blake3(data).hexdigest(), pipeline.Ring(1), what="chunk")
+        readback.read_back(path, 10_001, blake3.blake3(data).hexdigest(), pipeline.Ring(1), what="chunk")
