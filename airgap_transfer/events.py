@@ -44,6 +44,7 @@ class Kind(StrEnum):
     # unpack, verify, status
     UNPACK_STARTED = "unpack-started"
     INDEX_REJECTED = "index-rejected"
+    TRANSFER_WITHOUT_INDEX = "transfer-without-index"   # status: chunks of a transfer whose index is not here
     INDEX_UNAVAILABLE = "index-unavailable"
     UNTRUSTED_KEY = "untrusted-key"
     TRANSFER_SEEN_BEFORE = "transfer-seen-before"

@@ -19,7 +19,8 @@ def custody_group() -> None:
 
 
 @custody_group.command("handover")
-@click.argument("sources", metavar="SOURCE...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("sources", metavar="SOURCE...", nargs=-1, required=True,
+                type=click.Path(path_type=Path, readable=False))
 @click.option("--from", "from_name", required=True, metavar="NAME", help="Who hands the drives over.")
 @click.option("--to", "to_name", required=True, metavar="NAME", help="Who receives them.")
 @click.option("--seal", metavar="NUMBER", help="Tamper-evident seal or bag number.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import click
@@ -12,12 +12,12 @@ from airgap_transfer.cli.options import actor_options, common, renderer_for, tru
 from airgap_transfer.custody.recorder import Actor
 from airgap_transfer.custody.steps import verify_recorded
 from airgap_transfer.engine.unpack import inspect
-from airgap_transfer.errors import IncompleteError
+from airgap_transfer.errors import IncompleteError, IntegrityError
 from airgap_transfer.format.names import count_of, printable
 
 
 @click.command("verify")
-@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @trust_options
 @actor_options
 @common
@@ -35,19 +35,20 @@ def verify_command(sources: tuple[Path, ...], trust: tuple[str, ...], allow_untr
 
 
 @click.command("status")
-@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @trust_options
 @common
 def status_command(sources: tuple[Path, ...], trust: tuple[str, ...], allow_untrusted: bool,
                    transfer_id: str | None, json_mode: bool, quiet: bool, debug: bool) -> None:
     """What is on the SOURCE drives (even unverified): chunks present, missing or wrong-sized, per drive.
 
-    Sizes only: `verify` reads the contents.  Exit 3 when chunks or the final index are missing.
+    Sizes only: `verify` reads the contents.  Exit 3 when chunks or the final index are missing, 4 when a
+    chunk has only wrong-sized copies (and parity cannot rebuild it).
     """
     render = renderer_for(json_mode, quiet)
     config = inspect.InspectConfig(list(sources), list(trust), allow_untrusted, transfer_id,
                                    hash_chunks=False, show_unverified=True)
-    surveys = inspect.survey_all(config, render)
+    surveys, unindexed = inspect.survey_all(config, render)
     if len(surveys) == 1:
         only = surveys[0]
         render.result(only.to_dict, lambda: survey_lines(only, list(sources)))
@@ -58,9 +59,9 @@ def status_command(sources: tuple[Path, ...], trust: tuple[str, ...], allow_untr
                 yield ""
                 yield from survey_lines(survey, list(sources))
         render.result(lambda: {"transfers": [s.to_dict() for s in surveys]}, every)
-    gap = incomplete(surveys)
-    if gap:
-        raise gap
+    problem = wrong_sized(surveys) or incomplete(surveys, unindexed)
+    if problem:
+        raise problem
 
 
 def survey_lines(survey: inspect.Survey, sources: list[Path]) -> Iterator[str]:
@@ -104,9 +105,26 @@ def survey_lines(survey: inspect.Survey, sources: list[Path]) -> Iterator[str]:
                f"{' '.join(map(str, sources))}` to find corrupt chunks")
 
 
-def incomplete(surveys: list[inspect.Survey]) -> IncompleteError | None:
-    """Exit 3 when chunks (beyond what parity rebuilds) or a final index are missing (the README's table)."""
+def wrong_sized(surveys: list[inspect.Survey]) -> IntegrityError | None:
+    """Exit 4 when a chunk has only wrong-sized copies and parity cannot rebuild it (verify: 4 when corrupt)."""
     gaps = []
+    for survey in surveys:
+        if survey.rebuildable:
+            continue
+        bad = [c for c in survey.chunks if c.state == "corrupt"]
+        if bad:
+            shown = "; ".join(f"chunk {c.seq} ({', '.join(c.problems or [])})" for c in bad[:5])
+            gaps.append(f"transfer {survey.transfer_id[:12]} ({printable(survey.bundle_name)}): "
+                        f"{count_of(len(bad), 'chunk')} with no good copy: {shown}{'; ...' if len(bad) > 5 else ''}")
+    if not gaps:
+        return None
+    return IntegrityError("; ".join(gaps), hint="bring a good copy of those chunks (another drive, or the sender), "
+                                                "then run the same command again")
+
+
+def incomplete(surveys: list[inspect.Survey], unindexed: Sequence[str] = ()) -> IncompleteError | None:
+    """Exit 3 when chunks (beyond what parity rebuilds) or a final index are missing (the README's table)."""
+    gaps = [f"transfer {transfer_id[:12]}: no index on these drives" for transfer_id in unindexed]
     for survey in surveys:
         if survey.rebuildable:
             continue  # chunks missing, but parity rebuilds them: unpack will succeed

@@ -22,7 +22,7 @@ from airgap_transfer.format.names import count_of, printable
 
 @click.command("pack")
 @click.argument("source")
-@click.argument("destinations", metavar="DEST...", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("destinations", metavar="DEST...", nargs=-1, type=click.Path(path_type=Path, readable=False))
 @click.option("--chunk-size", default="auto", show_default=True, callback=size_or_auto,
               help="Chunk size: 16GB (10^9), 16GiB (2^30), bytes, or auto (as large as each drive and its "
                    "file system allow).")

@@ -15,15 +15,17 @@ from airgap_transfer.format.names import printable
 
 
 @click.command("unpack")
-@click.argument("paths_", metavar="SOURCE... OUTPUT_DIR", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths_", metavar="SOURCE... OUTPUT_DIR", nargs=-1, required=True,
+                type=click.Path(path_type=Path, readable=False))  # an unreadable drive: our message, exit 3
 @click.option("-o", "--output", "output_file", type=click.Path(path_type=Path), help="Explicit output file path.")
 @click.option("--force", is_flag=True, help="Replace an existing output (nothing else).")
 @click.option("--allow-rollback", is_flag=True,
               help="Accept an index older than one already accepted for the same bundle and signer "
                    "(recorded in the custody log).")
 @click.option("--no-prompt", is_flag=True, help="Never wait for another drive; exit 3 naming what is missing.")
-@click.option("--no-sha256", is_flag=True,
-              help="Skip SHA-256 of the whole when pack did not record one (faster; no in-toto export then).")
+@click.option("--sha256/--no-sha256", "sha256", default=True, show_default=True,
+              help="Hash the whole output with SHA-256 too, for the in-toto export; --no-sha256 skips it when "
+                   "pack did not record one (faster; no in-toto export then).")
 @click.option("--restart", is_flag=True,
               help="Drop the partial output of an earlier interrupted unpack instead of continuing it.")
 @encryption.unpack_options
@@ -31,7 +33,7 @@ from airgap_transfer.format.names import printable
 @actor_options
 @common
 def unpack_command(paths_: tuple[Path, ...], output_file: Path | None, force: bool, allow_rollback: bool,
-                   no_prompt: bool, no_sha256: bool, restart: bool, identity_files: tuple[Path, ...],
+                   no_prompt: bool, sha256: bool, restart: bool, identity_files: tuple[Path, ...],
                    trust: tuple[str, ...], allow_untrusted: bool,
                    transfer_id: str | None, operator: str | None, title: str | None, json_mode: bool,
                    quiet: bool, debug: bool) -> None:
@@ -42,7 +44,7 @@ def unpack_command(paths_: tuple[Path, ...], output_file: Path | None, force: bo
     config = UnpackConfig(sources=list(paths_[:-1]), output_dir=paths_[-1], output_file=output_file,
                           force=force, allow_rollback=allow_rollback, trust=list(trust),
                           allow_untrusted=allow_untrusted,
-                          transfer_id=transfer_id, no_prompt=no_prompt, sha256=not no_sha256, restart=restart,
+                          transfer_id=transfer_id, no_prompt=no_prompt, sha256=sha256, restart=restart,
                           next_source=None if no_prompt else source_prompt(render),
                           identities=encryption.identities(identity_files),
                           passphrase=encryption.passphrase_from_file(), ask_passphrase=encryption.ask_passphrase)

@@ -176,7 +176,8 @@ def read_drive_copy(folder: layout.TransferFolder, trusted: list[minisign.Public
     texts = custody.read_heads(folder.path / custody.HEADS_NAME)
     if head_text is None:
         raise TrustError(f"{where}: has no signed head ({custody.HEAD_NAME})",
-                         hint="the head was deleted; use another drive's copy")
+                         hint="it was deleted, or never written (pack warns when a drive was too full for it); "
+                              "use another drive's copy")
     signatures = parse_signatures([*texts, head_text], folder.transfer_id, trusted,
                                   str(folder.path / custody.HEAD_NAME))
     latest = next(s for s in signatures if s.text == head_text)

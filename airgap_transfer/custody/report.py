@@ -140,7 +140,7 @@ def gather(config: ReportConfig, report: Reporter) -> Gathered:
     checks: list[Check] = []
     logs: list[list[dict[str, Any]]] = []
     index, index_trusted, folders = None, False, []
-    if source.is_dir():
+    if catalog.is_folder(source):
         transfer = catalog.find_transfer([source], config.transfer_id, report)
         transfer_id, folders = transfer.transfer_id, transfer.folders
         index, index_trusted = _load_index(transfer, config.trust, report)
@@ -153,6 +153,7 @@ def gather(config: ReportConfig, report: Reporter) -> Gathered:
     else:
         raise UsageError(f"{config.source} is neither a folder nor a transfer id",
                          hint="give a drive's mount point or a transfer id")
+    forked = coverage.forks(logs)  # among the drives' copies: a copy was written apart or replaced
     if local_log.local_log_path(transfer_id).exists():
         check, events = _check_local_copy(transfer_id, head_keys)
         checks.append(check)
@@ -160,20 +161,26 @@ def gather(config: ReportConfig, report: Reporter) -> Gathered:
     if not checks:
         raise UsageError(f"no custody log found for transfer {transfer_id}",
                          hint="pack with this version of airgap-transfer to record one")
-    forked = coverage.forks(logs)
     if forked and not any(c.error for c in checks):
         checks.append(Check(where="all copies", events=0, chain=f"copies fork at event {forked[0]}",
                             error=IntegrityError(f"the copies of the custody log fork at event {forked[0]}: "
                                                  "two different events carry that number",
                                                  hint="compare the copies; one was written apart from the "
                                                       "others or replaced")))
+    elif (apart := coverage.forks(logs)) and not any(c.error for c in checks):
+        # This host recorded events of its own (verified, exported) while the drives went on elsewhere (a
+        # handover): both histories are signed and whole; the report shows both, and says so.
+        checks.append(Check(where="this host and the drives", events=0,
+                            chain=f"this host's log and the drives' went apart at event {apart[0]}: "
+                                  "events recorded here while the drives were handed on elsewhere"))
     return Gathered(transfer_id, index, index_trusted, checks, custody.merge(logs), folders)
 
 
 def _load_index(transfer: catalog.Transfer, trust: list[str], report: Reporter) -> tuple[Index | None, bool]:
     """The signed index for the summary; an untrusted one is shown, and said to be untrusted."""
     try:
-        loaded = catalog.load_index(transfer, keys.trusted_keys(trust), True, Reporter(None))
+        loaded = catalog.load_index(transfer, keys.trusted_keys(trust, refuse_witnesses=False), True,
+                                    Reporter(None))
     except AirgapError as exc:
         report.warning(Kind.INDEX_UNAVAILABLE, f"no usable index for the summary: {exc.one_line()}")
         return None, False

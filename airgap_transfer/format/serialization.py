@@ -19,6 +19,8 @@ import msgpack
 from airgap_transfer import limits
 from airgap_transfer.errors import FormatError
 
+_TOO_BIG = "airgap-transfer never writes one this large: it is damaged or not ours; use another copy (another drive's)"
+_UNREADABLE = "the drive may be failing; use another copy (another drive's)"
 
 def _pairs_to_dict(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
@@ -93,7 +95,8 @@ def loads(data: bytes | IO[bytes], *, what: str = "document", limit: int = limit
     """
     source = _Source(data)
     if source.size > limit:
-        raise FormatError(f"{what} is {source.size} bytes, over the {limit}-byte limit")
+        raise FormatError(f"{what} is {source.size} bytes, over the {limit}-byte limit",
+                          hint=_TOO_BIG)
     if not source.size:
         raise FormatError(f"{what} is empty")
     unpacker = msgpack.Unpacker(
@@ -201,11 +204,12 @@ def read_bounded(path: str | os.PathLike[str], limit: int = limits.MAX_DOCUMENT_
             if size < len(data) <= limit:   # it grew since fstat
                 data += handle.read(limit + 1 - len(data))
     except OSError as exc:  # a failing drive: this copy is unusable, another may not be
-        raise FormatError(f"cannot read {what} {path}: {exc.strerror}") from None
+        raise FormatError(f"cannot read {what} {path}: {exc.strerror}", hint=_UNREADABLE) from None
     finally:
         os.close(fd)
     if len(data) > limit:
-        raise FormatError(f"{what} {path} is over the {limit}-byte limit")
+        raise FormatError(f"{what} {path} is over the {limit}-byte limit",
+                          hint=_TOO_BIG)
     return data
 
 
@@ -219,12 +223,13 @@ def read_pieces(path: str | os.PathLike[str], limit: int, *, what: str = "file",
             try:
                 data = os.read(fd, piece)
             except OSError as exc:  # a failing drive: this copy is unusable, another may not be
-                raise FormatError(f"cannot read {what} {path}: {exc.strerror}") from None
+                raise FormatError(f"cannot read {what} {path}: {exc.strerror}", hint=_UNREADABLE) from None
             if not data:
                 return
             total += len(data)
             if total > limit:
-                raise FormatError(f"{what} {path} is over the {limit}-byte limit")
+                raise FormatError(f"{what} {path} is over the {limit}-byte limit",
+                          hint=_TOO_BIG)
             yield data
     finally:
         os.close(fd)
@@ -240,7 +245,7 @@ def _open_regular(path: str | os.PathLike[str], what: str) -> int:
         regular = stat.S_ISREG(os.fstat(fd).st_mode)
     except OSError as exc:
         os.close(fd)
-        raise FormatError(f"cannot read {what} {path}: {exc.strerror}") from None
+        raise FormatError(f"cannot read {what} {path}: {exc.strerror}", hint=_UNREADABLE) from None
     if not regular:
         os.close(fd)
         raise FormatError(f"{what} {path} is not a regular file")

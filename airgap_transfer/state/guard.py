@@ -57,8 +57,7 @@ def lock(journal_path: Path, what: str) -> Held:
         os.close(fd)
         if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
             raise
-        raise UsageError(f"{what} is already running ({holder}); a second run would take its fresh chunks "
-                         "for leftovers",
+        raise UsageError(f"{what} is already running ({holder}); two runs would spoil each other's work",
                          hint="wait for it to finish (or stop it: it resumes), then run the command again") from None
     record = json.dumps({"pid": os.getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                          "command": " ".join(sys.argv)[:1000]}).encode()

@@ -122,10 +122,23 @@ def _keys_in(folder: Path) -> list[minisign.PublicKey]:
     return found
 
 
-def trusted_keys(extra: list[str]) -> list[minisign.PublicKey]:
-    """Bundle signers: --trust and ``trusted/*.pub``.  Never a custody-only (witness) key."""
+def trusted_keys(extra: list[str], refuse_witnesses: bool = True) -> list[minisign.PublicKey]:
+    """Bundle signers: --trust and ``trusted/*.pub``.  Never a custody-only (witness) key.
+
+    A witness key named with --trust is refused (exit 5), not quietly dropped: the brief's rule is that
+    a key trusted for custody can never sign a bundle, and the operator should hear why.  ``report``,
+    whose --trust also names custody keys, drops it instead (``refuse_witnesses=False``).
+    """
     witnesses = {key.raw for key in _keys_in(paths.custody_only_dir())}
     keys = [parse_trust_argument(value) for value in extra]
+    if not refuse_witnesses:
+        keys = [key for key in keys if key.raw not in witnesses]
+    for key in keys:
+        if key.raw in witnesses:
+            raise TrustError(f"key {key.key_id_hex} given with --trust is trusted here for custody only (a "
+                             "witness); a witness key never vouches for a bundle",
+                             hint="give the bundle signer's key, or `trust remove` the key and add it again "
+                                  "without --custody-only if it really signs bundles")
     own = local_public_key()  # this machine's own key counts as trusted here
     if own is not None:
         keys.append(own)
@@ -144,7 +157,7 @@ def own_public_key() -> minisign.PublicKey | None:
 
 def custody_keys(extra: list[str]) -> list[minisign.PublicKey]:
     """Keys a custody head may be signed with: bundle signers, witnesses (custody-only), this host's key."""
-    found = trusted_keys(extra) + _keys_in(paths.custody_only_dir())
+    found = [parse_trust_argument(value) for value in extra] + trusted_keys([]) + _keys_in(paths.custody_only_dir())
     own = own_public_key()
     if own is not None:
         found.append(own)

@@ -218,6 +218,26 @@ def test_2_logs_that_fork_across_drives_fail_verify(hosts, two_drives):
     assert run.code == EXIT_INTEGRITY and "fork" in run.stderr, run.output
 
 
+
+def test_2_this_hosts_own_events_and_a_later_handover_are_not_a_tamper_alarm(hosts, sender_and_drive):
+    """The receiver verifies on the way (an event of its own); the sender then hands the drive on.
+
+    Both histories are signed and whole: report --verify passes and says they went apart; only copies
+    of the log on drives that fork (the test above) are an alarm.
+    """
+    sender, drive, _ = sender_and_drive
+    receiver = hosts("receiver")
+    assert sender("custody", "handover", drive, "--from", "A. Sender", "--to", "B. Courier").code == 0
+    assert receiver("verify", drive, "--trust", sender.public_key).code == EXIT_OK
+    assert sender("custody", "handover", drive, "--from", "B. Courier", "--to", "C. Desk").code == 0
+    run = receiver("report", drive, "--verify", "--trust", sender.public_key)
+    assert run.code == EXIT_OK, run.output
+    out = drive.parent / "report.json"
+    document = receiver("report", drive, "--trust", sender.public_key, "--format", "json", "-o", out)
+    assert document.code == EXIT_OK, document.output
+    verification = json.loads(out.read_text())["verification"]
+    assert verification["ok"] and any("went apart at event" in c["chain"] for c in verification["copies"])
+
 # --- 3. one trust store for two roles --------------------------------------------------------
 
 def test_3_a_custody_only_key_verifies_handovers_but_never_signs_a_bundle(hosts, sender_and_drive, tmpfs, tmp_path):
@@ -242,6 +262,12 @@ def test_3_a_custody_only_key_verifies_handovers_but_never_signs_a_bundle(hosts,
     run = receiver("unpack", other, tmp_path / "out")
     assert run.code == EXIT_TRUST and "not trusted" in run.stderr, run.output
     assert not (tmp_path / "out" / "bundle.bin").exists()
+    # Named with --trust it is still a witness: refused, saying why (it used to be accepted).
+    for command in (["unpack", other, tmp_path / "out"], ["verify", other], ["status", other]):
+        named = receiver(*command, "--trust", courier.public_key)
+        assert named.code == EXIT_TRUST and "for custody only" in named.stderr, named.output
+    assert not (tmp_path / "out" / "bundle.bin").exists()
+    assert receiver("report", drive, "--verify", "--trust", courier.public_key).code == EXIT_OK
 
 
 # --- 4 and 5. replay of an accepted old transfer; --force does one job -------------------------

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.conftest import IS_ROOT
@@ -189,3 +190,19 @@ def test_a_wrap_around_stick_holding_parity_fails_its_last_check(fakestick, tmpf
     assert "fake-capacity" in run.stderr
     kinds = [json.loads(line)["event"] for line in run.stdout.splitlines()]
     assert "parity-written" in kinds and "pack-finished" not in kinds
+
+
+@pytest.mark.parametrize("command", ["status", "verify", "report", "unpack"])
+def test_a_stick_whose_driver_died_before_the_command_is_named_with_exit_3(fakestick, random_file, cli, tmp_path,
+                                                                             command):
+    """Its mount point answers ENOTCONN: every command names the drive (exit 3), none says "internal error"."""
+    stick = fakestick("32MiB", "32MiB", "dead")
+    assert cli("pack", random_file(2 * MB), stick, "--no-prompt").code == 0
+    (process,) = [p for p in psutil.process_iter(["cmdline"]) if str(stick) in " ".join(p.info["cmdline"] or [])
+                  and "fakestick" in " ".join(p.info["cmdline"] or [])]
+    process.kill()   # the driver dies at once (kill -9): the mount point is left without its endpoint
+    process.wait(timeout=10)
+    extra = {"report": ["-o", str(tmp_path / "r.json")], "unpack": [str(tmp_path / "out"), "--no-prompt"]}
+    run = cli(command, stick, *extra.get(command, []))
+    assert run.code == 3, run.output
+    assert f"drive {stick} cannot be read" in run.stderr and "internal error" not in run.stderr

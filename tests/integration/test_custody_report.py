@@ -359,3 +359,14 @@ def test_unpack_no_sha256_skips_it_and_says_so_in_the_log(cli, random_file, tmp_
     assert result["sha256"] is None
     events = custody.read_log(next((Path(os.environ["XDG_STATE_HOME"]) / "airgap-transfer" / "custody").glob("*.jsonl")))
     assert events[-1]["type"] == "output-written" and set(events[-1]["digests"]) == {"blake3"}
+
+
+def test_unpack_sha256_as_the_brief_names_it_is_the_default_made_explicit(cli, random_file, tmp_path):
+    bundle = random_file(2 * MB)
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    assert cli("pack", bundle, drive).code == 0
+    run = cli("unpack", drive, tmp_path / "out", "--trust", default_public_key(), "--sha256", "--json")
+    assert run.code == 0, run.output
+    result = json.loads(run.stdout.splitlines()[-1])
+    assert result["sha256"] == hashlib.sha256(bundle.read_bytes()).hexdigest()

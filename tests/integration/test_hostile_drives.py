@@ -291,6 +291,7 @@ def assert_clean_failure(run, code: int, fragment: str, drives: Drives, before: 
     assert run.code == code, run.output
     assert len(errors) == 1, run.output
     assert fragment in errors[0], run.output
+    assert " — " in errors[0], f"no next step in: {errors[0]}"
     assert "Traceback" not in run.output
     assert only_resumable_partials(drives.out), "something other than a resumable partial in OUTPUT_DIR"
     outside = {p for p in tree(drives.root) if p != "out" and not p.startswith("out/")}

@@ -317,3 +317,17 @@ def test_dry_run_with_one_dest_plans_the_parity_drives_pack_will_ask_for(tmpfs, 
     result = cli("pack", random_file(6 * MB), drive, "--parity", "2", "--chunk-size", "3MB", "--dry-run")
     assert result.code == 0, result.output
     assert "parity: 2 more drive(s)" in result.output and "drives asked for at the end" in result.output
+
+
+def test_a_missing_drive_and_its_stripes_parity_corrupt_says_which_is_wrong(five, random_file, cli, tmp_path):
+    """Enough files are present, but the parity read back wrong: the message says so, not '0 more needed'."""
+    source = random_file(36 * MB)
+    assert cli("pack", source, *five, "--parity", "1", "--chunk-size", "3MB", "--no-prompt").code == 0
+    for parity_file in transfer_folder(five[-1]).glob("*.parity"):
+        flip_a_bit(parity_file)
+    present = [d for i, d in enumerate(five) if i != 1]
+    run = unpack(cli, present, tmp_path / "out")
+    assert run.code in (3, 4), run.output
+    assert "0 more chunk" not in run.stderr and "stripe(s) )" not in run.stderr, run.stderr
+    assert "corrupt" in run.stderr
+    assert not (tmp_path / "out" / source.name).exists()

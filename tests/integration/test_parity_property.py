@@ -68,8 +68,14 @@ def test_any_loss_within_parity_rebuilds_and_beyond_is_reported(tmp_path, size, 
         damaged = plan.draw(st.lists(st.sampled_from(files), max_size=2, unique=True)) if files else []
         for path in damaged:
             with open(path, "r+b") as handle:
-                handle.seek(plan.draw(st.integers(0, path.stat().st_size - 1)))
-                handle.write(b"\xff" if handle.read(1) != b"\xff" else b"\x00")
+                # Read the byte, then seek back: writing after read(1) changed the next byte instead, which
+                # 1 time in 256 already held the value written, so a "damaged" chunk was intact and unpack
+                # rightly succeeded "beyond the budget".
+                at = plan.draw(st.integers(0, path.stat().st_size - 1))
+                handle.seek(at)
+                old = handle.read(1)[0]
+                handle.seek(at)
+                handle.write(bytes([old ^ 0xFF]))
         by_file = {c.file: c for c in index.chunks}
         gone_drives = {d.ordinal for d in index.drives if d.label in {root.name for root in withheld}}
         lost = {c.seq for c in index.chunks if c.drive in gone_drives} | {by_file[p.name].seq for p in damaged}

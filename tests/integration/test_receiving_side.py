@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import time
 
 import pytest
 
@@ -142,3 +145,83 @@ def test_handover_on_a_read_only_drive_records_nothing(two_drives, cli, tmp_path
     again = cli("custody", "handover", *drives, "--from", "A. Sender", "--to", "B. Courier")
     assert again.code == 0, again.output
     assert cli("report", drives[0], "--verify").code == 0
+
+
+def test_an_existing_output_is_refused_before_any_chunk_is_read(two_drives, cli, tmp_path):
+    """Exit 2 at once, naming the file; it keeps its bytes, and no chunk was read or partial output made."""
+    _, drives = two_drives
+    out = tmp_path / "out"
+    out.mkdir()
+    bundle = out / "weights.bin"
+    bundle.write_bytes(b"the operator's own file")
+    again = cli("unpack", *drives, out, "--no-prompt", "--json")
+    assert again.code == 2, again.output
+    assert f"output {bundle} already exists; left untouched" in again.stderr
+    assert bundle.read_bytes() == b"the operator's own file"
+    kinds = [json.loads(line)["event"] for line in again.stdout.splitlines()]
+    assert "chunk-verified" not in kinds and "unpack-started" not in kinds
+    assert sorted(p.name for p in out.iterdir()) == [bundle.name]
+
+
+def test_an_output_folder_that_cannot_take_the_bundle_is_a_usage_error(two_drives, tmpfs, cli, tmp_path):
+    """A read-only mount, or a file where the folder should be: exit 2 naming it, before any chunk is read."""
+    _, drives = two_drives
+    read_only = tmpfs("1M", "ro")
+    subprocess.run(["mount", "-o", "remount,ro", str(read_only)], check=True)
+    a_file = tmp_path / "a-file"
+    a_file.write_bytes(b"")
+    for out, why in ((read_only, "is not writable"), (a_file, "is a file")):
+        run = cli("unpack", *drives, out, "--no-prompt", "--json")
+        assert run.code == 2, run.output
+        assert f"output folder {out} {why}" in run.stderr and "internal error" not in run.stderr
+        assert "chunk-verified" not in run.stdout
+
+
+def test_status_of_a_wrong_sized_chunk_is_exit_4_naming_it(two_drives, cli):
+    """Sizes alone prove a truncated chunk bad: status says so with verify's exit code, its report still printed."""
+    _, drives = two_drives
+    (second,) = [p for d in drives for p in transfer_folder(d).glob("*-000002.chunk")]
+    with open(second, "r+b") as handle:
+        handle.truncate(100)
+    run = cli("status", *drives, "--json")
+    assert run.code == 4, run.output
+    assert "chunk 2" in run.stderr and "no good copy" in run.stderr
+    assert result_document(run.stdout)["complete"] is False
+
+
+def test_chunks_of_a_transfer_without_an_index_do_not_hide_the_others_from_status(two_drives, cli):
+    """An interrupted pack from stdin leaves chunks and no index: status still shows the whole transfer."""
+    _, drives = two_drives
+    orphan_id = "ab" * 16
+    orphan = drives[0] / f"airgap-{orphan_id}"
+    orphan.mkdir()
+    (orphan / f"{orphan_id[:12]}-000001.chunk").write_bytes(b"x" * 1000)
+    run = cli("status", *drives, "--json")
+    assert run.code == 3, run.output
+    warned = [json.loads(line) for line in run.stdout.splitlines() if '"transfer-without-index"' in line]
+    assert warned and warned[0]["transfer_id"] == orphan_id
+    assert result_document(run.stdout)["complete"] is True      # the real transfer is listed, and complete
+    assert f"transfer {orphan_id[:12]}: no index on these drives" in run.stderr
+
+
+def test_an_interrupted_pack_from_stdin_says_it_cannot_resume_and_status_names_what_it_left(tmp_path, cli):
+    """Exit 130; the message does not promise a resume that stdin cannot give, and status finds the leftovers."""
+    from tests.conftest import _cli_command
+
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    proc = subprocess.Popen(_cli_command() + ["pack", "-", str(drive), "--name", "piped.bin", "--chunk-size", "1MiB",
+                                              "--no-prompt"], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(os.urandom(3 * 2**20))
+    proc.stdin.flush()
+    for _ in range(600):   # until two chunks are on the drive, the pack waiting for more input
+        if len(list(drive.glob("airgap-*/*.chunk"))) >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)   # closes stdin too: the reader may be waiting on it
+    assert proc.returncode == 130, err
+    assert b"cannot be resumed" in err and b"every chunk finished so far is kept" not in err
+    status = cli("status", drive, "--json")
+    assert status.code == 3 and "no index" in status.stderr

@@ -212,6 +212,10 @@ def pack(config: PackConfig, callback: Callback | None = None) -> PackResult:
     try:
         return _run(config, Reporter(callback))
     except KeyboardInterrupt:
+        if not resumable:  # nothing can read stdin again: the chunks so far have no index and no future
+            raise Interrupted("interrupted; a pack from stdin cannot be resumed, so the chunks it wrote are of no "
+                              "use", hint="`status DRIVE` names the transfer it left without an index; delete "
+                                          "that airgap-... folder, then run pack again") from None
         raise Interrupted("interrupted; every chunk finished so far is kept", hint=again) from None
     except OSError as exc:  # metadata writes, source reads, a drive that vanished
         where = f"{exc.filename}: " if exc.filename else ""

@@ -8,6 +8,7 @@ one good copy remains.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import blake3
 from airgap_transfer import limits
 from airgap_transfer.errors import (
     AirgapError,
+    DriveIOError,
     FormatError,
     IncompleteError,
     KeyFileError,
@@ -59,7 +61,7 @@ class LoadedIndex:
 def find_transfers(sources: list[Path], transfer_id: str | None, report: Reporter) -> list[Transfer]:
     """Every transfer on the sources, or the one ``transfer_id`` (a prefix) names."""
     for source in sources:
-        if not source.is_dir():
+        if not is_folder(source):
             raise UsageError(f"source {source} is not a folder",
                              hint="give a drive's mount point or a folder of drives")
     folders = layout.discover(sources)
@@ -79,6 +81,24 @@ def find_transfers(sources: list[Path], transfer_id: str | None, report: Reporte
         raise IncompleteError(f"no airgap-transfer folder found on {', '.join(map(str, sources))}",
                               hint="mount the drives and give their mount points or the folder holding them")
     return [Transfer(tid, by_id[tid]) for tid in sorted(by_id)]
+
+
+def is_folder(source: Path) -> bool:
+    """Whether ``source`` is a folder; a drive that cannot be read is exit 3 naming it, not a traceback.
+
+    A FUSE stick whose driver died (ENOTCONN) may still stat from the kernel's
+    cache, and discovery skips folders it cannot list: so the listing is tried here.
+    """
+    try:
+        if not source.is_dir():
+            return False
+        with os.scandir(source) as entries:
+            next(entries, None)
+        return True
+    except OSError as exc:  # ENOTCONN, EIO, EACCES
+        raise DriveIOError(f"drive {source} cannot be read ({exc.strerror or exc})",
+                           hint="reconnect or remount the drive (or check its permissions), then run the same "
+                                "command again") from None
 
 
 def find_transfer(sources: list[Path], transfer_id: str | None, report: Reporter) -> Transfer:
@@ -157,7 +177,8 @@ def _read_copy(folder: TransferFolder) -> tuple[IndexCopy, str]:
                          hint="copy index.agt.minisig from another drive of this transfer") from None
     except UnicodeDecodeError:
         data.close()
-        raise TrustError(f"{folder.path}: index signature is not text") from None
+        raise TrustError(f"{folder.path}: index signature is not text",
+                         hint="copy index.agt.minisig from another drive of this transfer") from None
     return data, signature_text
 
 
@@ -181,12 +202,19 @@ def _load_one(folder: TransferFolder, data: IndexCopy, signature_text: str,
                              hint="get the sender's public key and pass it with --trust") from None
         signer = keys.verify_index_prehashed(digest, data.whole, signature_text, [on_drive], where=where)
         is_trusted = False
-    index = Index.from_bytes(data.file)
+    try:
+        index = Index.from_bytes(data.file)
+    except FormatError as exc:  # signed, so its signer made it: say where, and who to ask
+        raise FormatError(f"{where}: the index signed by {signer.key_id_hex} is malformed: {exc.detail}",
+                          hint=exc.hint or "ask the sender to pack again; do not trust a drive from that signer "
+                                           "until it is explained") from None
     if index.transfer_id != folder.transfer_id:
         raise TrustError(f"{where}: index belongs to transfer {index.transfer_id}, not to this folder's",
                          hint="chunks and index of different transfers were mixed; use the index of this transfer")
     if index.signer != signer.key_id_hex:
-        raise TrustError(f"{where}: index names signer {index.signer} but was signed by {signer.key_id_hex}")
+        raise TrustError(f"{where}: index names signer {index.signer} but was signed by {signer.key_id_hex}",
+                         hint="the index and its signature do not belong together; use another drive's copy, "
+                              "or ask the sender")
     return LoadedIndex(index, signer, is_trusted, folder)
 
 

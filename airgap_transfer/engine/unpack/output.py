@@ -70,11 +70,15 @@ def check_output(final: Path, size: int, force: bool, kind: str = "file") -> Non
     if final.exists() and not force:
         raise UsageError(f"output {final} already exists; left untouched",
                          hint="pass --force to replace it, or -o for another path")
+    if final.parent.exists() and not final.parent.is_dir():
+        raise UsageError(f"output folder {final.parent} is a file", hint="give a folder as OUTPUT_DIR, or -o FILE")
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create output folder {final.parent}: {exc.strerror}",
                          hint="choose another OUTPUT_DIR") from None
+    if not os.access(final.parent, os.W_OK):  # a read-only mount, or no permission: before any chunk is read
+        raise UsageError(f"output folder {final.parent} is not writable", hint="choose another OUTPUT_DIR")
     free = fsio.free_space(final.parent)
     if free < size:
         raise NoSpaceError(f"{final.parent} has {free} bytes free, the bundle needs {size}",

@@ -99,6 +99,9 @@ def _parity_shortfall(found: margin.Margin, parity: Parity, transfer: catalog.Tr
     """Which parity files would help, for a message that says what to bring."""
     absent = [item for stripe in parity.stripes if stripe.seq in found.unrebuildable_stripes
               for item in stripe.parity if not transfer.parity_copies(item.file)]
+    if not found.unrebuildable_stripes:  # enough files were there, but a parity file read back wrong
+        return ("parity could not rebuild them: a parity file they need is corrupt (`verify` names it); "
+                "bring the missing drives or another copy of that parity file")
     drives = sorted({item.drive for item in absent})
     where = f"; parity files missing too, on drive(s) {', '.join(map(str, drives))}" if drives else ""
     return (f"parity cannot rebuild them: {found.short} more chunk(s) or parity file(s) needed "
@@ -147,10 +150,8 @@ class _UnpackSession:
             self.transfer_id = transfer.transfer_id  # later drives must belong to the same transfer
             loaded = catalog.load_index(transfer, self.trusted, self.config.allow_untrusted, self.report)
             index = last_index = self._open_index(loaded.index)
-            absent = [c for c in index.chunks if not transfer.copies(c.file) and c.seq not in self._placed()]
-            covered = index.parity is not None and self._margin(transfer, index, absent).ok
-            if self.config.next_source is None and ((absent and not covered) or not index.final):
-                self._ask_for_more(index, absent, transfer)  # no way to get more: fail before copying anything
+            # With --no-prompt too, what is here is copied before exit 3 names the rest: a receiver with one
+            # port runs the same command once per drive, and each run keeps what the earlier ones proved.
             output = self.output or self._open_output(index, loaded)
             output.assembler.place_available(transfer, index)
             missing = [c for c in index.chunks if c.seq not in output.assembler.placed]
@@ -166,7 +167,7 @@ class _UnpackSession:
     def _forget_removed_drives(self) -> None:
         """Once unpacking has begun, a drive swapped out (its mount folder gone) is just gone."""
         started = self.output is not None
-        for source in [s for s in self.sources if (started or s not in self.config.sources) and not s.is_dir()]:
+        for source in [s for s in self.sources if (started or s not in self.config.sources) and not _answers(s)]:
             self.sources.remove(source)
             self.report.info(Kind.DRIVE_REMOVED, f"{source} is no longer mounted", drive=str(source))
 
@@ -292,9 +293,25 @@ class _UnpackSession:
             self.paths.discard()
 
     def keep_or_discard(self) -> None:
-        """After a failure: keep proven work for the next run, or nothing if there is none."""
-        if not self._placed():
+        """After a failure: keep proven work, this run's or an earlier run's, for the next run.
+
+        Only a partial output this run opened and proved nothing into goes.  A
+        run that failed before opening it (no space, the output exists, Ctrl-C)
+        made nothing, and must not take an earlier run's hours of copying with it.
+        """
+        if self.output is None:
+            return
+        assembler = self.output.assembler
+        if not assembler.placed and not assembler.earlier:
             self.discard()
+
+
+def _answers(source: Path) -> bool:
+    """A drive still mounted and answering; one whose driver died (ENOTCONN, EIO) is as good as removed."""
+    try:
+        return source.is_dir()
+    except OSError:
+        return False
 
 
 def unpack(config: UnpackConfig, callback: Callback | None = None) -> UnpackResult:
