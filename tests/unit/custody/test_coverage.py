@@ -156,3 +156,20 @@ def test_every_custody_field_is_type_checked(field, value, ok):
     event = make_log()[0]
     event[field] = value
     assert (fields.problem(event) is None) == ok, fields.problem(event)
+
+
+def test_a_log_of_another_transfer_breaks_the_chain_though_its_links_hold():
+    events = make_log()
+    custody.check_chain(events, TID, "log")
+    with pytest.raises(IntegrityError, match=f"event 1 \\(pack-started\\) belongs to transfer {TID}"):
+        custody.check_chain(events, "cd" * 16, "log")
+
+
+@pytest.mark.parametrize("trusted", [TRUSTED, []], ids=["trusted signer", "unknown signer"])
+def test_a_head_signed_for_another_transfer_is_refused_whoever_signed_it(trusted):
+    """Refused by its comment, before any key is looked at: an unknown key's head is not even listed."""
+    head = custody.sign_head(make_log(), SENDER)
+    assert coverage.parse_signatures([head], TID, trusted, "heads")[0].seq == N
+    with pytest.raises(TrustError, match=f"a signed head belongs to transfer {TID}"):
+        coverage.parse_signatures([head], "cd" * 16, trusted, "heads")
+

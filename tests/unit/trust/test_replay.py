@@ -112,3 +112,16 @@ def test_store_is_private_and_one_line_per_record() -> None:
     assert replay.store_path().stat().st_mode & 0o777 == 0o600
     assert len(replay.store_path().read_text().splitlines()) == 1
     assert replay.load()[0].bundle_name == "naïve\nname"
+
+
+def test_a_record_over_its_cap_is_refused_not_read_in_part(events, monkeypatch) -> None:
+    """Read in part, the newest acceptances (at the end) would be missed and a rollback let through."""
+    monkeypatch.setattr(replay.limits, "MAX_REPLAY_RECORD_BYTES", 4096)
+    for n in range(24):  # about 190 bytes each: the cap is reached before the last record
+        replay.record(index("2026-01-01T00:00:00Z", name=f"other-{n}.tar"), SIGNER)
+    newer = index("2026-06-01T12:00:00Z")
+    replay.record(newer, SIGNER)
+    assert replay.store_path().stat().st_size > 4096
+    with pytest.raises(TrustError, match="is over 4096 bytes") as caught:
+        replay.check(index("2026-05-01T12:00:00Z"), SIGNER, False, Reporter(events))
+    assert caught.value.exit_code == 5

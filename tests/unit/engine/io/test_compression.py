@@ -134,3 +134,20 @@ def test_garbage_is_not_a_frame(tmp_path):
     junk = os.urandom(5000)
     problem, _ = _read(tmp_path, _chunk_for(TEXT, junk), junk)
     assert problem and problem.startswith("not a valid zstd frame")
+
+
+def _skippable_frame(payload: bytes) -> bytes:
+    return (0x184D2A50).to_bytes(4, "little") + len(payload).to_bytes(4, "little") + payload
+
+
+@pytest.mark.parametrize("other", [
+    "recompressed",      # another frame of the same plain bytes: not the stored bytes that were signed
+    "skippable frame",   # a frame the decoder stops before, appended: the plain bytes still match
+])
+def test_stored_bytes_other_than_the_signed_ones_are_refused_though_they_decode_right(tmp_path, other):
+    signed = zstandard.ZstdCompressor(level=3).compress(TEXT)
+    stored = (zstandard.ZstdCompressor(level=19, write_checksum=True).compress(TEXT) if other == "recompressed"
+              else signed + _skippable_frame(b"hidden"))
+    assert stored != signed
+    problem, out = _read(tmp_path, _chunk_for(TEXT, signed), stored)
+    assert problem == "stored bytes do not match the signed index"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from airgap_transfer.engine.unpack.dirrestore import restore_directory
-from airgap_transfer.errors import IntegrityError, UsageError
+from airgap_transfer.errors import FormatError, IntegrityError, UsageError
 from airgap_transfer.events import Reporter
 
 
@@ -70,3 +70,13 @@ def test_existing_output_needs_force(tmp_path):
     restore_directory(tar, final, "top", True, Reporter(None))
     assert sorted(p.name for p in final.iterdir()) == ["new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.tar", "top"]
+
+
+@pytest.mark.parametrize("top", ["..", ".", "", "a/b", "../top", "to\0p"])
+def test_a_bundle_folder_name_that_is_not_one_plain_name_is_refused_before_anything_is_written(tmp_path, top):
+    tar = build_tar(tmp_path / "b.tar", [("top/", b"", ""), ("top/f", b"x", "")])
+    (tmp_path / "out").mkdir()
+    with pytest.raises(FormatError, match="not a single plain name"):
+        restore_directory(tar, tmp_path / "out" / "top", top, True, Reporter(None))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.tar", "out"]
+    assert list((tmp_path / "out").iterdir()) == []

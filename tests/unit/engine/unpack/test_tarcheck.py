@@ -45,6 +45,8 @@ def test_ordinary_members_pass():
     (member("top/link/c.txt"), "below the symlink top/link"),
     (member("top/abs", tarfile.SYMTYPE, "/etc/passwd"), "absolute path"),
     (member("top/out", tarfile.SYMTYPE, "../../etc"), "outside the bundle's folder"),
+    (member("top/sibling", tarfile.SYMTYPE, "../other"), "outside the bundle's folder"),
+    (member("top/sub/sibling", tarfile.SYMTYPE, "../../other/x"), "outside the bundle's folder"),
     (member("top/chain", tarfile.SYMTYPE, "link"), "through the symlink top/link"),
     (member("top/chain2", tarfile.SYMTYPE, "link/../sub"), "through the symlink top/link"),
     (member("top/h2", tarfile.LNKTYPE, "top/link"), "hard link to something other"),
@@ -100,3 +102,21 @@ def test_a_realpath_overflow_link_chain_writes_nothing_outside(tmp_path):
     reasons = {r.name.rsplit("/", 1)[-1][:8]: r.reason for r in restored.refused}
     assert "escape" in reasons and "flaglink" in reasons and "newfile" in reasons
     assert any(e.kind == "member-skipped" for e in events)
+
+
+def test_a_link_to_a_sibling_of_the_bundle_folder_is_not_extracted(tmp_path):
+    """tarfile's data filter allows it (the target stays inside the staging folder), our check does not.
+
+    Once renamed into place, ``top/sibling -> ../other`` would name the
+    receiver's own ``other`` beside the output.
+    """
+    out = tmp_path / "out"
+    out.mkdir()
+    tar = tmp_path / "b.tar"
+    with tarfile.open(tar, "w", format=tarfile.PAX_FORMAT) as archive:
+        for info in (member("top", tarfile.DIRTYPE), member("top/sibling", tarfile.SYMTYPE, "../other")):
+            archive.addfile(info)
+    restored = restore_directory(tar, out / "top", "top", False, Reporter(None))
+    assert not os.path.lexists(out / "top" / "sibling")
+    assert [(r.name, r.reason) for r in restored.refused] == [
+        ("top/sibling", "a link pointing outside the bundle's folder")]
