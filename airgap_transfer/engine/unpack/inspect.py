@@ -139,13 +139,13 @@ def survey_all(config: InspectConfig, callback: Callback | None = None) -> tuple
     # Beside transfers that can be shown, one with chunks but no index here (its last drive is elsewhere,
     # or an interrupted pack from stdin left it) is named, not allowed to hide the others.
     shown = [t for t in transfers if any(f.has_index for f in t.folders)] or transfers[:1]
-    for transfer in transfers:
-        if transfer not in shown:
-            report.warning(Kind.TRANSFER_WITHOUT_INDEX, f"transfer {transfer.transfer_id[:12]} has chunks on "
-                           f"{', '.join(sorted({str(f.drive_root) for f in transfer.folders}))} but no index there "
-                           "(its last drive is not inserted, or an interrupted pack left them); not listed",
-                           transfer_id=transfer.transfer_id)
-    return [_survey_transfer(t, config, report) for t in shown], [t.transfer_id for t in transfers if t not in shown]
+    unindexed = [t for t in transfers if t not in shown]
+    for transfer in unindexed:
+        report.warning(Kind.TRANSFER_WITHOUT_INDEX, f"transfer {transfer.transfer_id[:12]} has chunks on "
+                       f"{', '.join(sorted({str(f.drive_root) for f in transfer.folders}))} but no index there "
+                       "(its last drive is not inserted, or an interrupted pack left them); not listed",
+                       transfer_id=transfer.transfer_id)
+    return [_survey_transfer(t, config, report) for t in shown], [t.transfer_id for t in unindexed]
 
 
 def _survey_transfer(transfer: catalog.Transfer, config: InspectConfig, report: Reporter) -> Survey:
