@@ -14,9 +14,12 @@
             disk's fsync latency); time, CPU and peak RSS, growth 10^4 -> 10^5
 5. plans    pack --dry-run of a 2 TB bundle onto 16 drives of 128 GB (FAT32); the
             signed index of a 2 TB transfer on FAT32; 8 drives written at once
+6. profile  the disk section's commands once each under perf: CPU seconds per GB
+            by kind of work (hashing, copies in and out of user space, the rest
+            of the kernel, Python), the profile behind the disk ratios (cpu_profile.py)
 
-Needs root (tmpfs, FUSE), /usr/bin/time, b3sum, split, sha256sum, and for sticks
-fusepy + libfuse2.  Every command is a child under GNU time (wall, user, system,
+Needs root (tmpfs, FUSE), /usr/bin/time, b3sum, split, sha256sum, for sticks
+fusepy + libfuse2, and for the profile perf (linux-perf).  Every command is a child under GNU time (wall, user, system,
 peak RSS of that command alone).  Everything lives below one temporary folder in
 --dir (a real disk, not tmpfs) and is removed at the end.
 """
@@ -39,6 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench import evict, make_random, parse_size  # noqa: E402
+import cpu_profile  # noqa: E402
 from parallel_drives import make_drive  # noqa: E402
 
 GB = 10**9
@@ -350,7 +354,7 @@ def main() -> None:
     parser.add_argument("--growth", default="1GB,8GB", help="sizes for the growth section ('' to skip)")
     parser.add_argument("--stick-size", default="300MB")
     parser.add_argument("--chunks", default="1000,10000,100000", help="chunk counts ('' to skip)")
-    parser.add_argument("--skip", default="", help="comma list of sections to skip: disk,growth,sticks,chunks,plans")
+    parser.add_argument("--skip", default="", help="comma list of sections to skip: disk,growth,sticks,chunks,plans,profile")
     parser.add_argument("--out", type=Path, help="also write the results here")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -369,6 +373,8 @@ def main() -> None:
             chunks(r, Path(folder), [int(c) for c in args.chunks.split(",")])
         if "plans" not in skip:
             plans(r, Path(folder))
+        if "profile" not in skip:
+            cpu_profile.section(r.say, r.tool, r.trust, r.env, Path(folder), parse_size(args.size), args.chunk_size)
         machine(r)
 
 
