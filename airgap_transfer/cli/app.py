@@ -20,6 +20,7 @@ from types import FrameType
 import click
 
 from airgap_transfer import __version__
+from airgap_transfer.cli import INTERRUPTED, from_ctrl_c
 from airgap_transfer.cli.options import state
 from airgap_transfer.cli.prompts import ask_passphrase
 from airgap_transfer.cli.render import Renderer
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         code = cli.main(args=args, prog_name="airgap-transfer", standalone_mode=False)
         return code if isinstance(code, int) else 0
     except click.exceptions.Abort:
-        _report_error(EXIT_INTERRUPTED, _INTERRUPTED)
+        _report_error(EXIT_INTERRUPTED, INTERRUPTED)
         return EXIT_INTERRUPTED
     except click.ClickException as exc:
         exc.show()
@@ -96,29 +97,17 @@ def main(argv: list[str] | None = None) -> int:
         _report_error(exc.exit_code, exc.one_line())
         return exc.exit_code
     except KeyboardInterrupt:
-        _report_error(EXIT_INTERRUPTED, _INTERRUPTED)
+        _report_error(EXIT_INTERRUPTED, INTERRUPTED)
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: one clear line, traceback only on request
-        if _from_ctrl_c(exc):  # Ctrl-C while a module was still being imported arrives wrapped (RuntimeError)
-            _report_error(EXIT_INTERRUPTED, _INTERRUPTED)
+        if from_ctrl_c(exc):  # Ctrl-C while a module was still being imported arrives wrapped (RuntimeError)
+            _report_error(EXIT_INTERRUPTED, INTERRUPTED)
             return EXIT_INTERRUPTED
         if debug:
             traceback.print_exc()
         _report_error(EXIT_INTERNAL, f"internal error: {type(exc).__name__}: {exc} "
                       "(this is a bug; run with --debug for the traceback and report it)")
         return EXIT_INTERNAL
-
-
-_INTERRUPTED = "interrupted — run the same command again"
-
-
-def _from_ctrl_c(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    for _ in range(8):  # a short chain: cause or context
-        seen = seen.__cause__ or seen.__context__ if seen is not None else None
-        if isinstance(seen, KeyboardInterrupt):
-            return True
-    return False
 
 
 def _report_error(code: int, message: str) -> None:
