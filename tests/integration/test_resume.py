@@ -63,6 +63,19 @@ elif phase == "metadata":
     wrap(fsio, "atomic_write_bytes")
 elif phase == "unpack-write":
     wrap(os, "pwrite", bytes_arg=1)
+elif phase == "unpack-published":  # just after the output took its final name (argv[-1] of the unpack: -o)
+    real_replace = os.replace
+    def replace(src, dst, **kwargs):
+        real_replace(src, dst, **kwargs)
+        if os.fspath(dst) == sys.argv[-1]:
+            tripwire()
+    os.replace = replace
+elif phase == "unpack-remember":
+    from airgap_transfer.trust import replay
+    wrap(replay, "remember")
+elif phase == "unpack-folder-placed":
+    from airgap_transfer.engine.unpack import dirrestore
+    wrap(dirrestore, "_move_into_place", before=False)
 sys.exit(cli.main(sys.argv[4:]))
 '''
 
@@ -172,6 +185,32 @@ def test_signal_gives_exit_130_and_resume_completes(signame, drives, random_file
     resumed = cli(*pack_args(source, drives), "--resume")
     assert resumed.code == 0, resumed.output
     assert_round_trip(cli, source, drives, tmp_path / "out")
+
+
+@pytest.mark.parametrize("phase", ["unpack-published", "unpack-remember", "unpack-folder-placed"])
+def test_a_ctrl_c_once_the_output_has_its_final_name_finishes_the_unpack(phase, drives, random_file, cli, tmp_path):
+    """Stopping between the final name and its bookkeeping would say "nothing written" beside a
+    finished output, and the same command would then refuse it as existing: the Ctrl-C waits."""
+    if phase == "unpack-folder-placed":
+        source = tmp_path / "bundle"
+        source.mkdir()
+        random_file(3 * MB).rename(source / "a.bin")
+        random_file(2 * MB).rename(source / "b.bin")
+    else:
+        source = random_file(6 * MB)
+    assert cli(*pack_args(source, drives)).code == 0
+    out = tmp_path / "out"
+    args = ["unpack", *drives, out, "--trust", default_public_key(), "--no-prompt", "-o", out / source.name]
+    stopped = interrupted(phase, 1, "SIGINT", *args)
+    assert stopped.returncode == 0, stopped.stderr
+    assert "written and proven" in stopped.stderr and "interrupted" not in stopped.stderr
+    if source.is_dir():
+        assert all(sha(out / source.name / f.name) == sha(f) for f in source.iterdir())
+    else:
+        assert sha(out / source.name) == sha(source)
+    assert [p.name for p in out.iterdir()] == [source.name], "partial output or journal left behind"
+    again = cli(*args)
+    assert again.code == 2 and "already exists" in again.stderr, again.output
 
 
 def test_unpack_interrupted_keeps_partial_and_restart_drops_it(drives, random_file, cli, tmp_path):
