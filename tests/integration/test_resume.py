@@ -63,6 +63,13 @@ elif phase == "metadata":
     wrap(fsio, "atomic_write_bytes")
 elif phase == "unpack-write":
     wrap(os, "pwrite", bytes_arg=1)
+elif phase == "pack-complete":  # just after the journal says the pack is complete
+    real_append = journal.append
+    def append(path, records, *args, **kwargs):
+        real_append(path, records, *args, **kwargs)
+        if {"complete": True} in records:
+            tripwire()
+    journal.append = append
 elif phase == "unpack-published":  # just after the output took its final name (argv[-1] of the unpack: -o)
     real_replace = os.replace
     def replace(src, dst, **kwargs):
@@ -211,6 +218,16 @@ def test_a_ctrl_c_once_the_output_has_its_final_name_finishes_the_unpack(phase, 
     assert [p.name for p in out.iterdir()] == [source.name], "partial output or journal left behind"
     again = cli(*args)
     assert again.code == 2 and "already exists" in again.stderr, again.output
+
+
+def test_a_ctrl_c_once_the_pack_is_complete_finishes_it_and_a_rerun_adds_no_second_transfer(drives, random_file,
+                                                                                              cli, tmp_path):
+    source = random_file(6 * MB)
+    stopped = interrupted("pack-complete", 1, "SIGINT", *pack_args(source, drives))
+    assert stopped.returncode == 0, stopped.stderr
+    assert "every drive checked" in stopped.stderr and "interrupted" not in stopped.stderr
+    assert sum(len(list(d.glob("airgap-*"))) for d in drives) == 2   # one transfer, on both drives
+    assert_round_trip(cli, source, drives, tmp_path / "out")
 
 
 def test_unpack_interrupted_keeps_partial_and_restart_drops_it(drives, random_file, cli, tmp_path):
