@@ -20,6 +20,7 @@ class Kind(StrEnum):
     # pack
     PACK_STARTED = "pack-started"
     BUNDLE_RENAMED = "bundle-renamed"        # the name was made safe; the index keeps the original (pack, unpack)
+    PACKED_BEFORE = "packed-before"          # the same unchanged source was packed completely onto a DEST already
     DRIVE_OPENED = "drive-opened"
     CHUNK_SIZE_CLAMPED = "chunk-size-clamped"
     DRIVES_AT_ONCE = "drives-at-once"

@@ -9,6 +9,7 @@ CLI.  The re-run is the installed command, unpatched.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import signal
@@ -282,7 +283,6 @@ def test_status_reports_local_journals(drives, random_file, cli, tmp_path):
     assert interrupted("pack-journal", 5, "SIGKILL", *pack_args(source, drives)).returncode == -signal.SIGKILL
     status = cli("status", *drives, "--trust", default_public_key(), "--json")
     assert status.code == 3, status.output  # an interrupted pack: no final index yet
-    import json
     local = next(d for d in map(json.loads, status.stdout.splitlines()) if d["event"] == "result")["local"]
     proven = local["pack"]["chunks"]
     assert proven >= 3 and local["pack"]["bytes"] == proven * MB and not local["pack"]["complete"]
@@ -310,3 +310,21 @@ def test_a_byte_flipped_in_a_kept_chunk_between_kill_and_resume_is_never_signed(
     assert_round_trip(cli, source, drives, tmp_path / "out")
     verified = cli("verify", *drives, "--trust", default_public_key())
     assert verified.code == 0, verified.output
+
+
+def test_packing_a_finished_source_again_says_it_makes_a_second_transfer(drives, random_file, cli, tmp_path):
+    source = random_file(2 * MB)
+    first = cli("pack", source, drives[1], "--no-prompt", "--json")
+    assert first.code == 0, first.output
+    again = cli("pack", source, drives[1], "--no-prompt", "--json")
+    assert again.code == 0, again.output
+    events = [json.loads(line) for line in again.stdout.splitlines()]
+    before = [e for e in events if e["event"] == "packed-before"]
+    first_id = next(json.loads(line) for line in first.stdout.splitlines()
+                    if json.loads(line)["event"] == "pack-started")["transfer_id"]
+    assert len(before) == 1 and before[0]["transfer_id"] == first_id, again.stdout
+    assert len(list(drives[1].glob("airgap-*"))) == 2
+    elsewhere = cli("pack", source, drives[0], "--no-prompt")   # another drive: nothing to say
+    assert elsewhere.code == 0 and "packed completely before" not in elsewhere.stderr, elsewhere.output
+    restarted = cli("pack", source, drives[1], "--no-prompt", "--restart")
+    assert restarted.code == 0 and "packed completely before" not in restarted.stderr, restarted.output

@@ -180,6 +180,12 @@ def _run(config: PackConfig, report: Reporter) -> PackResult:
         found = resume.find(config.source, key.public_key().key_id_hex if key else "(none yet)",
                             resume=config.resume, restart=config.restart, sha256=config.sha256,
                             readback=config.readback)
+        earlier = resume.packed_before(config.source, config.destinations) if found is None else None
+        if earlier is not None:
+            report.warning(Kind.PACKED_BEFORE, f"{source.name} was packed completely before, as transfer "
+                           f"{earlier[0]} on {', '.join(map(str, earlier[1]))}; this pack makes a second transfer "
+                           "beside it (`status` tells them apart)", transfer_id=earlier[0],
+                           drives=[str(d) for d in earlier[1]])
         keys_ = sealing.keys_for(config, found)
         run = PackRun.start(config, source, key or minisign.SecretKey.generate(), report, data, parity, keys_)
         if key is None:  # every check first: the default key is made only when it is about to be used
