@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from airgap_transfer.custody import chain as custody
 from airgap_transfer.custody import chunk_sets
 from airgap_transfer.errors import UsageError
+from airgap_transfer.format.names import escape_controls
 from airgap_transfer.trust import minisign
 
 PREDICATE_TYPE = "https://airgap-transfer.dev/custody/v1"
@@ -27,10 +28,12 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _cell(value: Any) -> Any:
-    """Text from a drive must not become a spreadsheet formula (CSV injection): quote it."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+    """Text from a drive must not become a spreadsheet formula (CSV injection), nor carry control
+    characters (ESC, BEL, newlines) to a terminal that shows the file: quoted, and made visible."""
+    if not isinstance(value, str):
+        return value
+    value = escape_controls(value)
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def to_csv(document: dict[str, Any]) -> str:
