@@ -240,6 +240,31 @@ def test_one_port_pack_and_unpack_driven_through_stdin(tmpfs, random_file, tmp_p
     assert sha(out / source.name) == sha(source)
 
 
+def _snapshot(drive: Path) -> dict[str, tuple[int, bytes]]:
+    return {str(p.relative_to(drive)): (p.stat().st_mtime_ns, p.read_bytes()) for p in drive.rglob("*") if p.is_file()}
+
+
+def test_a_drive_called_safe_to_remove_is_never_written_again(tmpfs, random_file, cli, tmp_path):
+    """The operator may be pulling it: a late write (the custody log at the end) can damage a FAT stick."""
+    source = random_file(30 * MB)
+    first, second = tmpfs("20M"), tmpfs("20M")
+    proc, lines = _start(["pack", source, first, "--chunk-size", "5MB"])
+    _wait_for(lines, "insert drive 2", proc)
+    assert any("can be removed" in line for line in lines)
+    released = _snapshot(first)
+    proc.stdin.write(f"{second}\n")
+    proc.stdin.flush()
+    assert proc.wait(timeout=300) == 0, "".join(lines)
+    assert _snapshot(first) == released, "drive 1 was written after it was called safe to remove"
+    assert not any("custody log not written" in line for line in lines)
+    # drive 1's log stops where it was sealed; the last drive has all of it, and the two agree
+    verified = cli("report", tmp_path, "--verify", "--trust", default_public_key())
+    assert verified.code == 0, verified.output
+    unpacked = cli("unpack", first, second, tmp_path / "out", "--trust", default_public_key())
+    assert unpacked.code == 0, unpacked.output
+    assert sha(tmp_path / "out" / source.name) == sha(source)
+
+
 def test_no_prompt_turns_waiting_into_exit_3(tmpfs, random_file, cli, tmp_path):
     source = random_file(30 * MB)
     drive = tmpfs("20M")

@@ -70,6 +70,7 @@ class _Packer:
         run.report.info(Kind.PACK_STARTED, f"packing {source.name} as transfer {state.transfer_id}"
                         + (f", encrypted to {len(run.sealing.recipients)} recipient(s)" if run.sealing else ""),
                         transfer_id=state.transfer_id, size=source.size,
+                        destinations=[str(d) for d in config.destinations],
                         **sealing.public_event_fields(run.sealing, source.name),
                         key_id=run.key_id, resumed=self.found is not None, compression=run.compression.recorded)
         resume_slot = self._restore(self.found) if self.found else None
