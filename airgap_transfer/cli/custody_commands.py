@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from airgap_transfer.cli.options import actor_options, common, renderer_for
+from airgap_transfer.cli.render import say
 from airgap_transfer.custody import report
 from airgap_transfer.custody.recorder import Actor
 from airgap_transfer.custody.report_file import STDOUT
@@ -76,7 +78,7 @@ def report_command(source: str, fmt: str, output: Path | None, force: bool, veri
     if output is not None:
         document, text = report.export(config, fmt, output, render, force)
         if output == STDOUT:
-            click.echo(text, nl=False)
+            say(sys.stdout, text, end="")
         lines.append(f"{fmt} report of transfer {document['transfer']['transfer_id']} "
                      f"({len(document['events'])} events) written to {'stdout' if output == STDOUT else output}")
     if verify_only:
