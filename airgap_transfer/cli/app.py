@@ -76,11 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     passphrase.set_prompt(ask_passphrase)
     args = sys.argv[1:] if argv is None else argv
     state.json_requested = "--json" in args
+    state.work_done = False
     debug = "--debug" in args
     try:
         code = cli.main(args=args, prog_name="airgap-transfer", standalone_mode=False)
         return code if isinstance(code, int) else 0
-    except click.exceptions.Abort:
+    except click.exceptions.Abort:  # click's form of a Ctrl-C
+        if state.work_done:
+            return 0
         _report_error(EXIT_INTERRUPTED, INTERRUPTED)
         return EXIT_INTERRUPTED
     except click.ClickException as exc:
@@ -97,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         _report_error(exc.exit_code, exc.one_line())
         return exc.exit_code
     except KeyboardInterrupt:
+        if state.work_done:
+            return 0
         _report_error(EXIT_INTERRUPTED, INTERRUPTED)
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: one clear line, traceback only on request
@@ -115,4 +120,8 @@ def _report_error(code: int, message: str) -> None:
 
 
 def entry_point() -> None:
-    sys.exit(main())
+    code = main()
+    if state.work_done:  # a Ctrl-C while Python shuts down would end it by the signal: 130 after a success
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(code)

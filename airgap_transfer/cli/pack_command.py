@@ -9,7 +9,7 @@ import humanize
 
 from airgap_transfer import limits
 from airgap_transfer.cli import encryption
-from airgap_transfer.cli.options import actor_options, common, renderer_for, size_or_auto, size_or_none
+from airgap_transfer.cli.options import actor_options, common, renderer_for, size_or_auto, size_or_none, state
 from airgap_transfer.cli.prompts import drive_prompt
 from airgap_transfer.cli.render import Renderer
 from airgap_transfer.custody.recorder import Actor, Recorder
@@ -82,6 +82,7 @@ def pack_command(source: str, destinations: tuple[Path, ...], chunk_size: int | 
     recorder = Recorder(render, Actor(operator, title), key_path=key_path)
     with recorder.failures():
         result = pack(config, recorder)
+    state.work_done = True
     render.result(result.to_dict(), [
         f"packed {printable(result.bundle_name)}: {result.bundle_size} bytes, "
         f"{count_of(len(result.chunks), 'chunk')}, {count_of(len(result.drives), 'drive')}",

@@ -71,6 +71,9 @@ elif phase == "pack-complete":  # just after the journal says the pack is comple
         if {"complete": True} in records:
             tripwire()
     journal.append = append
+elif phase == "result-shown":  # the work is done; the CLI is showing its result
+    from airgap_transfer.cli import render
+    wrap(render.Renderer, "result")
 elif phase == "unpack-published":  # just after the output took its final name (argv[-1] of the unpack: -o)
     real_replace = os.replace
     def replace(src, dst, **kwargs):
@@ -229,6 +232,20 @@ def test_a_ctrl_c_once_the_pack_is_complete_finishes_it_and_a_rerun_adds_no_seco
     assert "every drive checked" in stopped.stderr and "interrupted" not in stopped.stderr
     assert sum(len(list(d.glob("airgap-*"))) for d in drives) == 2   # one transfer, on both drives
     assert_round_trip(cli, source, drives, tmp_path / "out")
+
+
+@pytest.mark.parametrize("command", ["pack", "unpack"])
+def test_a_ctrl_c_while_the_result_is_shown_is_a_success(command, drives, random_file, cli, tmp_path):
+    source = random_file(3 * MB)
+    args = pack_args(source, drives)
+    if command == "unpack":
+        assert cli(*args).code == 0
+        args = ["unpack", *drives, tmp_path / "out", "--trust", default_public_key(), "--no-prompt"]
+    stopped = interrupted("result-shown", 1, "SIGINT", *args)
+    assert stopped.returncode == 0, stopped.stderr
+    assert "interrupted" not in stopped.stderr
+    assert_round_trip(cli, source, drives, tmp_path / "again") if command == "pack" else None
+    assert command == "pack" or sha(tmp_path / "out" / source.name) == sha(source)
 
 
 def test_unpack_interrupted_keeps_partial_and_restart_drops_it(drives, random_file, cli, tmp_path):
