@@ -85,6 +85,7 @@ def test_a_log_signed_by_an_untrusted_key_is_not_adopted(tmp_path):
     warnings: list[Event] = []
     assert local_log.continue_chain(TID, [tmp_path], Reporter(warnings.append), TRUSTED) == []
     assert [w.kind for w in warnings] == ["custody-events-ignored"] and "not trusted" in warnings[0].message
+    assert "none of its events adopted" in warnings[0].message and "1 to 0" not in warnings[0].message
 
 
 def test_a_tail_signed_by_an_untrusted_witness_is_left_out_the_senders_part_adopted(tmp_path):
