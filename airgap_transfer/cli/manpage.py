@@ -37,7 +37,7 @@ EXIT_CODES = [
     (EXIT_INTERNAL, "Unexpected internal error (a bug). The message is one line; run again with "
                     "--debug for the traceback and report it."),
     (EXIT_USAGE, "Usage error: a wrong option or argument, an existing output without --force, "
-                 "an unreadable key file."),
+                 "an unreadable key file or a wrong passphrase for it."),
     (EXIT_INCOMPLETE, "Incomplete: chunks or drives are still missing. Insert the drives named in "
                       "the message and run the same command again."),
     (EXIT_INTEGRITY, "Integrity failure: a chunk or the whole bundle does not match its signed digest."),
@@ -78,6 +78,9 @@ FILES = [
 ENVIRONMENT = [
     ("XDG_CONFIG_HOME", "Base of the config folder; default ~/.config."),
     ("XDG_STATE_HOME", "Base of the state folder; default ~/.local/state."),
+    ("AIRGAP_TRANSFER_PASSPHRASE_FILE", "A file whose first line is the passphrase, for scripts: of a "
+     "passphrase-protected secret key (keygen, and every command that signs), and of pack --passphrase and "
+     "unpack of a transfer packed with it. Without it, the passphrase is asked on the terminal."),
     ("_AIRGAP_TRANSFER_COMPLETE", "Set by the shell completion scripts (see SHELL COMPLETION)."),
 ]
 
