@@ -70,6 +70,8 @@ class Kind(StrEnum):
     CUSTODY_WRITE_FAILED = "custody-write-failed"
     # keys, bootstrap, prompts
     KEY_CREATED = "key-created"
+    TRUST_ROLE_CHANGED = "trust-role-changed"    # trust add moved a key between signer and custody-only
+    TRUST_KEY_FROM_DRIVE = "trust-key-from-drive"  # trust add of a key file found in a transfer folder
     BOOTSTRAP_STEP = "bootstrap-step"
     BOOTSTRAP_FINISHED = "bootstrap-finished"
     WAITING_FOR_DRIVE = "waiting-for-drive"

@@ -164,6 +164,21 @@ def test_trust_add_list_remove_drive_unpack(cli, drives: Drives) -> None:
     assert cli("unpack", drives.drive, drives.root / "out2", "-q").code == EXIT_TRUST
 
 
+def test_trust_add_says_when_a_key_comes_from_a_drive_or_changes_role(cli, drives: Drives) -> None:
+    public = paths.config_dir() / "trusted" / "sender.pub"
+    public.unlink()
+    from_drive = cli("trust", "add", drives.a / "signer.pub", "--custody-only")
+    assert from_drive.code == 0, from_drive.output
+    assert "key file from a transfer folder" in from_drive.stderr and "out of band" in from_drive.stderr
+    promoted = cli("trust", "add", drives.a / "signer.pub", "--json")
+    assert promoted.code == 0, promoted.output
+    events = [json.loads(line) for line in promoted.stdout.splitlines()]
+    changed = next(e for e in events if e["event"] == "trust-role-changed")
+    assert changed["before"] == "custody-only" and changed["role"] == "signer"
+    quiet = cli("trust", "add", drives.a / "signer.pub")   # nothing changes: only the drive warning again
+    assert "already trusted" in quiet.output and "is now trusted" not in quiet.stderr
+
+
 @pytest.mark.parametrize("args, fragment", [
     (("trust", "add", "not-a-key"), "neither a readable public key file"),
     (("trust", "remove", "xyz"), "is not a key id"),
