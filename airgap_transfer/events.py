@@ -20,6 +20,7 @@ class Kind(StrEnum):
     # pack
     PACK_STARTED = "pack-started"
     BUNDLE_RENAMED = "bundle-renamed"        # the name was made safe; the index keeps the original (pack, unpack)
+    DEST_NOT_MOUNTED = "dest-not-mounted"    # a DEST under /media, /run/media or /mnt with no drive mounted on it
     PACKED_BEFORE = "packed-before"          # the same unchanged source was packed completely onto a DEST already
     DRIVE_OPENED = "drive-opened"
     CHUNK_SIZE_CLAMPED = "chunk-size-clamped"

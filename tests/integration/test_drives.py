@@ -397,3 +397,24 @@ def test_a_source_changed_while_packed_at_once_fails_instead_of_signing_a_wrong_
     assert info.value.exit_code == 4 and "changed while it was packed" in info.value.one_line()
     assert not list(transfer_folder(first).glob("index.agt")) or not Index.from_bytes(
         (transfer_folder(first) / "index.agt").read_bytes()).final
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to use /mnt and mount tmpfs")
+def test_a_dest_under_mnt_with_no_drive_mounted_is_named_before_anything_is_written(random_file, cli):
+    """The stick was not mounted (or was pulled): pack would fill the system disk without a word."""
+    point = Path("/mnt") / f"agt-test-{os.getpid()}"
+    point.mkdir()
+    try:
+        bare = cli("pack", random_file(10**5), point, "--no-prompt", "--json")
+        assert bare.code == 0, bare.output
+        warned = [json.loads(line) for line in bare.stdout.splitlines() if '"dest-not-mounted"' in line]
+        assert warned and warned[0]["drive"] == str(point)
+        shutil.rmtree(next(point.glob("airgap-*")))
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4M", "tmpfs", str(point)], check=True)
+        try:
+            mounted = cli("pack", random_file(10**5), point, "--no-prompt")
+            assert mounted.code == 0 and "no drive is mounted there" not in mounted.stderr, mounted.output
+        finally:
+            subprocess.run(["umount", str(point)], check=True)
+    finally:
+        shutil.rmtree(point, ignore_errors=True)

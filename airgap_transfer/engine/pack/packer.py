@@ -172,6 +172,10 @@ class _Packer:
 def _run(config: PackConfig, report: Reporter) -> PackResult:
     data, parity = preflight.split_parity(config)
     preflight.check_destinations(config.destinations)
+    for dest in preflight.unmounted_drive_folders(config.destinations):
+        report.warning(Kind.DEST_NOT_MOUNTED, f"{dest} is a plain folder: no drive is mounted there, so pack "
+                       "writes to the disk it lies on; if a drive should be there, press Ctrl-C, mount it and run "
+                       "the same command", drive=str(dest))
     with open_source(config.source, config.name) as source, contextlib.ExitStack() as held:
         if source.seekable:  # one run per journal: a second would delete the first one's fresh chunks
             held.enter_context(guard.lock(journal.pack_journal_path(Path(config.source)),
