@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from datetime import datetime, timedelta
 
+import msgpack
 import pytest
 
 from airgap_transfer.errors import EXIT_TRUST, EXIT_USAGE
@@ -262,3 +263,22 @@ def test_final_index_wins_over_partial_and_bad_copies(cli, drives: Drives) -> No
     assert run.code == 0, run.output
     assert "index copy rejected" in run.stderr and "2-corrupt" in run.stderr
     assert (drives.out / "bundle.bin").stat().st_size == BUNDLE_SIZE
+
+
+def test_two_packs_of_a_bundle_in_the_same_second_are_still_ordered(cli, tmp_path) -> None:
+    """`created` has second resolution: without a clock that moves on, v1 could be replayed after v2."""
+    drives = []
+    for version in ("v1", "v2"):
+        folder = tmp_path / version
+        folder.mkdir()
+        (folder / "model.bin").write_bytes(version.encode() * 1000)
+        drive = tmp_path / f"drive-{version}"
+        drive.mkdir()
+        assert cli("pack", folder / "model.bin", drive, "-q").code == 0
+        drives.append(drive)
+    created = [msgpack.unpackb((next(d.glob("airgap-*")) / layout.INDEX_NAME).read_bytes(), raw=False)["created"]
+               for d in drives]
+    assert created[0] < created[1], created
+    assert cli("unpack", drives[1], tmp_path / "out2", "-q").code == 0
+    replayed = cli("unpack", drives[0], tmp_path / "out1", "-q")
+    assert replayed.code == EXIT_TRUST and "rollback" in replayed.stderr, replayed.output

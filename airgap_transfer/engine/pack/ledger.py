@@ -8,14 +8,13 @@ only after every read-back finished, so it never names an unproven chunk.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import blake3
 
 from airgap_transfer import __version__
 from airgap_transfer.engine.io import readback, samples
-from airgap_transfer.engine.pack import last_check, sealing
+from airgap_transfer.engine.pack import clock, last_check, sealing
 from airgap_transfer.engine.pack.drives import DriveSlot
 from airgap_transfer.engine.pack.state import PackRun, PackState
 from airgap_transfer.errors import IntegrityError
@@ -44,6 +43,7 @@ class Ledger:
         # tap (kept small: 10^5 chunks are held until their drive is finished), and each drive's index.
         self.sampled: dict[int, dict[str, samples.SampleTap | bytes | None]] = {}
         self.indexes: dict[int, last_check.Expected] = {}
+        self.created: str | None = None         # this run's index creation time (_created)
 
     def proven(self, chunk: Chunk) -> None:
         """``chunk`` read back whole: only its sample digests are kept for the last check, not its tap."""
@@ -176,12 +176,18 @@ class Ledger:
             bundle_size=sum(c.length for c in state.chunks),
             bundle_blake3=state.whole.hexdigest() if final else None,
             bundle_sha256=state.whole.sha256_hexdigest() if final else None,
-            created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            created=self._created(),
             tool=f"airgap-transfer {__version__}", signer=run.key_id,
             final=final, kind=run.source.kind, readback=run.config.readback,
             compression=run.compression.recorded,
             chunks=sorted(state.chunks, key=lambda c: c.seq),
             drives=state.index_drives(), parity=state.parity if final else None)
+
+    def _created(self) -> str:
+        """One creation time per run, later than any this host gave before (clock.py)."""
+        if self.created is None:
+            self.created = clock.next_created()
+        return self.created
 
     def seal(self, slot: DriveSlot) -> None:
         """A drive is complete: its partial index, signature, checksums and RESTORE note."""
