@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -150,8 +151,10 @@ def _local_lines(survey: inspect.Survey) -> list[str]:
     packing, unpacking = survey.local.get("pack"), survey.local.get("unpack")
     if packing:
         state = "finished" if packing["complete"] else "unfinished (run the same pack command to resume)"
-        lines.append(f"pack on this machine: {count_of(packing['chunks'], 'chunk')}, {packing['bytes']} of "
-                     f"{packing['size']} bytes of {packing['source']} proven on drives; {state}")
+        # a folder is packed as a tar stream: its own size (a directory entry) says nothing of the stream's
+        total = "" if os.path.isdir(packing["source"]) else f" of {packing['size']}"
+        lines.append(f"pack on this machine: {count_of(packing['chunks'], 'chunk')}, {packing['bytes']}{total} "
+                     f"bytes of {packing['source']} proven on drives; {state}")
     if unpacking:
         lines.append(f"unpack on this machine: {unpacking['chunks']} of {len(survey.chunks)} chunks "
                      f"({unpacking['bytes']} bytes) already in {unpacking['partial']}")

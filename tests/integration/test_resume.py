@@ -345,3 +345,17 @@ def test_packing_a_finished_source_again_says_it_makes_a_second_transfer(drives,
     assert elsewhere.code == 0 and "packed completely before" not in elsewhere.stderr, elsewhere.output
     restarted = cli("pack", source, drives[1], "--no-prompt", "--restart")
     assert restarted.code == 0 and "packed completely before" not in restarted.stderr, restarted.output
+
+
+def test_status_of_an_unfinished_folder_pack_gives_no_false_total(drives, random_file, cli, tmp_path):
+    """A folder is packed as a tar stream: the folder's own size (4096) is no total of anything."""
+    folder = tmp_path / "tree"
+    folder.mkdir()
+    for name in ("a.bin", "b.bin"):
+        random_file(3 * MB).rename(folder / name)
+    killed = interrupted("pack-journal", 5, "SIGKILL", *pack_args(folder, drives))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    human = cli("status", *drives, "--trust", default_public_key())
+    line = next((text for text in human.output.splitlines() if text.startswith("pack on this machine")),
+                human.output)
+    assert f"bytes of {folder} proven" in line and f" of {folder.stat().st_size} bytes" not in line, line
