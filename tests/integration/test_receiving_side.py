@@ -225,3 +225,5 @@ def test_an_interrupted_pack_from_stdin_says_it_cannot_resume_and_status_names_w
     assert b"cannot be resumed" in err and b"every chunk finished so far is kept" not in err
     status = cli("status", drive, "--json")
     assert status.code == 3 and "no index" in status.stderr
+    left = next(drive.glob("airgap-*")).name
+    assert f"delete {left}" in status.stderr and "insert it too" not in status.stderr, status.stderr

@@ -359,3 +359,14 @@ def test_status_of_an_unfinished_folder_pack_gives_no_false_total(drives, random
     line = next((text for text in human.output.splitlines() if text.startswith("pack on this machine")),
                 human.output)
     assert f"bytes of {folder} proven" in line and f" of {folder.stat().st_size} bytes" not in line, line
+
+
+def test_status_of_drives_whose_pack_stopped_before_any_index_points_to_the_resume(drives, random_file, cli):
+    source = random_file(6 * MB)
+    killed = interrupted("pack-journal", 2, "SIGKILL", *pack_args(source, drives, "--no-parallel"))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not list(drives[0].glob("airgap-*/index.agt"))   # the first drive was never finished
+    status = cli("status", *drives, "--trust", default_public_key())
+    assert status.code == 3, status.output
+    assert f"its pack on this machine ({source}) stopped" in status.stderr
+    assert "run the same pack command again to resume" in status.stderr
