@@ -58,15 +58,18 @@ def status_command(sources: tuple[Path, ...], trust: tuple[str, ...], allow_untr
             yield f"{len(surveys)} transfers on these drives (choose one with --transfer ID):"
             for survey in surveys:
                 yield ""
-                yield from survey_lines(survey, list(sources))
+                yield from survey_lines(survey, list(sources), several=True)
         render.result(lambda: {"transfers": [s.to_dict() for s in surveys]}, every)
     problem = wrong_sized(surveys) or incomplete(surveys, unindexed)
     if problem:
         raise problem
 
 
-def survey_lines(survey: inspect.Survey, sources: list[Path]) -> Iterator[str]:
-    """The human report, a line at a time (a survey of 10^5 chunks is not built as one list)."""
+def survey_lines(survey: inspect.Survey, sources: list[Path], several: bool = False) -> Iterator[str]:
+    """The human report, a line at a time (a survey of 10^5 chunks is not built as one list).
+
+    ``several``: the sources hold other transfers too, so a command suggested must name this one.
+    """
     size = humanize.naturalsize
     if survey.final_index:
         extent = f"{survey.bundle_size} bytes ({size(survey.bundle_size, binary=True)})"
@@ -102,8 +105,9 @@ def survey_lines(survey: inspect.Survey, sources: list[Path]) -> Iterator[str]:
                 yield f"  parity {item['file']}  {item['state']:<8} {where}"
         yield f"parity ({survey.parity['m']} drive(s)' worth): {survey.parity['summary']}"
     if not survey.hashed:
+        which = f" --transfer {survey.transfer_id[:12]}" if several else ""
         yield ("status checked presence and sizes only, not contents: run `airgap-transfer verify "
-               f"{' '.join(map(str, sources))}` to find corrupt chunks")
+               f"{' '.join(map(str, sources))}{which}` to find corrupt chunks")
 
 
 def wrong_sized(surveys: list[inspect.Survey]) -> IntegrityError | None:
