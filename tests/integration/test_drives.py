@@ -291,12 +291,18 @@ def test_dry_run_writes_nothing_and_counts_drives(tmpfs, random_file, cli):
     result = cli("pack", source, drive, "--dry-run", "--json")
     assert result.code == 0, result.output
     plan = json.loads(result.stdout.splitlines()[-1])
-    assert plan["fits"] is False and plan["drives_needed"] == 1
+    # the counts are the whole bundle's: this drive, and one more like it for the rest
+    assert plan["fits"] is False and plan["drives_given_used"] == 1 and plan["more_drives"] == 1
+    assert plan["drives_needed"] == 2 and plan["chunks"] is None and plan["chunks_on_given_drives"] == 1
     assert not list(drive.iterdir())
+    human = cli("pack", source, drive, "--dry-run")
+    assert "of which the drives given take" in human.output and "need 1 more drive" in human.output, human.output
     sized = cli("pack", source, drive, "--dry-run", "--drive-size", "16MB", "--fs-type", "vfat",
                 "--chunk-size", "5GB", "--json")
     plan = json.loads(sized.stdout.splitlines()[-1])
     assert plan["fits"] and plan["drives_needed"] == 3
+    cut = [json.loads(line) for line in sized.stdout.splitlines() if '"chunk-size-clamped"' in line]
+    assert cut and cut[0]["limit"] == 4294967295, sized.stdout
     assert cli("pack", source, drive, "--dry-run", "--drive-size", "1GB", "--fs-type", "zzz").code == 2
 
 
