@@ -127,6 +127,32 @@ def _libc_syncfs() -> Callable[[int], int] | None:
 _SYNCFS = _libc_syncfs()
 
 
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
+
+
+def scrub_range(fd: int, offset: int, length: int, zeros: memoryview) -> None:
+    """Leave nothing of an unproven copy in ``[offset, offset + length)``: a hole, or zeros written.
+
+    An unpack that rejects a chunk copy has already written its bytes (forged
+    by anyone who can make an age file for the recipient, say) into the hidden
+    partial output; they are never adopted, but they should not sit there either.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
+        if libc.fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, offset, length) == 0:
+            return
+    except (OSError, AttributeError):
+        pass
+    end = min(offset + length, os.fstat(fd).st_size)   # exFAT, vfat: no holes, so zeros over what was written
+    while offset < end:
+        step = min(len(zeros), end - offset)
+        pwrite_all(fd, zeros[:step], offset)
+        offset += step
+
+
 def sync_filesystem(path: Path) -> None:
     """Flush the file system holding ``path`` before a drive is declared removable.
 
