@@ -129,3 +129,22 @@ def test_resumed_pack_rewrites_sha256sums_that_check(cli, tmp_path, random_file,
         chunks = {p.name for p in folder.glob("*.chunk")}
         assert chunks and listed(folder, layout.SHA256SUMS_NAME) == chunks | {layout.INDEX_NAME}
         assert sha256sum_check(folder).returncode == 0
+
+
+@pytest.mark.parametrize("compress", ["none", "zstd"])
+def test_verify_compares_the_chunk_sha256_of_the_signed_index(cli, tmp_path, text_file, compress):
+    """A chunk whose BLAKE3 matches but whose SHA-256 in the (signed) index does not: exit 4, naming it."""
+    assert cli("keygen", "--no-passphrase").code == 0
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    packed = cli("pack", text_file, drive, "--chunk-size", "1MiB", "--sha256", "--compress", compress)
+    assert packed.code == 0, packed.output
+    assert cli("verify", drive, "--trust", default_public_key()).code == 0
+
+    def wrong_sha256(document):
+        chunk = document["chunks"][1]
+        chunk["sha256"] = ("0" if chunk["sha256"][0] != "0" else "1") + chunk["sha256"][1:]
+
+    resign(transfer_folder(drive), wrong_sha256)
+    run = cli("verify", drive, "--trust", default_public_key())
+    assert run.code == EXIT_INTEGRITY and "chunk 2" in run.stderr and "SHA-256" in run.stderr, run.output

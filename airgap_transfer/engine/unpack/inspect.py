@@ -8,12 +8,14 @@ id named), and every transfer on the sources when there are several.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from airgap_transfer.engine.io import chunk_io, pipeline
+from airgap_transfer.engine.io.digests import Digests
 from airgap_transfer.engine.parity import margin
 from airgap_transfer.engine.unpack import catalog
 from airgap_transfer.errors import IntegrityError
@@ -106,23 +108,36 @@ class Survey:
         return self.complete or (self.final_index and self.parity is not None and self.parity["short"] == 0)
 
 
+SHA256_MISMATCH = "SHA-256 does not match the signed index"
+
+
 def _judge_zstd_copy(path: Path, chunk: Chunk, ring: pipeline.Ring) -> str | None:
-    """A compressed chunk is proven by decoding it: stored and plain digests both."""
+    """A compressed chunk is proven by decoding it: stored and plain digests both (and the plain SHA-256
+    when the index has one, hashed in the same pass)."""
+    whole = Digests(sha256=True) if chunk.sha256 is not None else None
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
-        return chunk_io.read_chunk(fd, chunk, None, None, ring, lambda n: None)
+        problem = chunk_io.read_chunk(fd, chunk, whole, None, ring, lambda n: None)
     finally:
         os.close(fd)
+    if problem is None and whole is not None and whole.sha256_hexdigest() != chunk.sha256:
+        return SHA256_MISMATCH
+    return problem
 
 
-def _judge_copy(path: Path, length: int, digest: str, buffer: bytearray, hash_chunks: bool) -> str | None:
+def _judge_copy(path: Path, length: int, digest: str, buffer: bytearray, hash_chunks: bool,
+                sha256: str | None = None) -> str | None:
+    """A file's size (status), or its BLAKE3 and, when ``sha256`` is given, its SHA-256 in the same read."""
     if not hash_chunks:
         size = os.lstat(path).st_size
         return None if size == length else f"size {size}, expected {length}"
-    actual, seen = fsio.hash_file_bounded(path, length, buffer)
+    second = hashlib.sha256() if sha256 is not None else None
+    actual, seen = fsio.hash_file_bounded(path, length, buffer, second.update if second is not None else None)
     if seen != length:
         return f"{seen} bytes, expected {length}" if seen < length else "longer than declared"
-    return None if actual == digest else "digest does not match the signed index"
+    if actual != digest:
+        return "digest does not match the signed index"
+    return SHA256_MISMATCH if second is not None and second.hexdigest() != sha256 else None
 
 
 def survey(config: InspectConfig, callback: Callback | None = None) -> Survey:
@@ -168,8 +183,10 @@ def _survey_transfer(transfer: catalog.Transfer, config: InspectConfig, report: 
                 if chunk.encoding == "zstd" and config.hash_chunks:
                     problem = _judge_zstd_copy(path, chunk, ring)
                 else:
+                    # The index's sha256 is of the plain slice: the file's own bytes when stored plain.
+                    sha256 = chunk.sha256 if chunk.encoding == "none" else None
                     problem = _judge_copy(path, chunk.stored_length, chunk.stored_blake3, buffer,
-                                          config.hash_chunks)
+                                          config.hash_chunks, sha256)
             except OSError as exc:
                 problem = f"read error ({exc.strerror})"
             if problem:
