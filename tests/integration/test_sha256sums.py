@@ -148,3 +148,38 @@ def test_verify_compares_the_chunk_sha256_of_the_signed_index(cli, tmp_path, tex
     resign(transfer_folder(drive), wrong_sha256)
     run = cli("verify", drive, "--trust", default_public_key())
     assert run.code == EXIT_INTEGRITY and "chunk 2" in run.stderr and "SHA-256" in run.stderr, run.output
+
+
+def test_verify_checks_identity_age_against_the_signed_index(cli, tmp_path, random_file):
+    if not shutil.which("b3sum"):
+        pytest.skip("needs b3sum (apt: b3sum)")
+    passfile = tmp_path / "pass.txt"
+    passfile.write_text("correct horse battery staple\n")
+    env = {"AIRGAP_TRANSFER_PASSPHRASE_FILE": str(passfile)}
+    assert cli("keygen", "--no-passphrase").code == 0
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    packed = cli("pack", random_file(1_500_000), drive, "--passphrase", "--chunk-size", "1MiB", env=env)
+    assert packed.code == 0, packed.output
+    folder = transfer_folder(drive)
+    identity = folder / layout.IDENTITY_NAME
+    assert layout.IDENTITY_NAME in listed(folder, layout.B3SUMS_NAME)
+    assert subprocess.run(["b3sum", "-c", layout.B3SUMS_NAME], cwd=folder, capture_output=True).returncode == 0
+    assert cli("verify", drive, "--trust", default_public_key()).code == 0
+    original = identity.read_bytes()
+
+    flip(identity, at=len(original) - 5)
+    run = cli("verify", drive, "--trust", default_public_key())
+    assert run.code == EXIT_INTEGRITY and layout.IDENTITY_NAME in run.stderr, run.output
+    assert subprocess.run(["b3sum", "-c", layout.B3SUMS_NAME], cwd=folder, capture_output=True).returncode != 0
+
+    identity.unlink()
+    run = cli("verify", drive, "--trust", default_public_key())
+    assert run.code == EXIT_INTEGRITY and "missing" in run.stderr and layout.IDENTITY_NAME in run.stderr, run.output
+
+    identity.write_bytes(original + b"\0" * 5000)  # overlong: read bounded, refused
+    run = cli("verify", drive, "--trust", default_public_key())
+    assert run.code == EXIT_INTEGRITY and layout.IDENTITY_NAME in run.stderr, run.output
+
+    identity.write_bytes(original)
+    assert cli("verify", drive, "--trust", default_public_key()).code == 0

@@ -209,6 +209,9 @@ class Ledger:
             readback.read_back(index_path, written.size, index_digest, run.ring, what=f"index on {slot.root}")
         self.indexes[slot.ordinal] = last_check.Expected(index_path, "the index", written.size, index_digest)
         listed = [*slot.files, (layout.INDEX_NAME, index_digest)]
+        identity = run.sealing.identity_file if run.sealing is not None else None
+        if identity is not None:  # the passphrase path of RESTORE.txt starts from it: b3sum checks it too
+            listed.append((layout.IDENTITY_NAME, blake3.blake3(identity).hexdigest()))
         fsio.atomic_write_pieces(slot.folder / layout.B3SUMS_NAME,  # a line at a time: 10^5 lines are 10 MB
                                  layout.b3sums_lines(listed))
         if written.sha256 is not None:
