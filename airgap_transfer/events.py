@@ -55,6 +55,7 @@ class Kind(StrEnum):
     REPLAY_RECORD_FAILED = "replay-record-failed"
     CHUNK_VERIFIED = "chunk-verified"
     PARITY_BAD_COPY = "parity-bad-copy"
+    IDENTITY_BAD_COPY = "identity-bad-copy"   # verify: identity.age differs from the signed index's copy
     CHUNKS_REBUILDABLE = "chunks-rebuildable"
     PARITY_INPUT_BAD = "parity-input-bad"
     CHUNK_REBUILT = "chunk-rebuilt"

@@ -72,7 +72,8 @@ FILES = [
      "State: journals for resume, the local chain-of-custody log, accepted transfers."),
     ("DEST/airgap-ID/",
      "On each drive: chunk files, index.agt and index.agt.minisig (the signed index), B3SUMS "
-     "(b3sum -c), signer.pub and RESTORE.txt (how to rebuild with stock tools)."),
+     "(b3sum -c), SHA256SUMS with pack --sha256 (sha256sum -c), identity.age with pack --passphrase, "
+     "signer.pub and RESTORE.txt (how to rebuild with stock tools)."),
 ]
 
 ENVIRONMENT = [

@@ -89,11 +89,13 @@ def open_regular(path: Path) -> int:
     return fd
 
 
-def hash_file_bounded(path: Path, expected_length: int, buffer: bytearray | memoryview) -> tuple[str, int]:
+def hash_file_bounded(path: Path, expected_length: int, buffer: bytearray | memoryview,
+                      also: Callable[[memoryview], object] | None = None) -> tuple[str, int]:
     """BLAKE3 of a regular file, reading at most expected_length + 1 bytes.
 
     Returns (hex digest, bytes seen); a file longer than expected reports
     expected_length + 1 so the caller can name it overlong without reading it all.
+    ``also`` (e.g. a SHA-256's ``update``) is fed the same bytes, in the same pass.
     """
     hasher = blake3.blake3()
     view = memoryview(buffer)
@@ -107,6 +109,8 @@ def hash_file_bounded(path: Path, expected_length: int, buffer: bytearray | memo
             if got == 0:
                 break
             hasher.update(view[:got])
+            if also is not None:
+                also(view[:got])
             seen += got
     finally:
         os.close(fd)
