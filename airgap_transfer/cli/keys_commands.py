@@ -89,7 +89,7 @@ def trust_add(pubkey: str, custody_only: bool, json_mode: bool, quiet: bool, deb
 def _from_a_drive(value: str) -> bool:
     """A file inside an ``airgap-<transfer id>`` folder: the signer.pub a drive carries."""
     path = Path(value)
-    return path.parent.name.startswith(layout.FOLDER_PREFIX) and path.is_file()
+    return layout.FOLDER_RE.fullmatch(path.parent.name) is not None and path.is_file()
 
 
 @trust_group.command("list")
