@@ -1,3 +1,3 @@
-from airgap_transfer.cli.app import entry_point
+from airgap_transfer.cli import entry_point
 
 entry_point()

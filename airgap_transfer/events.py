@@ -20,6 +20,8 @@ class Kind(StrEnum):
     # pack
     PACK_STARTED = "pack-started"
     BUNDLE_RENAMED = "bundle-renamed"        # the name was made safe; the index keeps the original (pack, unpack)
+    DEST_NOT_MOUNTED = "dest-not-mounted"    # a DEST under /media, /run/media or /mnt with no drive mounted on it
+    PACKED_BEFORE = "packed-before"          # the same unchanged source was packed completely onto a DEST already
     DRIVE_OPENED = "drive-opened"
     CHUNK_SIZE_CLAMPED = "chunk-size-clamped"
     DRIVES_AT_ONCE = "drives-at-once"
@@ -53,6 +55,7 @@ class Kind(StrEnum):
     REPLAY_RECORD_FAILED = "replay-record-failed"
     CHUNK_VERIFIED = "chunk-verified"
     PARITY_BAD_COPY = "parity-bad-copy"
+    IDENTITY_BAD_COPY = "identity-bad-copy"   # verify: identity.age differs from the signed index's copy
     CHUNKS_REBUILDABLE = "chunks-rebuildable"
     PARITY_INPUT_BAD = "parity-input-bad"
     CHUNK_REBUILT = "chunk-rebuilt"
@@ -69,6 +72,8 @@ class Kind(StrEnum):
     CUSTODY_WRITE_FAILED = "custody-write-failed"
     # keys, bootstrap, prompts
     KEY_CREATED = "key-created"
+    TRUST_ROLE_CHANGED = "trust-role-changed"    # trust add moved a key between signer and custody-only
+    TRUST_KEY_FROM_DRIVE = "trust-key-from-drive"  # trust add of a key file found in a transfer folder
     BOOTSTRAP_STEP = "bootstrap-step"
     BOOTSTRAP_FINISHED = "bootstrap-finished"
     WAITING_FOR_DRIVE = "waiting-for-drive"

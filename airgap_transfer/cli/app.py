@@ -20,6 +20,7 @@ from types import FrameType
 import click
 
 from airgap_transfer import __version__
+from airgap_transfer.cli import INTERRUPTED, from_ctrl_c
 from airgap_transfer.cli.options import state
 from airgap_transfer.cli.prompts import ask_passphrase
 from airgap_transfer.cli.render import Renderer
@@ -75,12 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     passphrase.set_prompt(ask_passphrase)
     args = sys.argv[1:] if argv is None else argv
     state.json_requested = "--json" in args
+    state.work_done = False
     debug = "--debug" in args
     try:
         code = cli.main(args=args, prog_name="airgap-transfer", standalone_mode=False)
         return code if isinstance(code, int) else 0
-    except click.exceptions.Abort:
-        _report_error(EXIT_INTERRUPTED, _INTERRUPTED)
+    except click.exceptions.Abort:  # click's form of a Ctrl-C
+        if state.work_done:
+            return 0
+        _report_error(EXIT_INTERRUPTED, INTERRUPTED)
         return EXIT_INTERRUPTED
     except click.ClickException as exc:
         exc.show()
@@ -96,11 +100,13 @@ def main(argv: list[str] | None = None) -> int:
         _report_error(exc.exit_code, exc.one_line())
         return exc.exit_code
     except KeyboardInterrupt:
-        _report_error(EXIT_INTERRUPTED, _INTERRUPTED)
+        if state.work_done:
+            return 0
+        _report_error(EXIT_INTERRUPTED, INTERRUPTED)
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: one clear line, traceback only on request
-        if _from_ctrl_c(exc):  # Ctrl-C while a module was still being imported arrives wrapped (RuntimeError)
-            _report_error(EXIT_INTERRUPTED, _INTERRUPTED)
+        if from_ctrl_c(exc):  # Ctrl-C while a module was still being imported arrives wrapped (RuntimeError)
+            _report_error(EXIT_INTERRUPTED, INTERRUPTED)
             return EXIT_INTERRUPTED
         if debug:
             traceback.print_exc()
@@ -109,21 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
-_INTERRUPTED = "interrupted — run the same command again"
-
-
-def _from_ctrl_c(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    for _ in range(8):  # a short chain: cause or context
-        seen = seen.__cause__ or seen.__context__ if seen is not None else None
-        if isinstance(seen, KeyboardInterrupt):
-            return True
-    return False
-
-
 def _report_error(code: int, message: str) -> None:
     (state.renderer or Renderer(json_mode=state.json_requested)).error(code, message)
 
 
 def entry_point() -> None:
-    sys.exit(main())
+    code = main()
+    if state.work_done:  # a Ctrl-C while Python shuts down would end it by the signal: 130 after a success
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(code)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from airgap_transfer.cli.options import actor_options, common, renderer_for
+from airgap_transfer.cli.render import say
 from airgap_transfer.custody import report
 from airgap_transfer.custody.recorder import Actor
+from airgap_transfer.custody.report_file import STDOUT
 from airgap_transfer.custody.steps import HandoverConfig, handover
 
 
@@ -50,7 +53,9 @@ def handover_command(sources: tuple[Path, ...], from_name: str, to_name: str, se
 @click.argument("source", metavar="SOURCE|TRANSFER_ID")
 @click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="json", show_default=True,
               help="json (complete), csv (one row per event), html (printable), intoto (DSSE-signed Statement).")
-@click.option("-o", "--output", type=click.Path(path_type=Path), metavar="FILE", help="Write the report to FILE.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), metavar="FILE",
+              help="Write the report to FILE (a new file; - for stdout).")
+@click.option("--force", is_flag=True, help="Replace FILE if it exists (a regular file only).")
 @click.option("--verify", "verify_only", is_flag=True,
               help="Check the hash chain and signed heads; exit 4 (broken chain) or 5 (bad signature).")
 @click.option("--key", "key_path", type=click.Path(path_type=Path), help="Secret key that signs the in-toto envelope.")
@@ -58,20 +63,24 @@ def handover_command(sources: tuple[Path, ...], from_name: str, to_name: str, se
 @click.option("--transfer", "transfer_id", metavar="ID", help="Which transfer, when SOURCE holds several.")
 @actor_options
 @common
-def report_command(source: str, fmt: str, output: Path | None, verify_only: bool, key_path: Path | None,
+def report_command(source: str, fmt: str, output: Path | None, force: bool, verify_only: bool, key_path: Path | None,
                    trust: tuple[str, ...], transfer_id: str | None, operator: str | None, title: str | None,
                    json_mode: bool, quiet: bool, debug: bool) -> None:
     """Export or verify the chain-of-custody report of a transfer."""
     render = renderer_for(json_mode, quiet)
     if output is None and not verify_only:
-        raise click.UsageError("give -o FILE for the report, or --verify")
+        raise click.UsageError("give -o FILE for the report (- for stdout), or --verify")
+    if output == STDOUT and json_mode:
+        raise click.UsageError("-o - and --json both want stdout: give -o FILE")
     config = report.ReportConfig(source, list(trust), transfer_id, key_path, Actor(operator, title))
     lines = []
     document: dict[str, Any] = {}
     if output is not None:
-        document = report.export(config, fmt, output, render)
+        document, text = report.export(config, fmt, output, render, force)
+        if output == STDOUT:
+            say(sys.stdout, text, end="")
         lines.append(f"{fmt} report of transfer {document['transfer']['transfer_id']} "
-                     f"({len(document['events'])} events) written to {output}")
+                     f"({len(document['events'])} events) written to {'stdout' if output == STDOUT else output}")
     if verify_only:
         document = report.verify(config, render)
         lines.append(f"custody chain verified: {len(document['events'])} events, head {document['head']}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -57,15 +58,18 @@ def status_command(sources: tuple[Path, ...], trust: tuple[str, ...], allow_untr
             yield f"{len(surveys)} transfers on these drives (choose one with --transfer ID):"
             for survey in surveys:
                 yield ""
-                yield from survey_lines(survey, list(sources))
+                yield from survey_lines(survey, list(sources), several=True)
         render.result(lambda: {"transfers": [s.to_dict() for s in surveys]}, every)
     problem = wrong_sized(surveys) or incomplete(surveys, unindexed)
     if problem:
         raise problem
 
 
-def survey_lines(survey: inspect.Survey, sources: list[Path]) -> Iterator[str]:
-    """The human report, a line at a time (a survey of 10^5 chunks is not built as one list)."""
+def survey_lines(survey: inspect.Survey, sources: list[Path], several: bool = False) -> Iterator[str]:
+    """The human report, a line at a time (a survey of 10^5 chunks is not built as one list).
+
+    ``several``: the sources hold other transfers too, so a command suggested must name this one.
+    """
     size = humanize.naturalsize
     if survey.final_index:
         extent = f"{survey.bundle_size} bytes ({size(survey.bundle_size, binary=True)})"
@@ -101,8 +105,9 @@ def survey_lines(survey: inspect.Survey, sources: list[Path]) -> Iterator[str]:
                 yield f"  parity {item['file']}  {item['state']:<8} {where}"
         yield f"parity ({survey.parity['m']} drive(s)' worth): {survey.parity['summary']}"
     if not survey.hashed:
+        which = f" --transfer {survey.transfer_id[:12]}" if several else ""
         yield ("status checked presence and sizes only, not contents: run `airgap-transfer verify "
-               f"{' '.join(map(str, sources))}` to find corrupt chunks")
+               f"{' '.join(map(str, sources))}{which}` to find corrupt chunks")
 
 
 def wrong_sized(surveys: list[inspect.Survey]) -> IntegrityError | None:
@@ -150,8 +155,10 @@ def _local_lines(survey: inspect.Survey) -> list[str]:
     packing, unpacking = survey.local.get("pack"), survey.local.get("unpack")
     if packing:
         state = "finished" if packing["complete"] else "unfinished (run the same pack command to resume)"
-        lines.append(f"pack on this machine: {count_of(packing['chunks'], 'chunk')}, {packing['bytes']} of "
-                     f"{packing['size']} bytes of {packing['source']} proven on drives; {state}")
+        # a folder is packed as a tar stream: its own size (a directory entry) says nothing of the stream's
+        total = "" if os.path.isdir(packing["source"]) else f" of {packing['size']}"
+        lines.append(f"pack on this machine: {count_of(packing['chunks'], 'chunk')}, {packing['bytes']}{total} "
+                     f"bytes of {packing['source']} proven on drives; {state}")
     if unpacking:
         lines.append(f"unpack on this machine: {unpacking['chunks']} of {len(survey.chunks)} chunks "
                      f"({unpacking['bytes']} bytes) already in {unpacking['partial']}")

@@ -10,6 +10,8 @@ import click
 from airgap_transfer.cli import encryption
 from airgap_transfer.cli.options import common, renderer_for
 from airgap_transfer.errors import KeyFileError, UsageError
+from airgap_transfer.events import Event, Kind
+from airgap_transfer.format import layout
 from airgap_transfer.state import paths
 from airgap_transfer.trust import keys, passphrase, store
 
@@ -68,11 +70,26 @@ def trust_group() -> None:
 def trust_add(pubkey: str, custody_only: bool, json_mode: bool, quiet: bool, debug: bool) -> None:
     """Trust PUBKEY (a minisign public key file or its base64 line) to sign bundles, or custody only."""
     render = renderer_for(json_mode, quiet)
-    entry, added = store.add(pubkey, store.CUSTODY_ONLY if custody_only else store.SIGNER)
+    entry, added, before = store.add(pubkey, store.CUSTODY_ONLY if custody_only else store.SIGNER)
     what = "for custody heads only" if custody_only else "as a bundle signer"
+    if before is not None:
+        render(Event(Kind.TRUST_ROLE_CHANGED, f"key {entry.key_id} was trusted "
+                     f"{'for custody heads only' if before == store.CUSTODY_ONLY else 'as a bundle signer'}; "
+                     f"it is now trusted {what} instead", {"key_id": entry.key_id, "before": before,
+                                                           "role": entry.role}, level="warning"))
+    if _from_a_drive(pubkey):
+        render(Event(Kind.TRUST_KEY_FROM_DRIVE, f"{pubkey} is a key file from a transfer folder: trusting the key a "
+                     "drive carries trusts whoever wrote that drive; compare its id "
+                     f"{entry.key_id} with the sender's, out of band", {"key_id": entry.key_id}, level="warning"))
     state = f"now trusted {what}" if added else f"was already trusted {what}"
     render.result({"key_id": entry.key_id, "role": entry.role, "path": str(entry.path), "added": added},
                   [f"key {entry.key_id} {state} ({entry.path})"])
+
+
+def _from_a_drive(value: str) -> bool:
+    """A file inside an ``airgap-<transfer id>`` folder: the signer.pub a drive carries."""
+    path = Path(value)
+    return layout.FOLDER_RE.fullmatch(path.parent.name) is not None and path.is_file()
 
 
 @trust_group.command("list")

@@ -37,7 +37,7 @@ EXIT_CODES = [
     (EXIT_INTERNAL, "Unexpected internal error (a bug). The message is one line; run again with "
                     "--debug for the traceback and report it."),
     (EXIT_USAGE, "Usage error: a wrong option or argument, an existing output without --force, "
-                 "an unreadable key file."),
+                 "an unreadable key file or a wrong passphrase for it."),
     (EXIT_INCOMPLETE, "Incomplete: chunks or drives are still missing. Insert the drives named in "
                       "the message and run the same command again."),
     (EXIT_INTEGRITY, "Integrity failure: a chunk or the whole bundle does not match its signed digest."),
@@ -72,12 +72,16 @@ FILES = [
      "State: journals for resume, the local chain-of-custody log, accepted transfers."),
     ("DEST/airgap-ID/",
      "On each drive: chunk files, index.agt and index.agt.minisig (the signed index), B3SUMS "
-     "(b3sum -c), signer.pub and RESTORE.txt (how to rebuild with stock tools)."),
+     "(b3sum -c), SHA256SUMS with pack --sha256 (sha256sum -c), identity.age with pack --passphrase, "
+     "signer.pub and RESTORE.txt (how to rebuild with stock tools)."),
 ]
 
 ENVIRONMENT = [
     ("XDG_CONFIG_HOME", "Base of the config folder; default ~/.config."),
     ("XDG_STATE_HOME", "Base of the state folder; default ~/.local/state."),
+    ("AIRGAP_TRANSFER_PASSPHRASE_FILE", "A file whose first line is the passphrase, for scripts: of a "
+     "passphrase-protected secret key (keygen, and every command that signs), and of pack --passphrase and "
+     "unpack of a transfer packed with it. Without it, the passphrase is asked on the terminal."),
     ("_AIRGAP_TRANSFER_COMPLETE", "Set by the shell completion scripts (see SHELL COMPLETION)."),
 ]
 

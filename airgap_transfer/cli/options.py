@@ -21,6 +21,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 class _State:
     renderer: Renderer | None = None
     json_requested = False  # errors before a command built its renderer still honour --json
+    # pack or unpack finished its work: a Ctrl-C while the result is shown (or Python exits) is no
+    # interruption, and "run the same command again" would pack a second transfer
+    work_done = False
 
 
 state = _State()

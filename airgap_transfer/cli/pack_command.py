@@ -9,7 +9,7 @@ import humanize
 
 from airgap_transfer import limits
 from airgap_transfer.cli import encryption
-from airgap_transfer.cli.options import actor_options, common, renderer_for, size_or_auto, size_or_none
+from airgap_transfer.cli.options import actor_options, common, renderer_for, size_or_auto, size_or_none, state
 from airgap_transfer.cli.prompts import drive_prompt
 from airgap_transfer.cli.render import Renderer
 from airgap_transfer.custody.recorder import Actor, Recorder
@@ -17,6 +17,7 @@ from airgap_transfer.engine.io import compression
 from airgap_transfer.engine.pack.dry_run import DryRunConfig, dry_run
 from airgap_transfer.engine.pack.packer import PackConfig, pack
 from airgap_transfer.errors import NoSpaceError
+from airgap_transfer.events import Event, Kind
 from airgap_transfer.format.names import count_of, printable
 
 
@@ -82,6 +83,7 @@ def pack_command(source: str, destinations: tuple[Path, ...], chunk_size: int | 
     recorder = Recorder(render, Actor(operator, title), key_path=key_path)
     with recorder.failures():
         result = pack(config, recorder)
+    state.work_done = True
     render.result(result.to_dict(), [
         f"packed {printable(result.bundle_name)}: {result.bundle_size} bytes, "
         f"{count_of(len(result.chunks), 'chunk')}, {count_of(len(result.drives), 'drive')}",
@@ -101,10 +103,18 @@ def _dry_run(config: DryRunConfig, render: Renderer) -> None:
         raise click.BadParameter(f"unknown file system {config.fs_type!r}; known: {known}", param_hint="--fs-type")
     result = dry_run(config)
     plan, size = result.plan, humanize.naturalsize
+    for drive in plan.drives:   # as pack warns when it opens such a drive
+        if drive.chunks and config.chunk_size and drive.chunk_limit < config.chunk_size:
+            render(Event(Kind.CHUNK_SIZE_CLAMPED, f"--chunk-size {config.chunk_size} is more than {drive.name} "
+                         f"({drive.fs_type or 'unknown fs'}) takes in one file: its chunks would be cut to "
+                         f"{drive.chunk_limit} bytes", {"drive": drive.name, "limit": drive.chunk_limit},
+                         level="warning"))
     used = sum(1 for d in plan.drives if d.chunks)
-    lines = [f"{printable(result.bundle)}: {size(plan.size, binary=True)} in {count_of(plan.chunk_count, 'chunk')} "
-             f"on {count_of(used, 'drive')}" + (", written at once" if result.at_once else "")
-             + (", for the part that fits" if plan.unplaced else "")]
+    placed = f"{count_of(plan.chunk_count, 'chunk')} on {count_of(used, 'drive')}"
+    lines = [f"{printable(result.bundle)}: {size(plan.size, binary=True)} in {placed}" if not plan.unplaced else
+             f"{printable(result.bundle)}: {size(plan.size, binary=True)}, of which the drives given take "
+             f"{size(plan.size - plan.unplaced, binary=True)} in {placed}"]
+    lines[0] += ", written at once" if result.at_once else ""
     for drive in plan.drives:
         if drive.chunks:
             lines.append(f"  {drive.name}: {count_of(len(drive.chunks), 'chunk')}, "

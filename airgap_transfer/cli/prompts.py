@@ -115,7 +115,12 @@ def ask_passphrase(prompt: str, confirm: bool) -> str | None:
     """Read a secret key's passphrase on the terminal, never echoed; None when there is no terminal."""
     if not sys.stdin.isatty():
         return None
-    first = getpass.getpass(prompt)
-    if confirm and getpass.getpass("the same passphrase again: ") != first:
-        raise UsageError("the two passphrases differ", hint="run the command again")
+    try:
+        first = getpass.getpass(prompt)
+        if confirm and getpass.getpass("the same passphrase again: ") != first:
+            raise UsageError("the two passphrases differ", hint="run the command again")
+    except EOFError:  # Ctrl-D, or the terminal's input ended: nothing was typed, nothing was interrupted
+        raise UsageError("no passphrase was typed (end of input)",
+                         hint="run the command again and type it, or name a file holding it in "
+                              "AIRGAP_TRANSFER_PASSPHRASE_FILE") from None
     return first

@@ -8,7 +8,9 @@ lines at most once a second instead.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -33,6 +35,33 @@ def terminal_safe(text: str) -> str:
 JSON_PROGRESS_INTERVAL = 1.0
 
 
+def say(stream: TextIO, text: str, end: str = "\n") -> None:
+    """Write and flush; a reader that went away (``| head``) is not a failure of the command.
+
+    The work goes on, and finishes, without an audience: the closed stream is
+    pointed at /dev/null so later writes, and Python's own flush at exit,
+    pass quietly (no traceback, no exit 1, no half-written transfer).
+    """
+    try:
+        stream.write(text + end)
+        stream.flush()
+    except (BrokenPipeError, ValueError):   # ValueError: the stream was closed
+        _silence(stream)
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        _silence(stream)
+
+
+def _silence(stream: TextIO) -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 class Renderer:
     def __init__(self, json_mode: bool = False, quiet: bool = False) -> None:
         self.json_mode = json_mode
@@ -55,10 +84,10 @@ class Renderer:
             return
         prefix = "warning: " if event.level == "warning" else ""
         if event.message and not (self.json_mode and event.level != "warning"):
-            print(terminal_safe(f"{prefix}{event.message}"), file=self.human, flush=True)
+            say(self.human, terminal_safe(f"{prefix}{event.message}"))
 
     def emit_json(self, document: dict[str, Any]) -> None:
-        print(json.dumps(document, sort_keys=False, default=str), file=sys.stdout, flush=True)
+        say(sys.stdout, json.dumps(document, sort_keys=False, default=str))
 
     def result(self, document: dict[str, Any] | Callable[[], dict[str, Any]],
                human_lines: Iterable[str] | Callable[[], Iterable[str]]) -> None:
@@ -68,13 +97,13 @@ class Renderer:
             self.emit_json({"event": "result", **(document() if callable(document) else document)})
         elif not self.quiet:
             for line in human_lines() if callable(human_lines) else human_lines:
-                print(terminal_safe(line), file=self.human if not sys.stdout.isatty() else sys.stdout, flush=True)
+                say(self.human if not sys.stdout.isatty() else sys.stdout, terminal_safe(line))
 
     def error(self, code: int, message: str) -> None:
         self._clear_progress()
         if self.json_mode:
             self.emit_json({"event": "error", "exit_code": code, "message": message})
-        print(terminal_safe(f"airgap-transfer: error: {message}"), file=sys.stderr, flush=True)
+        say(sys.stderr, terminal_safe(f"airgap-transfer: error: {message}"))
 
     def _progress(self, event: Event) -> None:
         now = time.monotonic()
@@ -90,13 +119,11 @@ class Renderer:
         self.last_draw = now
         line = progress.fit(terminal_safe(progress.progress_line(event.data, self.rate)),
                             progress.terminal_width(self.human))
-        self.human.write(progress.ERASE_LINE + line)
-        self.human.flush()
+        say(self.human, progress.ERASE_LINE + line, end="")
         self.progress_shown = True
 
     def _clear_progress(self) -> None:
         """Erase a drawn progress line before anything else is printed, so none is left half-drawn."""
         if self.progress_shown:
-            self.human.write(progress.ERASE_LINE)
-            self.human.flush()
+            say(self.human, progress.ERASE_LINE, end="")
             self.progress_shown = False

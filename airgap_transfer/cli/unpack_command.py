@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from airgap_transfer.cli import encryption
-from airgap_transfer.cli.options import actor_options, common, renderer_for, trust_options
+from airgap_transfer.cli.options import actor_options, common, renderer_for, state, trust_options
 from airgap_transfer.cli.prompts import source_prompt
 from airgap_transfer.custody.recorder import Actor, Recorder
 from airgap_transfer.engine.unpack.unpacker import UnpackConfig, unpack
@@ -51,6 +51,7 @@ def unpack_command(paths_: tuple[Path, ...], output_file: Path | None, force: bo
     recorder = Recorder(render, Actor(operator, title), sources=config.sources, trust=config.trust)
     with recorder.failures():
         result = unpack(config, recorder)
+    state.work_done = True
     lines = [f"wrote {result.output} ({result.size} bytes), every chunk and the whole verified",
              f"signed by key {result.key_id}" + ("" if result.trusted else " (NOT trusted: --allow-untrusted)")]
     if result.refused_members:

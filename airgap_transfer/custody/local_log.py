@@ -58,8 +58,10 @@ def adopt_drive_logs(folders: list[layout.TransferFolder], trusted: list[minisig
             continue
         problem = copy.uncovered_problem()
         if problem is not None:
-            report.warning(Kind.CUSTODY_EVENTS_IGNORED, f"custody log on {folder.drive_root}: only events 1 to "
-                           f"{copy.covered} adopted: {problem.one_line()}", drive=str(folder.drive_root))
+            which = (f"only events 1 to {copy.covered} adopted" if copy.covered
+                     else "none of its events adopted")
+            report.warning(Kind.CUSTODY_EVENTS_IGNORED, f"custody log on {folder.drive_root}: {which}: "
+                           f"{problem.one_line()}", drive=str(folder.drive_root))
             adopted.refused.append({"drive": str(folder.drive_root)[:limits.MAX_FIELD_CHARS],
                                     "problem": problem.detail[:limits.MAX_FIELD_CHARS]})
         adopted.logs.append(copy.events[:copy.covered])

@@ -82,6 +82,10 @@ class Recorder:
     _lock: threading.Lock = field(default_factory=threading.Lock)  # drives may be written in parallel
     _groups: chunk_sets.Grouper = field(default_factory=chunk_sets.Grouper)  # many chunks, few events
     _read_back: bool | None = None
+    # pack: drives the operator was told may be removed (never written again: they may be coming out)
+    # and the DESTs given on the command line (an earlier run's drive is brought up to date only there)
+    _released: set[str] = field(default_factory=set)
+    _given: set[str] = field(default_factory=set)
 
     @contextlib.contextmanager
     def failures(self) -> Iterator[Recorder]:
@@ -131,6 +135,7 @@ class Recorder:
     # pack ------------------------------------------------------------------------------
     def _on_pack_started(self, data: dict[str, Any]) -> None:
         self.transfer_id, self.operation = data["transfer_id"], "pack"
+        self._given = {os.path.abspath(d) for d in data.get("destinations") or []}
         self.events = local_log.load_local_log(self.transfer_id)
         self.record("pack-started", bundle=data.get("bundle"), size=data.get("size"), signer=data.get("key_id"),
                     details={"resumed": True} if data.get("resumed") else None)
@@ -167,6 +172,9 @@ class Recorder:
                         digests={"blake3": digest},
                         details={"file": name, "stripe": data.get("stripe"), "length": data.get("length")})
 
+    def _on_drive_released(self, data: dict[str, Any]) -> None:
+        self._released.add(os.path.abspath(data["drive"]))
+
     def _on_drive_sealed(self, data: dict[str, Any]) -> None:
         self._flush_groups(data["drive"])
         self._drive_finished(data["drive"])
@@ -191,15 +199,20 @@ class Recorder:
         self.record("packed", digests=_digests(data),
                     **chunk_sets.fields(self._written_on(), {"drives": list(self.drives)}))
         for drive in self.drives:
-            self._write_drive(drive)
+            if os.path.abspath(drive) not in self._released:
+                self._write_drive(drive)
         self._write_earlier_drives()
 
     def _write_earlier_drives(self) -> None:
-        """A resumed pack also brings the log up to date on drives an earlier run filled."""
+        """A resumed pack also brings the log up to date on drives an earlier run filled, given again as DEST.
+
+        Only there: a drive an earlier run called safe to remove that merely
+        happens to be mounted may be on its way out.
+        """
         written = {self.media(d)["path"] for d in self.drives}
         for event in self.events:
             path = event.get("media", {}).get("path") if event["type"] == "drive-finished" else None
-            if not isinstance(path, str) or path in written:
+            if not isinstance(path, str) or path in written or path not in self._given or path in self._released:
                 continue
             folder = Path(path) / layout.folder_name(self._transfer())
             if folder.is_dir() and not folder.is_symlink():
@@ -256,6 +269,7 @@ _HANDLERS: dict[Kind, Callable[[Recorder, dict[str, Any]], None]] = {
     Kind.CHUNK_WRITTEN: Recorder._on_chunk_written,
     Kind.PARITY_WRITTEN: Recorder._on_parity_written,
     Kind.DRIVE_SEALED: Recorder._on_drive_sealed,
+    Kind.DRIVE_SAFE_TO_REMOVE: Recorder._on_drive_released,
     Kind.PACK_FINISHED: Recorder._on_pack_finished,
     Kind.UNPACK_STARTED: Recorder._on_unpack_started,
     Kind.CHUNK_VERIFIED: Recorder._on_chunk_verified,

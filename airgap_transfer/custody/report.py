@@ -10,7 +10,6 @@ v1 Statement in a DSSE envelope signed with Ed25519.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +18,14 @@ from typing import Any
 
 from airgap_transfer import __version__
 from airgap_transfer.custody import chain as custody
-from airgap_transfer.custody import chunk_sets, coverage, local_log, recorder, report_formats, report_html
+from airgap_transfer.custody import (
+    chunk_sets,
+    coverage,
+    local_log,
+    recorder,
+    report_file,
+    report_formats,
+)
 from airgap_transfer.engine.unpack import catalog
 from airgap_transfer.errors import (
     AirgapError,
@@ -32,7 +38,6 @@ from airgap_transfer.events import Callback, Kind, Reporter
 from airgap_transfer.format.index import Index
 from airgap_transfer.format.layout import TransferFolder
 from airgap_transfer.limits import CUSTODY_CHUNK_LIST
-from airgap_transfer.media import fsio
 from airgap_transfer.state import paths
 from airgap_transfer.trust import keys, minisign
 
@@ -195,13 +200,15 @@ def _summary(g: Gathered) -> tuple[dict[str, Any], dict[str, str]]:
     started, packed = _first(g.events, "pack-started"), _first(g.events, "packed")
     proven = _first(g.events, "bundle-proven")
     summary = {"transfer_id": g.transfer_id, "bundle": started.get("bundle"), "size": started.get("size"),
-               "signer": started.get("signer"), "packed": packed.get("time"), "index_trusted": None}
+               "signer": started.get("signer"), "packed": packed.get("time"), "index_trusted": None,
+               "encrypted": bool(started.get("encrypted"))}
     digests = {**proven.get("digests", {}), **packed.get("digests", {})}
     if g.index is not None:
         idx = g.index
         summary.update(bundle=idx.bundle_name, size=idx.bundle_size, kind=idx.kind, created=idx.created,
                        signer=idx.signer, final_index=idx.final, chunks=len(idx.chunks),
-                       compression=idx.compression, index_trusted=g.index_trusted)
+                       compression=idx.compression, index_trusted=g.index_trusted,
+                       encrypted=idx.encryption is not None)
         digests.update({k: v for k, v in (("blake3", idx.bundle_blake3), ("sha256", idx.bundle_sha256)) if v})
     return summary, digests
 
@@ -249,19 +256,6 @@ def build(g: Gathered, actor: recorder.Actor) -> dict[str, Any]:
     }
 
 
-def render(document: dict[str, Any], fmt: str, key_path: Path | None, report: Reporter) -> str:
-    if fmt == "json":
-        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    if fmt == "csv":
-        return report_formats.to_csv(document)
-    if fmt == "html":
-        return report_html.to_html(document)
-    if fmt == "intoto":
-        key = keys.load_signing_key(key_path, report)
-        return json.dumps(report_formats.dsse_envelope(document, key), indent=2) + "\n"
-    raise UsageError(f"unknown report format {fmt}", hint=f"use one of {', '.join(FORMATS)}")
-
-
 def verify(config: ReportConfig, callback: Callback | None = None) -> dict[str, Any]:
     """Check every copy of the log; raise the first problem (4: chain, 5: signature)."""
     report = Reporter(callback)
@@ -273,21 +267,27 @@ def verify(config: ReportConfig, callback: Callback | None = None) -> dict[str, 
     return document
 
 
-def export(config: ReportConfig, fmt: str, output: Path, callback: Callback | None = None) -> dict[str, Any]:
-    """Write the report in ``fmt`` to ``output`` and record the export in the local log."""
+def export(config: ReportConfig, fmt: str, output: Path, callback: Callback | None = None,
+           force: bool = False) -> tuple[dict[str, Any], str]:
+    """Write the report in ``fmt`` to ``output`` (``-``: only return it, for stdout) and record the export.
+
+    Returns the document and the rendered text.
+    """
     report = Reporter(callback)
+    report_file.check(output, force)
     gathered = gather(config, report)
     document = build(gathered, config.actor)
     if not document["verification"]["ok"]:
         report.warning(Kind.CUSTODY_UNVERIFIED, "the report records a FAILED verification: "
                        f"{document['verification']['first_problem']}")
-    text = render(document, fmt, config.key_path, report)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fsio.atomic_write_bytes(output, text.encode("utf-8"))
+    text = report_formats.render(document, fmt, config.key_path, report)
+    if output != report_file.STDOUT:
+        report_file.write(output, text, force)
     sources = [Path(config.source)] if gathered.drive_folders else []
     events = local_log.continue_chain(gathered.transfer_id, sources, Reporter(None), keys.custody_keys(config.trust))
     custody.chain(events, recorder.new_event(
         "report-exported", gathered.transfer_id, config.actor,
-        details={"format": fmt, "output": str(output), "verified": document["verification"]["ok"]}))
+        details={"format": fmt, "output": "(stdout)" if output == report_file.STDOUT else str(output),
+                 "verified": document["verification"]["ok"]}))
     local_log.write_local(events)
-    return document
+    return document, text

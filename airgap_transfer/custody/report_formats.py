@@ -1,4 +1,4 @@
-"""The custody report as CSV (one row per event) and as an in-toto Statement in a DSSE envelope."""
+"""The custody report rendered: JSON, CSV (one row per event), HTML, an in-toto Statement in a DSSE envelope."""
 
 from __future__ import annotations
 
@@ -6,14 +6,17 @@ import base64
 import csv
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from airgap_transfer.custody import chain as custody
-from airgap_transfer.custody import chunk_sets
+from airgap_transfer.custody import chunk_sets, report_html
 from airgap_transfer.errors import UsageError
-from airgap_transfer.trust import minisign
+from airgap_transfer.events import Reporter
+from airgap_transfer.format.names import escape_controls
+from airgap_transfer.trust import keys, minisign
 
 PREDICATE_TYPE = "https://airgap-transfer.dev/custody/v1"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -27,10 +30,12 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _cell(value: Any) -> Any:
-    """Text from a drive must not become a spreadsheet formula (CSV injection): quote it."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+    """Text from a drive must not become a spreadsheet formula (CSV injection), nor carry control
+    characters (ESC, BEL, newlines) to a terminal that shows the file: quoted, and made visible."""
+    if not isinstance(value, str):
+        return value
+    value = escape_controls(value)
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def to_csv(document: dict[str, Any]) -> str:
@@ -60,9 +65,13 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
 def statement(document: dict[str, Any]) -> dict[str, Any]:
     digests = document["digests"]
+    if document["transfer"].get("encrypted"):
+        raise UsageError("an encrypted transfer has no in-toto subject: its custody log keeps no digest of the "
+                         "plaintext bundle, since the log travels on the drives",
+                         hint="export --format json, csv or html instead")
     if not digests.get("sha256") or not digests.get("blake3"):
-        raise UsageError("the in-toto subject needs the bundle's sha256 and blake3, and this log has "
-                         f"only {', '.join(digests) or 'no digests'}",
+        has = f"only {' and '.join(sorted(digests))}" if digests else "none"
+        raise UsageError(f"the in-toto subject needs the bundle's sha256 and blake3; this log has {has}",
                          hint="pack with --sha256, or report after unpack (which records sha256)")
     transfer = document["transfer"]
     return {"_type": STATEMENT_TYPE,
@@ -82,6 +91,20 @@ def dsse_envelope(document: dict[str, Any], key: minisign.SecretKey) -> dict[str
     return {"payloadType": DSSE_PAYLOAD_TYPE, "payload": base64.b64encode(payload).decode(),
             "signatures": [{"keyid": key.public_key().key_id_hex,
                             "sig": base64.b64encode(signature).decode()}]}
+
+
+def render(document: dict[str, Any], fmt: str, key_path: Path | None, report: Reporter) -> str:
+    if fmt == "json":
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        return to_csv(document)
+    if fmt == "html":
+        return report_html.to_html(document)
+    if fmt == "intoto":
+        statement(document)  # a log that cannot make one is refused before any key is made
+        key = keys.load_signing_key(key_path, report)
+        return json.dumps(dsse_envelope(document, key), indent=2) + "\n"
+    raise UsageError(f"unknown report format {fmt}", hint="use json, csv, html or intoto")
 
 
 def _chunks_cell(event: dict[str, Any]) -> str:

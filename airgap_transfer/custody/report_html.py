@@ -12,6 +12,7 @@ import html
 from typing import Any
 
 from airgap_transfer.custody import chunk_sets
+from airgap_transfer.format.names import escape_controls
 
 STYLE = """
 :root { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 10.5pt; color: #111; }
@@ -45,7 +46,8 @@ table.kv th { width: 38mm; }
 def _e(value: Any) -> str:
     if value is None or value == "":
         return "—"
-    return html.escape(str(value), quote=True)
+    # Control characters (ESC, BEL, CR) would run in a terminal that shows the file: made visible
+    return html.escape(escape_controls(str(value)), quote=True)
 
 
 def _kv(rows: list[tuple[str, Any]], hash_keys: tuple[str, ...] = ()) -> str:

@@ -10,6 +10,7 @@ Per destination, one folder per transfer:
         index.agt               signed msgpack index (final, or partial on early drives)
         index.agt.minisig       minisign signature of index.agt
         B3SUMS                  `b3sum -c B3SUMS` checks this drive's files
+        SHA256SUMS              `sha256sum -c SHA256SUMS` (pack --sha256): the files whose SHA-256 the index holds
         signer.pub              the signer's public key, for --allow-untrusted only
 
 Discovery walks a few levels below each SOURCE, never follows symlinks, and
@@ -32,6 +33,7 @@ FOLDER_PREFIX = "airgap-"
 INDEX_NAME = "index.agt"
 SIGNATURE_NAME = "index.agt.minisig"
 B3SUMS_NAME = "B3SUMS"
+SHA256SUMS_NAME = "SHA256SUMS"  # pack --sha256: the same line format, which `sha256sum -c` reads
 IDENTITY_NAME = "identity.age"  # pack --passphrase: the per-transfer age identity, scrypt-encrypted
 SIGNER_KEY_NAME = "signer.pub"  # lets --allow-untrusted still detect corruption
 SEARCH_DEPTH = 3
@@ -195,6 +197,6 @@ def discover(sources: list[Path], max_entries: int = limits.MAX_ENTRIES_TOTAL) -
 
 
 def b3sums_lines(entries: list[tuple[str, str]]) -> Iterator[bytes]:
-    """Lines `b3sum -c` reads (digest, two spaces, file name), sorted by name, a line at a time."""
+    """Lines `b3sum -c` (and `sha256sum -c`) read: digest, two spaces, file name; sorted by name, a line at a time."""
     for name, digest in sorted(entries):
         yield f"{digest}  {name}\n".encode()

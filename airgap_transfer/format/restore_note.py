@@ -59,19 +59,15 @@ def restore_text(index: Index) -> str:
         "  airgap-transfer unpack DRIVE... OUTPUT_DIR",
         "",
         *_parity_lines(index),
-        f"Otherwise you need a shell with {_tools(index)}. Type the lines that start with $.",
+        f"Otherwise you need a shell with {_tools(index)}. Type the lines that start with $",
+        "(without the $ itself).",
         "",
-        f"1. Pick a folder with at least {_room(index)} free for the chunks and the result, and",
-        "   name it WORK (change the path in the first line if you like):",
-        f"{COMMAND_PREFIX}export WORK=\"$HOME/airgap-restore-{index.transfer_id[:12]}\"",
-        f"{COMMAND_PREFIX}mkdir -p \"$WORK\"",
+        *_step_one(index),
         "",
         f"2. For EVERY drive: open a shell in its {folder} folder (the one",
-        "   holding this file), check its files and copy its chunks to WORK:",
-        f"{COMMAND_PREFIX}b3sum -c B3SUMS",
+        "   holding this file), check the index signature and the files, and copy the chunks to WORK:",
+        *_checks(index),
         f"{COMMAND_PREFIX}cp -- {index.transfer_id[:12]}-*.chunk* \"$WORK\"/",
-        "   Every line b3sum prints must end in OK. A FAILED line means a damaged",
-        "   chunk: copy that file again from another drive or ask the sender.",
         "",
         f"3. When WORK holds all {len(index.chunks)} chunk files, join them in name order and check the whole:",
         f"{COMMAND_PREFIX}cd \"$WORK\"",
@@ -80,8 +76,8 @@ def restore_text(index: Index) -> str:
         "   It must print OK. Anything else: a chunk is missing or damaged; start again at step 2.",
     ]
     if index.bundle_sha256:  # packed with --sha256: a check for sites that only have coreutils
-        lines += ["   Without b3sum, check the whole with sha256sum instead (skip the b3sum lines):",
-                  "   echo " + shlex.quote(f"{index.bundle_sha256}  {raw_output}") + " | sha256sum -c"]
+        lines += ["   With sha256sum, check the whole again (or instead, without b3sum); it must print OK too:",
+                  f"{COMMAND_PREFIX}echo " + shlex.quote(f"{index.bundle_sha256}  {raw_output}") + " | sha256sum -c"]
     if not index.final:
         return "\n".join(_partial_tail(lines))
     if directory:
@@ -115,16 +111,59 @@ def _partial_tail(lines: list[str]) -> list[str]:
             "   the chunks and checks the whole bundle against its digest.", ""]
 
 
+def _step_one(index: Index) -> list[str]:
+    """Where to work, and the sender's key the signature is checked against."""
+    return [
+        "1. Pick a folder with room for the chunk copies and the joined bundle at once"
+        + (", then the unpacked folder" if index.kind == "directory" else "") + ":",
+        f"   at least {_room(index)} free. Name it WORK (change the path in the first line if",
+        "   you like). Put the sender's public key (a minisign .pub file you got from the sender",
+        "   by a channel you trust, NOT the signer.pub on this drive) at the path in the third",
+        "   line, or change that path:",
+        f"{COMMAND_PREFIX}export WORK=\"$HOME/airgap-restore-{index.transfer_id[:12]}\"",
+        f"{COMMAND_PREFIX}mkdir -p \"$WORK\"",
+        f"{COMMAND_PREFIX}export SENDER_KEY=\"$HOME/sender.pub\"",
+    ]
+
+
+def _checks(index: Index) -> list[str]:
+    """Step 2's checks on one drive: the signature (stock minisign), then B3SUMS (and SHA256SUMS)."""
+    lines = [
+        f"{COMMAND_PREFIX}minisign -V -p \"$SENDER_KEY\" -m {layout.INDEX_NAME} -x {layout.SIGNATURE_NAME}",
+        "   It must say \"Signature and comment signature verified\": the index is the sender's. Anything",
+        "   else: stop, these drives are not what the sender signed (or you have the wrong key).",
+        f"{COMMAND_PREFIX}b3sum -c {layout.B3SUMS_NAME}",
+    ]
+    sha256 = any(chunk.sha256 for chunk in index.chunks)
+    if sha256:  # pack --sha256: SHA256SUMS is on the drive too
+        lines += [f"{COMMAND_PREFIX}sha256sum -c {layout.SHA256SUMS_NAME}",
+                  "   (Without b3sum, the sha256sum line alone checks the index and the chunk files"
+                  + (" stored plain;" if _compressed(index) else ";"),
+                  "   " + ("compressed .zst chunks and " if _compressed(index) else "")
+                  + "parity files have only a BLAKE3 in the signed index: only B3SUMS lists them.)"]
+    tools = "b3sum (and sha256sum)" if sha256 else "b3sum"
+    return [*lines, f"   Every line {tools} prints must end in OK. A FAILED line means a",
+            "   damaged chunk: copy that file again from another drive or ask the sender."]
+
+
 def _tools(index: Index) -> str:
-    tools = ["cat", "b3sum"] + (["zstd"] if _compressed(index) else []) + (
+    tools = ["cat", "b3sum", "minisign"] + (["zstd"] if _compressed(index) else []) + (
         ["tar"] if index.kind == "directory" else [])
     return ", ".join(tools[:-1]) + " and " + tools[-1]
 
 
 def _room(index: Index) -> str:
+    """What the steps take at once: the chunk copies and the joined bundle (and, for a folder, the folder).
+
+    The chunks stay in WORK until the end, so a bundle of N bytes needs about
+    2N (3N for a folder), not N.
+    """
+    copies = 3 if index.kind == "directory" else 2
     if not index.final:
-        return "twice the bundle's full size" if index.kind == "directory" else "the bundle's full size"
-    return f"{index.bundle_size * (2 if index.kind == 'directory' else 1)} bytes"
+        return f"{'three times' if copies == 3 else 'twice'} the bundle's full size"
+    stored = sum(chunk.stored_length for chunk in index.chunks)
+    identity = len(index.encryption.identity or b"") if index.encryption is not None else 0
+    return f"{stored + identity + index.bundle_size * (copies - 1)} bytes"
 
 
 def _compressed(index: Index) -> bool:
@@ -143,7 +182,8 @@ def _encrypted_text(index: Index) -> str:
     enc = index.encryption
     assert enc is not None, "the note of an encrypted transfer"
     drives = len({chunk.drive for chunk in index.chunks}) or 1
-    tools = ["age", "b3sum", "cat"] + (["zstd"] if _compressed(index) else []) + (["tar"] if directory else [])
+    tools = ["age", "b3sum", "minisign", "cat"] + (["zstd"] if _compressed(index) else []) + (
+        ["tar"] if directory else [])
     lines = [
         "HOW TO RESTORE THIS BUNDLE WITHOUT airgap-transfer",
         "",
@@ -166,19 +206,17 @@ def _encrypted_text(index: Index) -> str:
         "and the whole bundle, and gives the bundle its own name.",
         "  airgap-transfer unpack DRIVE... OUTPUT_DIR --identity YOUR-AGE-KEY.txt",
         "",
-        f"Otherwise you need a shell with {', '.join(tools[:-1])} and {tools[-1]}. Type the lines that start with $.",
+        f"Otherwise you need a shell with {', '.join(tools[:-1])} and {tools[-1]}. Type the lines that start "
+        "with $",
+        "(without the $ itself).",
         "",
-        f"1. Pick a folder with at least {_room(index)} free for the chunks and the result, and",
-        "   name it WORK (change the path in the first line if you like):",
-        f"{COMMAND_PREFIX}export WORK=\"$HOME/airgap-restore-{id12}\"",
-        f"{COMMAND_PREFIX}mkdir -p \"$WORK\"",
+        *_step_one(index),
         "",
         f"2. For EVERY drive: open a shell in its {folder} folder (the one",
-        "   holding this file), check its files and copy its chunks to WORK:",
-        f"{COMMAND_PREFIX}b3sum -c B3SUMS",
+        "   holding this file), check the index signature and the files (no age key is needed for",
+        "   these checks), and copy the chunks to WORK:",
+        *_checks(index),
         f"{COMMAND_PREFIX}cp -- {id12}-*.chunk* " + ("identity.age " if enc.passphrase else "") + "\"$WORK\"/",
-        "   Every line b3sum prints must end in OK (no key is needed for this check). A FAILED",
-        "   line means a damaged chunk: copy that file again from another drive or ask the sender.",
         "",
     ]
     if not index.final:

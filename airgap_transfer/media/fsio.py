@@ -89,11 +89,13 @@ def open_regular(path: Path) -> int:
     return fd
 
 
-def hash_file_bounded(path: Path, expected_length: int, buffer: bytearray | memoryview) -> tuple[str, int]:
+def hash_file_bounded(path: Path, expected_length: int, buffer: bytearray | memoryview,
+                      also: Callable[[memoryview], object] | None = None) -> tuple[str, int]:
     """BLAKE3 of a regular file, reading at most expected_length + 1 bytes.
 
     Returns (hex digest, bytes seen); a file longer than expected reports
     expected_length + 1 so the caller can name it overlong without reading it all.
+    ``also`` (e.g. a SHA-256's ``update``) is fed the same bytes, in the same pass.
     """
     hasher = blake3.blake3()
     view = memoryview(buffer)
@@ -107,6 +109,8 @@ def hash_file_bounded(path: Path, expected_length: int, buffer: bytearray | memo
             if got == 0:
                 break
             hasher.update(view[:got])
+            if also is not None:
+                also(view[:got])
             seen += got
     finally:
         os.close(fd)
@@ -125,6 +129,32 @@ def _libc_syncfs() -> Callable[[int], int] | None:
 
 
 _SYNCFS = _libc_syncfs()
+
+
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
+
+
+def scrub_range(fd: int, offset: int, length: int, zeros: memoryview) -> None:
+    """Leave nothing of an unproven copy in ``[offset, offset + length)``: a hole, or zeros written.
+
+    An unpack that rejects a chunk copy has already written its bytes (forged
+    by anyone who can make an age file for the recipient, say) into the hidden
+    partial output; they are never adopted, but they should not sit there either.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
+        if libc.fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, offset, length) == 0:
+            return
+    except (OSError, AttributeError):
+        pass
+    end = min(offset + length, os.fstat(fd).st_size)   # exFAT, vfat: no holes, so zeros over what was written
+    while offset < end:
+        step = min(len(zeros), end - offset)
+        pwrite_all(fd, zeros[:step], offset)
+        offset += step
 
 
 def sync_filesystem(path: Path) -> None:

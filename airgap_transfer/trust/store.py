@@ -70,8 +70,11 @@ def entries() -> list[TrustEntry]:
     return _entries_in(SIGNER) + _entries_in(CUSTODY_ONLY)
 
 
-def add(value: str, role: str = SIGNER) -> tuple[TrustEntry, bool]:
-    """Trust a key (a file or a base64 line) in ``role``; returns (entry, newly added or role changed)."""
+def add(value: str, role: str = SIGNER) -> tuple[TrustEntry, bool, str | None]:
+    """Trust a key (a file or a base64 line) in ``role``.
+
+    Returns (entry, newly added or role changed, the role it had before if it changed).
+    """
     try:
         key = keys.parse_trust_argument(value)
     except KeyFileError:
@@ -85,7 +88,7 @@ def add(value: str, role: str = SIGNER) -> tuple[TrustEntry, bool]:
                 raise UsageError(f"another key with id {key.key_id_hex} is already trusted ({entry.path})",
                                  hint="two keys sharing an id is suspicious; compare both with the sender")
             if entry.role == role:
-                return entry, False
+                return entry, False, None
             other_role.append(entry)
     target = _folder(role) / f"{key.key_id_hex}.pub"
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -94,7 +97,7 @@ def add(value: str, role: str = SIGNER) -> tuple[TrustEntry, bool]:
     for entry in other_role:  # one key, one role: a witness promoted to signer or the reverse
         entry.path.unlink()
         fsio.fsync_dir(entry.path.parent)
-    return TrustEntry(target, key.key_id_hex, role=role), True
+    return TrustEntry(target, key.key_id_hex, role=role), True, other_role[0].role if other_role else None
 
 
 def remove(key_id: str) -> list[TrustEntry]:

@@ -455,14 +455,16 @@ def test_10_keygen_encrypts_and_refuses_without_a_way_to_ask(hosts, tmp_path):
     assert not sender.public_key.with_suffix(".key").exists()
     code, raw = run_pty_dialogue(["keygen"], sender.env, ["first phrase", "other phrase"])
     assert code == 2 and "differ" in raw, raw
+    code, raw = run_pty_dialogue(["keygen"], sender.env, [b"\x04"])   # Ctrl-D: the input ends, nothing typed
+    assert code == 2 and "no passphrase was typed" in raw and "interrupted" not in raw, raw
     code, raw = run_pty_dialogue(["keygen"], sender.env, ["same phrase", "same phrase"])
     assert code == 0 and "encrypted with your passphrase" in raw, raw
     assert "same phrase" not in raw                        # never echoed
     assert secret_key_kdf(sender.public_key.with_suffix(".key")) == b"Sc"
 
 
-def run_pty_dialogue(args: list, env: dict, answers: list[str], timeout: float = 300) -> tuple[int, str]:
-    """Run the CLI on a terminal and type each answer after each passphrase prompt."""
+def run_pty_dialogue(args: list, env: dict, answers: list[str | bytes], timeout: float = 300) -> tuple[int, str]:
+    """Run the CLI on a terminal and type each answer (then Enter; bytes are sent as they are) after each prompt."""
     import pty
     import select
 
@@ -485,7 +487,8 @@ def run_pty_dialogue(args: list, env: dict, answers: list[str], timeout: float =
             raw += data
             # A new prompt, not the echo of the last answer: getpass flushes input typed too early.
             if pending and raw.endswith(b": ") and b": " in raw[answered_at:]:
-                os.write(master, pending.pop(0).encode() + b"\n")
+                answer = pending.pop(0)
+                os.write(master, answer if isinstance(answer, bytes) else answer.encode() + b"\n")
                 answered_at = len(raw)
         elif proc.poll() is not None:
             break

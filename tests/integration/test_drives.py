@@ -240,6 +240,31 @@ def test_one_port_pack_and_unpack_driven_through_stdin(tmpfs, random_file, tmp_p
     assert sha(out / source.name) == sha(source)
 
 
+def _snapshot(drive: Path) -> dict[str, tuple[int, bytes]]:
+    return {str(p.relative_to(drive)): (p.stat().st_mtime_ns, p.read_bytes()) for p in drive.rglob("*") if p.is_file()}
+
+
+def test_a_drive_called_safe_to_remove_is_never_written_again(tmpfs, random_file, cli, tmp_path):
+    """The operator may be pulling it: a late write (the custody log at the end) can damage a FAT stick."""
+    source = random_file(30 * MB)
+    first, second = tmpfs("20M"), tmpfs("20M")
+    proc, lines = _start(["pack", source, first, "--chunk-size", "5MB"])
+    _wait_for(lines, "insert drive 2", proc)
+    assert any("can be removed" in line for line in lines)
+    released = _snapshot(first)
+    proc.stdin.write(f"{second}\n")
+    proc.stdin.flush()
+    assert proc.wait(timeout=300) == 0, "".join(lines)
+    assert _snapshot(first) == released, "drive 1 was written after it was called safe to remove"
+    assert not any("custody log not written" in line for line in lines)
+    # drive 1's log stops where it was sealed; the last drive has all of it, and the two agree
+    verified = cli("report", tmp_path, "--verify", "--trust", default_public_key())
+    assert verified.code == 0, verified.output
+    unpacked = cli("unpack", first, second, tmp_path / "out", "--trust", default_public_key())
+    assert unpacked.code == 0, unpacked.output
+    assert sha(tmp_path / "out" / source.name) == sha(source)
+
+
 def test_no_prompt_turns_waiting_into_exit_3(tmpfs, random_file, cli, tmp_path):
     source = random_file(30 * MB)
     drive = tmpfs("20M")
@@ -266,12 +291,18 @@ def test_dry_run_writes_nothing_and_counts_drives(tmpfs, random_file, cli):
     result = cli("pack", source, drive, "--dry-run", "--json")
     assert result.code == 0, result.output
     plan = json.loads(result.stdout.splitlines()[-1])
-    assert plan["fits"] is False and plan["drives_needed"] == 1
+    # the counts are the whole bundle's: this drive, and one more like it for the rest
+    assert plan["fits"] is False and plan["drives_given_used"] == 1 and plan["more_drives"] == 1
+    assert plan["drives_needed"] == 2 and plan["chunks"] is None and plan["chunks_on_given_drives"] == 1
     assert not list(drive.iterdir())
+    human = cli("pack", source, drive, "--dry-run")
+    assert "of which the drives given take" in human.output and "need 1 more drive" in human.output, human.output
     sized = cli("pack", source, drive, "--dry-run", "--drive-size", "16MB", "--fs-type", "vfat",
                 "--chunk-size", "5GB", "--json")
     plan = json.loads(sized.stdout.splitlines()[-1])
     assert plan["fits"] and plan["drives_needed"] == 3
+    cut = [json.loads(line) for line in sized.stdout.splitlines() if '"chunk-size-clamped"' in line]
+    assert cut and cut[0]["limit"] == 4294967295, sized.stdout
     assert cli("pack", source, drive, "--dry-run", "--drive-size", "1GB", "--fs-type", "zzz").code == 2
 
 
@@ -372,3 +403,24 @@ def test_a_source_changed_while_packed_at_once_fails_instead_of_signing_a_wrong_
     assert info.value.exit_code == 4 and "changed while it was packed" in info.value.one_line()
     assert not list(transfer_folder(first).glob("index.agt")) or not Index.from_bytes(
         (transfer_folder(first) / "index.agt").read_bytes()).final
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to use /mnt and mount tmpfs")
+def test_a_dest_under_mnt_with_no_drive_mounted_is_named_before_anything_is_written(random_file, cli):
+    """The stick was not mounted (or was pulled): pack would fill the system disk without a word."""
+    point = Path("/mnt") / f"agt-test-{os.getpid()}"
+    point.mkdir()
+    try:
+        bare = cli("pack", random_file(10**5), point, "--no-prompt", "--json")
+        assert bare.code == 0, bare.output
+        warned = [json.loads(line) for line in bare.stdout.splitlines() if '"dest-not-mounted"' in line]
+        assert warned and warned[0]["drive"] == str(point)
+        shutil.rmtree(next(point.glob("airgap-*")))
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4M", "tmpfs", str(point)], check=True)
+        try:
+            mounted = cli("pack", random_file(10**5), point, "--no-prompt")
+            assert mounted.code == 0 and "no drive is mounted there" not in mounted.stderr, mounted.output
+        finally:
+            subprocess.run(["umount", str(point)], check=True)
+    finally:
+        shutil.rmtree(point, ignore_errors=True)

@@ -176,6 +176,7 @@ def test_directory_bundle_restored_by_the_notes_commands(cli, tmp_path, tmpfs, a
     steps = commands_by_step(note)
     home = tmp_path / "home"
     home.mkdir()
+    shutil.copyfile(default_public_key(), home / "sender.pub")  # step 1: the sender's key, received out of band
     script = ["set -euo pipefail", *steps[1], f"cd {transfer_folder(drive)}", *steps[2]]
     script += [line if not line.startswith("export KEY=") else f"export KEY={key}" for line in steps[3]]
     for step in sorted(steps)[3:]:

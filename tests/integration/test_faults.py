@@ -168,3 +168,26 @@ def test_a_medium_that_alters_data_fails_read_back_when_drives_are_written_at_on
     assert any(e.kind == "drives-at-once" for e in events), [e.kind for e in events]
     assert info.value.exit_code == 4 and "read-back" in info.value.one_line()
     assert not list(transfer_folder(drives[1]).glob("*.chunk")), "a chunk that failed read-back kept its name"
+
+
+@pytest.mark.parametrize("medium", ["tmpfs", "exfat"])
+def test_a_rejected_copy_leaves_none_of_its_bytes_in_the_partial_output(medium, tmpfs, exfat, random_file, cli,
+                                                                       tmp_path):
+    """Its bytes were written before the digest failed; forged (say, a valid age file for the recipient), they
+    must not stay in the hidden partial output even though nothing adopts them."""
+    source = random_file(3 * 10**6)
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    assert cli("pack", source, drive, "--chunk-size", "1MB", "--compress", "none").code == 0
+    victim = sorted(transfer_folder(drive).glob("*-000002.chunk"))[0]
+    forged = bytes(b ^ 0x5A for b in victim.read_bytes())   # a recognisable pattern, none of it zero
+    victim.write_bytes(forged)
+    out = tmpfs("16M", "out") if medium == "tmpfs" else exfat("64M")
+    run = cli("unpack", drive, out, "--trust", default_public_key(), "--no-prompt")
+    assert run.code == 4, run.output
+    assert only_resumable_partials(out)
+    partial = [p for p in out.iterdir() if ".agt-partial-" in p.name and p.is_file()]
+    assert len(partial) == 1, list(out.iterdir())
+    data = partial[0].read_bytes()
+    assert data[10**6:2 * 10**6] == bytes(10**6), "the rejected copy's bytes are still in the partial output"
+    assert data[:10**6] == source.read_bytes()[:10**6]        # the proven chunk before it is kept for the resume

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
-from tests.conftest import default_public_key
+import pytest
+
+from tests.conftest import _cli_command, default_public_key
 
 
 def json_lines(stdout: str) -> list[dict]:
@@ -49,3 +52,22 @@ def test_errors_are_json_documents_too(cli, tmp_path):
         last = json_lines(run.stdout)[-1]
         assert last["event"] == "error" and last["exit_code"] == code, (args, last)
         assert "airgap-transfer: error:" in run.stderr or "Error:" in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_a_reader_that_goes_away_does_not_stop_or_break_the_command(tmp_path, random_file, stream):
+    """`pack --json | head -2`: the rest of the output has nowhere to go, the transfer must still finish."""
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    args = _cli_command() + ["pack", str(random_file(20 * 10**6)), str(drive), "--chunk-size", "2MB", "--no-prompt"]
+    args += ["--json"] if stream == "stdout" else []
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watched, other = (proc.stdout, proc.stderr) if stream == "stdout" else (proc.stderr, proc.stdout)
+    watched.readline()
+    watched.close()                     # as head does after its lines
+    rest = other.read().decode(errors="replace")
+    assert proc.wait(timeout=300) == 0, rest
+    assert "Traceback" not in rest and "Broken pipe" not in rest
+    status = subprocess.run(_cli_command() + ["status", str(drive), "--trust", default_public_key()],
+                            capture_output=True, text=True)
+    assert status.returncode == 0, status.stderr     # the whole transfer is on the drive, index and all

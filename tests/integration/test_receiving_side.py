@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -124,6 +125,10 @@ def test_two_transfers_on_one_drive_are_each_listed(tmpfs, random_file, cli, tmp
     assert "model-a.bin" in verify.stderr and "model-b.bin" in verify.stderr and "--transfer" in verify.stderr
     chosen = cli("status", drive, "--transfer", listed[0]["transfer_id"][:8])
     assert chosen.code == 0 and "2 transfers" not in chosen.output
+    # each transfer's suggested verify names it, and works as suggested
+    suggested = re.findall(r"run `airgap-transfer (verify [^`]*)`", status.output)
+    assert len(suggested) == 2 and all("--transfer" in s for s in suggested), suggested
+    assert cli(*suggested[0].split()).code == 0
 
 
 def test_handover_on_a_read_only_drive_records_nothing(two_drives, cli, tmp_path):
@@ -225,3 +230,5 @@ def test_an_interrupted_pack_from_stdin_says_it_cannot_resume_and_status_names_w
     assert b"cannot be resumed" in err and b"every chunk finished so far is kept" not in err
     status = cli("status", drive, "--json")
     assert status.code == 3 and "no index" in status.stderr
+    left = next(drive.glob("airgap-*")).name
+    assert f"delete {left}" in status.stderr and "insert it too" not in status.stderr, status.stderr

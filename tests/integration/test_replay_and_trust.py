@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from datetime import datetime, timedelta
 
+import msgpack
 import pytest
 
 from airgap_transfer.errors import EXIT_TRUST, EXIT_USAGE
@@ -164,6 +165,21 @@ def test_trust_add_list_remove_drive_unpack(cli, drives: Drives) -> None:
     assert cli("unpack", drives.drive, drives.root / "out2", "-q").code == EXIT_TRUST
 
 
+def test_trust_add_says_when_a_key_comes_from_a_drive_or_changes_role(cli, drives: Drives) -> None:
+    public = paths.config_dir() / "trusted" / "sender.pub"
+    public.unlink()
+    from_drive = cli("trust", "add", drives.a / "signer.pub", "--custody-only")
+    assert from_drive.code == 0, from_drive.output
+    assert "key file from a transfer folder" in from_drive.stderr and "out of band" in from_drive.stderr
+    promoted = cli("trust", "add", drives.a / "signer.pub", "--json")
+    assert promoted.code == 0, promoted.output
+    events = [json.loads(line) for line in promoted.stdout.splitlines()]
+    changed = next(e for e in events if e["event"] == "trust-role-changed")
+    assert changed["before"] == "custody-only" and changed["role"] == "signer"
+    quiet = cli("trust", "add", drives.a / "signer.pub")   # nothing changes: only the drive warning again
+    assert "already trusted" in quiet.output and "is now trusted" not in quiet.stderr
+
+
 @pytest.mark.parametrize("args, fragment", [
     (("trust", "add", "not-a-key"), "neither a readable public key file"),
     (("trust", "remove", "xyz"), "is not a key id"),
@@ -247,3 +263,22 @@ def test_final_index_wins_over_partial_and_bad_copies(cli, drives: Drives) -> No
     assert run.code == 0, run.output
     assert "index copy rejected" in run.stderr and "2-corrupt" in run.stderr
     assert (drives.out / "bundle.bin").stat().st_size == BUNDLE_SIZE
+
+
+def test_two_packs_of_a_bundle_in_the_same_second_are_still_ordered(cli, tmp_path) -> None:
+    """`created` has second resolution: without a clock that moves on, v1 could be replayed after v2."""
+    drives = []
+    for version in ("v1", "v2"):
+        folder = tmp_path / version
+        folder.mkdir()
+        (folder / "model.bin").write_bytes(version.encode() * 1000)
+        drive = tmp_path / f"drive-{version}"
+        drive.mkdir()
+        assert cli("pack", folder / "model.bin", drive, "-q").code == 0
+        drives.append(drive)
+    created = [msgpack.unpackb((next(d.glob("airgap-*")) / layout.INDEX_NAME).read_bytes(), raw=False)["created"]
+               for d in drives]
+    assert created[0] < created[1], created
+    assert cli("unpack", drives[1], tmp_path / "out2", "-q").code == 0
+    replayed = cli("unpack", drives[0], tmp_path / "out1", "-q")
+    assert replayed.code == EXIT_TRUST and "rollback" in replayed.stderr, replayed.output

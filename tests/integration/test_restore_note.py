@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import transfer_folder
+from tests.conftest import default_public_key, transfer_folder
 from tests.integration.test_directory import make_tree, snapshot
 
 COMMAND = re.compile(r"^    \$ (.*)$")
@@ -28,7 +28,12 @@ def commands_by_step(note: str) -> dict[int, list[str]]:
 
 
 def follow_note(drives: list[Path], home: Path) -> Path:
-    """Run step 1, then step 2 in every drive's transfer folder, then the rest, as the note says."""
+    """Run step 1, then step 2 in every drive's transfer folder, then the rest, as the note says.
+
+    The sender's public key is where step 1 says to put it, as if received out of band.
+    """
+    if not (home / "sender.pub").exists():
+        shutil.copyfile(default_public_key(), home / "sender.pub")
     notes = [(transfer_folder(d) / "RESTORE.txt").read_text() for d in drives]
     assert all(n == notes[0] for n in notes), "every drive carries the same note"
     steps = commands_by_step(notes[0])
@@ -49,9 +54,9 @@ def follow_note(drives: list[Path], home: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def stock_tools():
-    missing = [t for t in ("b3sum", "cat", "tar", "bash") if not shutil.which(t)]
+    missing = [t for t in ("b3sum", "sha256sum", "minisign", "cat", "tar", "bash") if not shutil.which(t)]
     if missing:
-        pytest.skip(f"needs {', '.join(missing)} (apt: b3sum coreutils tar bash)")
+        pytest.skip(f"needs {', '.join(missing)} (apt: b3sum minisign coreutils tar bash)")
 
 
 def test_file_bundle_rebuilt_from_two_drives(cli, tmp_path, random_file, tmpfs):
@@ -92,4 +97,35 @@ def test_a_damaged_chunk_makes_the_commands_fail(cli, tmp_path, random_file):
     home = tmp_path / "home"
     home.mkdir()
     with pytest.raises(AssertionError, match="FAILED"):
+        follow_note([drive], home)
+
+
+def test_sha256_bundle_rebuilt_with_sha256sums_and_the_signature_checked(cli, tmp_path, random_file, tmpfs):
+    """pack --sha256: the note runs stock minisign -V and sha256sum -c SHA256SUMS on every drive."""
+    bundle = random_file(3 * 2**20 + 5, name="audited.bin")
+    assert cli("keygen", "--no-passphrase").code == 0
+    drives = [tmpfs("4M"), tmp_path / "spare"]
+    drives[1].mkdir()
+    packed = cli("pack", bundle, *drives, "--chunk-size", "1MiB", "--sha256", "--no-prompt", "--compress", "none")
+    assert packed.code == 0, packed.output
+    note = (transfer_folder(drives[0]) / "RESTORE.txt").read_text()
+    assert "sha256sum -c SHA256SUMS" in note and "minisign -V" in note
+    home = tmp_path / "home"
+    home.mkdir()
+    work = follow_note(drives, home)
+    assert (work / "audited.bin").read_bytes() == bundle.read_bytes()
+
+
+def test_a_wrong_sender_key_stops_the_commands(cli, tmp_path, random_file):
+    """The signature step fails on a key that did not sign the index (stock minisign exits non-zero)."""
+    bundle = random_file(2**20)
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    assert cli("keygen", "--no-passphrase").code == 0
+    assert cli("pack", bundle, drive, "--chunk-size", "1MiB").code == 0
+    home = tmp_path / "home"
+    home.mkdir()
+    other = tmp_path / "other"
+    assert cli("keygen", "--no-passphrase", "--secret-key", other / "k.key", "--public-key", home / "sender.pub").code == 0
+    with pytest.raises(AssertionError, match="(?i)signature"):
         follow_note([drive], home)

@@ -9,6 +9,7 @@ CLI.  The re-run is the installed command, unpatched.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import signal
@@ -63,6 +64,29 @@ elif phase == "metadata":
     wrap(fsio, "atomic_write_bytes")
 elif phase == "unpack-write":
     wrap(os, "pwrite", bytes_arg=1)
+elif phase == "pack-complete":  # just after the journal says the pack is complete
+    real_append = journal.append
+    def append(path, records, *args, **kwargs):
+        real_append(path, records, *args, **kwargs)
+        if {"complete": True} in records:
+            tripwire()
+    journal.append = append
+elif phase == "result-shown":  # the work is done; the CLI is showing its result
+    from airgap_transfer.cli import render
+    wrap(render.Renderer, "result")
+elif phase == "unpack-published":  # just after the output took its final name (argv[-1] of the unpack: -o)
+    real_replace = os.replace
+    def replace(src, dst, **kwargs):
+        real_replace(src, dst, **kwargs)
+        if os.fspath(dst) == sys.argv[-1]:
+            tripwire()
+    os.replace = replace
+elif phase == "unpack-remember":
+    from airgap_transfer.trust import replay
+    wrap(replay, "remember")
+elif phase == "unpack-folder-placed":
+    from airgap_transfer.engine.unpack import dirrestore
+    wrap(dirrestore, "_move_into_place", before=False)
 sys.exit(cli.main(sys.argv[4:]))
 '''
 
@@ -174,6 +198,56 @@ def test_signal_gives_exit_130_and_resume_completes(signame, drives, random_file
     assert_round_trip(cli, source, drives, tmp_path / "out")
 
 
+@pytest.mark.parametrize("phase", ["unpack-published", "unpack-remember", "unpack-folder-placed"])
+def test_a_ctrl_c_once_the_output_has_its_final_name_finishes_the_unpack(phase, drives, random_file, cli, tmp_path):
+    """Stopping between the final name and its bookkeeping would say "nothing written" beside a
+    finished output, and the same command would then refuse it as existing: the Ctrl-C waits."""
+    if phase == "unpack-folder-placed":
+        source = tmp_path / "bundle"
+        source.mkdir()
+        random_file(3 * MB).rename(source / "a.bin")
+        random_file(2 * MB).rename(source / "b.bin")
+    else:
+        source = random_file(6 * MB)
+    assert cli(*pack_args(source, drives)).code == 0
+    out = tmp_path / "out"
+    args = ["unpack", *drives, out, "--trust", default_public_key(), "--no-prompt", "-o", out / source.name]
+    stopped = interrupted(phase, 1, "SIGINT", *args)
+    assert stopped.returncode == 0, stopped.stderr
+    assert "written and proven" in stopped.stderr and "interrupted" not in stopped.stderr
+    if source.is_dir():
+        assert all(sha(out / source.name / f.name) == sha(f) for f in source.iterdir())
+    else:
+        assert sha(out / source.name) == sha(source)
+    assert [p.name for p in out.iterdir()] == [source.name], "partial output or journal left behind"
+    again = cli(*args)
+    assert again.code == 2 and "already exists" in again.stderr, again.output
+
+
+def test_a_ctrl_c_once_the_pack_is_complete_finishes_it_and_a_rerun_adds_no_second_transfer(drives, random_file,
+                                                                                              cli, tmp_path):
+    source = random_file(6 * MB)
+    stopped = interrupted("pack-complete", 1, "SIGINT", *pack_args(source, drives))
+    assert stopped.returncode == 0, stopped.stderr
+    assert "every drive checked" in stopped.stderr and "interrupted" not in stopped.stderr
+    assert sum(len(list(d.glob("airgap-*"))) for d in drives) == 2   # one transfer, on both drives
+    assert_round_trip(cli, source, drives, tmp_path / "out")
+
+
+@pytest.mark.parametrize("command", ["pack", "unpack"])
+def test_a_ctrl_c_while_the_result_is_shown_is_a_success(command, drives, random_file, cli, tmp_path):
+    source = random_file(3 * MB)
+    args = pack_args(source, drives)
+    if command == "unpack":
+        assert cli(*args).code == 0
+        args = ["unpack", *drives, tmp_path / "out", "--trust", default_public_key(), "--no-prompt"]
+    stopped = interrupted("result-shown", 1, "SIGINT", *args)
+    assert stopped.returncode == 0, stopped.stderr
+    assert "interrupted" not in stopped.stderr
+    assert_round_trip(cli, source, drives, tmp_path / "again") if command == "pack" else None
+    assert command == "pack" or sha(tmp_path / "out" / source.name) == sha(source)
+
+
 def test_unpack_interrupted_keeps_partial_and_restart_drops_it(drives, random_file, cli, tmp_path):
     source = random_file(6 * MB)
     assert cli(*pack_args(source, drives)).code == 0
@@ -226,7 +300,6 @@ def test_status_reports_local_journals(drives, random_file, cli, tmp_path):
     assert interrupted("pack-journal", 5, "SIGKILL", *pack_args(source, drives)).returncode == -signal.SIGKILL
     status = cli("status", *drives, "--trust", default_public_key(), "--json")
     assert status.code == 3, status.output  # an interrupted pack: no final index yet
-    import json
     local = next(d for d in map(json.loads, status.stdout.splitlines()) if d["event"] == "result")["local"]
     proven = local["pack"]["chunks"]
     assert proven >= 3 and local["pack"]["bytes"] == proven * MB and not local["pack"]["complete"]
@@ -254,3 +327,46 @@ def test_a_byte_flipped_in_a_kept_chunk_between_kill_and_resume_is_never_signed(
     assert_round_trip(cli, source, drives, tmp_path / "out")
     verified = cli("verify", *drives, "--trust", default_public_key())
     assert verified.code == 0, verified.output
+
+
+def test_packing_a_finished_source_again_says_it_makes_a_second_transfer(drives, random_file, cli, tmp_path):
+    source = random_file(2 * MB)
+    first = cli("pack", source, drives[1], "--no-prompt", "--json")
+    assert first.code == 0, first.output
+    again = cli("pack", source, drives[1], "--no-prompt", "--json")
+    assert again.code == 0, again.output
+    events = [json.loads(line) for line in again.stdout.splitlines()]
+    before = [e for e in events if e["event"] == "packed-before"]
+    first_id = next(json.loads(line) for line in first.stdout.splitlines()
+                    if json.loads(line)["event"] == "pack-started")["transfer_id"]
+    assert len(before) == 1 and before[0]["transfer_id"] == first_id, again.stdout
+    assert len(list(drives[1].glob("airgap-*"))) == 2
+    elsewhere = cli("pack", source, drives[0], "--no-prompt")   # another drive: nothing to say
+    assert elsewhere.code == 0 and "packed completely before" not in elsewhere.stderr, elsewhere.output
+    restarted = cli("pack", source, drives[1], "--no-prompt", "--restart")
+    assert restarted.code == 0 and "packed completely before" not in restarted.stderr, restarted.output
+
+
+def test_status_of_an_unfinished_folder_pack_gives_no_false_total(drives, random_file, cli, tmp_path):
+    """A folder is packed as a tar stream: the folder's own size (4096) is no total of anything."""
+    folder = tmp_path / "tree"
+    folder.mkdir()
+    for name in ("a.bin", "b.bin"):
+        random_file(3 * MB).rename(folder / name)
+    killed = interrupted("pack-journal", 5, "SIGKILL", *pack_args(folder, drives))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    human = cli("status", *drives, "--trust", default_public_key())
+    line = next((text for text in human.output.splitlines() if text.startswith("pack on this machine")),
+                human.output)
+    assert f"bytes of {folder} proven" in line and f" of {folder.stat().st_size} bytes" not in line, line
+
+
+def test_status_of_drives_whose_pack_stopped_before_any_index_points_to_the_resume(drives, random_file, cli):
+    source = random_file(6 * MB)
+    killed = interrupted("pack-journal", 2, "SIGKILL", *pack_args(source, drives, "--no-parallel"))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not list(drives[0].glob("airgap-*/index.agt"))   # the first drive was never finished
+    status = cli("status", *drives, "--trust", default_public_key())
+    assert status.code == 3, status.output
+    assert f"its pack on this machine ({source}) stopped" in status.stderr
+    assert "run the same pack command again to resume" in status.stderr

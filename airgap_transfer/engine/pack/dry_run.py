@@ -57,7 +57,12 @@ class DryRun:
     fits_nowhere: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dry_run": True, "bundle": self.bundle, "at_once": self.at_once, **self.plan.to_dict(),
+        planned = self.plan.to_dict()
+        if self.plan.unplaced:  # the counts describe the whole bundle; what the drives given take is beside them
+            planned.update(chunks=None, chunks_on_given_drives=planned["chunks"],
+                           drives_needed=planned["drives_needed"] + self.more[0] if self.more else None,
+                           drives_given_used=planned["drives_needed"])
+        return {"dry_run": True, "bundle": self.bundle, "at_once": self.at_once, **planned,
                 "parity": self.parity.to_dict() if self.parity else None,
                 **({"more_drives": self.more[0]} if self.more else {})}
 

@@ -7,15 +7,15 @@ only after every read-back finished, so it never names an unproven chunk.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import blake3
 
 from airgap_transfer import __version__
 from airgap_transfer.engine.io import readback, samples
-from airgap_transfer.engine.pack import last_check, sealing
+from airgap_transfer.engine.pack import clock, last_check, sealing
 from airgap_transfer.engine.pack.drives import DriveSlot
 from airgap_transfer.engine.pack.state import PackRun, PackState
 from airgap_transfer.errors import IntegrityError
@@ -44,6 +44,7 @@ class Ledger:
         # tap (kept small: 10^5 chunks are held until their drive is finished), and each drive's index.
         self.sampled: dict[int, dict[str, samples.SampleTap | bytes | None]] = {}
         self.indexes: dict[int, last_check.Expected] = {}
+        self.created: str | None = None         # this run's index creation time (_created)
 
     def proven(self, chunk: Chunk) -> None:
         """``chunk`` read back whole: only its sample digests are kept for the last check, not its tap."""
@@ -176,12 +177,18 @@ class Ledger:
             bundle_size=sum(c.length for c in state.chunks),
             bundle_blake3=state.whole.hexdigest() if final else None,
             bundle_sha256=state.whole.sha256_hexdigest() if final else None,
-            created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            created=self._created(),
             tool=f"airgap-transfer {__version__}", signer=run.key_id,
             final=final, kind=run.source.kind, readback=run.config.readback,
             compression=run.compression.recorded,
             chunks=sorted(state.chunks, key=lambda c: c.seq),
             drives=state.index_drives(), parity=state.parity if final else None)
+
+    def _created(self) -> str:
+        """One creation time per run, later than any this host gave before (clock.py)."""
+        if self.created is None:
+            self.created = clock.next_created()
+        return self.created
 
     def seal(self, slot: DriveSlot) -> None:
         """A drive is complete: its partial index, signature, checksums and RESTORE note."""
@@ -197,7 +204,8 @@ class Ledger:
             index = run.sealing.public_index(index)
             sealing.write_identity(run.sealing, slot.folder)
         index_path = slot.folder / layout.INDEX_NAME
-        written = _HashedPieces(index.to_pieces())  # hashed as written: a 26 MB index is never held whole
+        sha256 = any(chunk.sha256 for chunk in index.chunks)  # pack --sha256, and not encrypted (section 13)
+        written = _HashedPieces(index.to_pieces(), sha256)  # hashed as written: a 26 MB index is never held whole
         fsio.atomic_write_pieces(index_path, written)
         signature = keys.sign_index_prehashed(written.prehash.digest(), run.key, self.state.transfer_id, index.final)
         fsio.atomic_write_bytes(slot.folder / layout.SIGNATURE_NAME, signature.encode())
@@ -206,23 +214,48 @@ class Ledger:
         if run.config.readback:
             readback.read_back(index_path, written.size, index_digest, run.ring, what=f"index on {slot.root}")
         self.indexes[slot.ordinal] = last_check.Expected(index_path, "the index", written.size, index_digest)
+        listed = [*slot.files, (layout.INDEX_NAME, index_digest)]
+        identity = run.sealing.identity_file if run.sealing is not None else None
+        if identity is not None:  # the passphrase path of RESTORE.txt starts from it: b3sum checks it too
+            listed.append((layout.IDENTITY_NAME, blake3.blake3(identity).hexdigest()))
         fsio.atomic_write_pieces(slot.folder / layout.B3SUMS_NAME,  # a line at a time: 10^5 lines are 10 MB
-                                 layout.b3sums_lines([*slot.files, (layout.INDEX_NAME, index_digest)]))
+                                 layout.b3sums_lines(listed))
+        if written.sha256 is not None:
+            fsio.atomic_write_pieces(slot.folder / layout.SHA256SUMS_NAME,
+                                     layout.b3sums_lines(_sha256_entries(index, slot, written.sha256.hexdigest())))
         fsio.atomic_write_bytes(slot.folder / restore_note.NOTE_NAME, restore_note.restore_text(index).encode())
 
 
-class _HashedPieces:
-    """Pieces of a file passed through while hashed for its signature (minisign's prehash) and B3SUMS."""
+def _sha256_entries(index: Index, slot: DriveSlot, index_sha256: str) -> list[tuple[str, str]]:
+    """SHA256SUMS of a drive: the files whose SHA-256 the signed index holds, and the index itself.
 
-    def __init__(self, pieces: Iterator[bytes]) -> None:
+    That is every chunk file stored plain (its bytes are the slice the index's
+    ``sha256`` covers).  A compressed chunk's and a parity file's own bytes have
+    only a BLAKE3 in the index: B3SUMS lists them, SHA256SUMS does not claim a
+    digest nothing signed backs.
+    """
+    here = {name for name, _ in slot.files}
+    return [*((chunk.file, chunk.sha256) for chunk in index.chunks
+              if chunk.file in here and chunk.encoding == "none" and chunk.sha256 is not None),
+            (layout.INDEX_NAME, index_sha256)]
+
+
+class _HashedPieces:
+    """Pieces of a file passed through while hashed for its signature (minisign's prehash), B3SUMS and
+    (``sha256``) SHA256SUMS."""
+
+    def __init__(self, pieces: Iterator[bytes], sha256: bool = False) -> None:
         self.pieces = pieces
         self.prehash = minisign.prehash()
         self.blake3 = blake3.blake3()
+        self.sha256 = hashlib.sha256() if sha256 else None
         self.size = 0
 
     def __iter__(self) -> Iterator[bytes]:
         for piece in self.pieces:
             self.prehash.update(piece)
             self.blake3.update(piece)
+            if self.sha256 is not None:
+                self.sha256.update(piece)
             self.size += len(piece)
             yield piece

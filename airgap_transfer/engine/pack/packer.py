@@ -20,6 +20,7 @@ import secrets
 from dataclasses import replace
 from pathlib import Path
 
+from airgap_transfer import interrupts
 from airgap_transfer.engine.io.digests import Digests
 from airgap_transfer.engine.pack import preflight, resume, sealing
 from airgap_transfer.engine.pack.at_once import AtOnce
@@ -56,6 +57,7 @@ class _Packer:
         self.in_turn = InTurn(run, self.state, self.ledger, self.drives)
         self.at_once = AtOnce(run, self.state, self.ledger, self.drives)
         self.parity = ParityStep(run, self.state, self.drives)
+        self.result: PackResult | None = None  # set once the journal says complete and all is recorded
 
     def run_pack(self) -> PackResult:
         run, state, config, source = self.run, self.state, self.run.config, self.run.source
@@ -68,6 +70,7 @@ class _Packer:
         run.report.info(Kind.PACK_STARTED, f"packing {source.name} as transfer {state.transfer_id}"
                         + (f", encrypted to {len(run.sealing.recipients)} recipient(s)" if run.sealing else ""),
                         transfer_id=state.transfer_id, size=source.size,
+                        destinations=[str(d) for d in config.destinations],
                         **sealing.public_event_fields(run.sealing, source.name),
                         key_id=run.key_id, resumed=self.found is not None, compression=run.compression.recorded)
         resume_slot = self._restore(self.found) if self.found else None
@@ -97,15 +100,22 @@ class _Packer:
         for slot in state.slots:  # before "packed": every drive still mounted passes its last check
             if slot.present:
                 self.ledger.last_check(slot)
-        self.ledger.save_journal(complete=True)
-        run.report.info(Kind.PACK_FINISHED, f"{index.bundle_size} bytes in {count_of(len(state.chunks), 'chunk')} "
-                        f"on {count_of(len(state.slots), 'drive')}, every drive checked", transfer_id=state.transfer_id,
-                        **sealing.public_event_fields(run.sealing, index.bundle_name, blake3=index.bundle_blake3,
-                                                      sha256=index.bundle_sha256))
-        return PackResult(state.transfer_id, index.bundle_name, index.bundle_size, index.bundle_blake3 or "",
-                          run.key_id, state.chunks, [str(s.root) for s in state.slots], run.compression.recorded,
-                          run.config.parity, [str(s.root) for s in state.parity_slots],
-                          len(run.sealing.recipients) if run.sealing else 0)
+        # The journal saying "complete" and the result go together: a Ctrl-C between them would
+        # report an interrupted pack whose re-run then starts a second transfer. It waits for the
+        # few small writes of this tail (the journal, the custody log of each drive).
+        with interrupts.held():
+            self.ledger.save_journal(complete=True)
+            run.report.info(Kind.PACK_FINISHED, f"{index.bundle_size} bytes in "
+                            f"{count_of(len(state.chunks), 'chunk')} on {count_of(len(state.slots), 'drive')}, "
+                            "every drive checked", transfer_id=state.transfer_id,
+                            **sealing.public_event_fields(run.sealing, index.bundle_name, blake3=index.bundle_blake3,
+                                                          sha256=index.bundle_sha256))
+            self.result = PackResult(state.transfer_id, index.bundle_name, index.bundle_size,
+                                     index.bundle_blake3 or "", run.key_id, state.chunks,
+                                     [str(s.root) for s in state.slots], run.compression.recorded, run.config.parity,
+                                     [str(s.root) for s in state.parity_slots],
+                                     len(run.sealing.recipients) if run.sealing else 0)
+        return self.result
 
     def _write_final_index(self, index: Index) -> None:
         """The last drive must get the final index; earlier ones still mounted get it if they can."""
@@ -162,6 +172,10 @@ class _Packer:
 def _run(config: PackConfig, report: Reporter) -> PackResult:
     data, parity = preflight.split_parity(config)
     preflight.check_destinations(config.destinations)
+    for dest in preflight.unmounted_drive_folders(config.destinations):
+        report.warning(Kind.DEST_NOT_MOUNTED, f"{dest} is a plain folder: no drive is mounted there, so pack "
+                       "writes to the disk it lies on; if a drive should be there, press Ctrl-C, mount it and run "
+                       "the same command", drive=str(dest))
     with open_source(config.source, config.name) as source, contextlib.ExitStack() as held:
         if source.seekable:  # one run per journal: a second would delete the first one's fresh chunks
             held.enter_context(guard.lock(journal.pack_journal_path(Path(config.source)),
@@ -171,13 +185,25 @@ def _run(config: PackConfig, report: Reporter) -> PackResult:
         found = resume.find(config.source, key.public_key().key_id_hex if key else "(none yet)",
                             resume=config.resume, restart=config.restart, sha256=config.sha256,
                             readback=config.readback)
+        earlier = resume.packed_before(config.source, config.destinations) if found is None else None
+        if earlier is not None:
+            report.warning(Kind.PACKED_BEFORE, f"{source.name} was packed completely before, as transfer "
+                           f"{earlier[0]} on {', '.join(map(str, earlier[1]))}; this pack makes a second transfer "
+                           "beside it (`status` tells them apart)", transfer_id=earlier[0],
+                           drives=[str(d) for d in earlier[1]])
         keys_ = sealing.keys_for(config, found)
         run = PackRun.start(config, source, key or minisign.SecretKey.generate(), report, data, parity, keys_)
         if key is None:  # every check first: the default key is made only when it is about to be used
             if found is None:
                 _preflight(run)
             run = dataclasses.replace(run, key=keys.create_default_key(report))
-        return _Packer(run, found).run_pack()
+        packer = _Packer(run, found)
+        try:
+            return packer.run_pack()
+        except KeyboardInterrupt:
+            if packer.result is not None:  # it arrived while the finished pack was being recorded: all is done
+                return packer.result
+            raise
 
 
 def _preflight(run: PackRun) -> None:

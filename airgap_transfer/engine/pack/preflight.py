@@ -61,6 +61,23 @@ def check_destinations(destinations: list[Path]) -> None:
             raise UsageError(f"destination {dest} is not writable", hint="check the mount options and permissions")
 
 
+# Where desktops and operators mount removable drives: a folder here that is not itself a mount
+# point is most likely a drive that is not mounted (pack would fill the system disk instead).
+DRIVE_MOUNT_ROOTS = (Path("/media"), Path("/run/media"), Path("/mnt"))
+
+
+def unmounted_drive_folders(destinations: list[Path]) -> list[Path]:
+    """DESTs under a drive mount root that are not on a drive of their own."""
+    found = []
+    for dest in destinations:
+        real = dest.resolve()
+        under_root = any(real.is_relative_to(root) and real != root for root in DRIVE_MOUNT_ROOTS)
+        if under_root and not any(os.path.ismount(p) for p in [real, *real.parents] if p not in DRIVE_MOUNT_ROOTS
+                                  and p != Path("/")):
+            found.append(dest)
+    return found
+
+
 def check_chunk_count(source: Source, config: PlanConfig) -> None:
     """Refuse before writing anything a transfer whose index receivers could not accept."""
     if source.size is None or not config.chunk_size:

@@ -24,7 +24,7 @@ import blake3
 from airgap_transfer import limits
 from airgap_transfer.engine.io.digests import Digests, Hasher
 from airgap_transfer.engine.pack.parallel import Planned
-from airgap_transfer.errors import UsageError
+from airgap_transfer.errors import AirgapError, UsageError
 from airgap_transfer.events import Kind, Reporter
 from airgap_transfer.format import layout
 from airgap_transfer.format.index import Chunk
@@ -84,6 +84,25 @@ def find(source_spec: str, key_id: str, *, resume: bool, restart: bool, sha256: 
         raise UsageError(f"transfer {found.transfer_id} was being signed with key {found.key_id}, not {key_id}",
                          hint="give the same --key, or run with --restart")
     return found
+
+
+def packed_before(source_spec: str, destinations: list[Path]) -> tuple[str, list[Path]] | None:
+    """(transfer id, destinations holding it) when this unchanged source was packed completely onto one of them.
+
+    Running the same pack again then makes a second transfer beside the
+    first; that is allowed (another set of drives, a fresh copy), but said.
+    """
+    if source_spec == "-":
+        return None
+    source = Path(source_spec)
+    try:
+        found = journal.load(journal.pack_journal_path(source), PackJournal)
+        if found is None or not found.complete or found.source.differences(SourceIdentity.of(source)):
+            return None
+    except (AirgapError, OSError):  # a damaged journal or an unreadable source is for others to report
+        return None
+    holding = [d for d in destinations if (d / layout.folder_name(found.transfer_id)).is_dir()]
+    return (found.transfer_id, holding) if holding else None
 
 
 def present_drives(found: PackJournal, destinations: list[Path]) -> set[int]:

@@ -118,6 +118,9 @@ class Assembler:
             self.report.warning(Kind.CHUNK_BAD_COPY, f"chunk {chunk.seq} on {drive} is bad: {problem}",
                                 chunk=chunk.seq, drive=str(drive), path=str(path), problem=problem)
         self.bad_paths.update(path for path, _ in transfer.copies(chunk.file))
+        if failures:  # every copy was written before its digest failed: none of it stays in the output
+            self.view[:] = bytes(len(self.view))
+            fsio.scrub_range(self.out_fd, chunk.offset, chunk.length, self.view)
         if self.tolerate_bad:
             self.bad_seqs[chunk.seq] = "; ".join(failures)
             return

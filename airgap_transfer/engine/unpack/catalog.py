@@ -32,7 +32,7 @@ from airgap_transfer.format.index import Index
 from airgap_transfer.format.layout import TransferFolder
 from airgap_transfer.format.names import printable
 from airgap_transfer.format.serialization import read_bounded, read_pieces
-from airgap_transfer.state import paths
+from airgap_transfer.state import journal, paths
 from airgap_transfer.trust import keys, minisign
 
 
@@ -81,6 +81,20 @@ def find_transfers(sources: list[Path], transfer_id: str | None, report: Reporte
         raise IncompleteError(f"no airgap-transfer folder found on {', '.join(map(str, sources))}",
                               hint="mount the drives and give their mount points or the folder holding them")
     return [Transfer(tid, by_id[tid]) for tid in sorted(by_id)]
+
+
+def _no_index(transfer: Transfer) -> IncompleteError:
+    """No index on any drive given: say the two ways that happens, and which one this machine knows of."""
+    where = ", ".join(sorted({str(f.drive_root) for f in transfer.folders}))
+    packing = journal.local_progress(transfer.transfer_id).get("pack")
+    if packing and not packing["complete"]:
+        return IncompleteError(f"no index for transfer {transfer.transfer_id} on {where}: its pack on this machine "
+                               f"({packing['source']}) stopped before a drive was finished",
+                               hint="run the same pack command again to resume it")
+    return IncompleteError(f"no index for transfer {transfer.transfer_id} on {where}",
+                           hint="insert the drive written last (it has the index) and run the command again; if "
+                                "its pack stopped before any drive was finished, resume it on the sending machine, "
+                                f"or delete {layout.folder_name(transfer.transfer_id)} if it was a pack from stdin")
 
 
 def is_folder(source: Path) -> bool:
@@ -259,8 +273,7 @@ def load_index(transfer: Transfer, trusted: list[minisign.PublicKey], allow_untr
     if best is None:
         if rejected:
             raise rejected[0][1]
-        raise IncompleteError(f"no index found for transfer {transfer.transfer_id}",
-                              hint="the index is on the last drive written; insert it too")
+        raise _no_index(transfer)
     for folder, error in rejected:  # one good copy is enough; say which copies were bad
         report.warning(Kind.INDEX_REJECTED, f"index copy rejected: {error.one_line()}", folder=str(folder.path))
     chosen = best

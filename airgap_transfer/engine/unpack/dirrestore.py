@@ -54,8 +54,12 @@ class Restored:
     refused: list[tarcheck.Refused] = field(default_factory=list)
 
 
-def restore_directory(tar_path: Path, final: Path, top: str, force: bool, report: Reporter) -> Restored:
-    """Extract ``tar_path`` (members under ``top/``) as the folder ``final``; says what it refused."""
+def restore_directory(tar_path: Path, final: Path, top: str, force: bool, report: Reporter,
+                      placing: Callable[[], None] = lambda: None) -> Restored:
+    """Extract ``tar_path`` (members under ``top/``) as the folder ``final``; says what it refused.
+
+    ``placing`` is called once the tree is complete, just before it takes the final name.
+    """
     if top != os.path.basename(top) or top in ("", ".", "..") or "\0" in top:
         raise FormatError(f"folder bundle name {top!r} is not a single plain name")  # never a path elsewhere
     tag = f"{os.getpid()}"
@@ -76,6 +80,7 @@ def restore_directory(tar_path: Path, final: Path, top: str, force: bool, report
         if tree.is_symlink() or not tree.is_dir():
             raise IntegrityError(f"the bundle holds no folder named {printable(top)}",
                                  hint="this directory bundle was not made by airgap-transfer pack")
+        placing()
         _move_into_place(tree, final, force)
     except tarfile.TarError as exc:
         raise IntegrityError(f"the directory bundle is not a readable tar archive: {exc}",

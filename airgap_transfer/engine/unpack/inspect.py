@@ -8,16 +8,20 @@ id named), and every transfer on the sources when there are several.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from airgap_transfer import limits
 from airgap_transfer.engine.io import chunk_io, pipeline
+from airgap_transfer.engine.io.digests import Digests
 from airgap_transfer.engine.parity import margin
 from airgap_transfer.engine.unpack import catalog
 from airgap_transfer.errors import IntegrityError
 from airgap_transfer.events import Callback, Kind, Reporter
+from airgap_transfer.format import layout
 from airgap_transfer.format.index import Chunk, Index
 from airgap_transfer.format.parity import Parity
 from airgap_transfer.media import fsio
@@ -70,6 +74,8 @@ class Survey:
     encrypted: int = 0  # age recipients of an encrypted transfer (its name here is the public placeholder)
     created: str = ""
     hashed: bool = True  # False for status: sizes only, contents not read
+    # verify, pack --passphrase: drives whose identity.age is missing or not the signed index's copy
+    identity_problems: list[str] = field(default_factory=list)
 
     @property
     def listed_size(self) -> int:
@@ -97,7 +103,7 @@ class Survey:
                 "trusted": self.trusted, "verified": self.trusted, "contents_checked": self.hashed,
                 "drives": self.drives, "media": self.media, "local": self.local, "complete": self.complete,
                 "encrypted": self.encrypted > 0, "recipients": self.encrypted,
-                "counts": self.counts(),
+                "counts": self.counts(), "identity_problems": self.identity_problems,
                 "chunks": [c.to_dict() for c in self.chunks], "parity": self.parity}
 
     @property
@@ -106,23 +112,36 @@ class Survey:
         return self.complete or (self.final_index and self.parity is not None and self.parity["short"] == 0)
 
 
+SHA256_MISMATCH = "SHA-256 does not match the signed index"
+
+
 def _judge_zstd_copy(path: Path, chunk: Chunk, ring: pipeline.Ring) -> str | None:
-    """A compressed chunk is proven by decoding it: stored and plain digests both."""
+    """A compressed chunk is proven by decoding it: stored and plain digests both (and the plain SHA-256
+    when the index has one, hashed in the same pass)."""
+    whole = Digests(sha256=True) if chunk.sha256 is not None else None
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
-        return chunk_io.read_chunk(fd, chunk, None, None, ring, lambda n: None)
+        problem = chunk_io.read_chunk(fd, chunk, whole, None, ring, lambda n: None)
     finally:
         os.close(fd)
+    if problem is None and whole is not None and whole.sha256_hexdigest() != chunk.sha256:
+        return SHA256_MISMATCH
+    return problem
 
 
-def _judge_copy(path: Path, length: int, digest: str, buffer: bytearray, hash_chunks: bool) -> str | None:
+def _judge_copy(path: Path, length: int, digest: str, buffer: bytearray, hash_chunks: bool,
+                sha256: str | None = None) -> str | None:
+    """A file's size (status), or its BLAKE3 and, when ``sha256`` is given, its SHA-256 in the same read."""
     if not hash_chunks:
         size = os.lstat(path).st_size
         return None if size == length else f"size {size}, expected {length}"
-    actual, seen = fsio.hash_file_bounded(path, length, buffer)
+    second = hashlib.sha256() if sha256 is not None else None
+    actual, seen = fsio.hash_file_bounded(path, length, buffer, second.update if second is not None else None)
     if seen != length:
         return f"{seen} bytes, expected {length}" if seen < length else "longer than declared"
-    return None if actual == digest else "digest does not match the signed index"
+    if actual != digest:
+        return "digest does not match the signed index"
+    return SHA256_MISMATCH if second is not None and second.hexdigest() != sha256 else None
 
 
 def survey(config: InspectConfig, callback: Callback | None = None) -> Survey:
@@ -168,8 +187,10 @@ def _survey_transfer(transfer: catalog.Transfer, config: InspectConfig, report: 
                 if chunk.encoding == "zstd" and config.hash_chunks:
                     problem = _judge_zstd_copy(path, chunk, ring)
                 else:
+                    # The index's sha256 is of the plain slice: the file's own bytes when stored plain.
+                    sha256 = chunk.sha256 if chunk.encoding == "none" else None
                     problem = _judge_copy(path, chunk.stored_length, chunk.stored_blake3, buffer,
-                                          config.hash_chunks)
+                                          config.hash_chunks, sha256)
             except OSError as exc:
                 problem = f"read error ({exc.strerror})"
             if problem:
@@ -189,11 +210,58 @@ def _survey_transfer(transfer: catalog.Transfer, config: InspectConfig, report: 
         report.progress(done=checked, total=index.bundle_size, chunk=chunk.seq, total_chunks=len(index.chunks),
                         drive=state.drives[0] if state.drives else None)
     drives = sorted({str(f.drive_root) for f in transfer.folders})
+    identity = _identity_problems(index, transfer, report) if config.hash_chunks else []
     parity = _parity_state(index.parity, transfer, states, buffer, config.hash_chunks, report) if index.parity else None
     return Survey(index.transfer_id, index.bundle_name, index.bundle_size, index.final,
                   loaded.signer.key_id_hex, loaded.trusted, drives, states,
                   [media.describe(Path(d)).to_dict() for d in drives], journal.local_progress(index.transfer_id),
-                  parity, index.encryption.recipients if index.encryption else 0, index.created, config.hash_chunks)
+                  parity, index.encryption.recipients if index.encryption else 0, index.created, config.hash_chunks,
+                  identity)
+
+
+def _identity_problems(index: Index, transfer: catalog.Transfer, report: Reporter) -> list[str]:
+    """pack --passphrase: each drive's identity.age against the signed index's copy (``encryption.identity``).
+
+    Unpack uses the signed copy; a person with stock ``age`` uses the drive's
+    file (RESTORE.txt), so a damaged one must not pass verify.  Pack writes it
+    beside every index: a folder with an index and no identity.age lost it.
+    """
+    signed = index.encryption.identity if index.encryption is not None else None
+    if signed is None:
+        return []
+    problems = []
+    for folder in transfer.folders:
+        if not folder.has_index:
+            continue
+        try:
+            found = _read_identity(folder.path / layout.IDENTITY_NAME)
+            problem = None if found == signed else (
+                "longer than allowed" if len(found) > limits.MAX_IDENTITY_AGE_BYTES
+                else "differs from the signed index's copy")
+        except FileNotFoundError:
+            problem = "missing (the signed index says the transfer has one)"
+        except OSError as exc:
+            problem = f"read error ({exc.strerror})"
+        if problem:
+            problems.append(f"{folder.drive_root}: {layout.IDENTITY_NAME} {problem}")
+            report.warning(Kind.IDENTITY_BAD_COPY, f"{layout.IDENTITY_NAME} on {folder.drive_root}: {problem}",
+                           drive=str(folder.drive_root), problem=problem)
+    return problems
+
+
+def _read_identity(path: Path) -> bytes:
+    """At most MAX_IDENTITY_AGE_BYTES + 1 bytes of a regular file: enough to tell an overlong one."""
+    fd = fsio.open_regular(path)
+    try:
+        data = bytearray()
+        while len(data) <= limits.MAX_IDENTITY_AGE_BYTES:
+            piece = os.read(fd, limits.MAX_IDENTITY_AGE_BYTES + 1 - len(data))
+            if not piece:
+                break
+            data += piece
+        return bytes(data)
+    finally:
+        os.close(fd)
 
 
 def _parity_state(parity: Parity, transfer: catalog.Transfer, states: list[ChunkState], buffer: bytearray,
@@ -239,6 +307,11 @@ class ParityState:
 def verify(config: InspectConfig, callback: Callback | None = None) -> Survey:
     """Hash every chunk present; IntegrityError (exit 4) if any has no good copy."""
     result = survey(config, callback)
+    if result.identity_problems:  # parity cannot rebuild it, and stock age needs it
+        raise IntegrityError(f"{len(result.identity_problems)} bad {layout.IDENTITY_NAME}: "
+                             f"{'; '.join(result.identity_problems)}",
+                             hint=f"copy {layout.IDENTITY_NAME} from another drive of this transfer whose copy "
+                                  "verifies, or ask the sender")
     corrupt = [c for c in result.chunks if c.state == "corrupt"]
     parity = result.parity
     if corrupt and result.rebuildable and parity is not None:  # some corrupt: rebuildable only through parity

@@ -8,12 +8,15 @@ stopped.  Nothing appears under the final name until the whole is proven.
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from airgap_transfer.engine.unpack import assemble
+from airgap_transfer.engine.unpack import assemble, dirrestore, tarcheck
 from airgap_transfer.errors import NoSpaceError, UsageError
+from airgap_transfer.events import Reporter
 from airgap_transfer.format.index import Chunk, Index
 from airgap_transfer.format.names import sanitize_bundle_name
 from airgap_transfer.media import fsio
@@ -34,6 +37,11 @@ class OutputPaths:
         final = output_path(config, index)
         return cls(final, final.with_name(f".{final.name}.agt-partial-{index.transfer_id[:12]}"),
                    journal.unpack_journal_path(index.transfer_id, final))
+
+    @property
+    def rebuild_work(self) -> Path:
+        """Where chunks rebuilt from parity wait to be placed: beside the partial output."""
+        return self.partial.with_name(self.partial.name + ".rebuild")
 
     def discard(self) -> None:
         self.partial.unlink(missing_ok=True)
@@ -108,3 +116,27 @@ def open_partial(paths: OutputPaths, earlier: journal.UnpackJournal | None) -> i
         paths.partial.unlink(missing_ok=True)
         return os.open(paths.partial, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
     return os.open(paths.partial, os.O_RDWR | os.O_NOFOLLOW)
+
+
+def publish(index: Index, paths: OutputPaths, force: bool, report: Reporter,
+            placing: Callable[[], None]) -> list[tarcheck.Refused]:
+    """The proven partial output takes its final name (a folder bundle is extracted there).
+
+    ``placing`` is called just before the final name is given.  Returns the
+    members of a folder bundle that were refused, not extracted.
+    """
+    refused: list[tarcheck.Refused] = []
+    if index.kind == "directory":
+        refused = dirrestore.restore_directory(paths.partial, paths.final, index.bundle_name, force, report,
+                                               placing).refused
+        paths.partial.unlink()
+    else:
+        if paths.final.exists() and not force:
+            raise UsageError(f"output {paths.final} appeared while unpacking; left untouched",
+                             hint="pass --force to replace it, or -o for another path")
+        placing()
+        os.replace(paths.partial, paths.final)
+        fsio.fsync_dir(paths.final.parent)
+    shutil.rmtree(paths.rebuild_work, ignore_errors=True)  # left by a run killed while rebuilding
+    journal.remove(paths.journal_path)
+    return refused

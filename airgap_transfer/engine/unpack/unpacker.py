@@ -12,23 +12,31 @@ import errno
 import os
 import shutil
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from airgap_transfer import interrupts
 from airgap_transfer.engine.crypt.keys import X25519Identity
 from airgap_transfer.engine.crypt.transfer import OpeningKeys
 from airgap_transfer.engine.parity import margin
-from airgap_transfer.engine.unpack import assemble, catalog, dirrestore, needed, tarcheck
+from airgap_transfer.engine.unpack import assemble, catalog, needed
 from airgap_transfer.engine.unpack.needed import SourceRequest
-from airgap_transfer.engine.unpack.output import OutputPaths, _Output, check_output, earlier_run, open_partial
+from airgap_transfer.engine.unpack.output import (
+    OutputPaths,
+    _Output,
+    check_output,
+    earlier_run,
+    open_partial,
+    publish,
+)
 from airgap_transfer.errors import (
     DriveIOError,
     IncompleteError,
     IntegrityError,
     Interrupted,
     NoSpaceError,
-    UsageError,
 )
 from airgap_transfer.events import Callback, Kind, Reporter
 from airgap_transfer.format.index import Chunk, Index
@@ -79,11 +87,6 @@ class UnpackResult:
                 "refused_members": self.refused_members}
 
 
-def _rebuild_work(paths: OutputPaths) -> Path:
-    """Where chunks rebuilt from parity wait to be placed: beside the partial output."""
-    return paths.partial.with_name(paths.partial.name + ".rebuild")
-
-
 class _UnpackSession:
     def __init__(self, config: UnpackConfig, report: Reporter) -> None:
         self.config, self.report = config, report
@@ -95,6 +98,7 @@ class _UnpackSession:
         self.held: guard.Held | None = None     # the journal's lock: one run per output
         self.opening = OpeningKeys(list(config.identities), config.passphrase)
         self.opened: dict[bytes, Index] = {}     # an encrypted index's sealed bytes -> its full index, opened once
+        self.result: UnpackResult | None = None  # set once the output has its final name and all is recorded
 
     def run(self) -> UnpackResult:
         try:
@@ -125,7 +129,7 @@ class _UnpackSession:
             if index.final and missing and index.parity is not None:
                 from airgap_transfer.engine.unpack import rebuild  # numpy's import only when a rebuild is due
 
-                rebuild.Rebuilder(self.report, output.assembler, _rebuild_work(output.paths)).rebuild(transfer, index)
+                rebuild.Rebuilder(self.report, output.assembler, output.paths.rebuild_work).rebuild(transfer, index)
                 missing = [c for c in index.chunks if c.seq not in output.assembler.placed]
             if index.final and not missing:
                 return self._finish(output, index, loaded)
@@ -224,39 +228,27 @@ class _UnpackSession:
             raise IntegrityError("the reassembled bundle does not match the signed SHA-256 digest",
                                  hint="the index's BLAKE3 and SHA-256 disagree; ask the sender to pack again")
         os.fsync(fd)
-        refused = self._publish(index, output.paths)
-        replay.remember(index, loaded.signer.key_id_hex, self.report)
-        sha256 = assembler.whole.sha256_hexdigest()
-        self.report.info(Kind.UNPACK_FINISHED, f"{final} written and proven (blake3 {digest})",
-                         **({"encrypted": True} if index.encryption is not None
-                            else {"output": str(final), "blake3": digest, "sha256": sha256}))
-        return UnpackResult(index.transfer_id, final, index.bundle_size, digest,
-                            loaded.signer.key_id_hex, loaded.trusted, sha256,
-                            [{"member": r.name, "reason": r.reason} for r in refused])
-
-    def _publish(self, index: Index, paths: OutputPaths) -> list[tarcheck.Refused]:
-        """The proven partial output takes its final name (a folder bundle is extracted there).
-
-        Returns the members of a folder bundle that were refused, not extracted.
-        """
-        refused: list[tarcheck.Refused] = []
-        if index.kind == "directory":
-            refused = dirrestore.restore_directory(paths.partial, paths.final, index.bundle_name, self.config.force,
-                                                   self.report).refused
-            paths.partial.unlink()
-        else:
-            if paths.final.exists() and not self.config.force:
-                raise UsageError(f"output {paths.final} appeared while unpacking; left untouched",
-                                 hint="pass --force to replace it, or -o for another path")
-            os.replace(paths.partial, paths.final)
-            fsio.fsync_dir(paths.final.parent)
-        shutil.rmtree(_rebuild_work(paths), ignore_errors=True)  # left by a run killed while rebuilding
-        journal.remove(paths.journal_path)
-        return refused
+        # From the moment the output takes its final name to the end of its bookkeeping (journal
+        # gone, transfer remembered, custody event), a Ctrl-C waits: stopping in between would
+        # report "nothing written" beside a finished output, and the same command would then
+        # refuse that output. The wait is a rename and a few small writes; extracting a folder
+        # bundle, before it, can still be interrupted.
+        with ExitStack() as tail:
+            refused = publish(index, output.paths, self.config.force, self.report,
+                              lambda: tail.enter_context(interrupts.held()))
+            replay.remember(index, loaded.signer.key_id_hex, self.report)
+            sha256 = assembler.whole.sha256_hexdigest()
+            self.report.info(Kind.UNPACK_FINISHED, f"{final} written and proven (blake3 {digest})",
+                             **({"encrypted": True} if index.encryption is not None
+                                else {"output": str(final), "blake3": digest, "sha256": sha256}))
+            self.result = UnpackResult(index.transfer_id, final, index.bundle_size, digest,
+                                       loaded.signer.key_id_hex, loaded.trusted, sha256,
+                                       [{"member": r.name, "reason": r.reason} for r in refused])
+        return self.result
 
     def discard(self) -> None:
         if self.paths is not None:
-            shutil.rmtree(_rebuild_work(self.paths), ignore_errors=True)
+            shutil.rmtree(self.paths.rebuild_work, ignore_errors=True)
             self.paths.discard()
 
     def keep_or_discard(self) -> None:
@@ -293,6 +285,8 @@ def unpack(config: UnpackConfig, callback: Callback | None = None) -> UnpackResu
     try:
         return session.run()
     except KeyboardInterrupt:
+        if session.result is not None:  # it arrived while the finished output was being recorded: all is done
+            return session.result
         session.keep_or_discard()
         raise Interrupted("interrupted; nothing written under the final name", hint=again) from None
     except OSError as exc:  # writing the output: the drives' read errors are handled per copy

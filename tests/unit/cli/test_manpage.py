@@ -35,7 +35,8 @@ def test_every_command_and_option_is_covered():
                     assert manpage.roff(opt) in text, f"{name} {opt} missing from the man page"
     for section in ("EXIT STATUS", "FILES", "ENVIRONMENT", "SHELL COMPLETION"):
         assert f".SH {section}" in text
-    for needle in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "trusted/", "bash_source", "\\fB130\\fR"):
+    for needle in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "AIRGAP_TRANSFER_PASSPHRASE_FILE", "trusted/", "bash_source",
+                   "\\fB130\\fR"):
         assert needle in text
 
 

@@ -14,7 +14,7 @@ PACKAGE = Path(airgap_transfer.__file__).parent
 
 # The engine events that become custody records (docs/FORMAT.md §9).
 RECORDED = {Kind.PACK_STARTED, Kind.DRIVE_OPENED, Kind.CHUNK_WRITTEN, Kind.PARITY_WRITTEN, Kind.DRIVE_SEALED,
-            Kind.PACK_FINISHED, Kind.UNPACK_STARTED, Kind.CHUNK_VERIFIED, Kind.CHUNK_REBUILT, Kind.UNPACK_FINISHED}
+            Kind.DRIVE_SAFE_TO_REMOVE, Kind.PACK_FINISHED, Kind.UNPACK_STARTED, Kind.CHUNK_VERIFIED, Kind.CHUNK_REBUILT, Kind.UNPACK_FINISHED}
 
 
 def test_kind_values_are_unique_kebab_case_names():

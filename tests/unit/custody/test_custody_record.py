@@ -85,6 +85,7 @@ def test_a_log_signed_by_an_untrusted_key_is_not_adopted(tmp_path):
     warnings: list[Event] = []
     assert local_log.continue_chain(TID, [tmp_path], Reporter(warnings.append), TRUSTED) == []
     assert [w.kind for w in warnings] == ["custody-events-ignored"] and "not trusted" in warnings[0].message
+    assert "none of its events adopted" in warnings[0].message and "1 to 0" not in warnings[0].message
 
 
 def test_a_tail_signed_by_an_untrusted_witness_is_left_out_the_senders_part_adopted(tmp_path):
@@ -139,21 +140,37 @@ def test_a_damaged_local_log_is_kept_aside_not_overwritten(tmp_path):
     assert len(kept) == 1 and kept[0].read_bytes() == b"not json\n" and not path.exists()
 
 
-def test_a_resumed_pack_updates_the_log_on_drives_an_earlier_run_filled(tmp_path):
+def _resume_after_first_drive(tmp_path, destinations):
     first, second = tmp_path / "d1", tmp_path / "d2"
     for drive in (first, second):
         (drive / layout.folder_name(TID)).mkdir(parents=True)
     earlier = custody_record.Recorder()
-    earlier(Event("pack-started", "", {"transfer_id": TID}))
+    earlier(Event("pack-started", "", {"transfer_id": TID, "destinations": [str(first)]}))
     earlier(Event("drive-opened", "", {"drive": str(first)}))
     earlier(Event("drive-sealed", "", {"drive": str(first)}))
+    earlier(Event("drive-safe-to-remove", "", {"drive": str(first)}))
     resumed = custody_record.Recorder()
-    resumed(Event("pack-started", "", {"transfer_id": TID, "resumed": True}))
+    resumed(Event("pack-started", "", {"transfer_id": TID, "resumed": True,
+                                       "destinations": [str(d) for d in destinations(first, second)]}))
     resumed(Event("drive-opened", "", {"drive": str(second)}))
     resumed(Event("pack-finished", "", {"transfer_id": TID, "blake3": "1" * 64}))
+    return first, second
+
+
+def test_a_resumed_pack_updates_the_log_on_drives_an_earlier_run_filled_when_given_again(tmp_path):
+    first, second = _resume_after_first_drive(tmp_path, lambda first, second: [first, second])
     for drive in (first, second):
         events = custody.read_log(drive / layout.folder_name(TID) / custody.LOG_NAME)
         custody.check_chain(events, TID, str(drive))
         assert [e["type"] for e in events] == ["pack-started", "drive-finished", "pack-started",
                                                "drive-finished", "packed"]
     assert events[2]["details"] == {"resumed": True}
+
+
+def test_a_resumed_pack_leaves_alone_an_earlier_drive_that_is_merely_still_mounted(tmp_path):
+    """It was called safe to remove: the operator may be pulling it right now."""
+    first, second = _resume_after_first_drive(tmp_path, lambda first, second: [second])
+    events = custody.read_log(first / layout.folder_name(TID) / custody.LOG_NAME)
+    assert [e["type"] for e in events] == ["pack-started", "drive-finished"]
+    events = custody.read_log(second / layout.folder_name(TID) / custody.LOG_NAME)
+    assert [e["type"] for e in events][-1] == "packed"

@@ -72,3 +72,16 @@ def test_csv_cells_never_start_a_spreadsheet_formula():
     doc["events"][0]["actor"]["operator"] = "=HYPERLINK(\"http://x\")"
     rows = list(csv.DictReader(io.StringIO(report_formats.to_csv(doc))))
     assert rows[0]["operator"] == "'=HYPERLINK(\"http://x\")"
+
+
+@pytest.mark.parametrize("hostile", ["\x1b]0;owned\x07", "ops\r\nforged line", "bell\x07", "\x9b31m"])
+def test_control_characters_from_the_log_reach_no_report_raw(hostile):
+    doc = document()
+    doc["events"][0]["actor"]["operator"] = hostile
+    doc["events"][0]["handover"]["to"] = hostile
+    page = report_html.to_html(doc)
+    table = report_formats.to_csv(doc)
+    for raw in ("\x1b", "\x07", "\r", "\x9b"):
+        assert raw not in page and raw not in table
+    assert "\\x1b" in page + table or "\\x07" in page + table or "\\r" in page + table or "\\x9b" in page + table
+    assert list(csv.DictReader(io.StringIO(table)))[0]["operator"].startswith(("\\x1b", "ops\\r", "bell", "\\x9b"))

@@ -67,7 +67,7 @@ def test_a_sealed_drive_gets_steps_one_and_two_and_points_to_the_last_drive():
     assert "LAST drive written" in text and "None" not in text
     assert "b3sum -c B3SUMS" in commands(text)
     assert not any(c.startswith(("cat", "echo")) for c in commands(text))
-    assert "a shell with cat and b3sum." in text
+    assert "a shell with cat, b3sum and minisign." in text
 
 
 def test_sha256_alternative_when_the_index_has_one(tmp_path):
@@ -75,8 +75,41 @@ def test_sha256_alternative_when_the_index_has_one(tmp_path):
     data = b"q" * 1000
     index = make_index("b.bin", [data], ["none"])
     assert "sha256sum" not in restore_text(index)
-    index.bundle_sha256 = hashlib.sha256(data).hexdigest()
-    line = next(l for l in restore_text(index).splitlines() if "sha256sum -c" in l).strip()
+    index.bundle_sha256 = index.chunks[0].sha256 = hashlib.sha256(data).hexdigest()
+    text = restore_text(index)
+    # Every command is a "$ " line: the note says to type those, so an unprefixed one would be skipped.
+    assert not [line for line in text.splitlines() if "sha256sum" in line and " -c" in line
+                and not line.startswith(COMMAND_PREFIX)]
+    assert "sha256sum -c SHA256SUMS" in commands(text)
+    line = next(c for c in commands(text) if c.startswith("echo") and "sha256sum -c" in c)
     (tmp_path / "b.bin").write_bytes(data)
     run = subprocess.run(["bash", "-c", line], cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0 and "b.bin: OK" in run.stdout
+
+
+def test_every_command_looking_line_is_a_dollar_line():
+    """The reader types the "$ " lines only: any other line that runs a tool would be skipped."""
+    import hashlib
+    index = make_index("b.bin", [b"q" * 10, b"z" * 10], ["none", "zstd"], kind="directory")
+    index.bundle_sha256 = index.chunks[0].sha256 = hashlib.sha256(b"q" * 10).hexdigest()
+    tools = re.compile(r"^\s*(echo|cat|cp|cd|mkdir|export|b3sum|sha256sum|minisign|zstd|tar|for|age) ")
+    for line in restore_text(index).splitlines():
+        if not line.startswith(COMMAND_PREFIX):
+            assert not tools.match(line), line
+
+
+@pytest.mark.parametrize(("kind", "copies"), [("file", 2), ("directory", 3)])
+def test_the_room_asked_for_holds_the_chunk_copies_and_the_result(kind, copies):
+    """Step 2 copies every chunk into WORK and step 3 joins them beside it: about 2N (a folder: 3N), not N."""
+    pieces = [b"a" * 1000, b"b" * 500]
+    index = make_index("b.bin", pieces, ["none", "none"], kind=kind)
+    text = restore_text(index)
+    assert f"at least {1500 * copies} bytes free" in text
+    index.final, index.bundle_blake3 = False, None
+    assert ("twice" if copies == 2 else "three times") + " the bundle's full size" in restore_text(index)
+
+
+def test_the_signature_step_uses_stock_minisign_on_the_drive_files():
+    text = restore_text(make_index("b.bin", [b"q"], ["none"]))
+    assert 'minisign -V -p "$SENDER_KEY" -m index.agt -x index.agt.minisig' in commands(text)
+    assert any(c.startswith("export SENDER_KEY=") for c in commands(text))
