@@ -69,6 +69,7 @@ class Kind(StrEnum):
     CUSTODY_LOG_IGNORED = "custody-log-ignored"
     CUSTODY_EVENTS_IGNORED = "custody-events-ignored"
     CUSTODY_UNVERIFIED = "custody-unverified"
+    REPORT_REPLACED = "report-replaced"          # report -o took the place of an earlier regular file
     CUSTODY_WRITE_FAILED = "custody-write-failed"
     # keys, bootstrap, prompts
     KEY_CREATED = "key-created"

@@ -54,8 +54,7 @@ def handover_command(sources: tuple[Path, ...], from_name: str, to_name: str, se
 @click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="json", show_default=True,
               help="json (complete), csv (one row per event), html (printable), intoto (DSSE-signed Statement).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), metavar="FILE",
-              help="Write the report to FILE (a new file; - for stdout).")
-@click.option("--force", is_flag=True, help="Replace FILE if it exists (a regular file only).")
+              help="Write the report to FILE (a regular file: an earlier one is replaced; - for stdout).")
 @click.option("--verify", "verify_only", is_flag=True,
               help="Check the hash chain and signed heads; exit 4 (broken chain) or 5 (bad signature).")
 @click.option("--key", "key_path", type=click.Path(path_type=Path), help="Secret key that signs the in-toto envelope.")
@@ -63,7 +62,7 @@ def handover_command(sources: tuple[Path, ...], from_name: str, to_name: str, se
 @click.option("--transfer", "transfer_id", metavar="ID", help="Which transfer, when SOURCE holds several.")
 @actor_options
 @common
-def report_command(source: str, fmt: str, output: Path | None, force: bool, verify_only: bool, key_path: Path | None,
+def report_command(source: str, fmt: str, output: Path | None, verify_only: bool, key_path: Path | None,
                    trust: tuple[str, ...], transfer_id: str | None, operator: str | None, title: str | None,
                    json_mode: bool, quiet: bool, debug: bool) -> None:
     """Export or verify the chain-of-custody report of a transfer."""
@@ -76,7 +75,7 @@ def report_command(source: str, fmt: str, output: Path | None, force: bool, veri
     lines = []
     document: dict[str, Any] = {}
     if output is not None:
-        document, text = report.export(config, fmt, output, render, force)
+        document, text = report.export(config, fmt, output, render)
         if output == STDOUT:
             say(sys.stdout, text, end="")
         lines.append(f"{fmt} report of transfer {document['transfer']['transfer_id']} "

@@ -267,14 +267,14 @@ def verify(config: ReportConfig, callback: Callback | None = None) -> dict[str, 
     return document
 
 
-def export(config: ReportConfig, fmt: str, output: Path, callback: Callback | None = None,
-           force: bool = False) -> tuple[dict[str, Any], str]:
+def export(config: ReportConfig, fmt: str, output: Path,
+           callback: Callback | None = None) -> tuple[dict[str, Any], str]:
     """Write the report in ``fmt`` to ``output`` (``-``: only return it, for stdout) and record the export.
 
     Returns the document and the rendered text.
     """
     report = Reporter(callback)
-    report_file.check(output, force)
+    replaces = report_file.check(output)
     gathered = gather(config, report)
     document = build(gathered, config.actor)
     if not document["verification"]["ok"]:
@@ -282,7 +282,9 @@ def export(config: ReportConfig, fmt: str, output: Path, callback: Callback | No
                        f"{document['verification']['first_problem']}")
     text = report_formats.render(document, fmt, config.key_path, report)
     if output != report_file.STDOUT:
-        report_file.write(output, text, force)
+        report_file.write(output, text)
+        if replaces:
+            report.info(Kind.REPORT_REPLACED, f"{output} held an earlier file; it is replaced", output=str(output))
     sources = [Path(config.source)] if gathered.drive_folders else []
     events = local_log.continue_chain(gathered.transfer_id, sources, Reporter(None), keys.custody_keys(config.trust))
     custody.chain(events, recorder.new_event(

@@ -1,10 +1,11 @@
-"""Where an exported report goes: a new regular file, an old one only when asked, or stdout.
+"""Where an exported report goes: a regular file (a new one, or an earlier report it replaces), or stdout.
 
 A report is written as root on machines full of things that must not be
-replaced: a device node, a drive's index, an earlier report kept as evidence.
-So an existing path is refused unless it is a regular file and --force says so,
-and every failure to write is a usage error naming the path (exit 2), or no
-space (exit 6), never a traceback.
+replaced: a device node, a link to somewhere else, a drive's own files.  So
+only a path that is absent or a regular file is taken, never one inside a
+transfer folder, and every failure to write is a usage error naming the path
+(exit 2), or no space (exit 6), never a traceback.  An earlier report at the
+path is replaced, as an export does; the caller is told so.
 """
 
 from __future__ import annotations
@@ -14,28 +15,32 @@ import os
 from pathlib import Path
 
 from airgap_transfer.errors import NoSpaceError, UsageError
+from airgap_transfer.format import layout
 from airgap_transfer.media import fsio
 
 STDOUT = Path("-")
 
 
-def check(output: Path, force: bool) -> None:
-    """Refuse, before any work, a path the report must not take."""
+def check(output: Path) -> bool:
+    """Refuse, before any work, a path the report must not take; True when it replaces a file."""
     if output == STDOUT:
-        return
+        return False
+    if layout.FOLDER_RE.fullmatch(output.absolute().parent.name):
+        raise UsageError(f"{output} is inside a transfer folder; a report is never written among a drive's files",
+                         hint="give -o FILE outside the airgap-... folder")
     if os.path.lexists(output):
         if output.is_symlink() or not output.is_file():
             raise UsageError(f"{output} exists and is not a regular file; a report never replaces it",
                              hint="give another -o FILE")
-        if not force:
-            raise UsageError(f"{output} already exists", hint="pass --force to replace it, or give another -o FILE")
-    elif os.path.lexists(output.parent) and not output.parent.is_dir():
+        return True
+    if os.path.lexists(output.parent) and not output.parent.is_dir():
         raise UsageError(f"{output.parent} is not a folder", hint="give another -o FILE")
+    return False
 
 
-def write(output: Path, text: str, force: bool) -> None:
+def write(output: Path, text: str) -> None:
     """Write ``text`` to ``output`` atomically (temp name, fsync, rename), checked again just before."""
-    check(output, force)
+    check(output)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         fsio.atomic_write_bytes(output, text.encode("utf-8"))

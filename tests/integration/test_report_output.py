@@ -1,4 +1,5 @@
-"""Where `report -o` may write: a new file, an old one only with --force, stdout; never a device or a link.
+"""Where `report -o` may write: a new file, an earlier report (replaced, and said), stdout; never a device, a link
+or a drive's transfer folder.
 
 A report runs as root beside drives and system files, so a wrong -o must be a
 usage error (exit 2) that leaves the path as it was, never exit 0 having
@@ -26,20 +27,26 @@ def drive(cli, random_file, tmp_path):
     return drive
 
 
-def test_an_existing_report_is_kept_unless_force_is_given(cli, drive, tmp_path):
+def test_an_earlier_report_is_replaced_and_that_is_said(cli, drive, tmp_path):
     out = tmp_path / "custody.json"
     assert cli("report", drive, "-o", out).code == 0
-    first = out.read_bytes()
     again = cli("report", drive, "-o", out, "--format", "csv")
-    assert again.code == 2 and "already exists" in again.stderr and "--force" in again.stderr, again.output
-    assert out.read_bytes() == first
-    forced = cli("report", drive, "-o", out, "--format", "csv", "--force")
-    assert forced.code == 0, forced.output
+    assert again.code == 0, again.output
+    assert "held an earlier file; it is replaced" in again.stderr
     assert out.read_text().startswith("seq,time")
 
 
+def test_a_report_is_never_written_among_a_drives_files(cli, drive):
+    folder = next(drive.glob("airgap-*"))
+    index = (folder / "index.agt").read_bytes()
+    for target in (folder / "index.agt", folder / "custody.html"):
+        refused = cli("report", drive, "-o", target)
+        assert refused.code == 2 and "inside a transfer folder" in refused.stderr, refused.output
+    assert (folder / "index.agt").read_bytes() == index and not (folder / "custody.html").exists()
+
+
 @pytest.mark.parametrize("kind", ["fifo", "symlink", "folder"])
-def test_what_is_not_a_regular_file_is_never_replaced_even_with_force(cli, drive, tmp_path, kind):
+def test_what_is_not_a_regular_file_is_never_replaced(cli, drive, tmp_path, kind):
     target, victim = tmp_path / "target", tmp_path / "victim.txt"
     victim.write_text("keep me")
     if kind == "fifo":
@@ -48,7 +55,7 @@ def test_what_is_not_a_regular_file_is_never_replaced_even_with_force(cli, drive
         target.symlink_to(victim)
     else:
         target.mkdir()
-    refused = cli("report", drive, "-o", target, "--force")
+    refused = cli("report", drive, "-o", target)
     assert refused.code == 2 and "not a regular file" in refused.stderr, refused.output
     assert "Traceback" not in refused.stderr
     assert victim.read_text() == "keep me"

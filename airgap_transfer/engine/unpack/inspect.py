@@ -8,21 +8,17 @@ id named), and every transfer on the sources when there are several.
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airgap_transfer import limits
-from airgap_transfer.engine.io import chunk_io, pipeline
-from airgap_transfer.engine.io.digests import Digests
+from airgap_transfer.engine.io import pipeline
 from airgap_transfer.engine.parity import margin
-from airgap_transfer.engine.unpack import catalog
+from airgap_transfer.engine.unpack import catalog, judge
 from airgap_transfer.errors import IntegrityError
 from airgap_transfer.events import Callback, Kind, Reporter
 from airgap_transfer.format import layout
-from airgap_transfer.format.index import Chunk, Index
+from airgap_transfer.format.index import Index
 from airgap_transfer.format.parity import Parity
 from airgap_transfer.media import fsio
 from airgap_transfer.media import probe as media
@@ -112,36 +108,6 @@ class Survey:
         return self.complete or (self.final_index and self.parity is not None and self.parity["short"] == 0)
 
 
-SHA256_MISMATCH = "SHA-256 does not match the signed index"
-
-
-def _judge_zstd_copy(path: Path, chunk: Chunk, ring: pipeline.Ring) -> str | None:
-    """A compressed chunk is proven by decoding it: stored and plain digests both (and the plain SHA-256
-    when the index has one, hashed in the same pass)."""
-    whole = Digests(sha256=True) if chunk.sha256 is not None else None
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        problem = chunk_io.read_chunk(fd, chunk, whole, None, ring, lambda n: None)
-    finally:
-        os.close(fd)
-    if problem is None and whole is not None and whole.sha256_hexdigest() != chunk.sha256:
-        return SHA256_MISMATCH
-    return problem
-
-
-def _judge_copy(path: Path, length: int, digest: str, buffer: bytearray, hash_chunks: bool,
-                sha256: str | None = None) -> str | None:
-    """A file's size (status), or its BLAKE3 and, when ``sha256`` is given, its SHA-256 in the same read."""
-    if not hash_chunks:
-        size = os.lstat(path).st_size
-        return None if size == length else f"size {size}, expected {length}"
-    second = hashlib.sha256() if sha256 is not None else None
-    actual, seen = fsio.hash_file_bounded(path, length, buffer, second.update if second is not None else None)
-    if seen != length:
-        return f"{seen} bytes, expected {length}" if seen < length else "longer than declared"
-    if actual != digest:
-        return "digest does not match the signed index"
-    return SHA256_MISMATCH if second is not None and second.hexdigest() != sha256 else None
 
 
 def survey(config: InspectConfig, callback: Callback | None = None) -> Survey:
@@ -185,11 +151,11 @@ def _survey_transfer(transfer: catalog.Transfer, config: InspectConfig, report: 
         for path, drive in transfer.copies(chunk.file):
             try:
                 if chunk.encoding == "zstd" and config.hash_chunks:
-                    problem = _judge_zstd_copy(path, chunk, ring)
+                    problem = judge.zstd_copy(path, chunk, ring)
                 else:
                     # The index's sha256 is of the plain slice: the file's own bytes when stored plain.
                     sha256 = chunk.sha256 if chunk.encoding == "none" else None
-                    problem = _judge_copy(path, chunk.stored_length, chunk.stored_blake3, buffer,
+                    problem = judge.plain_copy(path, chunk.stored_length, chunk.stored_blake3, buffer,
                                           config.hash_chunks, sha256)
             except OSError as exc:
                 problem = f"read error ({exc.strerror})"
@@ -210,58 +176,13 @@ def _survey_transfer(transfer: catalog.Transfer, config: InspectConfig, report: 
         report.progress(done=checked, total=index.bundle_size, chunk=chunk.seq, total_chunks=len(index.chunks),
                         drive=state.drives[0] if state.drives else None)
     drives = sorted({str(f.drive_root) for f in transfer.folders})
-    identity = _identity_problems(index, transfer, report) if config.hash_chunks else []
+    identity = judge.identity_problems(index, transfer, report) if config.hash_chunks else []
     parity = _parity_state(index.parity, transfer, states, buffer, config.hash_chunks, report) if index.parity else None
     return Survey(index.transfer_id, index.bundle_name, index.bundle_size, index.final,
                   loaded.signer.key_id_hex, loaded.trusted, drives, states,
                   [media.describe(Path(d)).to_dict() for d in drives], journal.local_progress(index.transfer_id),
                   parity, index.encryption.recipients if index.encryption else 0, index.created, config.hash_chunks,
                   identity)
-
-
-def _identity_problems(index: Index, transfer: catalog.Transfer, report: Reporter) -> list[str]:
-    """pack --passphrase: each drive's identity.age against the signed index's copy (``encryption.identity``).
-
-    Unpack uses the signed copy; a person with stock ``age`` uses the drive's
-    file (RESTORE.txt), so a damaged one must not pass verify.  Pack writes it
-    beside every index: a folder with an index and no identity.age lost it.
-    """
-    signed = index.encryption.identity if index.encryption is not None else None
-    if signed is None:
-        return []
-    problems = []
-    for folder in transfer.folders:
-        if not folder.has_index:
-            continue
-        try:
-            found = _read_identity(folder.path / layout.IDENTITY_NAME)
-            problem = None if found == signed else (
-                "longer than allowed" if len(found) > limits.MAX_IDENTITY_AGE_BYTES
-                else "differs from the signed index's copy")
-        except FileNotFoundError:
-            problem = "missing (the signed index says the transfer has one)"
-        except OSError as exc:
-            problem = f"read error ({exc.strerror})"
-        if problem:
-            problems.append(f"{folder.drive_root}: {layout.IDENTITY_NAME} {problem}")
-            report.warning(Kind.IDENTITY_BAD_COPY, f"{layout.IDENTITY_NAME} on {folder.drive_root}: {problem}",
-                           drive=str(folder.drive_root), problem=problem)
-    return problems
-
-
-def _read_identity(path: Path) -> bytes:
-    """At most MAX_IDENTITY_AGE_BYTES + 1 bytes of a regular file: enough to tell an overlong one."""
-    fd = fsio.open_regular(path)
-    try:
-        data = bytearray()
-        while len(data) <= limits.MAX_IDENTITY_AGE_BYTES:
-            piece = os.read(fd, limits.MAX_IDENTITY_AGE_BYTES + 1 - len(data))
-            if not piece:
-                break
-            data += piece
-        return bytes(data)
-    finally:
-        os.close(fd)
 
 
 def _parity_state(parity: Parity, transfer: catalog.Transfer, states: list[ChunkState], buffer: bytearray,
@@ -272,7 +193,7 @@ def _parity_state(parity: Parity, transfer: catalog.Transfer, states: list[Chunk
         state = ParityState(item.file, stripe.seq, stripe.length, "missing")
         for path, drive in transfer.parity_copies(item.file):
             try:
-                problem = _judge_copy(path, stripe.length, item.blake3, buffer, hash_files)
+                problem = judge.plain_copy(path, stripe.length, item.blake3, buffer, hash_files)
             except OSError as exc:
                 problem = f"read error ({exc.strerror})"
             if problem:
