@@ -72,12 +72,18 @@ def test_file_bundle_rebuilt_from_two_drives(cli, tmp_path, random_file, tmpfs):
     assert (work / "model weights.bin").read_bytes() == bundle.read_bytes()
 
 
-def test_directory_bundle_rebuilt_with_tar(cli, tmp_path):
-    source = make_tree(tmp_path / "deploy")
+def packed_on_one_drive(cli, source, tmp_path):
+    """A fresh key, and ``source`` packed in 1 MiB chunks onto the folder drive/."""
     drive = tmp_path / "drive"
     drive.mkdir()
     assert cli("keygen", "--no-passphrase").code == 0
     assert cli("pack", source, drive, "--chunk-size", "1MiB").code == 0
+    return drive
+
+
+def test_directory_bundle_rebuilt_with_tar(cli, tmp_path):
+    source = make_tree(tmp_path / "deploy")
+    drive = packed_on_one_drive(cli, source, tmp_path)
     home = tmp_path / "home"
     home.mkdir()
     work = follow_note([drive], home)
@@ -85,11 +91,7 @@ def test_directory_bundle_rebuilt_with_tar(cli, tmp_path):
 
 
 def test_a_damaged_chunk_makes_the_commands_fail(cli, tmp_path, random_file):
-    bundle = random_file(2 * 2**20)
-    drive = tmp_path / "drive"
-    drive.mkdir()
-    assert cli("keygen", "--no-passphrase").code == 0
-    assert cli("pack", bundle, drive, "--chunk-size", "1MiB").code == 0
+    drive = packed_on_one_drive(cli, random_file(2 * 2**20), tmp_path)
     chunk = sorted(transfer_folder(drive).glob("*.chunk"))[0]
     data = bytearray(chunk.read_bytes())
     data[100] ^= 1
@@ -118,11 +120,7 @@ def test_sha256_bundle_rebuilt_with_sha256sums_and_the_signature_checked(cli, tm
 
 def test_a_wrong_sender_key_stops_the_commands(cli, tmp_path, random_file):
     """The signature step fails on a key that did not sign the index (stock minisign exits non-zero)."""
-    bundle = random_file(2**20)
-    drive = tmp_path / "drive"
-    drive.mkdir()
-    assert cli("keygen", "--no-passphrase").code == 0
-    assert cli("pack", bundle, drive, "--chunk-size", "1MiB").code == 0
+    drive = packed_on_one_drive(cli, random_file(2**20), tmp_path)
     home = tmp_path / "home"
     home.mkdir()
     other = tmp_path / "other"
